@@ -1,0 +1,158 @@
+"""Organisation keys and certificates: loading them once, and reading what they say.
+
+A sender signs and an intermediary seals with an organisation certificate whose subject
+carries `serialNumber = 16 + organisationsnummer` (the Swedish convention). Keys come from a
+PKCS#12 file with a passphrase, or a PEM file holding the key and the certificate together.
+They are loaded once per process by the caller and kept in memory; nothing here logs them.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.serialization import pkcs12
+from cryptography.x509.oid import NameOID
+
+_SUBJECT_LABELS = {
+    NameOID.COMMON_NAME: "CN",
+    NameOID.SERIAL_NUMBER: "SERIALNUMBER",
+    NameOID.ORGANIZATION_NAME: "O",
+    NameOID.ORGANIZATIONAL_UNIT_NAME: "OU",
+    NameOID.COUNTRY_NAME: "C",
+    NameOID.LOCALITY_NAME: "L",
+    NameOID.STATE_OR_PROVINCE_NAME: "S",
+    NameOID.ORGANIZATION_IDENTIFIER: "OID.2.5.4.97",
+}
+
+
+class KeyLoadError(ValueError):
+    """A key file that cannot be used; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class SigningIdentity:
+    """An organisation's private key with its certificate, ready to sign."""
+
+    private_key: rsa.RSAPrivateKey
+    certificate: x509.Certificate
+    certificate_base64: str = field(init=False)
+    subject_name: str = field(init=False)
+    organisation_number: str | None = field(init=False)
+
+    def __post_init__(self) -> None:
+        # Computed once: they go into every signature's KeyInfo.
+        der = self.certificate.public_bytes(serialization.Encoding.DER)
+        object.__setattr__(self, "certificate_base64", base64.b64encode(der).decode("ascii"))
+        object.__setattr__(self, "subject_name", format_subject(self.certificate.subject))
+        object.__setattr__(self, "organisation_number", organisation_number_of(self.certificate))
+
+    def sign(self, data: bytes) -> bytes:
+        """RSA PKCS#1 v1.5 with SHA-256 over `data`."""
+        return self.private_key.sign(data, padding.PKCS1v15(), hashes.SHA256())
+
+
+def load_signing_identity(path: Path, passphrase: bytes | None = None) -> SigningIdentity:
+    """Load a key and certificate from PKCS#12 (`.p12`, `.pfx`) or PEM (key and certificate in one file).
+
+    Raises:
+        KeyLoadError: the file is missing, the passphrase is wrong, or the file lacks a key
+            or a certificate; the message says which.
+    """
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise KeyLoadError(f"kan inte läsa nyckelfilen {path}: {error.strerror}") from None
+    if b"-----BEGIN" in data:
+        return _from_pem(path, data, passphrase)
+    return _from_pkcs12(path, data, passphrase)
+
+
+def _from_pkcs12(path: Path, data: bytes, passphrase: bytes | None) -> SigningIdentity:
+    try:
+        key, certificate, _chain = pkcs12.load_key_and_certificates(data, passphrase)
+    except ValueError:
+        raise KeyLoadError(
+            f"{path} gick inte att öppna som PKCS#12: fel lösenfras, eller inte en PKCS#12-fil"
+        ) from None
+    if key is None or certificate is None:
+        raise KeyLoadError(f"{path} saknar privat nyckel eller certifikat")
+    return _identity(path, key, certificate)
+
+
+def _from_pem(path: Path, data: bytes, passphrase: bytes | None) -> SigningIdentity:
+    certificates = x509.load_pem_x509_certificates(data) if b"CERTIFICATE-----" in data else []
+    if not certificates:
+        raise KeyLoadError(f"{path} saknar certifikat (lägg nyckel och certifikat i samma PEM-fil)")
+    try:
+        key = serialization.load_pem_private_key(data, passphrase)
+    except (ValueError, TypeError):
+        raise KeyLoadError(
+            f"{path} saknar privat nyckel, eller lösenfrasen stämmer inte"
+        ) from None
+    return _identity(path, key, certificates[0])
+
+
+def _identity(path: Path, key: object, certificate: x509.Certificate) -> SigningIdentity:
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise KeyLoadError(f"{path}: Mina meddelanden kräver en RSA-nyckel")
+    if key.public_key().public_numbers() != certificate.public_key().public_numbers():  # type: ignore[union-attr]
+        raise KeyLoadError(f"{path}: nyckeln hör inte till certifikatet")
+    return SigningIdentity(key, certificate)
+
+
+def load_certificates(path: Path) -> list[x509.Certificate]:
+    """Every certificate in a PEM file (a trust list, or a key file: the key is ignored)."""
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise KeyLoadError(f"kan inte läsa certifikatfilen {path}: {error.strerror}") from None
+    try:
+        if b"-----BEGIN" in data:
+            return x509.load_pem_x509_certificates(data)
+        return [x509.load_der_x509_certificate(data)]
+    except ValueError:
+        raise KeyLoadError(f"{path} innehåller inget läsbart certifikat") from None
+
+
+def organisation_number_of(certificate: x509.Certificate) -> str | None:
+    """The organisationsnummer (10 digits) in the subject serialNumber, or None.
+
+    The Swedish convention writes it as `16` + the number; a bare 10-digit value is accepted too.
+    """
+    values = certificate.subject.get_attributes_for_oid(NameOID.SERIAL_NUMBER)
+    if len(values) != 1:
+        return None
+    value = str(values[0].value).removeprefix("SE").strip()
+    if len(value) == 12 and value.startswith("16") and value.isdigit():  # noqa: PLR2004
+        return value[2:]
+    if len(value) == 10 and value.isdigit():  # noqa: PLR2004
+        return value
+    return None
+
+
+def format_subject(name: x509.Name) -> str:
+    """The subject as X509SubjectName shows it: most specific first, `+` within an RDN.
+
+    This is the form the other implementations write, e.g.
+    `CN=Kommun A + SERIALNUMBER=162021004748, O=Kommun A, C=SE`.
+    """
+    parts = []
+    for rdn in reversed(list(name.rdns)):
+        attributes = [
+            f"{_SUBJECT_LABELS.get(a.oid, a.oid.dotted_string)}={_escape_dn_value(str(a.value))}"
+            for a in rdn
+        ]
+        parts.append(" + ".join(attributes))
+    return ", ".join(parts)
+
+
+def _escape_dn_value(value: str) -> str:
+    escaped = "".join(f"\\{c}" if c in ',+"\\<>;=' else c for c in value)
+    if escaped.startswith((" ", "#")):
+        escaped = "\\" + escaped
+    return escaped

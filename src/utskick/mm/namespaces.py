@@ -1,0 +1,26 @@
+"""XML namespaces of the Mina meddelanden contracts and of the standards they use."""
+
+from typing import Final
+
+_BASE: Final = "http://minameddelanden.gov.se/schema"
+
+MESSAGE: Final = f"{_BASE}/Message"
+MESSAGE_V2: Final = f"{_BASE}/Message/v2"
+MESSAGE_V3: Final = f"{_BASE}/Message/v3"
+SENDER: Final = f"{_BASE}/Sender"
+RECIPIENT: Final = f"{_BASE}/Recipient"
+RECIPIENT_V3: Final = f"{_BASE}/Recipient/v3"
+SERVICE: Final = f"{_BASE}/Service"
+SERVICE_V3: Final = f"{_BASE}/Service/v3"
+NOTIFICATION_V2: Final = f"{_BASE}/Notification/v2"
+NOTIFICATION_V3: Final = f"{_BASE}/Notification/v3"
+OFFICIAL_MATTER_V3: Final = f"{_BASE}/OfficialMatter/v3"
+COMMON_V3: Final = f"{_BASE}/Common/v3"
+
+DSIG: Final = "http://www.w3.org/2000/09/xmldsig#"
+SOAP_ENV: Final = "http://schemas.xmlsoap.org/soap/envelope/"
+
+
+def qname(namespace: str, local: str) -> str:
+    """Clark notation `{namespace}local`, as lxml names elements."""
+    return f"{{{namespace}}}{local}"

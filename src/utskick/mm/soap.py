@@ -1,0 +1,299 @@
+"""SOAP 1.1 envelopes for the operations a sender and an intermediary need, and their faults.
+
+Requests carry `SOAPAction: ""`. The sealed delivery goes into `deliverSecure/deliverSecure`
+as exactly the bytes that were signed: the children of the signed SealedDelivery, each
+serialised with its own default namespace declaration, never re-prefixed or re-indented.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from xml.sax.saxutils import escape
+
+from lxml import etree
+
+from utskick.mm import namespaces as ns
+from utskick.mm.xml import XMLLimits, parse_untrusted
+
+SOAP_CONTENT_TYPE = "text/xml; charset=utf-8"
+SOAP_HEADERS = {"Content-Type": SOAP_CONTENT_TYPE, "SOAPAction": '""'}
+MAX_MESSAGE_BYTES = 2 * 1024 * 1024
+MAX_RECIPIENTS_PER_CALL = 1000
+
+_ENVELOPE_START = (
+    f'<?xml version="1.0" encoding="UTF-8"?><soap:Envelope xmlns:soap="{ns.SOAP_ENV}">'
+    "<soap:Body>"
+).encode()
+_ENVELOPE_END = b"</soap:Body></soap:Envelope>"
+
+
+class SoapError(ValueError):
+    """A SOAP message that is not what the operation expects."""
+
+
+class MessageTooLargeError(ValueError):
+    """A delivery larger than Mina meddelanden accepts (2 MB including attachments)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SoapFault(Exception):  # noqa: N818 (the SOAP term)
+    """A SOAP fault with Mina meddelanden's ExceptionInformation."""
+
+    error_code: int
+    description: str
+    call_id: str
+    fault_code: str = "soap:Server"
+
+    def __str__(self) -> str:
+        return f"{self.error_code} {self.description} (CallId {self.call_id})"
+
+
+def envelope(body: bytes) -> bytes:
+    """Wrap body content (one element, already serialised) in a SOAP 1.1 envelope."""
+    return _ENVELOPE_START + body + _ENVELOPE_END
+
+
+def body_element(document: bytes, limits: XMLLimits | None = None) -> etree._Element:
+    """Parse a SOAP envelope from outside (hardened) and return the single Body child.
+
+    Raises:
+        SoapFault: if the body is a fault.
+        SoapError: if it is not a SOAP 1.1 envelope with one body element.
+        UnsafeXMLError: for input the hardened parser refuses.
+    """
+    root = parse_untrusted(document, limits)
+    if root.tag != f"{{{ns.SOAP_ENV}}}Envelope":
+        raise SoapError(f"inte ett SOAP 1.1-kuvert (rotelementet är {root.tag})")
+    body = root.find(f"{{{ns.SOAP_ENV}}}Body")
+    if body is None or len(body) != 1:
+        raise SoapError("SOAP-kuvertets Body ska innehålla exakt ett element")
+    content = body[0]
+    if content.tag == f"{{{ns.SOAP_ENV}}}Fault":
+        raise parse_fault(content)
+    return content
+
+
+# --- deliverSecure -------------------------------------------------------------------------
+
+
+def deliver_secure_request(sealed_delivery: etree._Element) -> bytes:
+    """The SOAP request for `deliverSecure` carrying a signed and sealed delivery.
+
+    Raises:
+        MessageTooLargeError: if the envelope exceeds 2 MB.
+    """
+    parts = [etree.tostring(child, with_tail=False) for child in sealed_delivery]
+    inner = b"".join(parts)
+    request = envelope(
+        f'<deliverSecure xmlns="{ns.SERVICE_V3}"><deliverSecure>'.encode()
+        + inner
+        + b"</deliverSecure></deliverSecure>"
+    )
+    if len(request) > MAX_MESSAGE_BYTES:
+        raise MessageTooLargeError(
+            f"försändelsen är {len(request) / 1_048_576:.1f} MB; Mina meddelanden tar emot "
+            "högst 2 MB inklusive bilagor (dela upp den, eller skicka på papper)"
+        )
+    return request
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryStatus:
+    """Whether the delivery reached one recipient's mailbox."""
+
+    recipient_id: str
+    delivered: bool
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryResult:
+    """The operator's answer to deliverSecure."""
+
+    trans_id: str
+    statuses: tuple[DeliveryStatus, ...]
+
+
+def deliver_secure_response(result: DeliveryResult) -> bytes:
+    """The SOAP response an operator gives to deliverSecure."""
+    statuses = "".join(
+        f'<Status xmlns="{ns.SERVICE}"><RecipientId>{escape(s.recipient_id)}</RecipientId>'
+        f"<Delivered>{'true' if s.delivered else 'false'}</Delivered></Status>"
+        for s in result.statuses
+    )
+    return envelope(
+        (
+            f'<deliverSecureResponse xmlns="{ns.SERVICE_V3}"><return>'
+            f'<TransId xmlns="{ns.SERVICE}">{escape(result.trans_id)}</TransId>'
+            f"{statuses}</return></deliverSecureResponse>"
+        ).encode()
+    )
+
+
+def parse_deliver_secure_response(document: bytes) -> DeliveryResult:
+    """Read an operator's deliverSecure response (a fault is raised as SoapFault)."""
+    content = body_element(document)
+    if content.tag != f"{{{ns.SERVICE_V3}}}deliverSecureResponse":
+        raise SoapError(f"väntade deliverSecureResponse, fick {content.tag}")
+    result = content.find(f"{{{ns.SERVICE_V3}}}return")
+    if result is None:
+        raise SoapError("deliverSecureResponse saknar return")
+    service = f"{{{ns.SERVICE}}}"
+    return DeliveryResult(
+        trans_id=result.findtext(f"{service}TransId") or "",
+        statuses=tuple(
+            DeliveryStatus(
+                recipient_id=status.findtext(f"{service}RecipientId") or "",
+                delivered=(status.findtext(f"{service}Delivered") or "").strip() in ("true", "1"),
+            )
+            for status in result.iterfind(f"{service}Status")
+        ),
+    )
+
+
+# --- isReachable ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceSupplier:
+    """A mailbox operator as FaR describes it; deliveries go to its ServiceAdress."""
+
+    id: str
+    name: str
+    service_address: str
+    internal_service_address: str
+    ui_address: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReachabilityStatus:
+    """FaR's answer for one recipient and one sender."""
+
+    recipient_id: str
+    account_type: str
+    pending: bool
+    sender_accepted: bool
+    service_supplier: ServiceSupplier | None = None
+    last_registration: dt.datetime | None = None
+    last_sender_accept_change: dt.datetime | None = None
+
+
+def is_reachable_request(sender_id: str, recipient_ids: list[str]) -> bytes:
+    """The SOAP request for FaR's `isReachable` (at most 1,000 recipients per call)."""
+    if len(recipient_ids) > MAX_RECIPIENTS_PER_CALL:
+        raise ValueError(f"isReachable tar högst {MAX_RECIPIENTS_PER_CALL} mottagare per anrop")
+    recipients = "".join(f"<recipientId>{escape(r)}</recipientId>" for r in recipient_ids)
+    return envelope(
+        f'<isReachable xmlns="{ns.RECIPIENT_V3}"><senderOrgNr>{escape(sender_id)}</senderOrgNr>'
+        f"{recipients}</isReachable>".encode()
+    )
+
+
+def _optional(parent: etree._Element, name: str, value: str | None) -> None:
+    if value is not None:
+        etree.SubElement(parent, f"{{{ns.RECIPIENT}}}{name}").text = value
+
+
+def is_reachable_response(statuses: list[ReachabilityStatus]) -> bytes:
+    """The SOAP response FaR gives to isReachable."""
+    r3, r1 = ns.RECIPIENT_V3, ns.RECIPIENT
+    root = etree.Element(f"{{{r3}}}isReachableResponse", nsmap={None: r3})  # type: ignore[dict-item]
+    for status in statuses:
+        item = etree.SubElement(root, f"{{{r3}}}return")
+        account = etree.SubElement(item, f"{{{r1}}}AccountStatus", nsmap={None: r1})  # type: ignore[dict-item]
+        etree.SubElement(account, f"{{{r1}}}RecipientId").text = status.recipient_id
+        etree.SubElement(account, f"{{{r1}}}Type").text = status.account_type
+        etree.SubElement(account, f"{{{r1}}}Pending").text = "true" if status.pending else "false"
+        supplier = status.service_supplier
+        if supplier is not None:
+            element = etree.SubElement(account, f"{{{r1}}}ServiceSupplier")
+            _optional(element, "Id", supplier.id)
+            _optional(element, "Name", supplier.name)
+            _optional(element, "ServiceAdress", supplier.service_address)
+            _optional(element, "UIAdress", supplier.ui_address)
+            _optional(element, "InternalServiceAdress", supplier.internal_service_address)
+        if status.last_registration is not None:
+            _optional(account, "LastRegistration", status.last_registration.isoformat())
+        accepted = etree.SubElement(item, f"{{{r1}}}SenderAccepted", nsmap={None: r1})  # type: ignore[dict-item]
+        accepted.text = "true" if status.sender_accepted else "false"
+        if status.last_sender_accept_change is not None:
+            change = etree.SubElement(item, f"{{{r1}}}LastSenderAcceptChange", nsmap={None: r1})  # type: ignore[dict-item]
+            change.text = status.last_sender_accept_change.isoformat()
+    return envelope(etree.tostring(root))
+
+
+def _datetime(text: str | None) -> dt.datetime | None:
+    if not text:
+        return None
+    return dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+
+
+def parse_is_reachable_response(document: bytes) -> list[ReachabilityStatus]:
+    """Read FaR's isReachable response (a fault is raised as SoapFault)."""
+    content = body_element(document)
+    if content.tag != f"{{{ns.RECIPIENT_V3}}}isReachableResponse":
+        raise SoapError(f"väntade isReachableResponse, fick {content.tag}")
+    r1 = f"{{{ns.RECIPIENT}}}"
+    statuses = []
+    for item in content.iterfind(f"{{{ns.RECIPIENT_V3}}}return"):
+        account = item.find(f"{r1}AccountStatus")
+        if account is None:
+            raise SoapError("isReachableResponse: AccountStatus saknas")
+        supplier_el = account.find(f"{r1}ServiceSupplier")
+        supplier = None
+        if supplier_el is not None:
+            supplier = ServiceSupplier(
+                id=supplier_el.findtext(f"{r1}Id") or "",
+                name=supplier_el.findtext(f"{r1}Name") or "",
+                service_address=(supplier_el.findtext(f"{r1}ServiceAdress") or "").strip(),
+                internal_service_address=supplier_el.findtext(f"{r1}InternalServiceAdress") or "",
+                ui_address=supplier_el.findtext(f"{r1}UIAdress"),
+            )
+        statuses.append(
+            ReachabilityStatus(
+                recipient_id=account.findtext(f"{r1}RecipientId") or "",
+                account_type=account.findtext(f"{r1}Type") or "",
+                pending=(account.findtext(f"{r1}Pending") or "").strip() in ("true", "1"),
+                sender_accepted=(item.findtext(f"{r1}SenderAccepted") or "").strip()
+                in ("true", "1"),
+                service_supplier=supplier,
+                last_registration=_datetime(account.findtext(f"{r1}LastRegistration")),
+                last_sender_accept_change=_datetime(item.findtext(f"{r1}LastSenderAcceptChange")),
+            )
+        )
+    return statuses
+
+
+# --- faults --------------------------------------------------------------------------------
+
+
+def fault_response(fault: SoapFault) -> bytes:
+    """A SOAP 1.1 fault whose detail is Mina meddelanden's applicationFault."""
+    return envelope(
+        (
+            f"<soap:Fault><faultcode>{escape(fault.fault_code)}</faultcode>"
+            f"<faultstring>{escape(fault.description)}</faultstring><detail>"
+            f'<applicationFault xmlns="{ns.COMMON_V3}"><ErrorCode>{fault.error_code}</ErrorCode>'
+            f"<Description>{escape(fault.description)}</Description>"
+            f"<CallId>{escape(fault.call_id)}</CallId></applicationFault></detail></soap:Fault>"
+        ).encode()
+    )
+
+
+def parse_fault(fault: etree._Element) -> SoapFault:
+    """Read a SOAP fault; ExceptionInformation where present, else the plain faultstring."""
+    info = fault.find(f"detail/{{{ns.COMMON_V3}}}applicationFault")
+    fault_code = fault.findtext("faultcode") or "soap:Server"
+    if info is None:
+        return SoapFault(0, fault.findtext("faultstring") or "okänt fel", "", fault_code)
+    common = f"{{{ns.COMMON_V3}}}"
+    try:
+        code = int(info.findtext(f"{common}ErrorCode") or "0")
+    except ValueError:
+        code = 0
+    return SoapFault(
+        error_code=code,
+        description=info.findtext(f"{common}Description") or "",
+        call_id=info.findtext(f"{common}CallId") or "",
+        fault_code=fault_code,
+    )
