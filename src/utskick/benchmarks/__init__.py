@@ -1,0 +1,1 @@
+"""Benchmarks behind `utskick bench`; figures are recorded in docs/performance.md."""

@@ -1,0 +1,111 @@
+"""Sign + seal throughput as a ratio of raw RSA signing, measured in the same run.
+
+A sealed delivery costs two RSA signatures (sender and intermediary), so the physical limit
+is `2 × messages_per_s ÷ raw_rsa_signs_per_s = 1.0`; whatever is below that is XML work.
+Everything runs on one core, in this process, with keys loaded once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable
+
+from utskick.mm.delivery import Attachment, Delivery, SecureMessage, SupportInfo
+from utskick.mm.devca import DevCertificateAuthority
+from utskick.mm.keys import SigningIdentity
+from utskick.mm.signing import sign_and_seal
+from utskick.mm.soap import deliver_secure_request
+from utskick.mm.verification import TrustStore, VerificationPolicy, verify_sealed_delivery
+
+SENDER_ORG = "2021004748"
+
+
+def minimal_pdf(size: int) -> bytes:
+    """A valid one-page PDF padded with a comment stream to about `size` bytes."""
+    text = b"BT /F1 12 Tf 72 720 Td (Beslut) Tj ET\n"
+    padding = b"% " + b"x" * max(0, size - 700) + b"\n"
+    stream = text + padding
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R "
+        b"/Resources << /Font << /F1 5 0 R >> >> >>",
+        b"<< /Length " + str(len(stream)).encode() + b" >>\nstream\n" + stream + b"endstream",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += f"{number} 0 obj\n".encode() + body + b"\nendobj\n"
+    xref = len(out)
+    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
+    for offset in offsets:
+        out += f"{offset:010d} 00000 n \n".encode()
+    out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
+    return bytes(out)
+
+
+def _rate(operation: Callable[[], object], seconds: float) -> float:
+    """Operations per second: warm up, then run for at least `seconds`."""
+    for _ in range(3):
+        operation()
+    count, start = 0, time.perf_counter()
+    deadline = start + seconds
+    while True:
+        operation()
+        count += 1
+        now = time.perf_counter()
+        if now >= deadline:
+            return count / (now - start)
+
+
+def _letter(attachments: tuple[Attachment, ...]) -> Delivery:
+    message = SecureMessage(
+        id="bench-1",
+        subject="Beslut om förskoleplats",
+        support_info=SupportInfo("Frågor besvaras av barn- och utbildningsförvaltningen, 010-123 45 67."),
+        body=("Hej! Du har fått en plats på förskolan Solen från den 1 mars. " * 17)[:1024].encode(),
+        attachments=attachments,
+    )
+    return Delivery(
+        sender_id="16" + SENDER_ORG, sender_name="Exempelkommun", recipient_id="191212121212",
+        messages=(message,),
+    )
+
+
+def run_signing_benchmark(seconds: float = 3.0) -> dict[str, float | int | str]:
+    """Measure and return the figures that `utskick bench sign --json` prints."""
+    authority = DevCertificateAuthority.create()
+    issued = authority.issue_organisation(SENDER_ORG, "Exempelkommun")
+    identity = SigningIdentity(issued.private_key, issued.certificate)
+    today = dt.datetime.now(dt.UTC).date()
+    policy = VerificationPolicy(TrustStore.of([authority.certificate]), dt.datetime.now(dt.UTC))
+    text_letter = _letter(())
+    pdf = minimal_pdf(100 * 1024)
+    pdf_letter = _letter((Attachment("beslut.pdf", pdf),))
+
+    def seal(letter: Delivery) -> bytes:
+        return deliver_secure_request(sign_and_seal(letter, identity, identity, received_on=today))
+
+    raw = _rate(lambda: identity.sign(b"\x00" * 32), seconds)
+    text_rate = _rate(lambda: seal(text_letter), seconds)
+    pdf_rate = _rate(lambda: seal(pdf_letter), seconds)
+    text_request, pdf_request = seal(text_letter), seal(pdf_letter)
+    verify_text = _rate(lambda: verify_sealed_delivery(text_request, policy), seconds)
+    verify_pdf = _rate(lambda: verify_sealed_delivery(pdf_request, policy), seconds)
+    return {
+        "messages_per_s": round(text_rate, 1),
+        "raw_rsa_signs_per_s": round(raw, 1),
+        "ratio": round(2 * text_rate / raw, 3),
+        "pdf_100kb_messages_per_s": round(pdf_rate, 1),
+        "pdf_100kb_ratio": round(2 * pdf_rate / raw, 3),
+        "verify_per_s": round(verify_text, 1),
+        "verify_pdf_100kb_per_s": round(verify_pdf, 1),
+        "pdf_bytes": len(pdf),
+        "text_request_bytes": len(text_request),
+        "pdf_request_bytes": len(pdf_request),
+        "key": "RSA-2048",
+        "seconds_per_measurement": seconds,
+    }

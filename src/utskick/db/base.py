@@ -1,0 +1,22 @@
+"""The declarative base every model inherits, with a naming convention for constraints.
+
+Named constraints let Alembic alter tables in batch mode on SQLite and drop constraints
+by name on PostgreSQL.
+"""
+
+from sqlalchemy import MetaData
+from sqlalchemy.orm import DeclarativeBase
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    """Base class of all tables."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)

@@ -1,0 +1,45 @@
+"""Every setting of Utskick, read from the environment with the prefix `UTSKICK_`.
+
+The embedded default needs none of them: it keeps everything under `./var`
+(database, demo PKI, state). Production sets at least `UTSKICK_DATABASE_URL`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Settings for every process: the web app, workers and the CLI."""
+
+    model_config = SettingsConfigDict(env_prefix="UTSKICK_", extra="ignore")
+
+    home: Path = Field(
+        default=Path("var"),
+        description="Folder for the SQLite database, the demo PKI and all other state.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL; default a SQLite file in the home folder. "
+        "PostgreSQL: postgresql://user@host:5432/dbname",
+    )
+    host: str = Field(default="127.0.0.1", description="Address the web app listens on.")
+    port: int = Field(default=8000, description="Port the web app listens on.")
+    xml_max_bytes: int = Field(
+        default=10 * 1024 * 1024, description="Largest XML document accepted from outside."
+    )
+    xml_max_depth: int = Field(default=64, description="Deepest XML nesting accepted from outside.")
+
+    def resolved_database_url(self) -> str:
+        """The database URL in use: the setting, or the SQLite file in the home folder."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.home / 'utskick.db').resolve()}"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment, with explicit overrides (e.g. from CLI options)."""
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]

@@ -1,0 +1,1 @@
+"""The web application: app factory, pages and the health endpoint."""

@@ -1,0 +1,73 @@
+"""The FastAPI application factory.
+
+At this stage the app has a start page and a health endpoint; the API and the case
+officer's pages are added by their areas.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.templating import Jinja2Templates
+from sqlalchemy import Engine, text
+
+from utskick import __version__
+from utskick.db import migrate
+from utskick.db.engine import create_database_engine
+from utskick.settings import Settings
+
+TEMPLATES = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
+
+
+def database_health(engine: Engine) -> dict[str, Any]:
+    """Whether the database answers and is migrated to the revision this code expects."""
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        current = migrate.current_revision(engine)
+    except Exception as error:  # noqa: BLE001 (any failure means unhealthy; the reason is shown)
+        return {"ok": False, "detail": f"databasen svarar inte: {type(error).__name__}"}
+    expected = migrate.head_revision()
+    if current != expected:
+        return {
+            "ok": False,
+            "detail": f"databasen är på version {current}, väntade {expected} (kör utskick db upgrade)",
+        }
+    return {"ok": True, "detail": f"version {current}"}
+
+
+def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
+    """The web app for these settings; the engine may be handed in (tests, `utskick serve`)."""
+    engine = engine or create_database_engine(settings.resolved_database_url())
+    app = FastAPI(
+        title="Utskick",
+        version=__version__,
+        description="Kommunens anslutning till Mina meddelanden: kanalväxel, förmedlingstjänst, "
+        "printtjänst och diarieföring av utskick.",
+    )
+    app.state.engine = engine
+    app.state.settings = settings
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def start_page(request: Request) -> HTMLResponse:
+        return TEMPLATES.TemplateResponse(
+            request,
+            "index.html",
+            {"version": __version__, "database": database_health(engine),
+             "backend": engine.dialect.name},
+        )
+
+    @app.get("/health", tags=["drift"], summary="Hälsokontroll")
+    def health() -> JSONResponse:
+        """200 when the service and its database are ready; 503 with the reason otherwise."""
+        database = database_health(engine)
+        status = "ok" if database["ok"] else "fel"
+        return JSONResponse(
+            {"status": status, "version": __version__, "database": database},
+            status_code=200 if database["ok"] else 503,
+        )
+
+    return app
