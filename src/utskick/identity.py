@@ -117,6 +117,11 @@ def parse_identity(text: str, *, today: dt.date | None = None) -> RecipientId:
         raise InvalidIdentityError(
             text, "får bara innehålla siffror, mellanslag och ett bindestreck eller plustecken"
         )
+    digits_only = compact.replace("-", "").replace("+", "")
+    if len(digits_only) not in (10, 12):
+        raise InvalidIdentityError(
+            text, f"har fel längd: {len(digits_only)} siffror (ange 10 eller 12 siffror)"
+        )
     digits, separator = _split_separator(text, compact)
     if len(digits) == 12 and digits.startswith(ORGANISATION_PREFIX):  # noqa: PLR2004
         return _organisation(text, digits[2:], separator)
@@ -128,11 +133,7 @@ def parse_identity(text: str, *, today: dt.date | None = None) -> RecipientId:
                 text, "plustecken används bara med 10 siffror; med århundrade anges bindestreck"
             )
         return _person(text, digits, today)
-    if len(digits) == 10:  # noqa: PLR2004
-        return _person(text, _with_century(text, digits, separator, today), today)
-    raise InvalidIdentityError(
-        text, f"har fel längd: {len(digits)} siffror (ange 10 eller 12 siffror)"
-    )
+    return _person(text, _with_century(text, digits, separator, today), today)
 
 
 def parse_person(text: str, *, today: dt.date | None = None) -> RecipientId:

@@ -95,8 +95,11 @@ class DevCertificateAuthority:
         certificate_path.write_bytes(_pem_certificate(authority.certificate))
         return authority
 
-    def _builder(self, subject: x509.Name, key: rsa.RSAPrivateKey, days: int) -> x509.CertificateBuilder:
-        start = _now() - dt.timedelta(hours=1)
+    def _builder(
+        self, subject: x509.Name, key: rsa.RSAPrivateKey, days: int,
+        valid_from: dt.datetime | None = None,
+    ) -> x509.CertificateBuilder:
+        start = valid_from or _now() - dt.timedelta(hours=1)
         return (
             x509.CertificateBuilder()
             .subject_name(subject)
@@ -132,11 +135,7 @@ class DevCertificateAuthority:
                 x509.NameAttribute(NameOID.SERIAL_NUMBER, "16" + organisation_number),
             ]),
         ])
-        builder = self._builder(subject, key, days)
-        if valid_from is not None:
-            builder = builder.not_valid_before(valid_from).not_valid_after(
-                valid_from + dt.timedelta(days=days)
-            )
+        builder = self._builder(subject, key, days, valid_from)
         certificate = (
             builder.add_extension(
                 x509.KeyUsage(

@@ -83,7 +83,7 @@ def deliver_secure_request(sealed_delivery: etree._Element) -> bytes:
     Raises:
         MessageTooLargeError: if the envelope exceeds 2 MB.
     """
-    parts = [etree.tostring(child, with_tail=False) for child in sealed_delivery]
+    parts = [etree.tostring(child, encoding="UTF-8", with_tail=False) for child in sealed_delivery]
     inner = b"".join(parts)
     request = envelope(
         f'<deliverSecure xmlns="{ns.SERVICE_V3}"><deliverSecure>'.encode()

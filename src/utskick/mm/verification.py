@@ -36,7 +36,7 @@ from utskick.mm.delivery import (
     attachment_checksum_problems,
     parse_delivery,
 )
-from utskick.mm.keys import organisation_number_of
+from utskick.mm.keys import organisation_number_of, subject_name_matches
 from utskick.mm.signing import ENVELOPED_SIGNATURE, EXCLUSIVE_C14N, canonicalize
 from utskick.mm.xml import UnsafeXMLError, XMLLimits, parse_untrusted
 
@@ -341,9 +341,17 @@ def _signer_certificate(signature: etree._Element, what: str) -> x509.Certificat
     if len(found) != 1:
         raise VerificationError(f"{what}: KeyInfo ska innehålla exakt ett X509Certificate")
     try:
-        return x509.load_der_x509_certificate(_base64(found[0].text, what))
+        certificate = x509.load_der_x509_certificate(_base64(found[0].text, what))
     except ValueError:
         raise VerificationError(f"{what}: certifikatet i KeyInfo går inte att läsa") from None
+    # KeyInfo is outside SignedInfo: a subject name that disagrees with the certificate
+    # is refused rather than ignored, so nothing in the signature is taken unchecked.
+    for subject in signature.iterfind(f"{dsig}KeyInfo/{dsig}X509Data/{dsig}X509SubjectName"):
+        if not subject_name_matches(subject.text or "", certificate.subject):
+            raise VerificationError(
+                f"{what}: X509SubjectName stämmer inte med certifikatets subject"
+            )
+    return certificate
 
 
 def _check_certificate(
@@ -386,10 +394,19 @@ def _pinned_organisation(
 
 
 def _base64(text: str | None, what: str) -> bytes:
+    """Strict base64: only the canonical encoding of the bytes is accepted.
+
+    The seal's own SignatureValue and certificate are covered by no digest, so a lenient
+    decoder would let a changed character (in the unused low bits) pass unnoticed.
+    """
+    compact = "".join((text or "").split())
     try:
-        return base64.b64decode((text or "").encode("ascii"), validate=False)
+        decoded = base64.b64decode(compact.encode("ascii"), validate=True)
     except (ValueError, UnicodeEncodeError):
         raise VerificationError(f"{what}: ogiltig base64") from None
+    if base64.b64encode(decoded).decode("ascii") != compact:
+        raise VerificationError(f"{what}: base64-värdet är inte kanoniskt kodat")
+    return decoded
 
 
 def strip_prefixes(element: etree._Element) -> etree._Element:

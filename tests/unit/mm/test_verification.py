@@ -1,0 +1,271 @@
+"""The receiving side: the real sample verifies; every alteration is caught with a reason."""
+
+import base64
+import copy
+import datetime as dt
+import hashlib
+import re
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from lxml import etree
+
+from utskick.mm import namespaces as ns
+from utskick.mm.devca import DevCertificateAuthority
+from utskick.mm.keys import SigningIdentity
+from utskick.mm.signing import append_enveloped_signature, canonicalize, sign_and_seal
+from utskick.mm.soap import deliver_secure_request
+from utskick.mm.verification import (
+    TrustStore,
+    VerificationError,
+    VerificationPolicy,
+    strip_prefixes,
+    verify_sealed_delivery,
+)
+
+from .test_signing import letter
+
+DS = f"{{{ns.DSIG}}}"
+SAMPLE_TIME = dt.datetime(2020, 6, 1, 12, 0, tzinfo=dt.UTC)
+
+
+@pytest.fixture(scope="module")
+def sample_policy(sample_bytes):
+    root = etree.fromstring(sample_bytes)
+    certificate = x509.load_der_x509_certificate(
+        base64.b64decode(root[-1].findtext(f".//{DS}X509Certificate"))
+    )
+    return VerificationPolicy(TrustStore.of([certificate]), SAMPLE_TIME)
+
+
+@pytest.fixture
+def policy(authority):
+    return VerificationPolicy(TrustStore.of([authority.certificate]), dt.datetime.now(dt.UTC))
+
+
+@pytest.fixture
+def sealed(sender, intermediary, today):
+    return sign_and_seal(letter(), sender, intermediary, received_on=today)
+
+
+def fails(document, policy, reason):
+    with pytest.raises(VerificationError, match=reason) as caught:
+        verify_sealed_delivery(document, policy)
+    assert caught.value.reason
+    return caught.value.reason
+
+
+class TestRealSample:
+    def test_the_real_sample_verifies_seal_and_sender(self, sample_bytes, sample_policy):
+        verified = verify_sealed_delivery(sample_bytes, sample_policy)
+        assert verified.sender_organisation == "2021004748"
+        assert verified.sealer_organisation == "2021004748"
+        assert verified.delivery.recipient_id == "198101052382"
+        assert verified.delivery.messages[0].attachments[0].filename == "test.pdf"
+        assert verified.received_on == dt.date(2020, 5, 28)
+
+    def test_the_sample_is_refused_once_its_certificate_has_expired(self, sample_bytes, sample_policy):
+        expired = VerificationPolicy(sample_policy.trust, dt.datetime(2022, 1, 1, tzinfo=dt.UTC))
+        fails(sample_bytes, expired, "certifikatet har gått ut")
+
+    def test_the_sample_is_refused_before_its_certificate_was_valid(self, sample_bytes, sample_policy):
+        early = VerificationPolicy(sample_policy.trust, dt.datetime(2019, 1, 1, tzinfo=dt.UTC))
+        fails(sample_bytes, early, "gäller först från 2019-03-26")
+
+    def test_the_sample_is_refused_without_trust_in_its_certificate(self, sample_bytes, authority):
+        policy = VerificationPolicy(TrustStore.of([authority.certificate]), SAMPLE_TIME)
+        fails(sample_bytes, policy, "inte betrott")
+
+    @pytest.mark.parametrize(("old", "new", "reason"), [
+        ("Säkert Meddelande", "Säkert meddelande", "sigillet: kontrollsumman"),
+        ("<Recipient xmlns=\"http://minameddelanden.gov.se/schema/Message/v2\">198101052382",
+         "<Recipient xmlns=\"http://minameddelanden.gov.se/schema/Message/v2\">191212121212",
+         "sigillet: kontrollsumman"),
+        ("<ReceivedTime xmlns=\"http://minameddelanden.gov.se/schema/Message\">2020-05-28",
+         "<ReceivedTime xmlns=\"http://minameddelanden.gov.se/schema/Message\">2020-05-29",
+         "sigillet: kontrollsumman"),
+        (">true</SignaturesOK>", ">false</SignaturesOK>", "sigillet: kontrollsumman"),
+        ("<Filename xmlns=\"http://minameddelanden.gov.se/schema/Message\">test.pdf",
+         "<Filename xmlns=\"http://minameddelanden.gov.se/schema/Message\">test2.pdf",
+         "sigillet: kontrollsumman"),
+    ])
+    def test_changed_content_or_seal_fails(self, sample_bytes, sample_policy, old, new, reason):
+        text = sample_bytes.decode()
+        assert old in text
+        fails(text.replace(old, new, 1).encode(), sample_policy, reason)
+
+    def test_changed_seal_signature_value_fails(self, sample_bytes, sample_policy):
+        root = etree.fromstring(sample_bytes)
+        value = root[-1].find(f"{DS}SignatureValue")
+        value.text = ("B" if value.text[0] != "B" else "C") + value.text[1:]
+        fails(etree.tostring(root), sample_policy, "sigillet: signaturvärdet stämmer inte")
+
+    def test_changed_sender_signature_fails_the_seal_first(self, sample_bytes, sample_policy):
+        root = etree.fromstring(sample_bytes)
+        value = root[0][-1].find(f"{DS}SignatureValue")
+        value.text = ("B" if value.text[0] != "B" else "C") + value.text[1:]
+        fails(etree.tostring(root), sample_policy, "sigillet: kontrollsumman")
+
+    def test_moved_seal_signature_fails(self, sample_bytes, sample_policy):
+        root = etree.fromstring(sample_bytes)
+        signature = root[-1]
+        root.remove(signature)
+        root.insert(1, signature)
+        fails(etree.tostring(root), sample_policy, "flyttad")
+
+    def test_moved_sender_signature_fails(self, sample_bytes, sample_policy):
+        root = etree.fromstring(sample_bytes)
+        signature = root[0][-1]
+        root[0].remove(signature)
+        root[0].insert(0, signature)
+        fails(etree.tostring(root), sample_policy, "flyttad")
+
+    def test_signature_moved_into_the_seal_fails(self, sample_bytes, sample_policy):
+        root = etree.fromstring(sample_bytes)
+        signature = root[-1]
+        root.remove(signature)
+        root[1].append(signature)
+        fails(etree.tostring(root), sample_policy, "SealedDelivery ska innehålla exakt")
+
+
+def _text_positions(document):
+    """Indices of letters and digits in text content (never inside markup)."""
+    positions, inside_tag = [], False
+    for index, char in enumerate(document):
+        if char == "<":
+            inside_tag = True
+        elif char == ">":
+            inside_tag = False
+        elif not inside_tag and char.isalnum():
+            positions.append(index)
+    return positions
+
+
+@pytest.fixture(scope="module")
+def sample_text(sample_bytes):
+    text = sample_bytes.decode()
+    return text, _text_positions(text)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(choice=st.integers(min_value=0), replacement=st.sampled_from("AbZ09q"))
+def test_changing_any_character_of_the_sample_makes_it_fail(sample_text, sample_policy, choice, replacement):
+    text, positions = sample_text
+    index = positions[choice % len(positions)]
+    if text[index] == replacement:
+        replacement = "X" if replacement != "X" else "Y"
+    changed = text[:index] + replacement + text[index + 1:]
+    with pytest.raises(VerificationError):
+        verify_sealed_delivery(changed.encode(), sample_policy)
+
+
+class TestOurOwnDeliveries:
+    def test_own_delivery_verifies_from_the_wire(self, sealed, policy):
+        verified = verify_sealed_delivery(deliver_secure_request(sealed), policy)
+        assert verified.sender_organisation == "2021004748"
+        assert verified.sealer_organisation == "2021009903"
+        assert verified.delivery.messages[0].subject == "Beslut om förskoleplats – åäö"
+        assert verified.warnings == ()
+
+    def test_expected_sealer_is_pinned(self, sealed, authority):
+        policy = VerificationPolicy(
+            TrustStore.of([authority.certificate]), dt.datetime.now(dt.UTC), expected_sealer="2021004748"
+        )
+        fails(deliver_secure_request(sealed), policy, "tillhör organisationsnummer 2021009903, väntade 2021004748")
+
+    def test_a_prefixed_reserialisation_still_verifies(self, sealed, policy):
+        # A SOAP stack on the way may re-prefix the elements; the verifier strips them again.
+        prefixed = etree.Element(f"{{{ns.MESSAGE_V3}}}SealedDelivery", nsmap={"m3": ns.MESSAGE_V3, "ds": ns.DSIG})
+        for child in copy.deepcopy(sealed):
+            prefixed.append(child)
+        reprefixed = etree.fromstring(
+            etree.tostring(prefixed).replace(b"<SignedDelivery xmlns=", b"<m3:SignedDelivery xmlns:x=")
+            .replace(b"</SignedDelivery>", b"</m3:SignedDelivery>")
+        )
+        assert strip_prefixes(reprefixed).tag == reprefixed.tag
+        assert verify_sealed_delivery(etree.tostring(reprefixed), policy).sealer_organisation == "2021009903"
+
+    def test_a_second_unsigned_delivery_is_refused(self, sealed, policy):
+        forged = copy.deepcopy(sealed)
+        extra = copy.deepcopy(forged[0][0])
+        extra.find(f".//{{{ns.MESSAGE_V3}}}Subject").text = "Falskt beslut"
+        forged[0].insert(0, extra)
+        fails(etree.tostring(forged), policy, "exakt en Delivery")
+
+    def test_a_delivery_wrapped_beside_the_signed_one_is_refused(self, sealed, policy):
+        forged = copy.deepcopy(sealed)
+        forged.insert(0, copy.deepcopy(forged[0][0]))
+        fails(etree.tostring(forged), policy, "SealedDelivery ska innehålla exakt")
+
+    def test_a_third_signature_hidden_in_the_content_is_refused(self, sealed, policy):
+        forged = copy.deepcopy(sealed)
+        forged[0][0].append(copy.deepcopy(forged[-1]))
+        fails(etree.tostring(forged), policy, "leveransen har 3 signaturer")
+
+    def test_a_reference_to_another_element_is_refused(self, sealed, policy, intermediary):
+        forged = copy.deepcopy(sealed)
+        signature = forged[-1]
+        signature.find(f"{DS}SignedInfo/{DS}Reference").set("URI", "#Delivery")
+        _resign_signed_info(signature, intermediary)
+        fails(etree.tostring(forged), policy, "Reference pekar på '#Delivery'")
+
+    def test_a_signer_from_another_ca_is_refused(self, sender, today):
+        other = DevCertificateAuthority.create("Annan CA")
+        stranger = other.issue_organisation("2021009903", "Grannkommun")
+        sealed = sign_and_seal(letter(), sender, SigningIdentity(stranger.private_key, stranger.certificate), received_on=today)
+        fails(deliver_secure_request(sealed), VerificationPolicy(TrustStore.of([sender.certificate]), dt.datetime.now(dt.UTC)), "sigillet: certifikatet .* är inte betrott")
+
+    def test_sender_signature_by_another_organisation_than_the_sender_is_refused(self, intermediary, policy, today):
+        signed = etree.Element(f"{{{ns.MESSAGE_V3}}}SignedDelivery", nsmap={None: ns.MESSAGE_V3})
+        from utskick.mm.delivery import build_delivery
+
+        build_delivery(letter(), parent=signed)
+        append_enveloped_signature(signed, intermediary)  # Grannkommun signs Exempelkommun's letter
+        from utskick.mm.signing import seal_delivery
+
+        sealed = seal_delivery(signed, intermediary, received_on=today)
+        fails(etree.tostring(sealed), policy, "avsändarens certifikat tillhör organisationsnummer 2021009903, väntade 2021004748")
+
+    def test_an_expired_certificate_is_refused(self, authority, sender, today):
+        old = authority.issue_organisation(
+            "2021009903", "Grannkommun", days=30, valid_from=dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
+        )
+        sealed = sign_and_seal(letter(), sender, SigningIdentity(old.private_key, old.certificate), received_on=today)
+        policy = VerificationPolicy(TrustStore.of([authority.certificate]), dt.datetime.now(dt.UTC))
+        fails(etree.tostring(sealed), policy, "sigillet: certifikatet har gått ut")
+
+    def test_sha1_is_refused_by_default_and_accepted_only_when_allowed(self, sealed, policy, intermediary):
+        forged = copy.deepcopy(sealed)
+        signature = forged[-1]
+        forged.remove(signature)
+        digest = base64.b64encode(hashlib.sha1(canonicalize(forged)).digest()).decode()  # noqa: S324
+        forged.append(signature)
+        info = signature.find(f"{DS}SignedInfo")
+        info.find(f"{DS}SignatureMethod").set("Algorithm", "http://www.w3.org/2000/09/xmldsig#rsa-sha1")
+        info.find(f"{DS}Reference/{DS}DigestMethod").set("Algorithm", "http://www.w3.org/2000/09/xmldsig#sha1")
+        info.find(f"{DS}Reference/{DS}DigestValue").text = digest
+        signature.find(f"{DS}SignatureValue").text = base64.b64encode(
+            intermediary.private_key.sign(canonicalize(info), padding.PKCS1v15(), hashes.SHA1())  # noqa: S303
+        ).decode()
+        fails(etree.tostring(forged), policy, "SHA-1 godtas inte")
+        allowed = VerificationPolicy(policy.trust, policy.at, allow_sha1=True)
+        assert verify_sealed_delivery(etree.tostring(forged), allowed).sealer_organisation == "2021009903"
+
+    def test_a_subject_name_that_disagrees_with_the_certificate_is_refused(self, sealed, policy):
+        forged = copy.deepcopy(sealed)
+        name = forged[-1].find(f".//{DS}X509SubjectName")
+        name.text = re.sub("Grannkommun", "Falsk kommun", name.text)
+        fails(etree.tostring(forged), policy, "X509SubjectName stämmer inte")
+
+    def test_an_xml_bomb_in_place_of_a_delivery_is_refused(self, policy):
+        bomb = b'<!DOCTYPE d [<!ENTITY a "aaaa"><!ENTITY b "&a;&a;&a;&a;">]><SealedDelivery>&b;</SealedDelivery>'
+        fails(bomb, policy, "DOCTYPE")
+
+
+def _resign_signed_info(signature, identity):
+    info = signature.find(f"{DS}SignedInfo")
+    signature.find(f"{DS}SignatureValue").text = base64.b64encode(identity.sign(canonicalize(info))).decode()
