@@ -33,12 +33,21 @@ from utskick.mm.devca import (
 from utskick.mm.keys import KeyLoadError, load_certificates, load_signing_identity
 from utskick.mm.signing import SigningError, sign_and_seal
 from utskick.mm.soap import MessageTooLargeError, deliver_secure_request
-from utskick.mm.verification import TrustStore, VerificationError, VerificationPolicy, verify_sealed_delivery
+from utskick.mm.verification import (
+    TrustStore,
+    VerificationError,
+    VerificationPolicy,
+    verify_sealed_delivery,
+)
 from utskick.settings import load_settings
 
 app = typer.Typer(help="Utskick: kommunens anslutning till Mina meddelanden.", no_args_is_help=True)
-mm_app = typer.Typer(help="Mina meddelanden på tråden: försegla och verifiera leveranser.", no_args_is_help=True)
-ca_app = typer.Typer(help="Test-CA för utveckling och demo (aldrig för produktion).", no_args_is_help=True)
+mm_app = typer.Typer(
+    help="Mina meddelanden på tråden: försegla och verifiera leveranser.", no_args_is_help=True
+)
+ca_app = typer.Typer(
+    help="Test-CA för utveckling och demo (aldrig för produktion).", no_args_is_help=True
+)
 db_app = typer.Typer(help="Databasen: migreringar.", no_args_is_help=True)
 bench_app = typer.Typer(help="Prestandamätningar.", no_args_is_help=True)
 app.add_typer(mm_app, name="mm")
@@ -78,7 +87,9 @@ def _pdf_attachment(path: Path) -> Attachment:
 
 @app.command()
 def serve(
-    home: Annotated[Path | None, typer.Option(help="Mapp för databas och allt tillstånd (standard ./var).")] = None,
+    home: Annotated[
+        Path | None, typer.Option(help="Mapp för databas och allt tillstånd (standard ./var).")
+    ] = None,
     host: Annotated[str | None, typer.Option(help="Adress att lyssna på.")] = None,
     port: Annotated[int | None, typer.Option(help="Port att lyssna på.")] = None,
 ) -> None:
@@ -98,12 +109,14 @@ def serve(
         f"Utskick körs på [bold]{url}[/]  (hälsa: {url}health, data i {settings.home.resolve()})",
         highlight=False,
     )
-    uvicorn.run(create_app(settings, engine), host=settings.host, port=settings.port, log_level="warning")
+    uvicorn.run(
+        create_app(settings, engine), host=settings.host, port=settings.port, log_level="warning"
+    )
 
 
 @db_app.command("upgrade")
 def db_upgrade() -> None:
-    """Migrate the database (UTSKICK_DATABASE_URL, or SQLite under UTSKICK_HOME) to the newest version."""
+    """Migrate the database (UTSKICK_DATABASE_URL, or SQLite in UTSKICK_HOME) to the newest version."""
     from utskick.db import migrate  # noqa: PLC0415
     from utskick.db.engine import create_database_engine  # noqa: PLC0415
 
@@ -122,17 +135,29 @@ def mm_seal(
     key: Annotated[Path, typer.Option(help="Avsändarens nyckel och certifikat (.p12 eller .pem).")],
     sender_org: Annotated[str, typer.Option(help="Avsändarens organisationsnummer.")],
     sender_name: Annotated[str, typer.Option(help="Avsändarens namn.")],
-    recipient: Annotated[str, typer.Option(help="Mottagarens person-, samordnings- eller organisationsnummer.")],
+    recipient: Annotated[
+        str, typer.Option(help="Mottagarens person-, samordnings- eller organisationsnummer.")
+    ],
     subject: Annotated[str, typer.Option(help="Ämnesrad (högst 255 tecken).")],
     out: Annotated[Path, typer.Option(help="Fil att skriva SOAP-anropet till.")],
-    seal_key: Annotated[Path | None, typer.Option(help="Förmedlarens nyckel (standard: avsändarens).")] = None,
-    passphrase_env: Annotated[str | None, typer.Option(help="Miljövariabel med lösenfrasen till nycklarna.")] = None,
+    seal_key: Annotated[
+        Path | None, typer.Option(help="Förmedlarens nyckel (standard: avsändarens).")
+    ] = None,
+    passphrase_env: Annotated[
+        str | None, typer.Option(help="Miljövariabel med lösenfrasen till nycklarna.")
+    ] = None,
     body: Annotated[str | None, typer.Option(help="Brödtext.")] = None,
     body_file: Annotated[Path | None, typer.Option(help="Fil med brödtext (UTF-8).")] = None,
     html: Annotated[bool, typer.Option(help="Brödtexten är begränsad HTML.")] = False,
-    attach: Annotated[list[Path] | None, typer.Option(help="PDF-bilaga (kan anges flera gånger).")] = None,
-    support_text: Annotated[str | None, typer.Option(help="Vart mottagaren vänder sig med frågor.")] = None,
-    message_id: Annotated[str | None, typer.Option(help="Meddelandets id (standard: ett nytt UUID).")] = None,
+    attach: Annotated[
+        list[Path] | None, typer.Option(help="PDF-bilaga (kan anges flera gånger).")
+    ] = None,
+    support_text: Annotated[
+        str | None, typer.Option(help="Vart mottagaren vänder sig med frågor.")
+    ] = None,
+    message_id: Annotated[
+        str | None, typer.Option(help="Meddelandets id (standard: ett nytt UUID).")
+    ] = None,
 ) -> None:
     """Write a SOAP deliverSecure request carrying a signed and sealed delivery."""
     if (body is None) == (body_file is None):
@@ -152,23 +177,30 @@ def mm_seal(
     message = SecureMessage(
         id=message_id or str(uuid.uuid4()),
         subject=subject,
-        support_info=SupportInfo(support_text or f"Frågor om meddelandet besvaras av {sender_name}."),
+        support_info=SupportInfo(
+            support_text or f"Frågor om meddelandet besvaras av {sender_name}."
+        ),
         body=text.encode("utf-8"),
         body_content_type="text/html" if html else "text/plain",
         attachments=tuple(_pdf_attachment(p) for p in attach or []),
     )
     delivery = Delivery(
-        sender_id=sender.value, sender_name=sender_name, recipient_id=recipient_id.value,
+        sender_id=sender.value,
+        sender_name=sender_name,
+        recipient_id=recipient_id.value,
         messages=(message,),
     )
     try:
-        sealed = sign_and_seal(delivery, sender_key, sealer_key, received_on=dt.datetime.now(dt.UTC).date())
+        sealed = sign_and_seal(
+            delivery, sender_key, sealer_key, received_on=dt.datetime.now(dt.UTC).date()
+        )
         request = deliver_secure_request(sealed)
     except (DeliveryDocumentError, SigningError, MessageTooLargeError) as error:
         raise _fail(str(error)) from None
     out.write_bytes(request)
     Console(stderr=True).print(
-        f"Skrev {out} ({len(request)} byte): {sender.display} → {recipient_id.display}", highlight=False
+        f"Skrev {out} ({len(request)} byte): {sender.display} → {recipient_id.display}",
+        highlight=False,
     )
 
 
@@ -181,11 +213,22 @@ def _read_text(path: Path) -> str:
 
 @mm_app.command("verify")
 def mm_verify(
-    file: Annotated[Path, typer.Argument(help="SOAP-anrop med deliverSecure, eller ett SealedDelivery-dokument.")],
-    trust: Annotated[list[Path], typer.Option(help="Betrott certifikat eller CA (PEM); kan anges flera gånger.")],
-    at: Annotated[str | None, typer.Option(help="Verifiera som vid denna tidpunkt (ISO 8601); standard nu.")] = None,
-    sealer: Annotated[str | None, typer.Option(help="Kräv att förseglaren har detta organisationsnummer.")] = None,
-    allow_sha1: Annotated[bool, typer.Option(help="Godta SHA-1 (endast för gamla testdata).")] = False,
+    file: Annotated[
+        Path,
+        typer.Argument(help="SOAP-anrop med deliverSecure, eller ett SealedDelivery-dokument."),
+    ],
+    trust: Annotated[
+        list[Path], typer.Option(help="Betrott certifikat eller CA (PEM); kan anges flera gånger.")
+    ],
+    at: Annotated[
+        str | None, typer.Option(help="Verifiera som vid denna tidpunkt (ISO 8601); standard nu.")
+    ] = None,
+    sealer: Annotated[
+        str | None, typer.Option(help="Kräv att förseglaren har detta organisationsnummer.")
+    ] = None,
+    allow_sha1: Annotated[
+        bool, typer.Option(help="Godta SHA-1 (endast för gamla testdata).")
+    ] = False,
 ) -> None:
     """Verify the seal and the sender signature; print OK or INVALID with the reason."""
     try:
@@ -195,7 +238,9 @@ def mm_verify(
     except (KeyLoadError, InvalidIdentityError) as error:
         raise _fail(str(error)) from None
     except ValueError:
-        raise _fail(f"--at {at!r} är ingen tidpunkt i ISO 8601 (t.ex. 2020-06-01T12:00:00Z)") from None
+        raise _fail(
+            f"--at {at!r} är ingen tidpunkt i ISO 8601 (t.ex. 2020-06-01T12:00:00Z)"
+        ) from None
     if when.tzinfo is None:
         when = when.replace(tzinfo=dt.UTC)
     try:
@@ -203,7 +248,10 @@ def mm_verify(
     except OSError as error:
         raise _fail(f"kan inte läsa {file}: {error.strerror}") from None
     policy = VerificationPolicy(
-        trust=TrustStore.of(anchors), at=when, expected_sealer=expected_sealer, allow_sha1=allow_sha1
+        trust=TrustStore.of(anchors),
+        at=when,
+        expected_sealer=expected_sealer,
+        allow_sha1=allow_sha1,
     )
     try:
         verified = verify_sealed_delivery(document, policy)
@@ -233,11 +281,17 @@ def ca_init(ca_dir: Annotated[Path, typer.Option(help=_CA_DIR_HELP)] = Path("var
 def ca_issue(
     org: Annotated[str, typer.Option(help="Organisationsnummer.")],
     name: Annotated[str, typer.Option(help="Organisationens namn.")],
-    out: Annotated[Path, typer.Option(help="Fil att skriva (PEM med nyckel och certifikat, eller .p12).")],
+    out: Annotated[
+        Path, typer.Option(help="Fil att skriva (PEM med nyckel och certifikat, eller .p12).")
+    ],
     ca_dir: Annotated[Path, typer.Option(help=_CA_DIR_HELP)] = Path("var/pki"),
     days: Annotated[int, typer.Option(help="Giltighetstid i dagar.")] = 825,
-    passphrase_env: Annotated[str | None, typer.Option(help="Miljövariabel med lösenfras (krävs för .p12).")] = None,
-    certificate_out: Annotated[Path | None, typer.Option(help="Skriv även certifikatet ensamt hit.")] = None,
+    passphrase_env: Annotated[
+        str | None, typer.Option(help="Miljövariabel med lösenfras (krävs för .p12).")
+    ] = None,
+    certificate_out: Annotated[
+        Path | None, typer.Option(help="Skriv även certifikatet ensamt hit.")
+    ] = None,
 ) -> None:
     """Issue an organisation certificate (serialNumber = 16 + organisationsnummer)."""
     try:
@@ -264,7 +318,9 @@ def ca_issue(
 @ca_app.command("server")
 def ca_server(
     out: Annotated[Path, typer.Option(help="Fil att skriva (PEM med nyckel och certifikat).")],
-    host: Annotated[list[str] | None, typer.Option(help="Värdnamn eller IP-adress (kan anges flera gånger).")] = None,
+    host: Annotated[
+        list[str] | None, typer.Option(help="Värdnamn eller IP-adress (kan anges flera gånger).")
+    ] = None,
     ca_dir: Annotated[Path, typer.Option(help=_CA_DIR_HELP)] = Path("var/pki"),
 ) -> None:
     """Issue a TLS server certificate for loopback (default localhost and 127.0.0.1)."""
@@ -278,7 +334,9 @@ def ca_server(
 
 @bench_app.command("sign")
 def bench_sign(
-    as_json: Annotated[bool, typer.Option("--json", help="Skriv resultatet som ett JSON-objekt.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Skriv resultatet som ett JSON-objekt.")
+    ] = False,
     seconds: Annotated[float, typer.Option(help="Mättid per delmätning i sekunder.")] = 3.0,
 ) -> None:
     """Measure sign + seal and verification throughput against raw RSA signing (one core)."""
@@ -290,4 +348,3 @@ def bench_sign(
         return
     for name, value in result.items():
         print(f"{name:40} {value}")
-

@@ -71,7 +71,7 @@ class RecipientId:
 
     @property
     def birth_date(self) -> dt.date | None:
-        """The date of birth of a person (a samordningsnummer's day less 60); None for organisations."""
+        """A person's date of birth (a samordningsnummer's day less 60); None for organisations."""
         if not self.is_person:
             return None
         day = int(self.value[6:8])
@@ -174,7 +174,9 @@ def _split_separator(text: str, compact: str) -> tuple[str, str | None]:
 
 def _organisation(text: str, ten: str, separator: str | None) -> RecipientId:
     if separator == "+":
-        raise InvalidIdentityError(text, "ett organisationsnummer skrivs med bindestreck, inte plus")
+        raise InvalidIdentityError(
+            text, "ett organisationsnummer skrivs med bindestreck, inte plus"
+        )
     if int(ten[2]) < 2:  # noqa: PLR2004
         raise InvalidIdentityError(
             text, "är inget organisationsnummer (tredje siffran ska vara 2 eller större)"

@@ -13,15 +13,31 @@ UTSKICK = str(Path(sys.executable).with_name("utskick"))
 
 
 def run(*args, env=None, cwd=None):
-    return subprocess.run([UTSKICK, *args], capture_output=True, text=True, env=env, cwd=cwd, check=False)
+    return subprocess.run(
+        [UTSKICK, *args], capture_output=True, text=True, env=env, cwd=cwd, check=False
+    )
 
 
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory):
     folder = tmp_path_factory.mktemp("pki")
     ca_dir = folder / "ca"
-    for org, name, out in [("202100-4748", "Exempelkommun", "sender.pem"), ("202100-9903", "Grannkommun", "sealer.pem")]:
-        result = run("dev-ca", "issue", "--org", org, "--name", name, "--out", str(folder / out), "--ca-dir", str(ca_dir))
+    for org, name, out in [
+        ("202100-4748", "Exempelkommun", "sender.pem"),
+        ("202100-9903", "Grannkommun", "sealer.pem"),
+    ]:
+        result = run(
+            "dev-ca",
+            "issue",
+            "--org",
+            org,
+            "--name",
+            name,
+            "--out",
+            str(folder / out),
+            "--ca-dir",
+            str(ca_dir),
+        )
         assert result.returncode == 0, result.stderr
     return folder, ca_dir / "ca.pem"
 
@@ -32,10 +48,27 @@ def seal(pki, tmp_path, *extra):
     pdf = tmp_path / "beslut.pdf"
     pdf.write_bytes(minimal_pdf(3000))
     result = run(
-        "mm", "seal", "--key", str(folder / "sender.pem"), "--seal-key", str(folder / "sealer.pem"),
-        "--sender-org", "202100-4748", "--sender-name", "Exempelkommun", "--recipient", "19121212-1212",
-        "--subject", "Beslut om bygglov", "--body", "Ditt bygglov är beviljat.", "--attach", str(pdf),
-        "--out", str(out), *extra,
+        "mm",
+        "seal",
+        "--key",
+        str(folder / "sender.pem"),
+        "--seal-key",
+        str(folder / "sealer.pem"),
+        "--sender-org",
+        "202100-4748",
+        "--sender-name",
+        "Exempelkommun",
+        "--recipient",
+        "19121212-1212",
+        "--subject",
+        "Beslut om bygglov",
+        "--body",
+        "Ditt bygglov är beviljat.",
+        "--attach",
+        str(pdf),
+        "--out",
+        str(out),
+        *extra,
     )
     return result, out
 
@@ -77,9 +110,21 @@ def test_the_real_sample_verifies_from_the_command_line(sample_bytes, tmp_path):
 
     sample = tmp_path / "sample.xml"
     sample.write_bytes(sample_bytes)
-    der = base64.b64decode(etree.fromstring(sample_bytes)[-1].findtext(".//{http://www.w3.org/2000/09/xmldsig#}X509Certificate"))
+    der = base64.b64decode(
+        etree.fromstring(sample_bytes)[-1].findtext(
+            ".//{http://www.w3.org/2000/09/xmldsig#}X509Certificate"
+        )
+    )
     write_certificate(tmp_path / "kommun-a.pem", x509.load_der_x509_certificate(der))
-    ok = run("mm", "verify", str(sample), "--trust", str(tmp_path / "kommun-a.pem"), "--at", "2020-06-01T12:00:00Z")
+    ok = run(
+        "mm",
+        "verify",
+        str(sample),
+        "--trust",
+        str(tmp_path / "kommun-a.pem"),
+        "--at",
+        "2020-06-01T12:00:00Z",
+    )
     assert ok.stdout.strip() == "OK sender=202100-4748 sealer=202100-4748"
     expired = run("mm", "verify", str(sample), "--trust", str(tmp_path / "kommun-a.pem"))
     assert expired.returncode == 1
@@ -90,9 +135,22 @@ def test_seal_refuses_an_invalid_recipient_and_writes_nothing(pki, tmp_path):
     folder, _ = pki
     out = tmp_path / "never.xml"
     result = run(
-        "mm", "seal", "--key", str(folder / "sender.pem"), "--sender-org", "202100-4748",
-        "--sender-name", "Exempelkommun", "--recipient", "19121212-1213", "--subject", "s",
-        "--body", "b", "--out", str(out),
+        "mm",
+        "seal",
+        "--key",
+        str(folder / "sender.pem"),
+        "--sender-org",
+        "202100-4748",
+        "--sender-name",
+        "Exempelkommun",
+        "--recipient",
+        "19121212-1213",
+        "--subject",
+        "s",
+        "--body",
+        "b",
+        "--out",
+        str(out),
     )
     assert result.returncode == 2
     assert "kontrollsiffran stämmer inte" in result.stderr
@@ -102,9 +160,22 @@ def test_seal_refuses_an_invalid_recipient_and_writes_nothing(pki, tmp_path):
 def test_seal_refuses_a_key_of_another_organisation(pki, tmp_path):
     folder, _ = pki
     result = run(
-        "mm", "seal", "--key", str(folder / "sealer.pem"), "--sender-org", "202100-4748",
-        "--sender-name", "Exempelkommun", "--recipient", "19121212-1212", "--subject", "s",
-        "--body", "b", "--out", str(tmp_path / "x.xml"),
+        "mm",
+        "seal",
+        "--key",
+        str(folder / "sealer.pem"),
+        "--sender-org",
+        "202100-4748",
+        "--sender-name",
+        "Exempelkommun",
+        "--recipient",
+        "19121212-1212",
+        "--subject",
+        "s",
+        "--body",
+        "b",
+        "--out",
+        str(tmp_path / "x.xml"),
     )
     assert result.returncode == 2
     assert "gäller organisationsnummer 2021009903" in result.stderr
@@ -114,13 +185,44 @@ def test_pkcs12_keys_with_a_passphrase_from_the_environment(tmp_path):
     import os
 
     env = {**os.environ, "NYCKEL_LOSEN": "hemligt"}
-    issued = run("dev-ca", "issue", "--org", "202100-4748", "--name", "Exempelkommun", "--out", str(tmp_path / "s.p12"),
-                 "--ca-dir", str(tmp_path / "ca"), "--passphrase-env", "NYCKEL_LOSEN", env=env)
+    issued = run(
+        "dev-ca",
+        "issue",
+        "--org",
+        "202100-4748",
+        "--name",
+        "Exempelkommun",
+        "--out",
+        str(tmp_path / "s.p12"),
+        "--ca-dir",
+        str(tmp_path / "ca"),
+        "--passphrase-env",
+        "NYCKEL_LOSEN",
+        env=env,
+    )
     assert issued.returncode == 0, issued.stderr
     out = tmp_path / "r.xml"
-    sealed = run("mm", "seal", "--key", str(tmp_path / "s.p12"), "--passphrase-env", "NYCKEL_LOSEN",
-                 "--sender-org", "202100-4748", "--sender-name", "Exempelkommun", "--recipient", "202100-9903",
-                 "--subject", "Faktura", "--body", "Se bilaga.", "--out", str(out), env=env)
+    sealed = run(
+        "mm",
+        "seal",
+        "--key",
+        str(tmp_path / "s.p12"),
+        "--passphrase-env",
+        "NYCKEL_LOSEN",
+        "--sender-org",
+        "202100-4748",
+        "--sender-name",
+        "Exempelkommun",
+        "--recipient",
+        "202100-9903",
+        "--subject",
+        "Faktura",
+        "--body",
+        "Se bilaga.",
+        "--out",
+        str(out),
+        env=env,
+    )
     assert sealed.returncode == 0, sealed.stderr
     verified = run("mm", "verify", str(out), "--trust", str(tmp_path / "ca" / "ca.pem"))
     assert verified.stdout.strip() == "OK sender=202100-4748 sealer=202100-4748"
@@ -132,5 +234,7 @@ def test_bench_sign_prints_the_figures_as_json():
     figures = json.loads(result.stdout)
     assert figures["messages_per_s"] > 0
     assert figures["raw_rsa_signs_per_s"] > 0
-    assert figures["ratio"] == pytest.approx(2 * figures["messages_per_s"] / figures["raw_rsa_signs_per_s"], rel=0.01)
+    assert figures["ratio"] == pytest.approx(
+        2 * figures["messages_per_s"] / figures["raw_rsa_signs_per_s"], rel=0.01
+    )
     assert {"pdf_100kb_messages_per_s", "verify_per_s", "verify_pdf_100kb_per_s"} <= figures.keys()

@@ -39,9 +39,18 @@ def _free_port():
 
 def test_utskick_serve_starts_migrates_and_answers(tmp_path):
     port = _free_port()
-    command = [str(Path(sys.executable).with_name("utskick")), "serve", "--home", str(tmp_path / "var"), "--port", str(port)]
+    command = [
+        str(Path(sys.executable).with_name("utskick")),
+        "serve",
+        "--home",
+        str(tmp_path / "var"),
+        "--port",
+        str(port),
+    ]
     environment = {k: v for k, v in os.environ.items() if not k.startswith("UTSKICK_")}
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=environment)
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=environment
+    )
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -50,7 +59,9 @@ def test_utskick_serve_starts_migrates_and_answers(tmp_path):
                 break
             except httpx.TransportError:
                 if process.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"utskick serve did not answer: {process.stdout.read() if process.stdout else ''}")
+                    pytest.fail(
+                        f"utskick serve did not answer: {process.stdout.read() if process.stdout else ''}"
+                    )
                 time.sleep(0.2)
         assert response.status_code == 200
         assert (tmp_path / "var" / "utskick.db").exists()

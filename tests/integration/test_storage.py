@@ -43,7 +43,9 @@ class TestMigrations:
 class TestSenderRepository:
     def test_a_sender_is_stored_and_found_by_organisation_number(self, db_session):
         repository = SenderRepository(db_session)
-        repository.add("202100-4748", "Exempelkommun", key_path="var/pki/exempelkommun.pem", now=NOW)
+        repository.add(
+            "202100-4748", "Exempelkommun", key_path="var/pki/exempelkommun.pem", now=NOW
+        )
         found = repository.get("2021004748")
         assert found is not None
         assert found.name == "Exempelkommun"
@@ -62,12 +64,15 @@ class TestSenderRepository:
         assert repository.all() == []
 
     def test_the_database_itself_refuses_a_duplicate(self, db_session):
-        db_session.add(SenderOrganisation(organisation_number="2021004748", name="A", created_at=NOW))
+        db_session.add(
+            SenderOrganisation(organisation_number="2021004748", name="A", created_at=NOW)
+        )
         db_session.flush()
-        db_session.add(SenderOrganisation(organisation_number="2021004748", name="B", created_at=NOW))
+        db_session.add(
+            SenderOrganisation(organisation_number="2021004748", name="B", created_at=NOW)
+        )
         with pytest.raises(IntegrityError):
             db_session.flush()
-
 
 
 def test_sqlite_connections_use_foreign_keys_and_wal(tmp_path):

@@ -29,8 +29,10 @@ def minimal_pdf(size: int) -> bytes:
     objects = [
         b"<< /Type /Catalog /Pages 2 0 R >>",
         b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R "
-        b"/Resources << /Font << /F1 5 0 R >> >> >>",
+        (
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R "
+            b"/Resources << /Font << /F1 5 0 R >> >> >>"
+        ),
         b"<< /Length " + str(len(stream)).encode() + b" >>\nstream\n" + stream + b"endstream",
         b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
     ]
@@ -43,7 +45,9 @@ def minimal_pdf(size: int) -> bytes:
     out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
     for offset in offsets:
         out += f"{offset:010d} 00000 n \n".encode()
-    out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
+    out += (
+        f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
+    )
     return bytes(out)
 
 
@@ -65,12 +69,18 @@ def _letter(attachments: tuple[Attachment, ...]) -> Delivery:
     message = SecureMessage(
         id="bench-1",
         subject="Beslut om förskoleplats",
-        support_info=SupportInfo("Frågor besvaras av barn- och utbildningsförvaltningen, 010-123 45 67."),
-        body=("Hej! Du har fått en plats på förskolan Solen från den 1 mars. " * 17)[:1024].encode(),
+        support_info=SupportInfo(
+            "Frågor besvaras av barn- och utbildningsförvaltningen, 010-123 45 67."
+        ),
+        body=("Hej! Du har fått en plats på förskolan Solen från den 1 mars. " * 17)[
+            :1024
+        ].encode(),
         attachments=attachments,
     )
     return Delivery(
-        sender_id="16" + SENDER_ORG, sender_name="Exempelkommun", recipient_id="191212121212",
+        sender_id="16" + SENDER_ORG,
+        sender_name="Exempelkommun",
+        recipient_id="191212121212",
         messages=(message,),
     )
 

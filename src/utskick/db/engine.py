@@ -19,7 +19,7 @@ def normalise_url(url: str) -> str:
 
 
 def create_database_engine(url: str, **options: Any) -> Engine:
-    """An engine for the URL; SQLite gets WAL, foreign keys and a busy timeout on every connection."""
+    """An engine for the URL; SQLite gets WAL, foreign keys and a busy timeout per connection."""
     url = normalise_url(url)
     if make_url(url).get_backend_name() == "sqlite":
         engine = create_engine(url, connect_args={"check_same_thread": False}, **options)

@@ -145,7 +145,9 @@ def check_message(message: SecureMessage) -> None:
             f"ämnesraden har {len(message.subject)} tecken; högst {MAX_SUBJECT_LENGTH} är tillåtet"
         )
     if not message.support_info.text.strip():
-        raise DeliveryDocumentError("supporttexten är tom (mottagaren ska veta vart hen vänder sig)")
+        raise DeliveryDocumentError(
+            "supporttexten är tom (mottagaren ska veta vart hen vänder sig)"
+        )
     if len(message.support_info.text) > MAX_SUPPORT_TEXT_LENGTH:
         raise DeliveryDocumentError(
             f"supporttexten har {len(message.support_info.text)} tecken; "
@@ -153,7 +155,8 @@ def check_message(message: SecureMessage) -> None:
         )
     if message.body_content_type not in BODY_CONTENT_TYPES:
         raise DeliveryDocumentError(
-            f"brödtextens typ {message.body_content_type!r} stöds inte; använd text/plain eller text/html"
+            f"brödtextens typ {message.body_content_type!r} stöds inte; "
+            "använd text/plain eller text/html"
         )
     if message.body_content_type == "text/html":
         check_restricted_html(message.body.decode("utf-8", errors="strict"))
@@ -180,8 +183,33 @@ def _check_recipient(recipient_id: str) -> None:
 
 
 _ALLOWED_HTML_TAGS = frozenset(
-    "p br strong b em i u ul ol li a h1 h2 h3 h4 blockquote table thead tbody tr th td span div hr"
-    .split()
+    {
+        "p",
+        "br",
+        "strong",
+        "b",
+        "em",
+        "i",
+        "u",
+        "ul",
+        "ol",
+        "li",
+        "a",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "blockquote",
+        "table",
+        "thead",
+        "tbody",
+        "tr",
+        "th",
+        "td",
+        "span",
+        "div",
+        "hr",
+    }
 )
 _ALLOWED_LINK_SCHEMES = ("https://", "http://", "mailto:")
 
@@ -223,8 +251,9 @@ def check_restricted_html(html: str) -> None:
 # --- building ------------------------------------------------------------------------------
 
 
-def _add(parent: etree._Element, parent_ns: str, child_ns: str, name: str,
-         text: str | None = None) -> etree._Element:
+def _add(
+    parent: etree._Element, parent_ns: str, child_ns: str, name: str, text: str | None = None
+) -> etree._Element:
     """Append a child, declaring a default namespace only where the namespace changes."""
     nsmap = None if child_ns == parent_ns else {None: child_ns}
     child = etree.SubElement(parent, f"{{{child_ns}}}{name}", nsmap=nsmap)  # type: ignore[arg-type]
@@ -284,12 +313,17 @@ def _build_message_header(header: etree._Element, header_ns: str, message: Secur
     support = _add(header, header_ns, v3, "Supportinfo")
     info = message.support_info
     _add(support, v3, v3, "Text", info.text)
-    for name, value in (("URL", info.url), ("PhoneNumber", info.phone_number),
-                        ("EmailAdress", info.email_address)):
+    for name, value in (
+        ("URL", info.url),
+        ("PhoneNumber", info.phone_number),
+        ("EmailAdress", info.email_address),
+    ):
         if value:
             _add(support, v3, v3, name, value)
     if message.official_matter is not None:
-        _build_official_matter(_add(header, header_ns, v3, "OfficialMatter"), message.official_matter)
+        _build_official_matter(
+            _add(header, header_ns, v3, "OfficialMatter"), message.official_matter
+        )
     for tag, value in message.metadata:
         metadata = _add(header, header_ns, v3, "Metadata")
         _add(metadata, v3, ns.MESSAGE, "Tag", tag)
@@ -301,15 +335,21 @@ def _build_official_matter(element: etree._Element, matter: OfficialMatter) -> N
     v3, ofm = ns.MESSAGE_V3, ns.OFFICIAL_MATTER_V3
     extension = _add(element, v3, v3, "OfficialMatterExtension")
     _add(extension, v3, ofm, "Timestamp", matter.timestamp.isoformat())
-    ids = (("EventId", matter.event_id), ("OfficialMatterId", matter.official_matter_id),
-           ("PrecedingEventId", matter.preceding_event_id))
+    ids = (
+        ("EventId", matter.event_id),
+        ("OfficialMatterId", matter.official_matter_id),
+        ("PrecedingEventId", matter.preceding_event_id),
+    )
     if any(value for _, value in ids):
         identity = _add(extension, v3, ofm, "Identity")
         for name, value in ids:
             if value:
                 _add(identity, ofm, ofm, name, value)
-    for name, value in (("MatterSubject", matter.matter_subject), ("EventType", matter.event_type),
-                        ("MatterStatus", matter.matter_status)):
+    for name, value in (
+        ("MatterSubject", matter.matter_subject),
+        ("EventType", matter.event_type),
+        ("MatterStatus", matter.matter_status),
+    ):
         if value:
             _add(extension, v3, ofm, name, value)
 
@@ -419,10 +459,12 @@ def _parse_message(element: etree._Element) -> SecureMessage:
         matter = OfficialMatter(
             timestamp=dt.date.fromisoformat(_text(extension, _q(ofm, "Timestamp")) or ""),
             event_id=_text(extension, identity + _q(ofm, "EventId"), required=False),
-            official_matter_id=_text(extension, identity + _q(ofm, "OfficialMatterId"),
-                                     required=False),
-            preceding_event_id=_text(extension, identity + _q(ofm, "PrecedingEventId"),
-                                     required=False),
+            official_matter_id=_text(
+                extension, identity + _q(ofm, "OfficialMatterId"), required=False
+            ),
+            preceding_event_id=_text(
+                extension, identity + _q(ofm, "PrecedingEventId"), required=False
+            ),
             matter_subject=_text(extension, _q(ofm, "MatterSubject"), required=False),
             event_type=_text(extension, _q(ofm, "EventType"), required=False),
             matter_status=_text(extension, _q(ofm, "MatterStatus"), required=False),
@@ -459,10 +501,14 @@ def _parse_message(element: etree._Element) -> SecureMessage:
 def attachment_checksum_problems(delivery: Delivery, element: etree._Element) -> list[str]:
     """Attachments whose stated MD5 checksum does not match their bytes (a receiver's check)."""
     problems = []
-    for message_el, message in zip(element.iterchildren(_q(ns.MESSAGE_V3, "Message")),
-                                   delivery.messages, strict=True):
-        for part, attachment in zip(message_el.iterchildren(_q(ns.MESSAGE_V3, "Attachment")),
-                                    message.attachments, strict=True):
+    for message_el, message in zip(
+        element.iterchildren(_q(ns.MESSAGE_V3, "Message")), delivery.messages, strict=True
+    ):
+        for part, attachment in zip(
+            message_el.iterchildren(_q(ns.MESSAGE_V3, "Attachment")),
+            message.attachments,
+            strict=True,
+        ):
             stated = (_text(part, _q(ns.MESSAGE, "Checksum")) or "").upper()
             if stated != attachment.checksum:
                 problems.append(f"bilagan {attachment.filename}: kontrollsumman stämmer inte")

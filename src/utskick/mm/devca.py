@@ -49,14 +49,18 @@ class DevCertificateAuthority:
     certificate: x509.Certificate
 
     @classmethod
-    def create(cls, name: str = "Utskick test-CA (endast för test)", days: int = 3650) -> DevCertificateAuthority:
+    def create(
+        cls, name: str = "Utskick test-CA (endast för test)", days: int = 3650
+    ) -> DevCertificateAuthority:
         """A new CA with a fresh key."""
         key = _new_key()
-        subject = x509.Name([
-            x509.NameAttribute(NameOID.COUNTRY_NAME, "SE"),
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Utskick"),
-            x509.NameAttribute(NameOID.COMMON_NAME, name),
-        ])
+        subject = x509.Name(
+            [
+                x509.NameAttribute(NameOID.COUNTRY_NAME, "SE"),
+                x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Utskick"),
+                x509.NameAttribute(NameOID.COMMON_NAME, name),
+            ]
+        )
         start = _now() - dt.timedelta(days=1)
         certificate = (
             x509.CertificateBuilder()
@@ -69,13 +73,21 @@ class DevCertificateAuthority:
             .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
             .add_extension(
                 x509.KeyUsage(
-                    digital_signature=False, content_commitment=False, key_encipherment=False,
-                    data_encipherment=False, key_agreement=False, key_cert_sign=True,
-                    crl_sign=True, encipher_only=False, decipher_only=False,
+                    digital_signature=False,
+                    content_commitment=False,
+                    key_encipherment=False,
+                    data_encipherment=False,
+                    key_agreement=False,
+                    key_cert_sign=True,
+                    crl_sign=True,
+                    encipher_only=False,
+                    decipher_only=False,
                 ),
                 critical=True,
             )
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+            .add_extension(
+                x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False
+            )
             .sign(key, hashes.SHA256())
         )
         return cls(key, certificate)
@@ -96,7 +108,10 @@ class DevCertificateAuthority:
         return authority
 
     def _builder(
-        self, subject: x509.Name, key: rsa.RSAPrivateKey, days: int,
+        self,
+        subject: x509.Name,
+        key: rsa.RSAPrivateKey,
+        days: int,
         valid_from: dt.datetime | None = None,
     ) -> x509.CertificateBuilder:
         start = valid_from or _now() - dt.timedelta(hours=1)
@@ -116,7 +131,11 @@ class DevCertificateAuthority:
         )
 
     def issue_organisation(
-        self, organisation_number: str, name: str, *, days: int = 825,
+        self,
+        organisation_number: str,
+        name: str,
+        *,
+        days: int = 825,
         valid_from: dt.datetime | None = None,
     ) -> IssuedCertificate:
         """An organisation certificate: CN and O = name, serialNumber = 16 + organisationsnummer.
@@ -125,28 +144,44 @@ class DevCertificateAuthority:
         `valid_from` lets tests make certificates that are not yet valid or already expired.
         """
         if not (len(organisation_number) == 10 and organisation_number.isdigit()):  # noqa: PLR2004
-            raise ValueError(f"{organisation_number!r} ska vara ett organisationsnummer med tio siffror")
+            raise ValueError(
+                f"{organisation_number!r} ska vara ett organisationsnummer med tio siffror"
+            )
         key = _new_key()
-        subject = x509.Name([
-            x509.RelativeDistinguishedName([x509.NameAttribute(NameOID.COUNTRY_NAME, "SE")]),
-            x509.RelativeDistinguishedName([x509.NameAttribute(NameOID.ORGANIZATION_NAME, name)]),
-            x509.RelativeDistinguishedName([
-                x509.NameAttribute(NameOID.COMMON_NAME, name),
-                x509.NameAttribute(NameOID.SERIAL_NUMBER, "16" + organisation_number),
-            ]),
-        ])
+        subject = x509.Name(
+            [
+                x509.RelativeDistinguishedName([x509.NameAttribute(NameOID.COUNTRY_NAME, "SE")]),
+                x509.RelativeDistinguishedName(
+                    [x509.NameAttribute(NameOID.ORGANIZATION_NAME, name)]
+                ),
+                x509.RelativeDistinguishedName(
+                    [
+                        x509.NameAttribute(NameOID.COMMON_NAME, name),
+                        x509.NameAttribute(NameOID.SERIAL_NUMBER, "16" + organisation_number),
+                    ]
+                ),
+            ]
+        )
         builder = self._builder(subject, key, days, valid_from)
         certificate = (
             builder.add_extension(
                 x509.KeyUsage(
-                    digital_signature=True, content_commitment=False, key_encipherment=True,
-                    data_encipherment=False, key_agreement=False, key_cert_sign=False,
-                    crl_sign=False, encipher_only=False, decipher_only=False,
+                    digital_signature=True,
+                    content_commitment=False,
+                    key_encipherment=True,
+                    data_encipherment=False,
+                    key_agreement=False,
+                    key_cert_sign=False,
+                    crl_sign=False,
+                    encipher_only=False,
+                    decipher_only=False,
                 ),
                 critical=True,
             )
             .add_extension(
-                x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH, ExtendedKeyUsageOID.SERVER_AUTH]),
+                x509.ExtendedKeyUsage(
+                    [ExtendedKeyUsageOID.CLIENT_AUTH, ExtendedKeyUsageOID.SERVER_AUTH]
+                ),
                 critical=False,
             )
             .sign(self.private_key, hashes.SHA256())
@@ -174,9 +209,13 @@ class DevCertificateAuthority:
 
 def _pem_key(key: rsa.RSAPrivateKey, passphrase: bytes | None = None) -> bytes:
     encryption: serialization.KeySerializationEncryption = (
-        serialization.BestAvailableEncryption(passphrase) if passphrase else serialization.NoEncryption()
+        serialization.BestAvailableEncryption(passphrase)
+        if passphrase
+        else serialization.NoEncryption()
     )
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption)
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption
+    )
 
 
 def _pem_certificate(certificate: x509.Certificate) -> bytes:
@@ -191,9 +230,13 @@ def _write_private(path: Path, data: bytes) -> None:
         handle.write(data)
 
 
-def write_pem_bundle(path: Path, issued: IssuedCertificate, passphrase: bytes | None = None) -> None:
+def write_pem_bundle(
+    path: Path, issued: IssuedCertificate, passphrase: bytes | None = None
+) -> None:
     """Key and certificate in one PEM file (mode 0600), the form `--key` accepts."""
-    _write_private(path, _pem_key(issued.private_key, passphrase) + _pem_certificate(issued.certificate))
+    _write_private(
+        path, _pem_key(issued.private_key, passphrase) + _pem_certificate(issued.certificate)
+    )
 
 
 def write_certificate(path: Path, certificate: x509.Certificate) -> None:
@@ -205,7 +248,10 @@ def write_certificate(path: Path, certificate: x509.Certificate) -> None:
 def write_pkcs12(path: Path, issued: IssuedCertificate, passphrase: bytes, name: str) -> None:
     """Key and certificate as PKCS#12 protected by a passphrase (mode 0600)."""
     data = pkcs12.serialize_key_and_certificates(
-        name.encode(), issued.private_key, issued.certificate, None,
+        name.encode(),
+        issued.private_key,
+        issued.certificate,
+        None,
         serialization.BestAvailableEncryption(passphrase),
     )
     _write_private(path, data)

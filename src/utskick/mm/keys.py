@@ -57,7 +57,7 @@ class SigningIdentity:
 
 
 def load_signing_identity(path: Path, passphrase: bytes | None = None) -> SigningIdentity:
-    """Load a key and certificate from PKCS#12 (`.p12`, `.pfx`) or PEM (key and certificate in one file).
+    """Load a key and certificate from PKCS#12 (`.p12`, `.pfx`) or one PEM file holding both.
 
     Raises:
         KeyLoadError: the file is missing, the passphrase is wrong, or the file lacks a key
@@ -91,9 +91,7 @@ def _from_pem(path: Path, data: bytes, passphrase: bytes | None) -> SigningIdent
     try:
         key = serialization.load_pem_private_key(data, passphrase)
     except (ValueError, TypeError):
-        raise KeyLoadError(
-            f"{path} saknar privat nyckel, eller lösenfrasen stämmer inte"
-        ) from None
+        raise KeyLoadError(f"{path} saknar privat nyckel, eller lösenfrasen stämmer inte") from None
     return _identity(path, key, certificates[0])
 
 

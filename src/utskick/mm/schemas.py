@@ -41,7 +41,7 @@ def validate(element: etree._Element, schema: etree.XMLSchema) -> None:
     Raises:
         SchemaValidationError: with the first error, its line and the element's path.
     """
-    if schema.validate(element):
-        return
-    error = schema.error_log[0]
-    raise SchemaValidationError(f"följer inte schemat (rad {error.line}): {error.message}")
+    try:
+        schema.assertValid(element)
+    except etree.DocumentInvalid as error:
+        raise SchemaValidationError(f"följer inte schemat: {error}") from None

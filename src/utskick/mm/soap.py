@@ -22,8 +22,7 @@ MAX_MESSAGE_BYTES = 2 * 1024 * 1024
 MAX_RECIPIENTS_PER_CALL = 1000
 
 _ENVELOPE_START = (
-    f'<?xml version="1.0" encoding="UTF-8"?><soap:Envelope xmlns:soap="{ns.SOAP_ENV}">'
-    "<soap:Body>"
+    f'<?xml version="1.0" encoding="UTF-8"?><soap:Envelope xmlns:soap="{ns.SOAP_ENV}"><soap:Body>'
 ).encode()
 _ENVELOPE_END = b"</soap:Body></soap:Envelope>"
 
@@ -225,7 +224,7 @@ def is_reachable_response(statuses: list[ReachabilityStatus]) -> bytes:
 def _datetime(text: str | None) -> dt.datetime | None:
     if not text:
         return None
-    return dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    return dt.datetime.fromisoformat(text.strip())
 
 
 def parse_is_reachable_response(document: bytes) -> list[ReachabilityStatus]:

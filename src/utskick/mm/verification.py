@@ -134,7 +134,7 @@ class VerifiedDelivery:
 
 
 def find_sealed_delivery(root: etree._Element) -> etree._Element:
-    """Find the sealed delivery in a SOAP envelope, a `deliverSecure` element, or a bare document."""
+    """Find the sealed delivery in a SOAP envelope, a `deliverSecure` element or a bare document."""
     if root.tag == _SEALED:
         return root
     if root.tag == f"{{{ns.SOAP_ENV}}}Envelope":
@@ -268,7 +268,9 @@ def _verify_enveloped(
             signature_value, canonicalize(signed_info), padding.PKCS1v15(), hash_for_signature
         )
     except InvalidSignature:
-        raise VerificationError(f"{what}: signaturvärdet stämmer inte med certifikatets nyckel") from None
+        raise VerificationError(
+            f"{what}: signaturvärdet stämmer inte med certifikatets nyckel"
+        ) from None
     _check_certificate(certificate, policy, what)
     return element, certificate
 
@@ -285,15 +287,9 @@ def _read_profile(
     if c14n is None or c14n.get("Algorithm") != EXCLUSIVE_C14N:
         raise VerificationError(f"{what}: endast exklusiv kanonisering (exc-c14n) godtas")
     method = signed_info.find(f"{dsig}SignatureMethod")
-    algorithm = method.get("Algorithm") if method is not None else None
-    if algorithm == _SHA1_SIGNATURE and policy.allow_sha1:
-        hash_for_signature: hashes.HashAlgorithm = hashes.SHA1()  # noqa: S303 (explicitly allowed)
-    elif algorithm == _SHA1_SIGNATURE:
-        raise VerificationError(f"{what}: SHA-1 godtas inte (signaturmetod rsa-sha1)")
-    elif algorithm in _SIGNATURE_METHODS:
-        hash_for_signature = _SIGNATURE_METHODS[algorithm]
-    else:
-        raise VerificationError(f"{what}: signaturmetoden {algorithm} stöds inte")
+    hash_for_signature = _signature_hash(
+        method.get("Algorithm") if method is not None else None, policy, what
+    )
     references = signed_info.findall(f"{dsig}Reference")
     if len(references) != 1:
         raise VerificationError(f"{what}: exakt en Reference ska finnas, fann {len(references)}")
@@ -303,22 +299,38 @@ def _read_profile(
             f"{what}: Reference pekar på {reference.get('URI')!r}; endast hela dokumentet "
             '(URI="") godtas'
         )
-    transforms = [t.get("Algorithm") for t in reference.iterfind(f"{dsig}Transforms/{dsig}Transform")]
+    transforms = [
+        t.get("Algorithm") for t in reference.iterfind(f"{dsig}Transforms/{dsig}Transform")
+    ]
     if transforms not in ([ENVELOPED_SIGNATURE], [ENVELOPED_SIGNATURE, EXCLUSIVE_C14N]):
         raise VerificationError(f"{what}: otillåtna transformer {transforms}")
     digest_method = reference.find(f"{dsig}DigestMethod")
-    digest_algorithm = digest_method.get("Algorithm") if digest_method is not None else None
-    digest_function: object
-    if digest_algorithm == _SHA1_DIGEST and policy.allow_sha1:
-        digest_function = hashlib.sha1
-    elif digest_algorithm == _SHA1_DIGEST:
-        raise VerificationError(f"{what}: SHA-1 godtas inte (kontrollsumma sha1)")
-    elif digest_algorithm in _DIGEST_METHODS:
-        digest_function = _DIGEST_METHODS[digest_algorithm]
-    else:
-        raise VerificationError(f"{what}: kontrollsummemetoden {digest_algorithm} stöds inte")
+    algorithm = digest_method.get("Algorithm") if digest_method is not None else None
+    digest_function = _digest_function(algorithm, policy, what)
     digest_value = _base64(reference.findtext(f"{dsig}DigestValue"), what)
     return signed_info, digest_value, hash_for_signature, digest_function
+
+
+def _signature_hash(
+    algorithm: str | None, policy: VerificationPolicy, what: str
+) -> hashes.HashAlgorithm:
+    if algorithm == _SHA1_SIGNATURE:
+        if not policy.allow_sha1:
+            raise VerificationError(f"{what}: SHA-1 godtas inte (signaturmetod rsa-sha1)")
+        return hashes.SHA1()  # noqa: S303 (the caller explicitly allowed SHA-1)
+    if algorithm not in _SIGNATURE_METHODS:
+        raise VerificationError(f"{what}: signaturmetoden {algorithm} stöds inte")
+    return _SIGNATURE_METHODS[algorithm]
+
+
+def _digest_function(algorithm: str | None, policy: VerificationPolicy, what: str) -> object:
+    if algorithm == _SHA1_DIGEST:
+        if not policy.allow_sha1:
+            raise VerificationError(f"{what}: SHA-1 godtas inte (kontrollsumma sha1)")
+        return hashlib.sha1
+    if algorithm not in _DIGEST_METHODS:
+        raise VerificationError(f"{what}: kontrollsummemetoden {algorithm} stöds inte")
+    return _DIGEST_METHODS[algorithm]
 
 
 def _enveloped_digest(element: etree._Element, digest_function: object) -> bytes:
@@ -378,9 +390,7 @@ def _check_certificate(
         raise VerificationError(f"{what}: certifikatet får inte användas för signering")
 
 
-def _pinned_organisation(
-    certificate: x509.Certificate, whose: str, expected: str | None
-) -> str:
+def _pinned_organisation(certificate: x509.Certificate, whose: str, expected: str | None) -> str:
     organisation = organisation_number_of(certificate)
     if organisation is None:
         raise VerificationError(
@@ -423,7 +433,8 @@ def _rebuild(element: etree._Element, parent_ns: str | None) -> etree._Element:
     nsmap: dict[str | None, str] | None = (
         {None: namespace} if namespace and namespace != parent_ns else None
     )
-    copy_ = etree.Element(element.tag, attrib=dict(element.attrib), nsmap=nsmap)  # type: ignore[arg-type]
+    copy_ = etree.Element(element.tag, nsmap=nsmap)  # type: ignore[arg-type]
+    copy_.attrib.update(element.attrib)
     copy_.text = element.text
     for child in element:
         if not isinstance(child.tag, str):
@@ -432,4 +443,3 @@ def _rebuild(element: etree._Element, parent_ns: str | None) -> etree._Element:
         rebuilt.tail = child.tail
         copy_.append(rebuilt)
     return copy_
-

@@ -58,7 +58,7 @@ def parse_untrusted(data: bytes, limits: XMLLimits | None = None) -> etree._Elem
         root = etree.fromstring(data, parser=_new_parser())
     except etree.XMLSyntaxError as error:
         raise UnsafeXMLError(f"dokumentet är inte välformad XML: {error}") from None
-    if root.getroottree().docinfo.doctype:
+    if root.getroottree().docinfo.doctype:  # type: ignore[union-attr]
         raise UnsafeXMLError("DOCTYPE och entiteter är inte tillåtna i meddelanden")
     too_deep = root.xpath("boolean(//*[count(ancestor::*) >= $limit])", limit=limits.max_depth)
     if too_deep:

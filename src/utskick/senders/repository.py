@@ -50,4 +50,6 @@ class SenderRepository:
 
     def all(self) -> list[SenderOrganisation]:
         """Every sender, by name."""
-        return list(self.session.scalars(select(SenderOrganisation).order_by(SenderOrganisation.name)))
+        return list(
+            self.session.scalars(select(SenderOrganisation).order_by(SenderOrganisation.name))
+        )

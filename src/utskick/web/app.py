@@ -34,7 +34,8 @@ def database_health(engine: Engine) -> dict[str, Any]:
     if current != expected:
         return {
             "ok": False,
-            "detail": f"databasen är på version {current}, väntade {expected} (kör utskick db upgrade)",
+            "detail": f"databasen är på version {current}, väntade {expected} "
+            "(kör utskick db upgrade)",
         }
     return {"ok": True, "detail": f"version {current}"}
 
@@ -56,8 +57,11 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
         return TEMPLATES.TemplateResponse(
             request,
             "index.html",
-            {"version": __version__, "database": database_health(engine),
-             "backend": engine.dialect.name},
+            {
+                "version": __version__,
+                "database": database_health(engine),
+                "backend": engine.dialect.name,
+            },
         )
 
     @app.get("/health", tags=["drift"], summary="Hälsokontroll")

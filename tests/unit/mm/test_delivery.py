@@ -28,19 +28,32 @@ def test_attachment_checksum_is_upper_case_md5_of_the_raw_bytes():
     assert Attachment("a.pdf", b"abc").checksum == "900150983CD24FB0D6963F7D28E17F72"
 
 
-@pytest.mark.parametrize(("change", "reason"), [
-    ({"subject": "x" * 256}, "ämnesraden har 256 tecken; högst 255"),
-    ({"subject": "  "}, "ämnesraden är tom"),
-    ({"support_info": SupportInfo("x" * 1025)}, "supporttexten har 1025 tecken"),
-    ({"body_content_type": "application/msword"}, "stöds inte; använd text/plain eller text/html"),
-])
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"subject": "x" * 256}, "ämnesraden har 256 tecken; högst 255"),
+        ({"subject": "  "}, "ämnesraden är tom"),
+        ({"support_info": SupportInfo("x" * 1025)}, "supporttexten har 1025 tecken"),
+        (
+            {"body_content_type": "application/msword"},
+            "stöds inte; använd text/plain eller text/html",
+        ),
+    ],
+)
 def test_a_message_that_breaks_the_contract_is_refused_with_the_rule(change, reason):
-    fields = {"id": "1", "subject": "Beslut", "support_info": SupportInfo("Ring oss"), "body": b"Hej"}
+    fields = {
+        "id": "1",
+        "subject": "Beslut",
+        "support_info": SupportInfo("Ring oss"),
+        "body": b"Hej",
+    }
     fields.update(change)
     delivery = letter()
     bad = type(delivery)(
-        sender_id=delivery.sender_id, sender_name=delivery.sender_name,
-        recipient_id=delivery.recipient_id, messages=(SecureMessage(**fields),),
+        sender_id=delivery.sender_id,
+        sender_name=delivery.sender_name,
+        recipient_id=delivery.recipient_id,
+        messages=(SecureMessage(**fields),),
     )
     with pytest.raises(DeliveryDocumentError, match=reason):
         build_delivery(bad)
@@ -54,22 +67,29 @@ def test_a_recipient_that_is_not_twelve_digits_is_refused():
 def _with_recipient(recipient):
     original = letter()
     return type(original)(
-        sender_id=original.sender_id, sender_name=original.sender_name, recipient_id=recipient,
+        sender_id=original.sender_id,
+        sender_name=original.sender_name,
+        recipient_id=recipient,
         messages=original.messages,
     )
 
 
 class TestRestrictedHtml:
     def test_simple_formatting_and_https_links_are_allowed(self):
-        check_restricted_html('<p>Hej <strong>Anna</strong>, läs <a href="https://exempel.se">här</a>.</p>')
+        check_restricted_html(
+            '<p>Hej <strong>Anna</strong>, läs <a href="https://exempel.se">här</a>.</p>'
+        )
 
-    @pytest.mark.parametrize(("html", "reason"), [
-        ("<p>Hej<script>alert(1)</script></p>", "<script> är inte tillåtet"),
-        ('<p onclick="x()">Hej</p>', "attributet onclick på <p>"),
-        ('<a href="javascript:alert(1)">x</a>', "attributet href på <a>"),
-        ("<img src=x>", "<img> är inte tillåtet"),
-        ("<p>a<!-- dold --></p>", "kommentarer"),
-    ])
+    @pytest.mark.parametrize(
+        ("html", "reason"),
+        [
+            ("<p>Hej<script>alert(1)</script></p>", "<script> är inte tillåtet"),
+            ('<p onclick="x()">Hej</p>', "attributet onclick på <p>"),
+            ('<a href="javascript:alert(1)">x</a>', "attributet href på <a>"),
+            ("<img src=x>", "<img> är inte tillåtet"),
+            ("<p>a<!-- dold --></p>", "kommentarer"),
+        ],
+    )
     def test_active_content_is_refused(self, html, reason):
         with pytest.raises(DeliveryDocumentError, match=reason):
             check_restricted_html(html)
@@ -77,14 +97,21 @@ class TestRestrictedHtml:
 
 def test_notification_delivery_validates_against_the_notify_contract():
     notice = NotificationDelivery(
-        sender_id="162021004748", sender_name="Exempelkommun",
+        sender_id="162021004748",
+        sender_name="Exempelkommun",
         recipient_ids=("191212121212", "198004232388"),
         message=SecureMessage(
-            id="n1", subject="Nytt besked i e-tjänsten", support_info=SupportInfo("Ring oss"),
-            body=b"Logga in i e-tjanst.exempel.se", official_matter=None,
+            id="n1",
+            subject="Nytt besked i e-tjänsten",
+            support_info=SupportInfo("Ring oss"),
+            body=b"Logga in i e-tjanst.exempel.se",
+            official_matter=None,
         ),
-        email_from="noreply@exempel.se", email_subject="Nytt besked", email_text="Du har fått ett besked.",
-        sms_from="Exempel", sms_text="Du har fått ett besked från Exempelkommun.",
+        email_from="noreply@exempel.se",
+        email_subject="Nytt besked",
+        email_text="Du har fått ett besked.",
+        sms_from="Exempel",
+        sms_text="Du har fått ett besked från Exempelkommun.",
     )
     element = build_notification_delivery(notice)
     schemas.validate(element, schemas.service_v3())
@@ -93,11 +120,18 @@ def test_notification_delivery_validates_against_the_notify_contract():
 
 def test_an_sms_over_160_characters_is_refused():
     with pytest.raises(DeliveryDocumentError, match="sms-texten har 161 tecken"):
-        build_notification_delivery(NotificationDelivery(
-            sender_id="162021004748", sender_name="Exempelkommun", recipient_ids=("191212121212",),
-            message=SecureMessage(id="n", subject="s", support_info=SupportInfo("t"), body=b"b"),
-            sms_from="Exempel", sms_text="x" * 161,
-        ))
+        build_notification_delivery(
+            NotificationDelivery(
+                sender_id="162021004748",
+                sender_name="Exempelkommun",
+                recipient_ids=("191212121212",),
+                message=SecureMessage(
+                    id="n", subject="s", support_info=SupportInfo("t"), body=b"b"
+                ),
+                sms_from="Exempel",
+                sms_text="x" * 161,
+            )
+        )
 
 
 def test_official_matter_round_trips():

@@ -28,15 +28,21 @@ def test_pkcs12_with_wrong_passphrase_says_so(tmp_path, issued):
 def test_pem_with_key_and_certificate_loads(tmp_path, issued):
     path = tmp_path / "sender.pem"
     write_pem_bundle(path, issued)
-    assert load_signing_identity(path).subject_name.startswith("SERIALNUMBER=162021004748 + CN=Exempelkommun")
+    assert load_signing_identity(path).subject_name.startswith(
+        "SERIALNUMBER=162021004748 + CN=Exempelkommun"
+    )
     assert len(load_certificates(path)) == 1
 
 
 def test_pem_without_certificate_says_what_to_do(tmp_path, issued):
     path = tmp_path / "key-only.pem"
-    path.write_bytes(issued.private_key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ))
+    path.write_bytes(
+        issued.private_key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
     with pytest.raises(KeyLoadError, match="saknar certifikat"):
         load_signing_identity(path)
 

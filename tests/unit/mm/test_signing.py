@@ -4,6 +4,7 @@ import re
 
 import pytest
 from lxml import etree
+
 from support.independent_verifier import (
     inner_deliver_secure,
     renamed_to_sealed_delivery,
@@ -11,7 +12,6 @@ from support.independent_verifier import (
     strip_prefixes_textually,
     verify_enveloped,
 )
-
 from utskick.benchmarks.signing import minimal_pdf
 from utskick.mm import schemas
 from utskick.mm.delivery import Attachment, Delivery, OfficialMatter, SecureMessage, SupportInfo
@@ -26,15 +26,23 @@ def letter(*, attachments=(), body=b"Hej! Du har beviljats plats.", sender_id="1
     message = SecureMessage(
         id="7b7c1f3e-1",
         subject="Beslut om förskoleplats – åäö",
-        support_info=SupportInfo("Ring 010-123 45 67", url="https://exempel.se", email_address="a@b.se"),
+        support_info=SupportInfo(
+            "Ring 010-123 45 67", url="https://exempel.se", email_address="a@b.se"
+        ),
         body=body,
         attachments=attachments,
         metadata=(("diarienummer", "BUN 2026/123"),),
-        official_matter=OfficialMatter(dt.date(2026, 11, 27), event_id="1", official_matter_id="BUN 2026/123"),
+        official_matter=OfficialMatter(
+            dt.date(2026, 11, 27), event_id="1", official_matter_id="BUN 2026/123"
+        ),
     )
     return Delivery(
-        sender_id=sender_id, sender_name="Exempelkommun", recipient_id="191212121212",
-        messages=(message,), reference="ref-1", attention="Förskoleenheten",
+        sender_id=sender_id,
+        sender_name="Exempelkommun",
+        recipient_id="191212121212",
+        messages=(message,),
+        reference="ref-1",
+        attention="Förskoleenheten",
     )
 
 
@@ -42,7 +50,9 @@ def letter(*, attachments=(), body=b"Hej! Du har beviljats plats.", sender_id="1
 def wire(sender, intermediary, today):
     sealed = sign_and_seal(
         letter(attachments=(Attachment("beslut.pdf", minimal_pdf(2000)),)),
-        sender, intermediary, received_on=today,
+        sender,
+        intermediary,
+        received_on=today,
     )
     return deliver_secure_request(sealed)
 
@@ -52,22 +62,25 @@ class TestContract:
         schemas.validate(body_element(wire), schemas.service_v3())
 
     def test_wire_delivery_has_no_prefix_no_whitespace_and_no_unused_namespace(self, wire):
-        delivery_part = wire[wire.index(b"<SignedDelivery"):wire.index(b"</deliverSecure>")]
+        delivery_part = wire[wire.index(b"<SignedDelivery") : wire.index(b"</deliverSecure>")]
         assert not re.search(rb"<\w+:", delivery_part), "a prefixed element"
         assert b"xmlns:" not in delivery_part
         assert not re.search(rb">\s+<", delivery_part), "whitespace between elements"
         for match in re.finditer(rb'<(\w+) xmlns="([^"]+)"', delivery_part):
-            assert match.group(2).startswith((b"http://minameddelanden", b"http://www.w3.org/2000/09/xmldsig"))
+            assert match.group(2).startswith(
+                (b"http://minameddelanden", b"http://www.w3.org/2000/09/xmldsig")
+            )
 
     def test_signature_profile_is_the_interoperable_one(self, wire):
-        text = wire[wire.rindex(b"<Signature "):wire.index(b"</deliverSecure>")].decode()
+        text = wire[wire.rindex(b"<Signature ") : wire.index(b"</deliverSecure>")].decode()
         assert '<Signature xmlns="http://www.w3.org/2000/09/xmldsig#">' in text
         assert 'Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"' in text
         assert 'Algorithm="http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"' in text
         assert 'Algorithm="http://www.w3.org/2001/04/xmlenc#sha256"' in text
         assert '<Reference URI="">' in text
         assert text.count("<Transform ") == 1
-        assert "<X509SubjectName>" in text and "SERIALNUMBER=162021009903" in text
+        assert "<X509SubjectName>" in text
+        assert "SERIALNUMBER=162021009903" in text
 
 
 class TestIndependentVerification:
@@ -86,7 +99,7 @@ class TestIndependentVerification:
         verify_enveloped(standalone(sealed[0]))
 
     def test_tampered_content_fails_the_independent_verifier(self, wire):
-        tampered = wire.replace("förskoleplats".encode(), "fritidsplats".encode())
+        tampered = wire.replace("förskoleplats".encode(), b"fritidsplats")
         sealed = renamed_to_sealed_delivery(inner_deliver_secure(tampered))
         with pytest.raises(AssertionError, match="digest mismatch"):
             verify_enveloped(sealed)

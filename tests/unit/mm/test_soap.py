@@ -20,8 +20,11 @@ from utskick.mm.soap import (
 )
 
 SYD = ServiceSupplier(
-    id="165569990012", name="Brevlåda Syd AB", service_address="https://127.0.0.1:8443/Service/v3",
-    internal_service_address="https://127.0.0.1:8443/Service/v3", ui_address="https://127.0.0.1:8444/",
+    id="165569990012",
+    name="Brevlåda Syd AB",
+    service_address="https://127.0.0.1:8443/Service/v3",
+    internal_service_address="https://127.0.0.1:8443/Service/v3",
+    ui_address="https://127.0.0.1:8444/",
 )
 
 
@@ -37,8 +40,14 @@ def test_is_reachable_refuses_more_than_a_thousand_recipients():
 
 def test_is_reachable_response_validates_and_reads_back():
     statuses = [
-        ReachabilityStatus("191212121212", "Secure", pending=False, sender_accepted=True, service_supplier=SYD,
-                           last_registration=dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC)),
+        ReachabilityStatus(
+            "191212121212",
+            "Secure",
+            pending=False,
+            sender_accepted=True,
+            service_supplier=SYD,
+            last_registration=dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC),
+        ),
         ReachabilityStatus("196611090827", "Not", pending=False, sender_accepted=False),
     ]
     response = is_reachable_response(statuses)
@@ -61,10 +70,12 @@ def test_a_fault_carries_exception_information_and_is_raised_on_reading():
     assert caught.value == fault
     from lxml import etree
 
-    detail = etree.fromstring(document).find(".//{http://minameddelanden.gov.se/schema/Common/v3}applicationFault")
+    detail = etree.fromstring(document).find(
+        ".//{http://minameddelanden.gov.se/schema/Common/v3}applicationFault"
+    )
     schemas.validate(detail, schemas.common_v3())
 
 
 def test_a_body_that_is_not_soap_is_refused():
-    with pytest.raises(SoapError, match="inte ett SOAP 1.1-kuvert"):
+    with pytest.raises(SoapError, match=r"inte ett SOAP 1\.1-kuvert"):
         body_element(b"<html/>")

@@ -68,11 +68,15 @@ class TestRealSample:
         assert verified.delivery.messages[0].attachments[0].filename == "test.pdf"
         assert verified.received_on == dt.date(2020, 5, 28)
 
-    def test_the_sample_is_refused_once_its_certificate_has_expired(self, sample_bytes, sample_policy):
+    def test_the_sample_is_refused_once_its_certificate_has_expired(
+        self, sample_bytes, sample_policy
+    ):
         expired = VerificationPolicy(sample_policy.trust, dt.datetime(2022, 1, 1, tzinfo=dt.UTC))
         fails(sample_bytes, expired, "certifikatet har gått ut")
 
-    def test_the_sample_is_refused_before_its_certificate_was_valid(self, sample_bytes, sample_policy):
+    def test_the_sample_is_refused_before_its_certificate_was_valid(
+        self, sample_bytes, sample_policy
+    ):
         early = VerificationPolicy(sample_policy.trust, dt.datetime(2019, 1, 1, tzinfo=dt.UTC))
         fails(sample_bytes, early, "gäller först från 2019-03-26")
 
@@ -80,19 +84,28 @@ class TestRealSample:
         policy = VerificationPolicy(TrustStore.of([authority.certificate]), SAMPLE_TIME)
         fails(sample_bytes, policy, "inte betrott")
 
-    @pytest.mark.parametrize(("old", "new", "reason"), [
-        ("Säkert Meddelande", "Säkert meddelande", "sigillet: kontrollsumman"),
-        ("<Recipient xmlns=\"http://minameddelanden.gov.se/schema/Message/v2\">198101052382",
-         "<Recipient xmlns=\"http://minameddelanden.gov.se/schema/Message/v2\">191212121212",
-         "sigillet: kontrollsumman"),
-        ("<ReceivedTime xmlns=\"http://minameddelanden.gov.se/schema/Message\">2020-05-28",
-         "<ReceivedTime xmlns=\"http://minameddelanden.gov.se/schema/Message\">2020-05-29",
-         "sigillet: kontrollsumman"),
-        (">true</SignaturesOK>", ">false</SignaturesOK>", "sigillet: kontrollsumman"),
-        ("<Filename xmlns=\"http://minameddelanden.gov.se/schema/Message\">test.pdf",
-         "<Filename xmlns=\"http://minameddelanden.gov.se/schema/Message\">test2.pdf",
-         "sigillet: kontrollsumman"),
-    ])
+    @pytest.mark.parametrize(
+        ("old", "new", "reason"),
+        [
+            ("Säkert Meddelande", "Säkert meddelande", "sigillet: kontrollsumman"),
+            (
+                '<Recipient xmlns="http://minameddelanden.gov.se/schema/Message/v2">198101052382',
+                '<Recipient xmlns="http://minameddelanden.gov.se/schema/Message/v2">191212121212',
+                "sigillet: kontrollsumman",
+            ),
+            (
+                '<ReceivedTime xmlns="http://minameddelanden.gov.se/schema/Message">2020-05-28',
+                '<ReceivedTime xmlns="http://minameddelanden.gov.se/schema/Message">2020-05-29',
+                "sigillet: kontrollsumman",
+            ),
+            (">true</SignaturesOK>", ">false</SignaturesOK>", "sigillet: kontrollsumman"),
+            (
+                '<Filename xmlns="http://minameddelanden.gov.se/schema/Message">test.pdf',
+                '<Filename xmlns="http://minameddelanden.gov.se/schema/Message">test2.pdf',
+                "sigillet: kontrollsumman",
+            ),
+        ],
+    )
     def test_changed_content_or_seal_fails(self, sample_bytes, sample_policy, old, new, reason):
         text = sample_bytes.decode()
         assert old in text
@@ -151,14 +164,18 @@ def sample_text(sample_bytes):
     return text, _text_positions(text)
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(choice=st.integers(min_value=0), replacement=st.sampled_from("AbZ09q"))
-def test_changing_any_character_of_the_sample_makes_it_fail(sample_text, sample_policy, choice, replacement):
+def test_changing_any_character_of_the_sample_makes_it_fail(
+    sample_text, sample_policy, choice, replacement
+):
     text, positions = sample_text
     index = positions[choice % len(positions)]
     if text[index] == replacement:
         replacement = "X" if replacement != "X" else "Y"
-    changed = text[:index] + replacement + text[index + 1:]
+    changed = text[:index] + replacement + text[index + 1 :]
     with pytest.raises(VerificationError):
         verify_sealed_delivery(changed.encode(), sample_policy)
 
@@ -173,21 +190,33 @@ class TestOurOwnDeliveries:
 
     def test_expected_sealer_is_pinned(self, sealed, authority):
         policy = VerificationPolicy(
-            TrustStore.of([authority.certificate]), dt.datetime.now(dt.UTC), expected_sealer="2021004748"
+            TrustStore.of([authority.certificate]),
+            dt.datetime.now(dt.UTC),
+            expected_sealer="2021004748",
         )
-        fails(deliver_secure_request(sealed), policy, "tillhör organisationsnummer 2021009903, väntade 2021004748")
+        fails(
+            deliver_secure_request(sealed),
+            policy,
+            "tillhör organisationsnummer 2021009903, väntade 2021004748",
+        )
 
     def test_a_prefixed_reserialisation_still_verifies(self, sealed, policy):
         # A SOAP stack on the way may re-prefix the elements; the verifier strips them again.
-        prefixed = etree.Element(f"{{{ns.MESSAGE_V3}}}SealedDelivery", nsmap={"m3": ns.MESSAGE_V3, "ds": ns.DSIG})
+        prefixed = etree.Element(
+            f"{{{ns.MESSAGE_V3}}}SealedDelivery", nsmap={"m3": ns.MESSAGE_V3, "ds": ns.DSIG}
+        )
         for child in copy.deepcopy(sealed):
             prefixed.append(child)
         reprefixed = etree.fromstring(
-            etree.tostring(prefixed).replace(b"<SignedDelivery xmlns=", b"<m3:SignedDelivery xmlns:x=")
+            etree.tostring(prefixed)
+            .replace(b"<SignedDelivery xmlns=", b"<m3:SignedDelivery xmlns:x=")
             .replace(b"</SignedDelivery>", b"</m3:SignedDelivery>")
         )
         assert strip_prefixes(reprefixed).tag == reprefixed.tag
-        assert verify_sealed_delivery(etree.tostring(reprefixed), policy).sealer_organisation == "2021009903"
+        assert (
+            verify_sealed_delivery(etree.tostring(reprefixed), policy).sealer_organisation
+            == "2021009903"
+        )
 
     def test_a_second_unsigned_delivery_is_refused(self, sealed, policy):
         forged = copy.deepcopy(sealed)
@@ -216,10 +245,21 @@ class TestOurOwnDeliveries:
     def test_a_signer_from_another_ca_is_refused(self, sender, today):
         other = DevCertificateAuthority.create("Annan CA")
         stranger = other.issue_organisation("2021009903", "Grannkommun")
-        sealed = sign_and_seal(letter(), sender, SigningIdentity(stranger.private_key, stranger.certificate), received_on=today)
-        fails(deliver_secure_request(sealed), VerificationPolicy(TrustStore.of([sender.certificate]), dt.datetime.now(dt.UTC)), "sigillet: certifikatet .* är inte betrott")
+        sealed = sign_and_seal(
+            letter(),
+            sender,
+            SigningIdentity(stranger.private_key, stranger.certificate),
+            received_on=today,
+        )
+        fails(
+            deliver_secure_request(sealed),
+            VerificationPolicy(TrustStore.of([sender.certificate]), dt.datetime.now(dt.UTC)),
+            "sigillet: certifikatet .* är inte betrott",
+        )
 
-    def test_sender_signature_by_another_organisation_than_the_sender_is_refused(self, intermediary, policy, today):
+    def test_sender_signature_by_another_organisation_than_the_sender_is_refused(
+        self, intermediary, policy, today
+    ):
         signed = etree.Element(f"{{{ns.MESSAGE_V3}}}SignedDelivery", nsmap={None: ns.MESSAGE_V3})
         from utskick.mm.delivery import build_delivery
 
@@ -228,32 +268,47 @@ class TestOurOwnDeliveries:
         from utskick.mm.signing import seal_delivery
 
         sealed = seal_delivery(signed, intermediary, received_on=today)
-        fails(etree.tostring(sealed), policy, "avsändarens certifikat tillhör organisationsnummer 2021009903, väntade 2021004748")
+        fails(
+            etree.tostring(sealed),
+            policy,
+            "avsändarens certifikat tillhör organisationsnummer 2021009903, väntade 2021004748",
+        )
 
     def test_an_expired_certificate_is_refused(self, authority, sender, today):
         old = authority.issue_organisation(
             "2021009903", "Grannkommun", days=30, valid_from=dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
         )
-        sealed = sign_and_seal(letter(), sender, SigningIdentity(old.private_key, old.certificate), received_on=today)
+        sealed = sign_and_seal(
+            letter(), sender, SigningIdentity(old.private_key, old.certificate), received_on=today
+        )
         policy = VerificationPolicy(TrustStore.of([authority.certificate]), dt.datetime.now(dt.UTC))
         fails(etree.tostring(sealed), policy, "sigillet: certifikatet har gått ut")
 
-    def test_sha1_is_refused_by_default_and_accepted_only_when_allowed(self, sealed, policy, intermediary):
+    def test_sha1_is_refused_by_default_and_accepted_only_when_allowed(
+        self, sealed, policy, intermediary
+    ):
         forged = copy.deepcopy(sealed)
         signature = forged[-1]
         forged.remove(signature)
-        digest = base64.b64encode(hashlib.sha1(canonicalize(forged)).digest()).decode()  # noqa: S324
+        digest = base64.b64encode(hashlib.sha1(canonicalize(forged)).digest()).decode()
         forged.append(signature)
         info = signature.find(f"{DS}SignedInfo")
-        info.find(f"{DS}SignatureMethod").set("Algorithm", "http://www.w3.org/2000/09/xmldsig#rsa-sha1")
-        info.find(f"{DS}Reference/{DS}DigestMethod").set("Algorithm", "http://www.w3.org/2000/09/xmldsig#sha1")
+        info.find(f"{DS}SignatureMethod").set(
+            "Algorithm", "http://www.w3.org/2000/09/xmldsig#rsa-sha1"
+        )
+        info.find(f"{DS}Reference/{DS}DigestMethod").set(
+            "Algorithm", "http://www.w3.org/2000/09/xmldsig#sha1"
+        )
         info.find(f"{DS}Reference/{DS}DigestValue").text = digest
         signature.find(f"{DS}SignatureValue").text = base64.b64encode(
-            intermediary.private_key.sign(canonicalize(info), padding.PKCS1v15(), hashes.SHA1())  # noqa: S303
+            intermediary.private_key.sign(canonicalize(info), padding.PKCS1v15(), hashes.SHA1())
         ).decode()
         fails(etree.tostring(forged), policy, "SHA-1 godtas inte")
         allowed = VerificationPolicy(policy.trust, policy.at, allow_sha1=True)
-        assert verify_sealed_delivery(etree.tostring(forged), allowed).sealer_organisation == "2021009903"
+        assert (
+            verify_sealed_delivery(etree.tostring(forged), allowed).sealer_organisation
+            == "2021009903"
+        )
 
     def test_a_subject_name_that_disagrees_with_the_certificate_is_refused(self, sealed, policy):
         forged = copy.deepcopy(sealed)
@@ -268,4 +323,6 @@ class TestOurOwnDeliveries:
 
 def _resign_signed_info(signature, identity):
     info = signature.find(f"{DS}SignedInfo")
-    signature.find(f"{DS}SignatureValue").text = base64.b64encode(identity.sign(canonicalize(info))).decode()
+    signature.find(f"{DS}SignatureValue").text = base64.b64encode(
+        identity.sign(canonicalize(info))
+    ).decode()

@@ -22,9 +22,14 @@ def upgrade() -> None:
         sa.Column("name", sa.String(length=256), nullable=False),
         sa.Column("key_path", sa.String(length=1024), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.CheckConstraint("length(organisation_number) = 10", name=op.f("ck_sender_organisation_organisation_number_length")),
+        sa.CheckConstraint(
+            "length(organisation_number) = 10",
+            name=op.f("ck_sender_organisation_organisation_number_length"),
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_sender_organisation")),
-        sa.UniqueConstraint("organisation_number", name=op.f("uq_sender_organisation_organisation_number")),
+        sa.UniqueConstraint(
+            "organisation_number", name=op.f("uq_sender_organisation_organisation_number")
+        ),
     )
 
 
