@@ -99,12 +99,21 @@ def run_signing_benchmark(seconds: float = 3.0) -> dict[str, float | int | str]:
     def seal(letter: Delivery) -> bytes:
         return deliver_secure_request(sign_and_seal(letter, identity, identity, received_on=today))
 
-    raw = _rate(lambda: identity.sign(b"\x00" * 32), seconds)
-    text_rate = _rate(lambda: seal(text_letter), seconds)
-    pdf_rate = _rate(lambda: seal(pdf_letter), seconds)
+    # Interleaved rounds, best of each: a neighbour's load on a shared machine then lowers
+    # one round, not one side of the ratio.
+    rounds, share = 3, seconds / 3
+    raw = text_rate = pdf_rate = verify_text = verify_pdf = 0.0
     text_request, pdf_request = seal(text_letter), seal(pdf_letter)
-    verify_text = _rate(lambda: verify_sealed_delivery(text_request, policy), seconds)
-    verify_pdf = _rate(lambda: verify_sealed_delivery(pdf_request, policy), seconds)
+    for _ in range(rounds):
+        raw = max(raw, _rate(lambda: identity.sign(b"\x00" * 32), share))
+        text_rate = max(text_rate, _rate(lambda: seal(text_letter), share))
+        pdf_rate = max(pdf_rate, _rate(lambda: seal(pdf_letter), share))
+        verify_text = max(
+            verify_text, _rate(lambda: verify_sealed_delivery(text_request, policy), share)
+        )
+        verify_pdf = max(
+            verify_pdf, _rate(lambda: verify_sealed_delivery(pdf_request, policy), share)
+        )
     return {
         "messages_per_s": round(text_rate, 1),
         "raw_rsa_signs_per_s": round(raw, 1),
@@ -118,4 +127,5 @@ def run_signing_benchmark(seconds: float = 3.0) -> dict[str, float | int | str]:
         "pdf_request_bytes": len(pdf_request),
         "key": "RSA-2048",
         "seconds_per_measurement": seconds,
+        "rounds": rounds,
     }
