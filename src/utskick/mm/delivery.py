@@ -513,3 +513,58 @@ def attachment_checksum_problems(delivery: Delivery, element: etree._Element) ->
             if stated != attachment.checksum:
                 problems.append(f"bilagan {attachment.filename}: kontrollsumman stämmer inte")
     return problems
+
+
+def parse_notification_delivery(element: etree._Element) -> NotificationDelivery:
+    """Read the content of a `notify` request (`{Service/v3}notify/notify`) from outside."""
+    s3, n3, n2, msg, sender_ns = (
+        ns.SERVICE_V3,
+        ns.NOTIFICATION_V3,
+        ns.NOTIFICATION_V2,
+        ns.MESSAGE,
+        ns.SENDER,
+    )
+    if element.tag == _q(s3, "notify") and element.find(_q(s3, "notify")) is not None:
+        element = element.find(_q(s3, "notify"))  # type: ignore[assignment]
+    header = element.find(_q(n3, "Header"))
+    message = element.find(_q(n3, "Message"))
+    if header is None or message is None:
+        raise DeliveryDocumentError("notifieringen saknar Header eller Message")
+    sender = header.find(_q(msg, "Sender"))
+    if sender is None:
+        raise DeliveryDocumentError("notifieringen saknar avsändare")
+    message_header = message.find(_q(n3, "header"))
+    body = message.find(_q(n3, "body"))
+    if message_header is None or body is None:
+        raise DeliveryDocumentError("notifieringens meddelande saknar header eller body")
+    support = message_header.find(_q(ns.MESSAGE_V3, "Supportinfo"))
+    email = element.find(_q(n3, "EmailMessage"))
+    sms = element.find(_q(n3, "SmsMessage"))
+    v3 = ns.MESSAGE_V3
+    return NotificationDelivery(
+        sender_id=_text(sender, _q(sender_ns, "Id")) or "",
+        sender_name=_text(sender, _q(sender_ns, "Name")) or "",
+        recipient_ids=tuple(r.text or "" for r in header.iterchildren(_q(msg, "Recipient"))),
+        reference=_text(header, _q(msg, "Reference"), required=False),
+        message=SecureMessage(
+            id=_text(message_header, _q(v3, "Id")) or "",
+            subject=_text(message_header, _q(v3, "Subject")) or "",
+            support_info=SupportInfo(
+                text=(_text(support, _q(v3, "Text")) or "") if support is not None else ""
+            ),
+            language=_text(message_header, _q(v3, "Language")) or DEFAULT_LANGUAGE,
+            body_content_type=_text(body, _q(msg, "ContentType")) or "",
+            body=_decode(_text(body, _q(msg, "Body")), "brödtexten"),
+        ),
+        email_from=_text(email, f"{_q(n2, 'header')}/{_q(n2, 'From')}", required=False)
+        if email is not None
+        else None,
+        email_subject=_text(email, f"{_q(n2, 'header')}/{_q(n2, 'Subject')}", required=False)
+        if email is not None
+        else None,
+        email_text=_text(email, _q(n2, "text"), required=False) if email is not None else None,
+        sms_from=_text(sms, f"{_q(n2, 'header')}/{_q(n2, 'From')}", required=False)
+        if sms is not None
+        else None,
+        sms_text=_text(sms, _q(n2, "text"), required=False) if sms is not None else None,
+    )

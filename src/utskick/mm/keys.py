@@ -9,6 +9,7 @@ They are loaded once per process by the caller and kept in memory; nothing here 
 from __future__ import annotations
 
 import base64
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -101,6 +102,26 @@ def _identity(path: Path, key: object, certificate: x509.Certificate) -> Signing
     if key.public_key().public_numbers() != certificate.public_key().public_numbers():  # type: ignore[union-attr]
         raise KeyLoadError(f"{path}: nyckeln hör inte till certifikatet")
     return SigningIdentity(key, certificate)
+
+
+class KeyRing:
+    """Signing identities loaded once per process and kept in memory, one per key file.
+
+    Workers sign hundreds of thousands of letters a night; reading and decrypting a key file
+    per letter would cost more than the signing itself.
+    """
+
+    def __init__(self) -> None:
+        self._loaded: dict[Path, SigningIdentity] = {}
+        self._lock = threading.Lock()
+
+    def get(self, path: Path, passphrase: bytes | None = None) -> SigningIdentity:
+        """The identity in `path`, loaded on first use."""
+        key = path.resolve()
+        with self._lock:
+            if key not in self._loaded:
+                self._loaded[key] = load_signing_identity(path, passphrase)
+            return self._loaded[key]
 
 
 def load_certificates(path: Path) -> list[x509.Certificate]:

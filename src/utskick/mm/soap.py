@@ -188,6 +188,22 @@ def is_reachable_request(sender_id: str, recipient_ids: list[str]) -> bytes:
     )
 
 
+def parse_is_reachable_request(document: bytes) -> tuple[str, list[str]]:
+    """Read an isReachable request from outside: the sender's id and the recipient ids.
+
+    Raises:
+        SoapError: not an isReachable request, or more than 1,000 recipients.
+    """
+    content = body_element(document)
+    if content.tag != f"{{{ns.RECIPIENT_V3}}}isReachable":
+        raise SoapError(f"väntade isReachable, fick {content.tag}")
+    sender = content.findtext(f"{{{ns.RECIPIENT_V3}}}senderOrgNr") or ""
+    recipients = [r.text or "" for r in content.iterfind(f"{{{ns.RECIPIENT_V3}}}recipientId")]
+    if len(recipients) > MAX_RECIPIENTS_PER_CALL:
+        raise SoapError(f"isReachable tar högst {MAX_RECIPIENTS_PER_CALL} mottagare per anrop")
+    return sender.strip(), [r.strip() for r in recipients]
+
+
 def _optional(parent: etree._Element, name: str, value: str | None) -> None:
     if value is not None:
         etree.SubElement(parent, f"{{{ns.RECIPIENT}}}{name}").text = value

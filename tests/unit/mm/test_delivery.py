@@ -139,3 +139,22 @@ def test_official_matter_round_trips():
     assert matter is not None
     assert matter.timestamp == dt.date(2026, 11, 27)
     assert parse_delivery(build_delivery(letter())).messages[0].official_matter == matter
+
+
+def test_notification_delivery_reads_back_as_it_was_built():
+    from utskick.mm.delivery import parse_notification_delivery
+
+    notice = NotificationDelivery(
+        sender_id="162021004748",
+        sender_name="Exempelkommun",
+        recipient_ids=("191212121212",),
+        message=SecureMessage(
+            id="n1", subject="Nytt besked", support_info=SupportInfo("Ring oss"), body=b"Logga in"
+        ),
+        email_from="noreply@exempel.se",
+        email_subject="Nytt besked",
+        email_text="Du har fått ett besked.",
+        sms_from="Exempel",
+        sms_text="Nytt besked",
+    )
+    assert parse_notification_delivery(build_notification_delivery(notice)) == notice

@@ -50,3 +50,14 @@ def test_pem_without_certificate_says_what_to_do(tmp_path, issued):
 def test_missing_key_file_says_which(tmp_path):
     with pytest.raises(KeyLoadError, match="kan inte läsa nyckelfilen"):
         load_signing_identity(tmp_path / "saknas.p12")
+
+
+def test_the_key_ring_loads_a_key_file_once(tmp_path, issued):
+    from utskick.mm.keys import KeyRing
+
+    path = tmp_path / "sender.pem"
+    write_pem_bundle(path, issued)
+    ring = KeyRing()
+    first = ring.get(path)
+    path.unlink()  # a second read would fail: the key must come from memory
+    assert ring.get(path) is first

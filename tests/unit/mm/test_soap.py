@@ -79,3 +79,10 @@ def test_a_fault_carries_exception_information_and_is_raised_on_reading():
 def test_a_body_that_is_not_soap_is_refused():
     with pytest.raises(SoapError, match=r"inte ett SOAP 1\.1-kuvert"):
         body_element(b"<html/>")
+
+
+def test_is_reachable_request_reads_back_on_the_register_side():
+    from utskick.mm.soap import parse_is_reachable_request
+
+    request = is_reachable_request("162021004748", ["191212121212", "198004232388"])
+    assert parse_is_reachable_request(request) == ("162021004748", ["191212121212", "198004232388"])
