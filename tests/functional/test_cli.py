@@ -42,32 +42,28 @@ def pki(tmp_path_factory):
     return folder, ca_dir / "ca.pem"
 
 
+def seal_command(
+    key,
+    out,
+    *,
+    recipient="19121212-1212",
+    subject="Beslut om bygglov",
+    body="Ditt bygglov är beviljat.",
+):
+    return [
+        "mm", "seal", "--key", str(key), "--sender-org", "202100-4748", "--sender-name", "Exempelkommun",
+        "--recipient", recipient, "--subject", subject, "--body", body, "--out", str(out),
+    ]  # fmt: skip
+
+
 def seal(pki, tmp_path, *extra):
     folder, _ = pki
     out = tmp_path / "request.xml"
     pdf = tmp_path / "beslut.pdf"
     pdf.write_bytes(minimal_pdf(3000))
     result = run(
-        "mm",
-        "seal",
-        "--key",
-        str(folder / "sender.pem"),
-        "--seal-key",
-        str(folder / "sealer.pem"),
-        "--sender-org",
-        "202100-4748",
-        "--sender-name",
-        "Exempelkommun",
-        "--recipient",
-        "19121212-1212",
-        "--subject",
-        "Beslut om bygglov",
-        "--body",
-        "Ditt bygglov är beviljat.",
-        "--attach",
-        str(pdf),
-        "--out",
-        str(out),
+        *seal_command(folder / "sender.pem", out),
+        *["--seal-key", str(folder / "sealer.pem"), "--attach", str(pdf)],
         *extra,
     )
     return result, out
@@ -134,24 +130,7 @@ def test_the_real_sample_verifies_from_the_command_line(sample_bytes, tmp_path):
 def test_seal_refuses_an_invalid_recipient_and_writes_nothing(pki, tmp_path):
     folder, _ = pki
     out = tmp_path / "never.xml"
-    result = run(
-        "mm",
-        "seal",
-        "--key",
-        str(folder / "sender.pem"),
-        "--sender-org",
-        "202100-4748",
-        "--sender-name",
-        "Exempelkommun",
-        "--recipient",
-        "19121212-1213",
-        "--subject",
-        "s",
-        "--body",
-        "b",
-        "--out",
-        str(out),
-    )
+    result = run(*seal_command(folder / "sender.pem", out, recipient="19121212-1213"))
     assert result.returncode == 2
     assert "kontrollsiffran stämmer inte" in result.stderr
     assert not out.exists()
@@ -159,24 +138,7 @@ def test_seal_refuses_an_invalid_recipient_and_writes_nothing(pki, tmp_path):
 
 def test_seal_refuses_a_key_of_another_organisation(pki, tmp_path):
     folder, _ = pki
-    result = run(
-        "mm",
-        "seal",
-        "--key",
-        str(folder / "sealer.pem"),
-        "--sender-org",
-        "202100-4748",
-        "--sender-name",
-        "Exempelkommun",
-        "--recipient",
-        "19121212-1212",
-        "--subject",
-        "s",
-        "--body",
-        "b",
-        "--out",
-        str(tmp_path / "x.xml"),
-    )
+    result = run(*seal_command(folder / "sealer.pem", tmp_path / "x.xml"))
     assert result.returncode == 2
     assert "gäller organisationsnummer 2021009903" in result.stderr
 
