@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from alembic import command
@@ -31,8 +32,9 @@ def downgrade(engine: Engine, revision: str) -> None:
     command.downgrade(alembic_config(engine), revision)
 
 
+@functools.cache
 def head_revision() -> str:
-    """The newest migration shipped with this version of Utskick."""
+    """The newest migration shipped with this version of Utskick (read from disk once)."""
     head = ScriptDirectory(str(MIGRATIONS)).get_current_head()
     if head is None:
         raise RuntimeError("no migrations found")

@@ -444,11 +444,27 @@ def _decode(text: str | None, what: str) -> bytes:
 
 
 def _parse_message(element: etree._Element) -> SecureMessage:
-    v3, msg, ofm = ns.MESSAGE_V3, ns.MESSAGE, ns.OFFICIAL_MATTER_V3
+    v3, msg = ns.MESSAGE_V3, ns.MESSAGE
     header = element.find(_q(v3, "Header"))
     body = element.find(_q(v3, "Body"))
     if header is None or body is None:
         raise DeliveryDocumentError("meddelandet saknar Header eller Body")
+    attachments = tuple(
+        Attachment(
+            filename=_text(part, _q(msg, "Filename")) or "",
+            content=_decode(_text(part, _q(msg, "Body")), "bilagan"),
+            content_type=_text(part, _q(msg, "ContentType")) or "",
+        )
+        for part in element.iterchildren(_q(v3, "Attachment"))
+    )
+    return _message_from(header, body, attachments)
+
+
+def _message_from(
+    header: etree._Element, body: etree._Element, attachments: tuple[Attachment, ...]
+) -> SecureMessage:
+    """Read a v3 MessageHeader and a MessageBody: the reverse of `_build_message_header`."""
+    v3, msg, ofm = ns.MESSAGE_V3, ns.MESSAGE, ns.OFFICIAL_MATTER_V3
     support = header.find(_q(v3, "Supportinfo"))
     if support is None:
         raise DeliveryDocumentError("meddelandet saknar Supportinfo")
@@ -469,14 +485,6 @@ def _parse_message(element: etree._Element) -> SecureMessage:
             event_type=_text(extension, _q(ofm, "EventType"), required=False),
             matter_status=_text(extension, _q(ofm, "MatterStatus"), required=False),
         )
-    attachments = tuple(
-        Attachment(
-            filename=_text(part, _q(msg, "Filename")) or "",
-            content=_decode(_text(part, _q(msg, "Body")), "bilagan"),
-            content_type=_text(part, _q(msg, "ContentType")) or "",
-        )
-        for part in element.iterchildren(_q(v3, "Attachment"))
-    )
     return SecureMessage(
         id=_text(header, _q(v3, "Id")) or "",
         subject=_text(header, _q(v3, "Subject")) or "",
@@ -537,25 +545,14 @@ def parse_notification_delivery(element: etree._Element) -> NotificationDelivery
     body = message.find(_q(n3, "body"))
     if message_header is None or body is None:
         raise DeliveryDocumentError("notifieringens meddelande saknar header eller body")
-    support = message_header.find(_q(ns.MESSAGE_V3, "Supportinfo"))
     email = element.find(_q(n3, "EmailMessage"))
     sms = element.find(_q(n3, "SmsMessage"))
-    v3 = ns.MESSAGE_V3
     return NotificationDelivery(
         sender_id=_text(sender, _q(sender_ns, "Id")) or "",
         sender_name=_text(sender, _q(sender_ns, "Name")) or "",
         recipient_ids=tuple(r.text or "" for r in header.iterchildren(_q(msg, "Recipient"))),
         reference=_text(header, _q(msg, "Reference"), required=False),
-        message=SecureMessage(
-            id=_text(message_header, _q(v3, "Id")) or "",
-            subject=_text(message_header, _q(v3, "Subject")) or "",
-            support_info=SupportInfo(
-                text=(_text(support, _q(v3, "Text")) or "") if support is not None else ""
-            ),
-            language=_text(message_header, _q(v3, "Language")) or DEFAULT_LANGUAGE,
-            body_content_type=_text(body, _q(msg, "ContentType")) or "",
-            body=_decode(_text(body, _q(msg, "Body")), "brödtexten"),
-        ),
+        message=_message_from(message_header, body, ()),
         email_from=_text(email, f"{_q(n2, 'header')}/{_q(n2, 'From')}", required=False)
         if email is not None
         else None,
