@@ -103,7 +103,7 @@ class DevCertificateAuthority:
             return cls(key, x509.load_pem_x509_certificate(certificate_path.read_bytes()))
         authority = cls.create()
         directory.mkdir(parents=True, exist_ok=True)
-        _write_private(key_path, _pem_key(authority.private_key))
+        write_private_file(key_path, _pem_key(authority.private_key))
         certificate_path.write_bytes(_pem_certificate(authority.certificate))
         return authority
 
@@ -222,8 +222,8 @@ def _pem_certificate(certificate: x509.Certificate) -> bytes:
     return certificate.public_bytes(serialization.Encoding.PEM)
 
 
-def _write_private(path: Path, data: bytes) -> None:
-    """Write a file only its owner may read (it holds a private key)."""
+def write_private_file(path: Path, data: bytes) -> None:
+    """Write a file only its owner may read (it holds a private key or a secret)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(descriptor, "wb") as handle:
@@ -234,7 +234,7 @@ def write_pem_bundle(
     path: Path, issued: IssuedCertificate, passphrase: bytes | None = None
 ) -> None:
     """Key and certificate in one PEM file (mode 0600), the form `--key` accepts."""
-    _write_private(
+    write_private_file(
         path, _pem_key(issued.private_key, passphrase) + _pem_certificate(issued.certificate)
     )
 
@@ -254,4 +254,4 @@ def write_pkcs12(path: Path, issued: IssuedCertificate, passphrase: bytes, name:
         None,
         serialization.BestAvailableEncryption(passphrase),
     )
-    _write_private(path, data)
+    write_private_file(path, data)

@@ -1,0 +1,79 @@
+"""Settings of the embedded reference infrastructure, prefix `UTSKICK_REFERENCE_`.
+
+The reference is another party than the connector, so it has its own settings; the defaults
+run everything on loopback next to the connector with nothing to configure.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ReferenceSettings(BaseSettings):
+    """Ports, storage and notice settings of FaR, the mailbox operators and the sinks."""
+
+    model_config = SettingsConfigDict(env_prefix="UTSKICK_REFERENCE_", extra="ignore")
+
+    home: Path = Field(
+        default=Path("var"), description="The run's data folder (the same as UTSKICK_HOME)."
+    )
+    database_url: str | None = Field(
+        default=None, description="Reference database; default reference.db in the home folder."
+    )
+    host: str = Field(default="127.0.0.1", description="Address every reference service uses.")
+    far_port: int = Field(default=8441, description="FaR (HTTPS, mutual TLS).")
+    population_port: int = Field(
+        default=8444, description="Population register stand-in (HTTPS, mutual TLS)."
+    )
+    syd_service_port: int = Field(default=8442, description="Brevlåda Syd's Service v3.")
+    syd_ui_port: int = Field(default=8081, description="Brevlåda Syd's citizen mailbox.")
+    nord_service_port: int = Field(default=8443, description="Brevlåda Nord's Service v3.")
+    nord_ui_port: int = Field(default=8082, description="Brevlåda Nord's citizen mailbox.")
+    sink_page_port: int = Field(default=8025, description="Page showing the sinks' mail and SMS.")
+    smtp_host: str = Field(
+        default="127.0.0.1", description="SMTP server for e-mail notices (default: the sink)."
+    )
+    smtp_port: int = Field(default=2525, description="SMTP port (the embedded sink listens here).")
+    run_smtp_sink: bool = Field(
+        default=True, description="Run the local SMTP sink; off when notices go to a real server."
+    )
+    notice_from: str = Field(
+        default="no-reply@brevlada.test", description="From address of notice e-mails."
+    )
+    syd_storage_key: SecretStr | None = Field(
+        default=None,
+        description="Base64 of 32 bytes: Syd's key for messages at rest. Default: a key "
+        "generated once and kept in the home folder (demo only).",
+    )
+    nord_storage_key: SecretStr | None = Field(
+        default=None, description="The same for Brevlåda Nord."
+    )
+    allowed_attachment_types: list[str] = Field(
+        default=["application/pdf"], description="MIME types the operators accept."
+    )
+    test_login: bool = Field(
+        default=True,
+        description="Allow the simulated e-ID login (test mode; never in production).",
+    )
+
+    def resolved_database_url(self) -> str:
+        """The reference database URL: the setting, or a SQLite file in the home folder."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.home / 'reference.db').resolve()}"
+
+    def service_port(self, operator_key: str) -> int:
+        """The Service v3 port of the operator with this short name."""
+        return int(getattr(self, f"{operator_key}_service_port"))
+
+    def ui_port(self, operator_key: str) -> int:
+        """The citizen mailbox port of the operator with this short name."""
+        return int(getattr(self, f"{operator_key}_ui_port"))
+
+    def storage_key(self, operator_key: str) -> SecretStr | None:
+        """The configured storage key of the operator with this short name, if any."""
+        value = getattr(self, f"{operator_key}_storage_key")
+        return value if isinstance(value, SecretStr) else None
