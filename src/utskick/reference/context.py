@@ -29,7 +29,7 @@ from utskick.reference.store import (
     create_schema,
     sessions,
 )
-from utskick.reference.world import DEMO_WORLD, Organisation, World
+from utskick.reference.world import DEMO_WORLD, Company, Organisation, Person, World
 
 STORAGE_KEY_BYTES = 32
 
@@ -90,7 +90,7 @@ def endpoints_for(settings: ReferenceSettings, world: World) -> Endpoints:
 
 
 def build_context(settings: ReferenceSettings, world: World = DEMO_WORLD) -> ReferenceContext:
-    """Prepare the data folder (database, PKI, keys), seed the world once, and return the context."""
+    """Prepare the data folder (database, PKI, keys), seed the world once, return the context."""
     settings.home.mkdir(parents=True, exist_ok=True)
     engine = create_reference_engine(settings.resolved_database_url())
     create_schema(engine)
@@ -111,8 +111,10 @@ def build_context(settings: ReferenceSettings, world: World = DEMO_WORLD) -> Ref
 def register_organisations(
     registry: FarRegistry, world: World, pki: DemoPki, endpoints: Endpoints
 ) -> None:
-    """Put the organisations, their roles, addresses and certificates in FaR (every start:
-    ports may have changed)."""
+    """Put the organisations, their roles, addresses and certificates in FaR.
+
+    Done on every start: the ports, and so the service addresses, may have changed.
+    """
     for organisation in world.organisations:
         operator = endpoints.operators.get(organisation.operator_key or "")
         registry.add_organisation(
@@ -139,71 +141,99 @@ def seed_world_once(
             registry.mark_protected(person.id)
     with session_maker.begin() as session:
         for person in world.persons:
-            address = person.address
-            session.add(
-                PopulationPerson(
-                    id=person.id,
-                    given_name=person.given_name,
-                    surname=person.surname,
-                    care_of=address.care_of if address else None,
-                    street=address.street if address else None,
-                    postal_code=address.postal_code if address else None,
-                    city=address.city if address else None,
-                    protected=person.protected,
-                    deceased_on=person.deceased_on,
-                    emigrated_on=person.emigrated_on,
-                )
-            )
-            if person.mailbox_at is None:
-                continue
-            session.add(
-                FarAccount(recipient_id=person.id, operator_number=person.mailbox_at,
-                           account_type="Secure", pending=person.pending)
-            )
-            session.add(
-                MailboxAccount(
-                    operator_number=person.mailbox_at, owner_id=person.id, kind="person",
-                    name=person.name, email=person.email, phone=person.phone,
-                    active=not person.pending,
-                )
-            )
-        session.flush()
+            _seed_person(session, person)
+        session.flush()  # the accounts exist before their opt-outs refer to them
         for person in world.persons:
             for sender in person.opted_out_of:
                 session.add(FarSenderOptOut(recipient_id=person.id, sender_number=sender))
         for company in world.companies:
-            session.add(
-                PopulationCompany(
-                    number=company.number, name=company.name, street=company.address.street,
-                    postal_code=company.address.postal_code, city=company.address.city,
-                    signatories=",".join(company.signatories),
-                )
-            )
-            if company.mailbox_at is None:
-                continue
-            session.add(
-                FarAccount(recipient_id=company.recipient_id, operator_number=company.mailbox_at,
-                           account_type="Secure", pending=False)
-            )
-            session.add(
-                MailboxAccount(
-                    operator_number=company.mailbox_at, owner_id=company.recipient_id,
-                    kind="company", name=company.name,
-                )
-            )
-            for signatory in company.signatories:
-                session.add(
-                    MailboxCompanyAdministrator(
-                        operator_number=company.mailbox_at, company_id=company.recipient_id,
-                        person_id=signatory,
-                    )
-                )
+            _seed_company(session, company)
         for owner, delegate in world.delegations:
             operator = world.person(owner).mailbox_at
             if operator is not None:
                 session.add(
-                    MailboxDelegation(operator_number=operator, owner_id=owner, delegate_id=delegate)
+                    MailboxDelegation(
+                        operator_number=operator, owner_id=owner, delegate_id=delegate
+                    )
                 )
+
+
+def _seed_person(session: Session, person: Person) -> None:
+    address = person.address
+    session.add(
+        PopulationPerson(
+            id=person.id,
+            given_name=person.given_name,
+            surname=person.surname,
+            care_of=address.care_of if address else None,
+            street=address.street if address else None,
+            postal_code=address.postal_code if address else None,
+            city=address.city if address else None,
+            protected=person.protected,
+            deceased_on=person.deceased_on,
+            emigrated_on=person.emigrated_on,
+        )
+    )
+    if person.mailbox_at is None:
+        return
+    session.add(
+        FarAccount(
+            recipient_id=person.id,
+            operator_number=person.mailbox_at,
+            account_type="Secure",
+            pending=person.pending,
+        )
+    )
+    session.add(
+        MailboxAccount(
+            operator_number=person.mailbox_at,
+            owner_id=person.id,
+            kind="person",
+            name=person.name,
+            email=person.email,
+            phone=person.phone,
+            active=not person.pending,
+        )
+    )
+
+
+def _seed_company(session: Session, company: Company) -> None:
+    session.add(
+        PopulationCompany(
+            number=company.number,
+            name=company.name,
+            street=company.address.street,
+            postal_code=company.address.postal_code,
+            city=company.address.city,
+            signatories=",".join(company.signatories),
+        )
+    )
+    if company.mailbox_at is None:
+        return
+    session.add(
+        FarAccount(
+            recipient_id=company.recipient_id,
+            operator_number=company.mailbox_at,
+            account_type="Secure",
+            pending=False,
+        )
+    )
+    session.add(
+        MailboxAccount(
+            operator_number=company.mailbox_at,
+            owner_id=company.recipient_id,
+            kind="company",
+            name=company.name,
+        )
+    )
+    for signatory in company.signatories:
+        session.add(
+            MailboxCompanyAdministrator(
+                operator_number=company.mailbox_at,
+                company_id=company.recipient_id,
+                person_id=signatory,
+            )
+        )
 
 
 def _storage_key(settings: ReferenceSettings, operator_key: str) -> bytes:
@@ -221,4 +251,3 @@ def _storage_key(settings: ReferenceSettings, operator_key: str) -> bytes:
     if not path.exists():
         write_private_file(path, base64.b64encode(secrets.token_bytes(STORAGE_KEY_BYTES)))
     return base64.b64decode(path.read_bytes())
-

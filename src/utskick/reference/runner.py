@@ -1,5 +1,7 @@
-"""Start the whole reference infrastructure: FaR, the population register, both mailbox
-operators (Service v3 and citizen mailbox), the SMTP sink and its page.
+"""Start the whole reference infrastructure: FaR, population register, operators, sinks.
+
+That is FaR, the population register, both mailbox operators (Service v3 and the citizen
+mailbox), the SMTP sink and its page.
 
 `utskick serve` runs these servers in its own event loop beside the connector; the tests run
 them on a background thread (`ServerGroup.running`).
@@ -41,13 +43,16 @@ def server_configs(context: ReferenceContext) -> list[uvicorn.Config]:
         key = operator.operator_key or ""
         configs.append(
             server_config(
-                create_operator_service_app(context, operator), host, settings.service_port(key),
+                create_operator_service_app(context, operator),
+                host,
+                settings.service_port(key),
                 tls,
             )
         )
         configs.append(
-            server_config(create_mailbox_ui_app(context, operator), host, settings.ui_port(key),
-                          None)
+            server_config(
+                create_mailbox_ui_app(context, operator), host, settings.ui_port(key), None
+            )
         )
     return configs
 
@@ -64,7 +69,9 @@ def listings(context: ReferenceContext) -> list[Listing]:
         result.append(
             Listing(f"{operator.name}: Service v3 (ömsesidig TLS)", operator_endpoints.service_url)
         )
-        result.append(Listing(f"{operator.name}: brevlådan för invånare", operator_endpoints.ui_url))
+        result.append(
+            Listing(f"{operator.name}: brevlådan för invånare", operator_endpoints.ui_url)
+        )
     result.append(Listing("Avisering: e-post och sms som skickats", endpoints.sink_page_url))
     return result
 

@@ -376,7 +376,8 @@ class FarRegistry:
         if protected:
             raise FarError(
                 PROTECTED_IDENTITY,
-                "skyddad identitet: FaR lämnar inga uppgifter om " + ", ".join(protected)
+                "skyddad identitet: FaR lämnar inga uppgifter om "
+                + ", ".join(protected)
                 + " (fråga utan dessa; skicka till dem enligt rutinen för skyddade personer)",
             )
 

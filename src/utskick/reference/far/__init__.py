@@ -1,0 +1,1 @@
+"""FaR, Förmedlingsadressregistret: who has a digital mailbox, where, and whom they accept."""

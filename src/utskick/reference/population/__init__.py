@@ -1,0 +1,1 @@
+"""A population register stand-in (like SPAR): names and postal addresses."""
