@@ -93,25 +93,40 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Adress att lyssna på.")] = None,
     port: Annotated[int | None, typer.Option(help="Port att lyssna på.")] = None,
 ) -> None:
-    """Start Utskick: migrate the database, then serve the web app."""
-    import uvicorn  # noqa: PLC0415 (only this command needs the server)
+    """Start Utskick with the embedded reference infrastructure and print every URL."""
+    import asyncio  # noqa: PLC0415 (only this command needs the servers)
+
+    from rich.table import Table  # noqa: PLC0415
 
     from utskick.db import migrate  # noqa: PLC0415
     from utskick.db.engine import create_database_engine  # noqa: PLC0415
-    from utskick.web.app import create_app  # noqa: PLC0415
+    from utskick.embedded import prepare_embedded_run  # noqa: PLC0415
 
     settings = load_settings(home=home, host=host, port=port)
     settings.home.mkdir(parents=True, exist_ok=True)
     engine = create_database_engine(settings.resolved_database_url())
     migrate.upgrade(engine)
+    run = prepare_embedded_run(settings, engine)
     url = f"http://{settings.host}:{settings.port}/"
-    Console().print(
-        f"Utskick körs på [bold]{url}[/]  (hälsa: {url}health, data i {settings.home.resolve()})",
-        highlight=False,
-    )
-    uvicorn.run(
-        create_app(settings, engine), host=settings.host, port=settings.port, log_level="warning"
-    )
+
+    def print_urls() -> None:
+        table = Table(title="Utskick körs", show_header=True, title_justify="left")
+        table.add_column("Vad")
+        table.add_column("Adress", no_wrap=True)
+        for listing in run.listings(url):
+            table.add_row(listing.what, listing.url)
+        console = Console()
+        console.print(table)
+        console.print(
+            f"Hälsa: {url}health  ·  data och demo-PKI i {settings.home.resolve()}  ·  "
+            "testidentiteter: docs/test-identities.md  ·  stoppa med Ctrl-C",
+            highlight=False,
+        )
+
+    try:
+        asyncio.run(run.serve(on_ready=print_urls))
+    except RuntimeError as error:
+        raise _fail(str(error)) from None
 
 
 @db_app.command("upgrade")

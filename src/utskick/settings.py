@@ -28,6 +28,11 @@ class Settings(BaseSettings):
     )
     host: str = Field(default="127.0.0.1", description="Address the web app listens on.")
     port: int = Field(default=8000, description="Port the web app listens on.")
+    embedded_reference: bool = Field(
+        default=True,
+        description="Run the embedded reference infrastructure (FaR, mailbox operators, "
+        "population register) beside the connector. Off in production.",
+    )
     xml_max_bytes: int = Field(
         default=10 * 1024 * 1024, description="Largest XML document accepted from outside."
     )
