@@ -5,7 +5,11 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: run test lint bench install install-dev clean
+.PHONY: run test lint bench install install-dev browser clean
+
+# Debian's Chromium for the browser tests (playwright's own download does not work everywhere).
+# As root, or with password-less sudo; otherwise the browser tests skip and say why.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo -n)
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,8 +31,15 @@ run: $(STAMP)
 	$(BIN)/utskick serve
 
 ## Install what the tests need and run them (PostgreSQL tests skip if it is not reachable).
-test: $(DEV_STAMP)
+test: $(DEV_STAMP) browser
 	$(BIN)/pytest -n 2 $(PYTEST_ARGS)
+
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  command -v apt-get >/dev/null 2>&1 && \
+	  ( $(SUDO) apt-get install -y -q chromium >/dev/null 2>&1 || \
+	    ( $(SUDO) apt-get update -q >/dev/null 2>&1 && $(SUDO) apt-get install -y -q chromium >/dev/null ) ); \
+	} || echo "Chromium could not be installed (apt-get install chromium): the browser tests will skip."
 
 ## ruff, mypy and import-linter.
 lint: $(DEV_STAMP)
