@@ -1,0 +1,110 @@
+"""`utskick serve` as a user starts it: every service up, every URL printed, /health 200."""
+
+import os
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+UTSKICK = str(Path(sys.executable).with_name("utskick"))
+REFERENCE_PORTS = (
+    "FAR_PORT",
+    "POPULATION_PORT",
+    "SYD_SERVICE_PORT",
+    "SYD_UI_PORT",
+    "NORD_SERVICE_PORT",
+    "NORD_UI_PORT",
+    "SINK_PAGE_PORT",
+    "SMTP_PORT",
+)
+
+
+def _free_ports(count):
+    sockets = [socket.socket() for _ in range(count)]
+    for sock in sockets:
+        sock.bind(("127.0.0.1", 0))
+    ports = [sock.getsockname()[1] for sock in sockets]
+    for sock in sockets:
+        sock.close()
+    return ports
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    home = tmp_path_factory.mktemp("serve-home")
+    connector_port, *ports = _free_ports(1 + len(REFERENCE_PORTS))
+    env = dict(os.environ, COLUMNS="200")
+    env.update(
+        {
+            f"UTSKICK_REFERENCE_{name}": str(port)
+            for name, port in zip(REFERENCE_PORTS, ports, strict=True)
+        }
+    )
+    process = subprocess.Popen(
+        [UTSKICK, "serve", "--home", str(home), "--port", str(connector_port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
+    output = []
+    reader = threading.Thread(target=lambda: output.extend(process.stdout), daemon=True)
+    reader.start()
+    base = f"http://127.0.0.1:{connector_port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(base + "/health", timeout=1).status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        if process.poll() is not None:
+            reader.join(timeout=5)
+            pytest.fail(f"utskick serve stopped: {''.join(output)}")
+        time.sleep(0.2)
+    else:
+        process.kill()
+        pytest.fail("utskick serve did not answer /health with 200 within 60 s")
+    yield base, home, dict(zip(REFERENCE_PORTS, ports, strict=True)), output
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+def test_health_is_200_once_everything_listens(served):
+    base, *_ = served
+    assert httpx.get(base + "/health").json()["status"] == "ok"
+
+
+def test_prints_every_url_with_what_it_is(served):
+    base, _, ports, lines = served
+    output = "".join(lines)
+    assert base + "/" in output
+    for name in REFERENCE_PORTS:
+        if name != "SMTP_PORT":
+            assert f":{ports[name]}" in output, f"{name} missing from:\n{output}"
+    for what in ("FaR", "Brevlåda Syd AB", "Brevlåda Nord AB", "brevlådan", "Avisering"):
+        assert what in output
+
+
+def test_writes_the_demo_pki_for_curl(served):
+    _, home, ports, _ = served
+    pki = home / "pki"
+    for name in ("ca.pem", "server.pem", "2021004748.pem", "2021004748.p12", "2021009903.pem"):
+        assert (pki / name).exists(), name
+    assert oct((pki / "2021004748.pem").stat().st_mode & 0o777) == "0o600"
+    context = ssl.create_default_context(cafile=str(pki / "ca.pem"))
+    context.load_cert_chain(str(pki / "2021004748.pem"))
+    answer = httpx.get(
+        f"https://127.0.0.1:{ports['POPULATION_PORT']}/v1/records/191212121212", verify=context
+    )
+    assert answer.json()["name"] == "Tolvan Tolvansson"
