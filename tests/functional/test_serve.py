@@ -80,9 +80,11 @@ def served(tmp_path_factory):
         process.kill()
 
 
-def test_health_is_200_once_everything_listens(served):
-    base, *_ = served
+def test_health_is_200_once_everything_listens_and_the_database_is_migrated(served):
+    base, home, *_ = served
     assert httpx.get(base + "/health").json()["status"] == "ok"
+    assert (home / "utskick.db").exists()
+    assert (home / "reference.db").exists()
 
 
 def test_prints_every_url_with_what_it_is(served):
