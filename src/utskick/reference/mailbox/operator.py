@@ -1,0 +1,431 @@
+"""A mailbox operator's Service v3: accept `deliverSecure` and `notify`, or refuse with a reason.
+
+The checks run cheapest and least trusting first, each refusal with the ExceptionInformation
+code the contract uses:
+
+1. the caller's TLS certificate is registered in FaR (5002);
+2. the request is at most 2 MB (5005), measured before any parsing;
+3. it parses with the hardened parser (5001: DTDs, entities, bombs, too deep) and follows the
+   Service v3 schema (5001);
+4. the sender named in the delivery is a registered sender (5014), read before any signature
+   is trusted so that an unknown sender is told so rather than "bad signature";
+5. the sealer (the organisation in the seal's certificate) is a registered intermediary or
+   the sender itself (6005);
+6. the seal and the sender's signature verify against the certificates FaR holds for exactly
+   those two organisations, at the operator's clock (5012);
+7. the recipient holds an active mailbox here (5003);
+8. every attachment has an accepted MIME type (5019).
+
+Only then is the request stored, encrypted and exactly as received, and answered with a
+DeliveryResult. A repeat of a stored delivery (same sender, recipient and message Id) is
+answered with the first delivery's TransId and stored nothing.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from cryptography import x509
+from lxml import etree
+from sqlalchemy.exc import IntegrityError
+
+from utskick.mm import namespaces as ns
+from utskick.mm import schemas
+from utskick.mm.delivery import (
+    Delivery,
+    DeliveryDocumentError,
+    NotificationDelivery,
+    parse_notification_delivery,
+)
+from utskick.mm.keys import organisation_number_of
+from utskick.mm.notify import NotifyResult, NotifyStatus, notify_response
+from utskick.mm.soap import (
+    MAX_MESSAGE_BYTES,
+    DeliveryResult,
+    DeliveryStatus,
+    SoapError,
+    SoapFault,
+    body_element,
+    deliver_secure_response,
+)
+from utskick.mm.verification import (
+    TrustStore,
+    VerificationError,
+    VerificationPolicy,
+    verify_sealed_delivery,
+)
+from utskick.mm.xml import UnsafeXMLError
+from utskick.reference.context import ReferenceContext
+from utskick.reference.far.registry import FarError
+from utskick.reference.mailbox.notices import EMAIL, Notices, RecordedNotice
+from utskick.reference.mailbox.storage import MessageStore, NewMessage, StoredDelivery
+from utskick.reference.store import utc_now
+from utskick.reference.world import Organisation
+
+logger = logging.getLogger(__name__)
+
+# ExceptionInformation codes (shared/design/mina-meddelanden.md).
+INVALID_INPUT = 5001
+ACCESS_DENIED = 5002
+NOT_FOUND = 5003
+MAX_EXCEEDED = 5005
+SIGNATURE_ERROR = 5012
+UNKNOWN_SENDER = 5014
+UNSUPPORTED_MIME_TYPE = 5019
+DISPATCHER_NOT_APPROVED = 6005
+
+DELIVER_SECURE = f"{{{ns.SERVICE_V3}}}deliverSecure"
+NOTIFY = f"{{{ns.SERVICE_V3}}}notify"
+_V3 = f"{{{ns.MESSAGE_V3}}}"
+_SENDER_ID = (
+    f"{DELIVER_SECURE}/{_V3}SignedDelivery/{_V3}Delivery/{_V3}Header"
+    f"/{{{ns.MESSAGE_V2}}}Sender/{{{ns.SENDER}}}Id"
+)
+_DS = f"{{{ns.DSIG}}}"
+_SEAL_CERTIFICATE = f"{_DS}KeyInfo/{_DS}X509Data/{_DS}X509Certificate"
+# A concurrent identical delivery can win the race to store; the retry then finds it.
+_STORE_ATTEMPTS = 2
+
+
+class Refused(Exception):  # noqa: N818 (a refusal, not a malfunction)
+    """A request the operator refuses; becomes a SOAP fault with this code and description."""
+
+    def __init__(self, code: int, description: str) -> None:
+        self.code = code
+        self.description = description
+        super().__init__(f"{code} {description}")
+
+
+@dataclass(frozen=True)
+class _Caller:
+    organisation_number: str
+
+
+class MailboxOperator:
+    """One mailbox operator's Service v3 logic, apart from HTTP.
+
+    Args:
+        context: the reference context (FaR's register, database, settings).
+        operator: which operator this is.
+        clock: the time at which certificates must be valid (a test may set the past).
+        notices: where notices of new messages are recorded and sent; None sends none.
+    """
+
+    def __init__(
+        self,
+        context: ReferenceContext,
+        operator: Organisation,
+        *,
+        clock: Callable[[], dt.datetime] = utc_now,
+        store: MessageStore | None = None,
+        notices: Notices | None = None,
+    ) -> None:
+        self.context = context
+        self.operator = operator
+        self.registry = context.registry
+        self.clock = clock
+        self.store = store or MessageStore(
+            context.sessions, operator.number, context.storage_keys[operator.operator_key or ""]
+        )
+        self.notices = notices
+        self.allowed_attachment_types = tuple(context.settings.allowed_attachment_types)
+
+    # --- operations ---------------------------------------------------------------------------
+
+    def handle(self, request: bytes, caller: x509.Certificate | None) -> bytes:
+        """Answer a Service v3 request: deliverSecure or notify, by the body's element.
+
+        Raises:
+            SoapFault: the refusal, with ErrorCode, a Swedish description and a CallId.
+        """
+        return self._answer(request, caller, None)
+
+    def deliver_secure(self, request: bytes, caller: x509.Certificate | None) -> bytes:
+        """Accept a signed and sealed delivery and answer with a DeliveryResult.
+
+        Raises:
+            SoapFault: the refusal, with ErrorCode, a Swedish description and a CallId.
+        """
+        return self._answer(request, caller, DELIVER_SECURE)
+
+    def notify(self, request: bytes, caller: x509.Certificate | None) -> bytes:
+        """Accept a notification (the simple path) and answer with a NotifyResult.
+
+        Raises:
+            SoapFault: the refusal, with ErrorCode, a Swedish description and a CallId.
+        """
+        return self._answer(request, caller, NOTIFY)
+
+    def _answer(
+        self, request: bytes, caller: x509.Certificate | None, expected: str | None
+    ) -> bytes:
+        call_id = uuid.uuid4().hex
+        try:
+            calling = self._caller(caller)
+            return self._dispatch(request, self._parse(request), calling, expected)
+        except Refused as refusal:
+            logger.info(
+                "%s refused a request (CallId %s): %s %s",
+                self.operator.name, call_id, refusal.code, refusal.description,
+            )
+            raise SoapFault(refusal.code, refusal.description, call_id) from None
+
+    def _dispatch(
+        self, request: bytes, content: etree._Element, caller: _Caller, expected: str | None
+    ) -> bytes:
+        if expected is not None and content.tag != expected:
+            raise Refused(
+                INVALID_INPUT, f"väntade {etree.QName(expected).localname}, fick {content.tag}"
+            )
+        if content.tag == DELIVER_SECURE:
+            return self._deliver_secure(request, content)
+        if content.tag == NOTIFY:
+            return self._notify(request, content, caller)
+        raise Refused(
+            INVALID_INPUT,
+            f"okänd operation {content.tag}; tjänsten tar emot deliverSecure och notify "
+            f"i namnrymden {ns.SERVICE_V3}",
+        )
+
+    # --- checks shared by both operations -----------------------------------------------------
+
+    def _caller(self, certificate: x509.Certificate | None) -> _Caller:
+        if certificate is None:
+            raise Refused(
+                ACCESS_DENIED,
+                "anropet saknar klientcertifikat; anslut med ömsesidig TLS och organisationens "
+                "certifikat registrerat i FaR",
+            )
+        organisation = self.registry.organisation_of_certificate(certificate)
+        if organisation is None:
+            raise Refused(
+                ACCESS_DENIED,
+                f"klientcertifikatet ({certificate.subject.rfc4514_string()}) är inte "
+                "registrerat i FaR; registrera det för organisationen innan ni skickar",
+            )
+        return _Caller(organisation.number)
+
+    @staticmethod
+    def _parse(request: bytes) -> etree._Element:
+        if len(request) > MAX_MESSAGE_BYTES:
+            raise Refused(
+                MAX_EXCEEDED,
+                f"försändelsen är större än {MAX_MESSAGE_BYTES // (1024 * 1024)} MB inklusive "
+                "bilagor; dela upp den eller skicka den på papper",
+            )
+        try:
+            return body_element(request)
+        except (UnsafeXMLError, SoapError) as error:
+            raise Refused(INVALID_INPUT, f"anropet går inte att läsa: {error}") from None
+        except SoapFault as fault:
+            raise Refused(INVALID_INPUT, "anropet är ett SOAP-fel, inte en begäran") from fault
+
+    @staticmethod
+    def _validate(content: etree._Element, what: str) -> None:
+        try:
+            schemas.validate(content, schemas.service_v3())
+        except schemas.SchemaValidationError as error:
+            raise Refused(INVALID_INPUT, f"{what} {error}") from None
+
+    def _require_sender(self, sender_id: str) -> str:
+        number = sender_id[2:]
+        if not self.registry.is_registered_sender(number):
+            raise Refused(
+                UNKNOWN_SENDER,
+                f"avsändaren {sender_id} är inte registrerad som avsändare i FaR",
+            )
+        return number
+
+    def _may_dispatch(self, organisation_number: str, sender_number: str) -> bool:
+        if organisation_number == sender_number:
+            return True
+        organisation = self.registry.organisation(organisation_number)
+        return organisation is not None and organisation.intermediary
+
+    def _recipient_reachable(self, recipient_id: str) -> bool:
+        """An account in FaR at this operator, active, and an open mailbox here."""
+        try:
+            states = self.registry.account_states([recipient_id])
+        except FarError:
+            return False
+        state = states[0]
+        return (
+            state.operator is not None
+            and state.operator.number == self.operator.number
+            and not state.pending
+            and self.store.has_active_mailbox(recipient_id)
+        )
+
+    # --- deliverSecure --------------------------------------------------------------------------
+
+    def _deliver_secure(self, request: bytes, content: etree._Element) -> bytes:
+        self._validate(content, "deliverSecure")
+        sender_number = self._require_sender((content.findtext(_SENDER_ID) or "").strip())
+        sealer_number = self._claimed_sealer(content)
+        if not self._may_dispatch(sealer_number, sender_number):
+            raise Refused(
+                DISPATCHER_NOT_APPROVED,
+                f"leveransen är förseglad av 16{sealer_number}, som inte är godkänd "
+                f"förmedlingstjänst i FaR och inte heller avsändaren 16{sender_number}",
+            )
+        delivery = self._verified(content, sender_number, sealer_number)
+        if not self._recipient_reachable(delivery.recipient_id):
+            raise Refused(
+                NOT_FOUND,
+                f"mottagaren {delivery.recipient_id} har ingen brevlåda hos {self.operator.name}",
+            )
+        self._check_attachments(delivery)
+        ids = [message.id for message in delivery.messages]
+        if len(set(ids)) != len(ids):
+            raise Refused(INVALID_INPUT, "två meddelanden i leveransen har samma Id")
+        messages = [
+            NewMessage(
+                delivery.recipient_id, sender_number, delivery.sender_name, message.id, index
+            )
+            for index, message in enumerate(delivery.messages)
+        ]
+        stored, _notices = self._store(request, messages, secure=True)
+        if not stored.new:
+            logger.info("%s: repeated delivery %s accepted again", self.operator.name,
+                        stored.trans_id)
+        status = DeliveryStatus(delivery.recipient_id, delivered=True)
+        return deliver_secure_response(DeliveryResult(stored.trans_id, (status,)))
+
+    @staticmethod
+    def _claimed_sealer(content: etree._Element) -> str:
+        """The organisation the seal's certificate names: only to choose whom to trust.
+
+        Nothing is trusted yet; verification pins the seal to this organisation afterwards.
+        """
+        sealed = content.find(DELIVER_SECURE)
+        signature = sealed[-1] if sealed is not None and len(sealed) else None
+        der_base64 = signature.findtext(_SEAL_CERTIFICATE) if signature is not None else None
+        try:
+            certificate = x509.load_der_x509_certificate(
+                base64.b64decode("".join((der_base64 or "").split()))
+            )
+        except ValueError:
+            raise Refused(
+                SIGNATURE_ERROR, "sigillets certifikat saknas eller går inte att läsa"
+            ) from None
+        number = organisation_number_of(certificate)
+        if number is None:
+            raise Refused(
+                SIGNATURE_ERROR,
+                "sigillets certifikat saknar organisationsnummer (serialNumber i subject)",
+            )
+        return number
+
+    def _verified(
+        self, content: etree._Element, sender_number: str, sealer_number: str
+    ) -> Delivery:
+        certificates = self.registry.certificates_of(sender_number)
+        if sealer_number != sender_number:
+            certificates += self.registry.certificates_of(sealer_number)
+        policy = VerificationPolicy(
+            trust=TrustStore.of(certificates), at=self.clock(), expected_sealer=sealer_number
+        )
+        try:
+            verified = verify_sealed_delivery(content, policy)
+        except VerificationError as error:
+            raise Refused(SIGNATURE_ERROR, error.reason) from None
+        for warning in verified.warnings:
+            logger.warning("%s: delivery from 16%s: %s", self.operator.name, sender_number,
+                           warning)
+        return verified.delivery
+
+    def _check_attachments(self, delivery: Delivery) -> None:
+        for message in delivery.messages:
+            for attachment in message.attachments:
+                if attachment.content_type not in self.allowed_attachment_types:
+                    raise Refused(
+                        UNSUPPORTED_MIME_TYPE,
+                        f"bilagan {attachment.filename} har typen {attachment.content_type}; "
+                        f"{self.operator.name} tar emot "
+                        f"{', '.join(self.allowed_attachment_types)}",
+                    )
+
+    # --- notify ---------------------------------------------------------------------------------
+
+    def _notify(self, request: bytes, content: etree._Element, caller: _Caller) -> bytes:
+        self._validate(content, "notify")
+        try:
+            notification = parse_notification_delivery(content)
+        except (DeliveryDocumentError, ValueError) as error:
+            raise Refused(INVALID_INPUT, f"notifieringen går inte att läsa: {error}") from None
+        sender_number = self._require_sender(notification.sender_id.strip())
+        # Nothing is signed on the simple path: the caller itself must be the sender or an
+        # intermediary FaR approves, or anyone with a certificate could write in its name.
+        if not self._may_dispatch(caller.organisation_number, sender_number):
+            raise Refused(
+                DISPATCHER_NOT_APPROVED,
+                f"16{caller.organisation_number} får inte skicka för 16{sender_number}: den är "
+                "varken avsändaren eller godkänd förmedlingstjänst i FaR",
+            )
+        recipients = _unique(notification.recipient_ids)
+        reachable = [r for r in recipients if self._recipient_reachable(r)]
+        stored, notices = self._store(
+            request, self._notification_messages(notification, sender_number, reachable),
+            secure=False,
+        )
+        channels: dict[str, list[str]] = {}
+        for notice in notices:
+            channels.setdefault(notice.recipient_id, []).append(
+                "EMail" if notice.channel == EMAIL else "SMS"
+            )
+        return notify_response(
+            NotifyResult(
+                trans_id=stored.trans_id,
+                statuses=tuple(
+                    NotifyStatus(
+                        r, delivered=r in reachable, notified_by=tuple(channels.get(r, ()))
+                    )
+                    for r in recipients
+                ),
+            )
+        )
+
+    @staticmethod
+    def _notification_messages(
+        notification: NotificationDelivery, sender_number: str, recipients: list[str]
+    ) -> list[NewMessage]:
+        return [
+            NewMessage(r, sender_number, notification.sender_name, notification.message.id)
+            for r in recipients
+        ]
+
+    # --- storing ----------------------------------------------------------------------------
+
+    def _store(
+        self, request: bytes, messages: list[NewMessage], *, secure: bool
+    ) -> tuple[StoredDelivery, list[RecordedNotice]]:
+        """Store and record the notices owed in one transaction; send after commit."""
+        if not messages:
+            return StoredDelivery(uuid.uuid4().hex, (), ()), []
+        for attempt in range(1, _STORE_ATTEMPTS + 1):
+            try:
+                with self.context.sessions.begin() as session:
+                    stored = self.store.store_delivery(
+                        request, messages, secure=secure, session=session
+                    )
+                    notices = (
+                        self.notices.record(session, stored.new_message_ids)
+                        if self.notices is not None
+                        else []
+                    )
+                break
+            except IntegrityError:
+                if attempt == _STORE_ATTEMPTS:
+                    raise
+        if self.notices is not None:
+            self.notices.send_later(notices)
+        return stored, notices
+
+
+def _unique(values: tuple[str, ...]) -> list[str]:
+    return list(dict.fromkeys(v.strip() for v in values))
