@@ -165,6 +165,17 @@ class ServiceSupplier:
 
 
 @dataclass(frozen=True, slots=True)
+class AccountStatus:
+    """A recipient's account as FaR describes it (`isRegistered`, and inside `isReachable`)."""
+
+    recipient_id: str
+    account_type: str
+    pending: bool
+    service_supplier: ServiceSupplier | None = None
+    last_registration: dt.datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ReachabilityStatus:
     """FaR's answer for one recipient and one sender."""
 
@@ -175,6 +186,17 @@ class ReachabilityStatus:
     service_supplier: ServiceSupplier | None = None
     last_registration: dt.datetime | None = None
     last_sender_accept_change: dt.datetime | None = None
+
+    @property
+    def account(self) -> AccountStatus:
+        """The account part of the answer (the same for every sender)."""
+        return AccountStatus(
+            self.recipient_id,
+            self.account_type,
+            pending=self.pending,
+            service_supplier=self.service_supplier,
+            last_registration=self.last_registration,
+        )
 
 
 def is_reachable_request(sender_id: str, recipient_ids: list[str]) -> bytes:
@@ -188,25 +210,86 @@ def is_reachable_request(sender_id: str, recipient_ids: list[str]) -> bytes:
     )
 
 
+def read_is_reachable_request(content: etree._Element) -> tuple[str, list[str]]:
+    """The sender's id and the recipient ids of an isReachable body element (no count check)."""
+    if content.tag != f"{{{ns.RECIPIENT_V3}}}isReachable":
+        raise SoapError(f"väntade isReachable, fick {content.tag}")
+    sender = content.findtext(f"{{{ns.RECIPIENT_V3}}}senderOrgNr") or ""
+    recipients = [r.text or "" for r in content.iterfind(f"{{{ns.RECIPIENT_V3}}}recipientId")]
+    return sender.strip(), [r.strip() for r in recipients]
+
+
 def parse_is_reachable_request(document: bytes) -> tuple[str, list[str]]:
     """Read an isReachable request from outside: the sender's id and the recipient ids.
 
     Raises:
         SoapError: not an isReachable request, or more than 1,000 recipients.
     """
-    content = body_element(document)
-    if content.tag != f"{{{ns.RECIPIENT_V3}}}isReachable":
-        raise SoapError(f"väntade isReachable, fick {content.tag}")
-    sender = content.findtext(f"{{{ns.RECIPIENT_V3}}}senderOrgNr") or ""
-    recipients = [r.text or "" for r in content.iterfind(f"{{{ns.RECIPIENT_V3}}}recipientId")]
+    sender, recipients = read_is_reachable_request(body_element(document))
     if len(recipients) > MAX_RECIPIENTS_PER_CALL:
         raise SoapError(f"isReachable tar högst {MAX_RECIPIENTS_PER_CALL} mottagare per anrop")
-    return sender.strip(), [r.strip() for r in recipients]
+    return sender, recipients
 
 
-def _optional(parent: etree._Element, name: str, value: str | None) -> None:
-    if value is not None:
-        etree.SubElement(parent, f"{{{ns.RECIPIENT}}}{name}").text = value
+def append_element(
+    parent: etree._Element, namespace: str, name: str, text: str | None = None
+) -> etree._Element:
+    """Add a child element in `namespace`, declared as the default namespace where it changes.
+
+    Declaring the default namespace on every child keeps the XML prefix-free (what the
+    Mina meddelanden implementations expect); lxml drops the declaration where the parent
+    already has it.
+    """
+    element = etree.SubElement(parent, f"{{{namespace}}}{name}", nsmap={None: namespace})  # type: ignore[dict-item]
+    if text is not None:
+        element.text = text
+    return element
+
+
+def append_account_status(
+    parent: etree._Element, tag: str, status: AccountStatus
+) -> etree._Element:
+    """Add an element of the contract's `AccountStatus` type, named `tag` (Clark notation)."""
+    r1 = ns.RECIPIENT
+    namespace, _, name = tag[1:].partition("}")
+    account = append_element(parent, namespace, name)
+    append_element(account, r1, "RecipientId", status.recipient_id)
+    append_element(account, r1, "Type", status.account_type)
+    append_element(account, r1, "Pending", "true" if status.pending else "false")
+    supplier = status.service_supplier
+    if supplier is not None:
+        element = append_element(account, r1, "ServiceSupplier")
+        append_element(element, r1, "Id", supplier.id)
+        append_element(element, r1, "Name", supplier.name)
+        append_element(element, r1, "ServiceAdress", supplier.service_address)
+        if supplier.ui_address is not None:
+            append_element(element, r1, "UIAdress", supplier.ui_address)
+        append_element(element, r1, "InternalServiceAdress", supplier.internal_service_address)
+    if status.last_registration is not None:
+        append_element(account, r1, "LastRegistration", status.last_registration.isoformat())
+    return account
+
+
+def read_account_status(account: etree._Element) -> AccountStatus:
+    """Read an element of the contract's `AccountStatus` type."""
+    r1 = f"{{{ns.RECIPIENT}}}"
+    supplier_el = account.find(f"{r1}ServiceSupplier")
+    supplier = None
+    if supplier_el is not None:
+        supplier = ServiceSupplier(
+            id=supplier_el.findtext(f"{r1}Id") or "",
+            name=supplier_el.findtext(f"{r1}Name") or "",
+            service_address=(supplier_el.findtext(f"{r1}ServiceAdress") or "").strip(),
+            internal_service_address=supplier_el.findtext(f"{r1}InternalServiceAdress") or "",
+            ui_address=supplier_el.findtext(f"{r1}UIAdress"),
+        )
+    return AccountStatus(
+        recipient_id=account.findtext(f"{r1}RecipientId") or "",
+        account_type=account.findtext(f"{r1}Type") or "",
+        pending=read_boolean(account.findtext(f"{r1}Pending")),
+        service_supplier=supplier,
+        last_registration=read_datetime(account.findtext(f"{r1}LastRegistration")),
+    )
 
 
 def is_reachable_response(statuses: list[ReachabilityStatus]) -> bytes:
@@ -215,29 +298,22 @@ def is_reachable_response(statuses: list[ReachabilityStatus]) -> bytes:
     root = etree.Element(f"{{{r3}}}isReachableResponse", nsmap={None: r3})  # type: ignore[dict-item]
     for status in statuses:
         item = etree.SubElement(root, f"{{{r3}}}return")
-        account = etree.SubElement(item, f"{{{r1}}}AccountStatus", nsmap={None: r1})  # type: ignore[dict-item]
-        etree.SubElement(account, f"{{{r1}}}RecipientId").text = status.recipient_id
-        etree.SubElement(account, f"{{{r1}}}Type").text = status.account_type
-        etree.SubElement(account, f"{{{r1}}}Pending").text = "true" if status.pending else "false"
-        supplier = status.service_supplier
-        if supplier is not None:
-            element = etree.SubElement(account, f"{{{r1}}}ServiceSupplier")
-            _optional(element, "Id", supplier.id)
-            _optional(element, "Name", supplier.name)
-            _optional(element, "ServiceAdress", supplier.service_address)
-            _optional(element, "UIAdress", supplier.ui_address)
-            _optional(element, "InternalServiceAdress", supplier.internal_service_address)
-        if status.last_registration is not None:
-            _optional(account, "LastRegistration", status.last_registration.isoformat())
-        accepted = etree.SubElement(item, f"{{{r1}}}SenderAccepted", nsmap={None: r1})  # type: ignore[dict-item]
-        accepted.text = "true" if status.sender_accepted else "false"
+        append_account_status(item, f"{{{r1}}}AccountStatus", status.account)
+        append_element(item, r1, "SenderAccepted", "true" if status.sender_accepted else "false")
         if status.last_sender_accept_change is not None:
-            change = etree.SubElement(item, f"{{{r1}}}LastSenderAcceptChange", nsmap={None: r1})  # type: ignore[dict-item]
-            change.text = status.last_sender_accept_change.isoformat()
+            append_element(
+                item, r1, "LastSenderAcceptChange", status.last_sender_accept_change.isoformat()
+            )
     return envelope(etree.tostring(root))
 
 
-def _datetime(text: str | None) -> dt.datetime | None:
+def read_boolean(text: str | None) -> bool:
+    """An xs:boolean from the wire (`true`/`1`; anything else is false)."""
+    return (text or "").strip() in ("true", "1")
+
+
+def read_datetime(text: str | None) -> dt.datetime | None:
+    """An xs:dateTime from the wire, or None when absent."""
     if not text:
         return None
     return dt.datetime.fromisoformat(text.strip())
@@ -251,29 +327,21 @@ def parse_is_reachable_response(document: bytes) -> list[ReachabilityStatus]:
     r1 = f"{{{ns.RECIPIENT}}}"
     statuses = []
     for item in content.iterfind(f"{{{ns.RECIPIENT_V3}}}return"):
-        account = item.find(f"{r1}AccountStatus")
-        if account is None:
+        account_el = item.find(f"{r1}AccountStatus")
+        if account_el is None:
             raise SoapError("isReachableResponse: AccountStatus saknas")
-        supplier_el = account.find(f"{r1}ServiceSupplier")
-        supplier = None
-        if supplier_el is not None:
-            supplier = ServiceSupplier(
-                id=supplier_el.findtext(f"{r1}Id") or "",
-                name=supplier_el.findtext(f"{r1}Name") or "",
-                service_address=(supplier_el.findtext(f"{r1}ServiceAdress") or "").strip(),
-                internal_service_address=supplier_el.findtext(f"{r1}InternalServiceAdress") or "",
-                ui_address=supplier_el.findtext(f"{r1}UIAdress"),
-            )
+        account = read_account_status(account_el)
         statuses.append(
             ReachabilityStatus(
-                recipient_id=account.findtext(f"{r1}RecipientId") or "",
-                account_type=account.findtext(f"{r1}Type") or "",
-                pending=(account.findtext(f"{r1}Pending") or "").strip() in ("true", "1"),
-                sender_accepted=(item.findtext(f"{r1}SenderAccepted") or "").strip()
-                in ("true", "1"),
-                service_supplier=supplier,
-                last_registration=_datetime(account.findtext(f"{r1}LastRegistration")),
-                last_sender_accept_change=_datetime(item.findtext(f"{r1}LastSenderAcceptChange")),
+                recipient_id=account.recipient_id,
+                account_type=account.account_type,
+                pending=account.pending,
+                sender_accepted=read_boolean(item.findtext(f"{r1}SenderAccepted")),
+                service_supplier=account.service_supplier,
+                last_registration=account.last_registration,
+                last_sender_accept_change=read_datetime(
+                    item.findtext(f"{r1}LastSenderAcceptChange")
+                ),
             )
         )
     return statuses
