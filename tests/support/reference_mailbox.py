@@ -1,0 +1,181 @@
+"""Helpers for the citizen mailbox tests: fresh test persons, letters over mTLS, UI sessions."""
+
+import datetime as dt
+import random
+import re
+import ssl
+import uuid
+from contextlib import contextmanager
+from html import unescape
+
+import httpx
+
+from utskick.benchmarks.signing import minimal_pdf
+from utskick.mm.delivery import Attachment, Delivery, SecureMessage, SupportInfo
+from utskick.mm.keys import load_signing_identity
+from utskick.mm.signing import sign_and_seal
+from utskick.mm.soap import SOAP_HEADERS, deliver_secure_request, parse_deliver_secure_response
+from utskick.reference.context import build_context
+from utskick.reference.runner import ReferenceInfrastructure
+from utskick.reference.settings import ReferenceSettings
+from utskick.reference.world import EXEMPELKOMMUN
+
+PORT_SETTINGS = (
+    "far_port",
+    "population_port",
+    "syd_service_port",
+    "syd_ui_port",
+    "nord_service_port",
+    "nord_ui_port",
+    "sink_page_port",
+    "smtp_port",
+)
+_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+_random = random.SystemRandom()
+
+
+def free_ports(count):
+    import socket
+
+    sockets = []
+    for _ in range(count):
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        sockets.append(sock)
+    ports = [sock.getsockname()[1] for sock in sockets]
+    for sock in sockets:
+        sock.close()
+    return ports
+
+
+@contextmanager
+def running_world(home):
+    """A whole reference infrastructure of its own (own database, ports and sinks)."""
+    ports = dict(zip(PORT_SETTINGS, free_ports(len(PORT_SETTINGS)), strict=True))
+    context = build_context(ReferenceSettings(home=home, **ports))
+    infrastructure = ReferenceInfrastructure(context)
+    infrastructure.start_in_thread()
+    try:
+        yield context
+    finally:
+        infrastructure.stop()
+
+
+def luhn_digit(nine_digits):
+    total = 0
+    for position, char in enumerate(nine_digits):
+        product = int(char) * (2 if position % 2 == 0 else 1)
+        total += product - 9 if product > 9 else product
+    return str((10 - total % 10) % 10)
+
+
+def fresh_personnummer():
+    """A valid personnummer that no demo person has (born 1940–1999, random serial)."""
+    born = dt.date(1940, 1, 1) + dt.timedelta(days=_random.randrange(60 * 365))
+    serial = f"{_random.randrange(1000):03d}"
+    ten = born.strftime("%y%m%d") + serial
+    return born.strftime("%Y%m%d") + serial + luhn_digit(ten)
+
+
+def mtls_client_for(context, organisation_number=EXEMPELKOMMUN):
+    ssl_context = ssl.create_default_context(cafile=str(context.pki.ca_certificate))
+    ssl_context.load_cert_chain(str(context.pki.key_and_certificate(organisation_number)))
+    return httpx.Client(verify=ssl_context, timeout=30)
+
+
+def deliver_letter(
+    context,
+    client,
+    recipient_id,
+    *,
+    subject,
+    body="Hej!\n\nDitt beslut finns i bilagan.",
+    content_type="text/plain",
+    pdf_name=None,
+    operator_key="syd",
+):
+    """Sign, seal and deliver one letter from Exempelkommun over mutual TLS; its message Id."""
+    identity = load_signing_identity(context.pki.key_and_certificate(EXEMPELKOMMUN))
+    attachments = (Attachment(pdf_name, minimal_pdf(2000)),) if pdf_name else ()
+    message_id = uuid.uuid4().hex
+    delivery = Delivery(
+        sender_id="16" + EXEMPELKOMMUN,
+        sender_name="Exempelkommun",
+        recipient_id=recipient_id,
+        messages=(
+            SecureMessage(
+                id=message_id,
+                subject=subject,
+                support_info=SupportInfo(
+                    "Frågor om beslutet besvaras av kommunens kontaktcenter.",
+                    url="https://exempelkommun.test/kontakt",
+                    phone_number="0123-45 67 00",
+                ),
+                body=body.encode(),
+                body_content_type=content_type,
+                attachments=attachments,
+            ),
+        ),
+    )
+    sealed = sign_and_seal(delivery, identity, identity, received_on=dt.datetime.now(dt.UTC).date())
+    response = client.post(
+        context.endpoints.operators[operator_key].service_url,
+        content=deliver_secure_request(sealed),
+        headers=SOAP_HEADERS,
+    )
+    assert response.status_code == 200, response.text
+    result = parse_deliver_secure_response(response.content)
+    assert [s.delivered for s in result.statuses] == [True], result
+    return message_id
+
+
+def visible_text(html):
+    """The page's text as a reader sees it: no tags, entities decoded, spaces collapsed."""
+    without_tags = re.sub(r"<[^>]+>", " ", html)
+    return " ".join(unescape(without_tags).split()).replace("( ", "(").replace(" )", ")")
+
+
+def csrf_token(html):
+    match = _CSRF.search(html)
+    assert match, "the page has no form with a CSRF token"
+    return match.group(1)
+
+
+class MailboxVisitor:
+    """A citizen using one operator's mailbox over HTTP, as a browser without scripts would."""
+
+    def __init__(self, base_url):
+        self.http = httpx.Client(base_url=base_url, follow_redirects=True, timeout=30)
+        self.token = None
+
+    def close(self):
+        self.http.close()
+
+    def get(self, path):
+        response = self.http.get(path)
+        if "csrf_token" in response.text:
+            self.token = csrf_token(response.text)
+        return response
+
+    def post(self, path, data=None, *, token=True, follow=True):
+        form = dict(data or {})
+        if token:
+            if self.token is None:
+                self.get("/logga-in")
+            form["csrf_token"] = self.token
+        response = self.http.post(path, data=form, follow_redirects=follow)
+        if "csrf_token" in response.text:
+            self.token = csrf_token(response.text)
+        return response
+
+    def log_in(self, person_id):
+        self.get("/logga-in")
+        response = self.post("/logga-in", {"personnummer": person_id})
+        assert response.status_code == 200, response.text
+        return response
+
+    def register(self):
+        response = self.post("/registrera", {"villkor": "ja"})
+        assert response.status_code == 200, response.text
+        assert str(response.url).endswith("/inkorg"), response.text
+        return response
