@@ -14,7 +14,7 @@ code the contract uses:
 6. the seal and the sender's signature verify against the certificates FaR holds for exactly
    those two organisations, at the operator's clock (5012);
 7. the recipient holds an active mailbox here (5003);
-8. every attachment has an accepted MIME type (5019).
+8. the body is text/plain or text/html and every attachment has an accepted MIME type (5019).
 
 Only then is the request stored, encrypted and exactly as received, and answered with a
 DeliveryResult. A repeat of a stored delivery (same sender, recipient and message Id) is
@@ -37,6 +37,7 @@ from sqlalchemy.exc import IntegrityError
 from utskick.mm import namespaces as ns
 from utskick.mm import schemas
 from utskick.mm.delivery import (
+    BODY_CONTENT_TYPES,
     Delivery,
     DeliveryDocumentError,
     NotificationDelivery,
@@ -279,7 +280,7 @@ class MailboxOperator:
                 NOT_FOUND,
                 f"mottagaren {delivery.recipient_id} har ingen brevlåda hos {self.operator.name}",
             )
-        self._check_attachments(delivery)
+        self._check_content_types(delivery)
         ids = [message.id for message in delivery.messages]
         if len(set(ids)) != len(ids):
             raise Refused(INVALID_INPUT, "två meddelanden i leveransen har samma Id")
@@ -339,8 +340,14 @@ class MailboxOperator:
                            warning)
         return verified.delivery
 
-    def _check_attachments(self, delivery: Delivery) -> None:
+    def _check_content_types(self, delivery: Delivery) -> None:
         for message in delivery.messages:
+            if message.body_content_type not in BODY_CONTENT_TYPES:
+                raise Refused(
+                    UNSUPPORTED_MIME_TYPE,
+                    f"meddelandet {message.id} har brödtext av typen "
+                    f"{message.body_content_type}; använd text/plain eller text/html",
+                )
             for attachment in message.attachments:
                 if attachment.content_type not in self.allowed_attachment_types:
                     raise Refused(

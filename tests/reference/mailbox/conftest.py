@@ -1,0 +1,169 @@
+"""The mailbox operators under test: a reference context of their own, Syd's and Nord's
+Service v3 on real HTTPS sockets with mutual TLS, the SMTP sink, and letters signed with the
+demo PKI.
+
+A third server runs Brevlåda Syd with its clock on 2020-06-01, inside the validity of the real
+sample's certificate, which is registered in FaR for Exempelkommun (2021004748), the sample's
+sender and sealer.
+"""
+
+import os
+import ssl
+import uuid
+from dataclasses import dataclass
+
+import httpx
+import pytest
+from sqlalchemy import create_engine, func, select, text
+
+from utskick.reference.context import build_context
+from utskick.reference.mailbox.service import create_operator_service_app
+from utskick.reference.mailbox.storage import MessageStore
+from utskick.reference.settings import ReferenceSettings
+from utskick.reference.sink import SmtpSink
+from utskick.reference.store import (
+    MailboxDelivery,
+    MailboxMessage,
+    create_reference_engine,
+    create_schema,
+    sessions,
+)
+from utskick.reference.tls import ServerGroup, server_config
+from utskick.reference.world import EXEMPELKOMMUN, NORD, SYD
+
+from .wire import PORTS, SAMPLE_TIME, Letters, free_ports, sample_certificate
+
+
+@pytest.fixture(scope="session")
+def mailbox_context(tmp_path_factory, sample_bytes):
+    """A reference context of these tests' own; the sample's certificate registered in FaR."""
+    home = tmp_path_factory.mktemp("mailbox-home")
+    ports = dict(zip(PORTS, free_ports(len(PORTS)), strict=True))
+    context = build_context(ReferenceSettings(home=home, **ports))
+    context.registry.add_certificate(EXEMPELKOMMUN, sample_certificate(sample_bytes))
+    return context
+
+
+@dataclass(frozen=True)
+class ServiceUrls:
+    syd: str
+    nord: str
+    syd_in_2020: str  # Brevlåda Syd with its clock inside the sample certificate's validity
+
+
+@pytest.fixture(scope="session")
+def services(mailbox_context):
+    """Syd, Nord and Syd-in-2020 listening over HTTPS with mutual TLS; the SMTP sink."""
+    context = mailbox_context
+    settings, tls = context.settings, context.pki.server_tls
+    syd, nord = context.operator("syd"), context.operator("nord")
+    (port_2020,) = free_ports(1)
+    group = ServerGroup([
+        server_config(create_operator_service_app(context, syd), settings.host,
+                      settings.syd_service_port, tls),
+        server_config(create_operator_service_app(context, nord), settings.host,
+                      settings.nord_service_port, tls),
+        server_config(create_operator_service_app(context, syd, clock=lambda: SAMPLE_TIME),
+                      settings.host, port_2020, tls),
+    ])
+    sink = SmtpSink(context)
+    sink.start()
+    group.start_in_thread()
+    yield ServiceUrls(
+        syd=context.endpoints.operators["syd"].service_url,
+        nord=context.endpoints.operators["nord"].service_url,
+        syd_in_2020=f"https://{settings.host}:{port_2020}/service/v3",
+    )
+    group.stop()
+    sink.stop()
+
+
+@pytest.fixture(scope="session")
+def client(mailbox_context, tmp_path_factory):
+    """HTTPS clients presenting an organisation's certificate (or a PEM bundle, or none)."""
+    made = []
+
+    def make(organisation=EXEMPELKOMMUN, *, certificate=True, bundle=None):
+        tls = ssl.create_default_context(cafile=str(mailbox_context.pki.ca_certificate))
+        if bundle is not None:
+            tls.load_cert_chain(str(bundle))
+        elif certificate:
+            tls.load_cert_chain(str(mailbox_context.pki.key_and_certificate(organisation)))
+        http = httpx.Client(verify=tls, timeout=30)
+        made.append(http)
+        return http
+
+    yield make
+    for http in made:
+        http.close()
+
+
+@pytest.fixture(scope="session")
+def letters(mailbox_context, tmp_path_factory):
+    return Letters(mailbox_context, tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def syd_store(mailbox_context):
+    return MessageStore(mailbox_context.sessions, SYD, mailbox_context.storage_keys["syd"])
+
+
+@pytest.fixture(scope="session")
+def nord_store(mailbox_context):
+    return MessageStore(mailbox_context.sessions, NORD, mailbox_context.storage_keys["nord"])
+
+
+@pytest.fixture
+def stored_rows(mailbox_context):
+    """How many deliveries and inbox rows the database holds now (a test compares)."""
+
+    def count():
+        with mailbox_context.sessions() as session:
+            return (
+                session.scalar(select(func.count(MailboxDelivery.id))),
+                session.scalar(select(func.count(MailboxMessage.id))),
+            )
+
+    return count
+
+
+# --- storage on SQLite and PostgreSQL ------------------------------------------------------
+
+
+def _postgres_url_or_skip():
+    url = os.environ.get("UTSKICK_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+    url = url.replace("postgresql://", "postgresql+psycopg://", 1)
+    try:
+        probe = create_engine(url)
+        with probe.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        probe.dispose()
+    except Exception as error:  # noqa: BLE001
+        message = f"PostgreSQL is not reachable at {url} ({type(error).__name__})"
+        if os.environ.get("UTSKICK_TEST_REQUIRE_POSTGRES") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    return url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def reference_sessions(request, tmp_path):
+    """Sessions on a fresh reference schema, on SQLite and on PostgreSQL (a schema per test)."""
+    if request.param == "sqlite":
+        engine = create_reference_engine(f"sqlite:///{tmp_path / 'reference.db'}")
+        create_schema(engine)
+        yield sessions(engine)
+        engine.dispose()
+        return
+    url = _postgres_url_or_skip()
+    schema = f"mailbox_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(url)
+    with admin.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    engine = create_reference_engine(url, connect_args={"options": f"-csearch_path={schema}"})
+    create_schema(engine)
+    yield sessions(engine)
+    engine.dispose()
+    with admin.begin() as connection:
+        connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
