@@ -52,22 +52,29 @@ class ServiceUrls:
 
 
 @pytest.fixture(scope="session")
-def services(mailbox_context):
+def smtp_sink(mailbox_context):
+    """The local SMTP server the notices go to; it keeps every mail in `sink_mail`."""
+    sink = SmtpSink(mailbox_context)
+    sink.start()
+    yield sink
+    sink.stop()
+
+
+@pytest.fixture(scope="session")
+def services(mailbox_context, smtp_sink):
     """Syd, Nord and Syd-in-2020 listening over HTTPS with mutual TLS; the SMTP sink."""
     context = mailbox_context
     settings, tls = context.settings, context.pki.server_tls
     syd, nord = context.operator("syd"), context.operator("nord")
     (port_2020,) = free_ports(1)
-    group = ServerGroup([
-        server_config(create_operator_service_app(context, syd), settings.host,
-                      settings.syd_service_port, tls),
-        server_config(create_operator_service_app(context, nord), settings.host,
-                      settings.nord_service_port, tls),
-        server_config(create_operator_service_app(context, syd, clock=lambda: SAMPLE_TIME),
-                      settings.host, port_2020, tls),
-    ])
-    sink = SmtpSink(context)
-    sink.start()
+    # The digest loops would race the notice tests, which run the digests themselves.
+    quiet = {"digest_interval_seconds": 3600}
+    apps = [
+        (create_operator_service_app(context, syd, **quiet), settings.syd_service_port),
+        (create_operator_service_app(context, nord, **quiet), settings.nord_service_port),
+        (create_operator_service_app(context, syd, clock=lambda: SAMPLE_TIME, **quiet), port_2020),
+    ]
+    group = ServerGroup([server_config(app, settings.host, port, tls) for app, port in apps])
     group.start_in_thread()
     yield ServiceUrls(
         syd=context.endpoints.operators["syd"].service_url,
@@ -75,7 +82,6 @@ def services(mailbox_context):
         syd_in_2020=f"https://{settings.host}:{port_2020}/service/v3",
     )
     group.stop()
-    sink.stop()
 
 
 @pytest.fixture(scope="session")

@@ -43,6 +43,8 @@ def create_operator_service_app(
     context: ReferenceContext,
     operator: Organisation,
     clock: Callable[[], dt.datetime] | None = None,
+    *,
+    digest_interval_seconds: float = DIGEST_INTERVAL_SECONDS,
 ) -> FastAPI:
     """The Service v3 app of one mailbox operator (`deliverSecure`, `notify`).
 
@@ -50,6 +52,7 @@ def create_operator_service_app(
         context: the reference context.
         operator: the mailbox operator this app speaks for.
         clock: the time at which signing certificates must be valid; default now.
+        digest_interval_seconds: how often due digests and failed notices are sent.
     """
     key = operator.operator_key or ""
     store = MessageStore(context.sessions, operator.number, context.storage_keys[key])
@@ -61,7 +64,9 @@ def create_operator_service_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        task = asyncio.create_task(_send_digests_periodically(notices, operator))
+        task = asyncio.create_task(
+            _send_digests_periodically(notices, operator, digest_interval_seconds)
+        )
         try:
             yield
         finally:
@@ -148,10 +153,12 @@ def _service_wsdl(service_url: str) -> bytes | None:
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
 
 
-async def _send_digests_periodically(notices: Notices, operator: Organisation) -> None:
-    """Every minute: the digests that are due, and the notices that failed before."""
+async def _send_digests_periodically(
+    notices: Notices, operator: Organisation, interval_seconds: float
+) -> None:
+    """Every interval: the digests that are due, and the notices that failed before."""
     while True:
-        await asyncio.sleep(DIGEST_INTERVAL_SECONDS)
+        await asyncio.sleep(interval_seconds)
         try:
             await run_in_threadpool(notices.send_due_digests, utc_now())
         except Exception:
