@@ -65,7 +65,9 @@ def read_mail(raw: bytes, mail_from: str, recipients: list[str]) -> ReceivedMail
             body = _text_of(part)
             if part.get_content_subtype() == "html":
                 body = _html_to_text(body)
-    return ReceivedMail(mail_from, tuple(recipients), subject, body.strip())
+    # SMTP carries CRLF line ends; the page and the API give plain newlines.
+    body = body.replace("\r\n", "\n").strip()
+    return ReceivedMail(mail_from, tuple(recipients), subject, body)
 
 
 def _text_of(part: EmailMessage) -> str:

@@ -42,7 +42,7 @@ def world(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def letters(world):
+def sender_client(world):
     client = mtls_client_for(world)
     yield client
     client.close()
@@ -144,10 +144,10 @@ class TestLogin:
 
 class TestReading:
     def test_a_delivered_letter_is_unread_in_the_inbox_until_it_is_opened(
-        self, world, letters, owner
+        self, world, sender_client, owner
     ):
         person_id, visitor = owner
-        deliver_letter(world, letters, person_id, subject="Beslut om bygglov", pdf_name="beslut.pdf")
+        deliver_letter(world, sender_client, person_id, subject="Beslut om bygglov", pdf_name="beslut.pdf")
         inbox = visitor.get("/inkorg")
         assert "1 olästa" in inbox.text
         [(state, row)] = _inbox_rows(inbox.text)
@@ -167,9 +167,9 @@ class TestReading:
         assert state == "read"
         assert "Oläst" not in row
 
-    def test_the_pdf_attachment_opens_as_a_pdf_in_the_browser(self, world, letters, owner):
+    def test_the_pdf_attachment_opens_as_a_pdf_in_the_browser(self, world, sender_client, owner):
         person_id, visitor = owner
-        deliver_letter(world, letters, person_id, subject="Faktura", pdf_name="faktura mars.pdf")
+        deliver_letter(world, sender_client, person_id, subject="Faktura", pdf_name="faktura mars.pdf")
         message_id = re.search(r'href="/meddelanden/(\d+)"', visitor.get("/inkorg").text).group(1)
         page = visitor.get(f"/meddelanden/{message_id}")
         link = re.search(r'href="(/meddelanden/\d+/bilagor/0)"[^>]*>faktura mars.pdf<', page.text)
@@ -181,12 +181,12 @@ class TestReading:
         assert pdf.content.startswith(b"%PDF")
 
     def test_a_plain_text_body_is_escaped_and_an_html_body_stays_in_a_sandbox(
-        self, world, letters, owner
+        self, world, sender_client, owner
     ):
         person_id, visitor = owner
-        deliver_letter(world, letters, person_id, subject="Text", body="<script>alert(1)</script>")
+        deliver_letter(world, sender_client, person_id, subject="Text", body="<script>alert(1)</script>")
         deliver_letter(
-            world, letters, person_id, subject="Html", content_type="text/html",
+            world, sender_client, person_id, subject="Html", content_type="text/html",
             body="<p>Hej <b>du</b></p>",
         )
         links = re.findall(r'href="/meddelanden/(\d+)">([^<]+)<', visitor.get("/inkorg").text)
@@ -205,10 +205,10 @@ class TestReading:
         assert page.headers["x-frame-options"] == "DENY"
 
     def test_another_persons_message_is_not_found_rather_than_forbidden(
-        self, world, letters, owner, visit
+        self, world, sender_client, owner, visit
     ):
         person_id, _ = owner
-        deliver_letter(world, letters, person_id, subject="Privat", pdf_name="privat.pdf")
+        deliver_letter(world, sender_client, person_id, subject="Privat", pdf_name="privat.pdf")
         with world.sessions() as session:
             from utskick.reference.store import MailboxMessage
 
@@ -225,15 +225,15 @@ class TestReading:
         assert stranger.get("/meddelanden/inte-ett-id").status_code == 404
         assert stranger.post(f"/meddelanden/{message_id}/radera").status_code == 404
 
-    def test_a_missing_attachment_is_not_found(self, world, letters, owner):
+    def test_a_missing_attachment_is_not_found(self, world, sender_client, owner):
         person_id, visitor = owner
-        deliver_letter(world, letters, person_id, subject="Utan bilaga")
+        deliver_letter(world, sender_client, person_id, subject="Utan bilaga")
         message_id = re.search(r'href="/meddelanden/(\d+)"', visitor.get("/inkorg").text).group(1)
         assert visitor.get(f"/meddelanden/{message_id}/bilagor/0").status_code == 404
 
-    def test_the_owner_deletes_a_message(self, world, letters, owner):
+    def test_the_owner_deletes_a_message(self, world, sender_client, owner):
         person_id, visitor = owner
-        deliver_letter(world, letters, person_id, subject="Att radera")
+        deliver_letter(world, sender_client, person_id, subject="Att radera")
         message_id = re.search(r'href="/meddelanden/(\d+)"', visitor.get("/inkorg").text).group(1)
         page = visitor.post(f"/meddelanden/{message_id}/radera")
         assert "Meddelandet ”Att radera” är raderat." in page.text
@@ -243,10 +243,10 @@ class TestReading:
 
 class TestDelegation:
     def test_a_delegate_reads_but_may_not_delete_or_change_settings(
-        self, world, letters, owner, visit
+        self, world, sender_client, owner, visit
     ):
         person_id, visitor = owner
-        deliver_letter(world, letters, person_id, subject="Till ombudet", pdf_name="underlag.pdf")
+        deliver_letter(world, sender_client, person_id, subject="Till ombudet", pdf_name="underlag.pdf")
         granted = visitor.post("/installningar/ombud", {"personnummer": IDA})
         assert "19930228-1465 kan nu läsa brevlådan" in granted.text
 
@@ -437,10 +437,10 @@ class TestDeactivation:
         assert "Kryssa i rutan" in refused.text
 
     def test_a_closed_mailbox_is_gone_from_far_and_can_be_reopened(
-        self, world, letters, owner, far_as_sender
+        self, world, sender_client, owner, far_as_sender
     ):
         person_id, visitor = owner
-        deliver_letter(world, letters, person_id, subject="Före stängningen")
+        deliver_letter(world, sender_client, person_id, subject="Före stängningen")
         visitor.post("/installningar/ombud", {"personnummer": IDA})
         closed = visitor.post("/installningar/avsluta", {"bekrafta": "ja"})
         assert "är stängd." in closed.text
