@@ -40,9 +40,9 @@ from xml.sax.saxutils import escape
 from lxml import etree
 
 from utskick.mm import namespaces as ns
+from utskick.mm import soap
 from utskick.mm.soap import (
     MAX_RECIPIENTS_PER_CALL,
-    AccountStatus,
     SoapError,
     append_account_status,
     append_element,
@@ -53,19 +53,8 @@ from utskick.mm.soap import (
     read_datetime,
 )
 
-__all__ = [
-    "AccountPreferences",
-    "AccountPreferencesQuery",
-    "AccountRequest",
-    "AccountStatus",
-    "ChangeServiceSupplierRequest",
-    "DeregisterRequest",
-    "RegisterRequest",
-    "Sender",
-    "SignatureAuthorizationResult",
-    "SignatureData",
-    "StoreAccountPreferencesRequest",
-]
+# isRegistered answers with the AccountStatus that isReachable also carries.
+AccountStatus = soap.AccountStatus
 
 ORGANISATION_PREFIX = "16"
 _ORGANISATION_ID = re.compile(r"16\d{10}")
