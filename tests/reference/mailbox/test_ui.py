@@ -8,7 +8,9 @@ import base64
 import dataclasses
 import json
 import re
+import time
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
@@ -379,6 +381,34 @@ class TestSettings:
         refused = visitor.post("/installningar/avsandare", {"avsandare": ["5560000000"]})
         assert refused.status_code == 400
         assert "Okänd avsändare i formuläret: 5560000000" in refused.text
+
+
+class TestNotices:
+    def test_a_letter_is_announced_to_the_address_and_number_set_in_the_mailbox(
+        self, world, sender_client, owner
+    ):
+        person_id, visitor = owner
+        address = f"{person_id}@exempel.test"
+        visitor.post(
+            "/installningar/avisering",
+            {"epost": address, "mobil": "070-555 12 34", "frekvens": "direkt"},
+        )
+        deliver_letter(world, sender_client, person_id, subject="Beslut om parkeringstillstånd")
+        sink = httpx.Client(base_url=world.endpoints.sink_page_url, timeout=10)
+        mails, messages = [], []
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not (mails and messages):
+            mails = sink.get("/api/mail", params={"till": address}).json()
+            messages = sink.get("/api/sms", params={"till": "0705551234"}).json()
+            time.sleep(0.1)
+        page = sink.get("/").text
+        sink.close()
+        [mail] = mails
+        assert "Exempelkommun" in mail["subject"] + mail["body"]
+        assert "Beslut om parkeringstillstånd" not in mail["subject"] + mail["body"]  # secure
+        assert len(messages) == 1
+        assert address in page
+        assert "0705551234" in page
 
 
 class TestRegistration:
