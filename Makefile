@@ -50,6 +50,8 @@ lint: $(DEV_STAMP)
 ## Benchmarks; figures go into docs/performance.md.
 bench: $(STAMP)
 	$(BIN)/utskick bench sign --json
+	$(BIN)/utskick bench far --json
+	$(BIN)/utskick bench deliver --json
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

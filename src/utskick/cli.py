@@ -10,6 +10,7 @@ import datetime as dt
 import json
 import os
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated
 
@@ -357,9 +358,39 @@ def bench_sign(
     """Measure sign + seal and verification throughput against raw RSA signing (one core)."""
     from utskick.benchmarks.signing import run_signing_benchmark  # noqa: PLC0415
 
-    result = run_signing_benchmark(seconds=seconds)
+    _print_result(run_signing_benchmark(seconds=seconds), as_json)
+
+
+def _print_result(result: Mapping[str, object], as_json: bool) -> None:
     if as_json:
         print(json.dumps(result))
         return
     for name, value in result.items():
         print(f"{name:40} {value}")
+
+
+@bench_app.command("far")
+def bench_far(
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Skriv resultatet som ett JSON-objekt.")
+    ] = False,
+    seconds: Annotated[float, typer.Option(help="Mättid per delmätning i sekunder.")] = 3.0,
+) -> None:
+    """Measure the reference FaR's isReachable (1,000 ids per call, HTTPS + mutual TLS)."""
+    from utskick.benchmarks.far import run_is_reachable_benchmark  # noqa: PLC0415
+
+    _print_result(run_is_reachable_benchmark(seconds=seconds), as_json)
+
+
+@bench_app.command("deliver")
+def bench_deliver(
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Skriv resultatet som ett JSON-objekt.")
+    ] = False,
+    seconds: Annotated[float, typer.Option(help="Mättid per delmätning i sekunder.")] = 3.0,
+) -> None:
+    """Measure a reference operator's deliverSecure acceptance (verify + store)."""
+    from utskick.benchmarks.delivery import run_deliver_secure_benchmark  # noqa: PLC0415
+
+    _print_result(run_deliver_secure_benchmark(seconds=seconds), as_json)
+
