@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from utskick.reference.identity_check import luhn_valid
 from utskick.reference.store import (
     FarAccount,
     FarCertificate,
@@ -100,17 +101,9 @@ def check_recipient_id(value: str) -> str:
             f"'{value}' är inget giltigt mottagar-id (12 siffror: personnummer med sekel, "
             "samordningsnummer eller 16 + organisationsnummer)",
         )
-    if not _luhn_ok(value[2:]):
+    if not luhn_valid(value[2:]):
         raise FarError(INVALID_INPUT, f"'{value}' har fel kontrollsiffra")
     return value
-
-
-def _luhn_ok(ten_digits: str) -> bool:
-    total = 0
-    for position, char in enumerate(ten_digits):
-        product = int(char) * (2 if position % 2 == 0 else 1)
-        total += product - 9 if product > 9 else product  # noqa: PLR2004
-    return total % 10 == 0
 
 
 def fingerprint(certificate: x509.Certificate) -> str:
