@@ -7,6 +7,7 @@ returns plain values; the SOAP layer turns `FarError` into a fault with Exceptio
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -106,6 +107,35 @@ def check_recipient_id(value: str) -> str:
     return value
 
 
+@dataclass(frozen=True)
+class DeliveryParties:
+    """A delivery's sender and sealer as FaR knows them, with their certificates."""
+
+    sender_number: str
+    sender: FarOrganisation | None
+    sealer_number: str | None
+    sealer: FarOrganisation | None
+    certificates: tuple[x509.Certificate, ...]  # registered for the sender and the sealer
+
+    @property
+    def sender_registered(self) -> bool:
+        """Whether the sender is a registered sender."""
+        return self.sender is not None and self.sender.sender
+
+    @property
+    def sealer_may_dispatch(self) -> bool:
+        """Whether the sealer is the sender itself or an approved intermediary."""
+        if self.sealer_number == self.sender_number:
+            return True
+        return self.sealer is not None and self.sealer.intermediary
+
+
+@functools.lru_cache(maxsize=512)
+def _certificate(pem: str) -> x509.Certificate:
+    """A registered certificate, parsed once per process (the PEM text is the cache key)."""
+    return x509.load_pem_x509_certificate(pem.encode())
+
+
 def fingerprint(certificate: x509.Certificate) -> str:
     """The SHA-256 fingerprint FaR files certificates under (hex)."""
     return certificate.fingerprint(hashes.SHA256()).hex()
@@ -168,10 +198,46 @@ class FarRegistry:
     def certificates_of(self, number: str) -> list[x509.Certificate]:
         """Every certificate registered for an organisation."""
         with self._sessions() as session:
-            rows = session.scalars(
-                select(FarCertificate).where(FarCertificate.organisation_number == number)
+            pems = session.scalars(
+                select(FarCertificate.pem).where(FarCertificate.organisation_number == number)
             )
-            return [x509.load_pem_x509_certificate(row.pem.encode()) for row in rows]
+            return [_certificate(pem) for pem in pems]
+
+    def delivery_parties(self, sender_number: str, sealer_number: str | None) -> DeliveryParties:
+        """The sender and sealer of one delivery with their certificates, read in one go.
+
+        An operator asks this once per delivery (sessions, not signatures, were the larger
+        part of accepting one).
+        """
+        numbers = {sender_number} | ({sealer_number} if sealer_number else set())
+        with self._sessions() as session:
+            organisations = {
+                row.number: row
+                for row in session.scalars(
+                    select(FarOrganisation).where(FarOrganisation.number.in_(numbers))
+                )
+            }
+            pems = session.scalars(
+                select(FarCertificate.pem).where(FarCertificate.organisation_number.in_(numbers))
+            )
+            certificates = tuple(_certificate(pem) for pem in pems)
+        return DeliveryParties(
+            sender_number=sender_number,
+            sender=organisations.get(sender_number),
+            sealer_number=sealer_number,
+            sealer=organisations.get(sealer_number) if sealer_number else None,
+            certificates=certificates,
+        )
+
+    def account_holder(self, recipient_id: str) -> tuple[str, bool] | None:
+        """The operator holding the recipient's account and whether it is pending, if any.
+
+        For the operator's own check on delivery: unlike `isReachable` it does not refuse a
+        protected identity, since the operator already holds that person's mailbox.
+        """
+        with self._sessions() as session:
+            account = session.get(FarAccount, recipient_id)
+            return None if account is None else (account.operator_number, account.pending)
 
     def senders(self) -> list[Sender]:
         """Every registered sender (Authority `getSenders`)."""

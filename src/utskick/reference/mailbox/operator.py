@@ -62,7 +62,7 @@ from utskick.mm.verification import (
 )
 from utskick.mm.xml import UnsafeXMLError
 from utskick.reference.context import ReferenceContext
-from utskick.reference.far.registry import FarError
+from utskick.reference.far.registry import DeliveryParties
 from utskick.reference.mailbox.notices import EMAIL, Notices, RecordedNotice
 from utskick.reference.mailbox.storage import MessageStore, NewMessage, StoredDelivery
 from utskick.reference.store import utc_now
@@ -172,7 +172,10 @@ class MailboxOperator:
         except Refused as refusal:
             logger.info(
                 "%s refused a request (CallId %s): %s %s",
-                self.operator.name, call_id, refusal.code, refusal.description,
+                self.operator.name,
+                call_id,
+                refusal.code,
+                refusal.description,
             )
             raise SoapFault(refusal.code, refusal.description, call_id) from None
 
@@ -233,32 +236,22 @@ class MailboxOperator:
         except schemas.SchemaValidationError as error:
             raise Refused(INVALID_INPUT, f"{what} {error}") from None
 
-    def _require_sender(self, sender_id: str) -> str:
-        number = sender_id[2:]
-        if not self.registry.is_registered_sender(number):
+    def _parties(self, sender_id: str, sealer_number: str | None) -> DeliveryParties:
+        """The sender and the sealer as FaR knows them; an unknown sender is refused (5014)."""
+        parties = self.registry.delivery_parties(sender_id[2:], sealer_number)
+        if not parties.sender_registered:
             raise Refused(
                 UNKNOWN_SENDER,
                 f"avsändaren {sender_id} är inte registrerad som avsändare i FaR",
             )
-        return number
-
-    def _may_dispatch(self, organisation_number: str, sender_number: str) -> bool:
-        if organisation_number == sender_number:
-            return True
-        organisation = self.registry.organisation(organisation_number)
-        return organisation is not None and organisation.intermediary
+        return parties
 
     def _recipient_reachable(self, recipient_id: str) -> bool:
         """An account in FaR at this operator, active, and an open mailbox here."""
-        try:
-            states = self.registry.account_states([recipient_id])
-        except FarError:
-            return False
-        state = states[0]
+        holder = self.registry.account_holder(recipient_id)
         return (
-            state.operator is not None
-            and state.operator.number == self.operator.number
-            and not state.pending
+            holder is not None
+            and holder == (self.operator.number, False)
             and self.store.has_active_mailbox(recipient_id)
         )
 
@@ -266,15 +259,24 @@ class MailboxOperator:
 
     def _deliver_secure(self, request: bytes, content: etree._Element) -> bytes:
         self._validate(content, "deliverSecure")
-        sender_number = self._require_sender((content.findtext(_SENDER_ID) or "").strip())
-        sealer_number = self._claimed_sealer(content)
-        if not self._may_dispatch(sealer_number, sender_number):
+        sender_id = (content.findtext(_SENDER_ID) or "").strip()
+        try:
+            sealer_number: str | None = self._claimed_sealer(content)
+            unreadable_seal = None
+        except Refused as refusal:
+            # An unknown sender is still told so first (5014), then the seal's problem.
+            sealer_number, unreadable_seal = None, refusal
+        parties = self._parties(sender_id, sealer_number)
+        if unreadable_seal is not None:
+            raise unreadable_seal
+        sender_number = parties.sender_number
+        if not parties.sealer_may_dispatch:
             raise Refused(
                 DISPATCHER_NOT_APPROVED,
                 f"leveransen är förseglad av 16{sealer_number}, som inte är godkänd "
                 f"förmedlingstjänst i FaR och inte heller avsändaren 16{sender_number}",
             )
-        delivery = self._verified(content, sender_number, sealer_number)
+        delivery = self._verified(content, parties)
         if not self._recipient_reachable(delivery.recipient_id):
             raise Refused(
                 NOT_FOUND,
@@ -292,8 +294,9 @@ class MailboxOperator:
         ]
         stored, _notices = self._store(request, messages, secure=True)
         if not stored.new:
-            logger.info("%s: repeated delivery %s accepted again", self.operator.name,
-                        stored.trans_id)
+            logger.info(
+                "%s: repeated delivery %s accepted again", self.operator.name, stored.trans_id
+            )
         status = DeliveryStatus(delivery.recipient_id, delivered=True)
         return deliver_secure_response(DeliveryResult(stored.trans_id, (status,)))
 
@@ -322,22 +325,19 @@ class MailboxOperator:
             )
         return number
 
-    def _verified(
-        self, content: etree._Element, sender_number: str, sealer_number: str
-    ) -> Delivery:
-        certificates = self.registry.certificates_of(sender_number)
-        if sealer_number != sender_number:
-            certificates += self.registry.certificates_of(sealer_number)
+    def _verified(self, content: etree._Element, parties: DeliveryParties) -> Delivery:
+        sender_number = parties.sender_number
         policy = VerificationPolicy(
-            trust=TrustStore.of(certificates), at=self.clock(), expected_sealer=sealer_number
+            trust=TrustStore.of(parties.certificates),
+            at=self.clock(),
+            expected_sealer=parties.sealer_number,
         )
         try:
             verified = verify_sealed_delivery(content, policy)
         except VerificationError as error:
             raise Refused(SIGNATURE_ERROR, error.reason) from None
         for warning in verified.warnings:
-            logger.warning("%s: delivery from 16%s: %s", self.operator.name, sender_number,
-                           warning)
+            logger.warning("%s: delivery from 16%s: %s", self.operator.name, sender_number, warning)
         return verified.delivery
 
     def _check_content_types(self, delivery: Delivery) -> None:
@@ -365,10 +365,11 @@ class MailboxOperator:
             notification = parse_notification_delivery(content)
         except (DeliveryDocumentError, ValueError) as error:
             raise Refused(INVALID_INPUT, f"notifieringen går inte att läsa: {error}") from None
-        sender_number = self._require_sender(notification.sender_id.strip())
         # Nothing is signed on the simple path: the caller itself must be the sender or an
         # intermediary FaR approves, or anyone with a certificate could write in its name.
-        if not self._may_dispatch(caller.organisation_number, sender_number):
+        parties = self._parties(notification.sender_id.strip(), caller.organisation_number)
+        sender_number = parties.sender_number
+        if not parties.sealer_may_dispatch:
             raise Refused(
                 DISPATCHER_NOT_APPROVED,
                 f"16{caller.organisation_number} får inte skicka för 16{sender_number}: den är "
@@ -377,7 +378,8 @@ class MailboxOperator:
         recipients = _unique(notification.recipient_ids)
         reachable = [r for r in recipients if self._recipient_reachable(r)]
         stored, notices = self._store(
-            request, self._notification_messages(notification, sender_number, reachable),
+            request,
+            self._notification_messages(notification, sender_number, reachable),
             secure=False,
         )
         channels: dict[str, list[str]] = {}
