@@ -3,15 +3,19 @@
 One running set per test worker: free ports, a data folder of its own, the demo world seeded.
 """
 
+import os
 import socket
 import ssl
+import uuid
 
 import httpx
 import pytest
+from sqlalchemy import create_engine, text
 
 from utskick.reference.context import build_context
 from utskick.reference.runner import ReferenceInfrastructure
 from utskick.reference.settings import ReferenceSettings
+from utskick.reference.store import create_reference_engine, create_schema, sessions
 from utskick.reference.world import EXEMPELKOMMUN, GRANNKOMMUN, NORD, SYD  # noqa: F401
 
 PORT_SETTINGS = (
@@ -72,3 +76,45 @@ def mtls_client(reference):
     yield make
     for client in clients:
         client.close()
+
+
+# --- storage on SQLite and PostgreSQL ------------------------------------------------------
+
+
+def _postgres_url_or_skip():
+    url = os.environ.get("UTSKICK_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+    url = url.replace("postgresql://", "postgresql+psycopg://", 1)
+    try:
+        probe = create_engine(url)
+        with probe.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        probe.dispose()
+    except Exception as error:  # noqa: BLE001
+        message = f"PostgreSQL is not reachable at {url} ({type(error).__name__})"
+        if os.environ.get("UTSKICK_TEST_REQUIRE_POSTGRES") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    return url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def reference_sessions(request, tmp_path):
+    """Sessions on a fresh reference schema, on SQLite and on PostgreSQL (a schema per test)."""
+    if request.param == "sqlite":
+        engine = create_reference_engine(f"sqlite:///{tmp_path / 'reference.db'}")
+        create_schema(engine)
+        yield sessions(engine)
+        engine.dispose()
+        return
+    url = _postgres_url_or_skip()
+    schema = f"reference_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(url)
+    with admin.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    engine = create_reference_engine(url, connect_args={"options": f"-csearch_path={schema}"})
+    create_schema(engine)
+    yield sessions(engine)
+    engine.dispose()
+    with admin.begin() as connection:
+        connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()

@@ -7,14 +7,12 @@ sample's certificate, which is registered in FaR for Exempelkommun (2021004748),
 sender and sealer.
 """
 
-import os
 import ssl
-import uuid
 from dataclasses import dataclass
 
 import httpx
 import pytest
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import func, select
 
 from utskick.reference.context import build_context
 from utskick.reference.mailbox.service import create_operator_service_app
@@ -24,9 +22,6 @@ from utskick.reference.sink import SmtpSink
 from utskick.reference.store import (
     MailboxDelivery,
     MailboxMessage,
-    create_reference_engine,
-    create_schema,
-    sessions,
 )
 from utskick.reference.tls import ServerGroup, server_config
 from utskick.reference.world import EXEMPELKOMMUN, NORD, SYD
@@ -131,45 +126,3 @@ def stored_rows(mailbox_context):
             )
 
     return count
-
-
-# --- storage on SQLite and PostgreSQL ------------------------------------------------------
-
-
-def _postgres_url_or_skip():
-    url = os.environ.get("UTSKICK_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
-    url = url.replace("postgresql://", "postgresql+psycopg://", 1)
-    try:
-        probe = create_engine(url)
-        with probe.connect() as connection:
-            connection.execute(text("SELECT 1"))
-        probe.dispose()
-    except Exception as error:  # noqa: BLE001
-        message = f"PostgreSQL is not reachable at {url} ({type(error).__name__})"
-        if os.environ.get("UTSKICK_TEST_REQUIRE_POSTGRES") == "1":
-            pytest.fail(message)
-        pytest.skip(message)
-    return url
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def reference_sessions(request, tmp_path):
-    """Sessions on a fresh reference schema, on SQLite and on PostgreSQL (a schema per test)."""
-    if request.param == "sqlite":
-        engine = create_reference_engine(f"sqlite:///{tmp_path / 'reference.db'}")
-        create_schema(engine)
-        yield sessions(engine)
-        engine.dispose()
-        return
-    url = _postgres_url_or_skip()
-    schema = f"mailbox_test_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(url)
-    with admin.begin() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    engine = create_reference_engine(url, connect_args={"options": f"-csearch_path={schema}"})
-    create_schema(engine)
-    yield sessions(engine)
-    engine.dispose()
-    with admin.begin() as connection:
-        connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
