@@ -130,6 +130,18 @@ def serve(
         raise _fail(str(error)) from None
 
 
+@app.command()
+def worker(
+    home: Annotated[
+        Path | None, typer.Option(help="Installationens mapp (standard UTSKICK_HOME eller ./var).")
+    ] = None,
+) -> None:
+    """Run a worker: claim jobs (classify, deliver, fall back, webhooks) until stopped."""
+    from utskick.worker.runner import run_worker  # noqa: PLC0415
+
+    run_worker(load_settings(home=home))
+
+
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Migrate the database (UTSKICK_DATABASE_URL, or SQLite in UTSKICK_HOME) to the newest version."""

@@ -33,6 +33,42 @@ class Settings(BaseSettings):
         description="Run the embedded reference infrastructure (FaR, mailbox operators, "
         "population register) beside the connector. Off in production.",
     )
+    far_url: str | None = Field(
+        default=None,
+        description="FaR's Recipient service (isReachable). The embedded default points at the "
+        "reference FaR.",
+    )
+    tls_ca_file: Path | None = Field(
+        default=None,
+        description="CA certificates trusted for FaR and the mailbox operators (PEM). "
+        "Default: the system's trust store; the embedded default uses the demo CA.",
+    )
+    minimum_age: int = Field(
+        default=18, description="Recipients younger than this get paper (reason under_age)."
+    )
+    operator_allow_list: list[str] = Field(
+        default=[],
+        description="Mailbox operators (organisationsnummer, 10 digits) deliveries may go to; "
+        "empty: every operator FaR names.",
+    )
+    reachability_cache_seconds: float = Field(
+        default=300.0, description="How long a FaR answer is reused for the same recipient."
+    )
+    fallback_after_seconds: float = Field(
+        default=24 * 3600.0,
+        description="A letter not delivered digitally by then falls back to paper (policy "
+        "digital-or-paper).",
+    )
+    retry_base_seconds: float = Field(
+        default=2.0, description="First retry delay after a transport error or HTTP 5xx."
+    )
+    retry_max_seconds: float = Field(default=600.0, description="Longest retry delay.")
+    worker_threads: int = Field(
+        default=2, description="Worker threads inside `utskick serve` (0: none; run workers)."
+    )
+    lease_seconds: float = Field(
+        default=60.0, description="How long a claimed job is a worker's before others retry it."
+    )
     xml_max_bytes: int = Field(
         default=10 * 1024 * 1024, description="Largest XML document accepted from outside."
     )

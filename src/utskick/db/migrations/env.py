@@ -5,8 +5,11 @@ from sqlalchemy import Engine
 
 from utskick.db.base import Base
 from utskick.db.engine import create_database_engine
-from utskick.senders import models as _senders  # noqa: F401 (registers the tables)
+from utskick.intake import models as _intake  # noqa: F401 (registers the tables)
+from utskick.letters import models as _letters  # noqa: F401
+from utskick.senders import models as _senders  # noqa: F401
 from utskick.settings import load_settings
+from utskick.worker import models as _worker  # noqa: F401
 
 config = context.config
 engine: Engine = config.attributes.get("engine") or create_database_engine(

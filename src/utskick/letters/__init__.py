@@ -1,0 +1,1 @@
+"""The letter: its parts, protection class, channel wishes, events and state."""

@@ -1,0 +1,89 @@
+"""A letter's life as events: append one, and the letter's current state follows.
+
+Every transition goes through `record`, in the caller's transaction: the event row is
+appended (never changed afterwards), the letter's copies of state, channel and reason are
+updated from it, and a webhook job is queued for the sending system if it has a webhook.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Mapping
+
+from sqlalchemy.orm import Session
+
+from utskick.intake.models import SendingSystem
+from utskick.letters.models import Letter, LetterEvent
+from utskick.worker.models import Job
+
+# The states a letter passes through. Terminal ones end the letter's life on its channel.
+RECEIVED = "received"
+CLASSIFIED = "classified"  # channel chosen: digital, paper or none, with a reason
+RETRYING = "retrying"  # a delivery attempt failed for a reason that may pass
+DELIVERED = "delivered"  # the operator answered Delivered=true (terminal)
+PAPER = "paper"  # handed to the print service (terminal here; printing continues it)
+NOT_REACHABLE = "not_reachable"  # digital-only and not reachable: nothing sent (terminal)
+FAILED = "failed"  # refused for good and no paper by policy (terminal)
+CANCELLED = "cancelled"  # cancelled by the sender before anything went out (terminal)
+
+TERMINAL_STATES = frozenset({DELIVERED, PAPER, NOT_REACHABLE, FAILED, CANCELLED})
+
+WEBHOOK_JOB = "webhook"
+
+
+def record(
+    session: Session,
+    letter: Letter,
+    state: str,
+    *,
+    actor: str,
+    now: dt.datetime,
+    reason: str | None = None,
+    detail: str | None = None,
+    data: Mapping[str, object] | None = None,
+    channel: str | None = None,
+) -> LetterEvent:
+    """Append an event and bring the letter's current state up to date (caller commits).
+
+    Args:
+        session: the unit of work the change belongs to.
+        letter: the letter the event is about.
+        state: one of the states above.
+        actor: who caused it (`api:<system>`, `worker:<id>`, `cli`, …).
+        now: the time of the event.
+        reason: a reason code (`not_registered`, `sender_not_accepted`, …) where one applies.
+        detail: a Swedish sentence for the user.
+        data: extra facts (TransId, operator, next attempt …), stored as JSON.
+        channel: the channel chosen, where this event chooses one.
+    """
+    event = LetterEvent(
+        event_id=str(uuid.uuid4()),
+        letter_id=letter.id,
+        at=now,
+        actor=actor,
+        state=state,
+        reason=reason,
+        detail=detail,
+        data=dict(data) if data else None,
+    )
+    session.add(event)
+    letter.state = state
+    letter.updated_at = now
+    if reason is not None:
+        letter.reason = reason
+    if channel is not None:
+        letter.channel = channel
+    system = session.get(SendingSystem, letter.sending_system_id)
+    if system is not None and system.webhook_url:
+        session.add(
+            Job(
+                kind=WEBHOOK_JOB,
+                letter_id=letter.id,
+                payload={"event_id": event.event_id},
+                run_at=now,
+                attempts=0,
+                created_at=now,
+            )
+        )
+    return event

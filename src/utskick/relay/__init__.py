@@ -1,0 +1,1 @@
+"""Förmedlingstjänst (intermediary): sign, seal and deliver to the recipient's operator."""

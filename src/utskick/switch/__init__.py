@@ -1,0 +1,1 @@
+"""Kanalväxel (channel switch): digital or paper, with a reason for every outcome."""

@@ -1,0 +1,1 @@
+"""The job loop: claim with a lease, run, retry with backoff."""
