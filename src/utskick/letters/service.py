@@ -1,0 +1,523 @@
+"""Accepting and cancelling letters: every check a letter must pass before Utskick takes it.
+
+A letter is accepted only whole: every check runs before anything is added to the session,
+so a refused letter leaves nothing behind. An accepted letter is stored with its
+attachments, its first event (`received`) and its first job (`classify`) in the caller's
+transaction; the caller commits, and only then does the letter count as accepted.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from lxml import etree
+from sqlalchemy.orm import Session
+
+from utskick.identity import InvalidIdentityError, parse_identity, parse_organisation
+from utskick.intake.models import SendingSystem
+from utskick.letters import events
+from utskick.letters.models import Letter, LetterAttachment
+from utskick.letters.repository import LetterRepository
+from utskick.mm import delivery as wire
+from utskick.senders.models import SenderOrganisation
+from utskick.senders.repository import SenderRepository
+from utskick.settings import Settings
+from utskick.worker.models import Job
+
+POLICIES = ("digital-or-paper", "digital-only", "paper-only")
+ATTACHMENT_CHANNELS = ("both", "digital", "paper")
+BODY_TYPES = ("text/plain", "text/html")
+SENDABLE_PROTECTION_CLASSES = (1, 2, 3)
+REFUSED_PROTECTION_CLASS = 4
+CLASSIFY_JOB = "classify"
+
+# Mina meddelanden takes at most 2 MB per message including attachments, and working
+# implementations check the whole SOAP envelope. The unsigned delivery is measured exactly;
+# the two signatures (each with its certificate), the seal and the envelope are allowed for.
+MAX_WIRE_BYTES = 2 * 1024 * 1024
+SIGNATURES_AND_ENVELOPE_BYTES = 10 * 1024
+
+MAX_ATTACHMENTS = 50
+MAX_FILENAME_LENGTH = 255
+MAX_REFERENCE_LENGTH = 200
+MAX_IDEMPOTENCY_KEY_LENGTH = 200
+MAX_URL_LENGTH = 1024
+PDF_MAGIC = b"%PDF-"
+
+# Characters XML 1.0 cannot carry: such a letter could never be built for the wire.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+_NOT_XML_OR_NEWLINE = re.compile("[\x00-\x1f\ufffe\uffff\ud800-\udfff]")
+
+
+def utc_now() -> dt.datetime:
+    """The current time in UTC (the default clock)."""
+    return dt.datetime.now(dt.UTC)
+
+
+@dataclass(frozen=True)
+class AttachmentInput:
+    """A PDF handed over with a letter, sent digitally, on paper or both (`channel`)."""
+
+    filename: str
+    content: bytes
+    channel: str = "both"
+    content_type: str = "application/pdf"
+
+
+@dataclass(frozen=True)
+class LetterInput:
+    """A letter as a sending system hands it over, before any check."""
+
+    sender: str
+    recipient: str
+    subject: str
+    body: str
+    body_type: str = "text/plain"
+    attachments: tuple[AttachmentInput, ...] = ()
+    protection_class: int | None = None
+    message_type: str | None = None
+    policy: str = "digital-or-paper"
+    department: str | None = None
+    eservice_url: str | None = None
+    case_number: str | None = None
+    reference: str | None = None
+    idempotency_key: str | None = None
+
+
+class LetterRejectedError(ValueError):
+    """A letter Utskick will not take; `message` says in Swedish what is wrong and what to do."""
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        self.message = message
+        super().__init__(f"{field}: {message}")
+
+
+class LetterNotFoundError(LookupError):
+    """No such letter for this sending system (another system's letters do not exist for it)."""
+
+    def __init__(self, letter_id: str) -> None:
+        self.letter_id = letter_id
+        super().__init__(f"brevet {letter_id} finns inte")
+
+
+class LetterNotCancellableError(ValueError):
+    """The letter has gone out, or may have, so it can no longer be cancelled."""
+
+
+class LetterService:
+    """Accepts letters from sending systems and cancels them while nothing has gone out."""
+
+    def __init__(
+        self,
+        session: Session,
+        settings: Settings,
+        clock: Callable[[], dt.datetime] = utc_now,
+    ) -> None:
+        self.session = session
+        self.settings = settings
+        self.clock = clock
+        self.letters = LetterRepository(session)
+        self.senders = SenderRepository(session)
+
+    def accept(
+        self,
+        system: SendingSystem,
+        letter: LetterInput,
+        *,
+        actor: str,
+        batch_id: str | None = None,
+    ) -> tuple[Letter, bool]:
+        """Check a letter and store it with its first event and job (the caller commits).
+
+        A letter with an idempotency key the system has used before is not checked or stored
+        again: the letter stored the first time is returned.
+
+        Args:
+            system: the sending system handing the letter over.
+            letter: the letter as handed over.
+            actor: who hands it over, for the event log (`api:<system>`, `cli`).
+            batch_id: the batch the letter arrived in, if any.
+
+        Returns:
+            The letter and whether it was created now (False: a replay of an earlier one).
+
+        Raises:
+            LetterRejectedError: naming the field and saying, in Swedish, what to do.
+        """
+        key = _idempotency_key(letter.idempotency_key)
+        if key is not None:
+            earlier = self.letters.find_by_idempotency_key(system.id, key)
+            if earlier is not None:
+                return earlier, False
+        now = self.clock()
+        sender = self._sender(system, letter.sender)
+        department = self._department(system, letter.department)
+        recipient = _recipient(letter.recipient, now.date())
+        protection_class = self._protection_class(letter)
+        _check_choice("policy", letter.policy, POLICIES, "sändningspolicyn")
+        _check_text(letter)
+        attachments = _attachments(letter.attachments)
+        eservice_url = _eservice_url(letter.eservice_url)
+        _check_wire_size(sender, recipient, letter, department)
+
+        letter_id = str(uuid.uuid4())
+        stored = Letter(
+            id=letter_id,
+            sending_system_id=system.id,
+            idempotency_key=key or letter_id,
+            batch_id=batch_id,
+            sender_number=sender.organisation_number,
+            department=department,
+            recipient_id=recipient,
+            subject=letter.subject,
+            body_type=letter.body_type,
+            body=letter.body,
+            protection_class=protection_class,
+            message_type=letter.message_type,
+            policy=letter.policy,
+            eservice_url=eservice_url,
+            case_number=letter.case_number,
+            reference=letter.reference,
+            message_id=uuid.uuid4().hex,
+            created_at=now,
+            deliver_by=(
+                now + dt.timedelta(seconds=self.settings.fallback_after_seconds)
+                if letter.policy == "digital-or-paper"
+                else None
+            ),
+            state=events.RECEIVED,
+            updated_at=now,
+            attachments=[
+                LetterAttachment(
+                    position=position,
+                    filename=attachment.filename,
+                    content_type=attachment.content_type,
+                    channel=attachment.channel,
+                    size=len(attachment.content),
+                    sha256=hashlib.sha256(attachment.content).hexdigest(),
+                    content=attachment.content,
+                )
+                for position, attachment in enumerate(attachments, start=1)
+            ],
+        )
+        self.letters.add(stored)
+        events.record(self.session, stored, events.RECEIVED, actor=actor, now=now)
+        self.session.add(
+            Job(kind=CLASSIFY_JOB, letter_id=letter_id, run_at=now, attempts=0, created_at=now)
+        )
+        return stored, True
+
+    def cancel(self, system: SendingSystem, letter_id: str, *, actor: str) -> Letter:
+        """Cancel a letter before anything went out; its pending work is dropped (caller commits).
+
+        Raises:
+            LetterNotFoundError: no such letter for this system.
+            LetterNotCancellableError: the letter has gone out, or a delivery may have reached
+                its operator (an attempt is under way or was made), so cancelling could lie.
+        """
+        letter = self.letters.get_for_system(system.id, letter_id, for_update=True)
+        if letter is None:
+            raise LetterNotFoundError(letter_id)
+        now = self.clock()
+        if letter.state in events.TERMINAL_STATES:
+            raise LetterNotCancellableError(
+                f"brevet kan inte makuleras: det är redan avslutat ({letter.state})"
+            )
+        if letter.state == events.RETRYING or self.letters.delivery_started(letter.id, now):
+            raise LetterNotCancellableError(
+                "brevet kan inte makuleras: ett leveransförsök har redan gjorts och brevet kan ha "
+                "nått mottagarens brevlåda; följ brevets händelser för att se hur det gick"
+            )
+        if self.letters.work_in_flight(letter.id, now):
+            raise LetterNotCancellableError(
+                "brevet kan inte makuleras just nu: det behandlas i detta ögonblick; "
+                "försök igen om en stund"
+            )
+        self.letters.delete_pending_work(letter.id)
+        events.record(
+            self.session,
+            letter,
+            events.CANCELLED,
+            actor=actor,
+            now=now,
+            reason="cancelled",
+            detail="Brevet makulerades av avsändaren innan det skickades.",
+            channel="none",
+        )
+        return letter
+
+    # --- checks --------------------------------------------------------------------------
+
+    def _sender(self, system: SendingSystem, typed: str) -> SenderOrganisation:
+        try:
+            number = parse_organisation(typed).organisation_number
+        except InvalidIdentityError as error:
+            raise LetterRejectedError(
+                "sender",
+                f"avsändaren ska vara ett organisationsnummer ({error}); "
+                "ange avsändarorganisationens tio siffror, till exempel 202100-4748",
+            ) from None
+        sender = self.senders.get(number)
+        if sender is None:
+            raise LetterRejectedError(
+                "sender",
+                f"avsändarorganisationen {number} finns inte i Utskick; ange en av de "
+                "avsändare som är upplagda, eller be förvaltningen lägga till den",
+            )
+        if number not in system.sender_numbers:
+            raise LetterRejectedError(
+                "sender",
+                f"systemet {system.name} får inte skicka för avsändaren {number}; "
+                f"det får skicka för {', '.join(system.sender_numbers) or 'ingen avsändare'}",
+            )
+        if (
+            not sender.support_text.strip()
+            or len(sender.support_text) > wire.MAX_SUPPORT_TEXT_LENGTH
+        ):
+            raise LetterRejectedError(
+                "sender",
+                f"avsändaren {number} saknar en giltig supporttext (1–"
+                f"{wire.MAX_SUPPORT_TEXT_LENGTH} tecken), som varje brev i Mina meddelanden "
+                "måste ha; be förvaltningen lägga in den för avsändaren",
+            )
+        return sender
+
+    @staticmethod
+    def _department(system: SendingSystem, department: str | None) -> str | None:
+        if department is not None:
+            department = department.strip() or None
+        if department is not None and (
+            len(department) > MAX_REFERENCE_LENGTH or _NOT_XML.search(department)
+        ):
+            raise LetterRejectedError(
+                "department",
+                f"förvaltningen/funktionen får ha högst {MAX_REFERENCE_LENGTH} tecken "
+                "och inga styrtecken",
+            )
+        if system.departments is None:
+            return department
+        allowed = ", ".join(system.departments) or "ingen"
+        if department is None:
+            raise LetterRejectedError(
+                "department",
+                f"ange förvaltning eller funktion; systemet {system.name} får skicka för: "
+                f"{allowed}",
+            )
+        if department not in system.departments:
+            raise LetterRejectedError(
+                "department",
+                f"systemet {system.name} får inte skicka för {department!r}; "
+                f"det får skicka för: {allowed}",
+            )
+        return department
+
+    def _protection_class(self, letter: LetterInput) -> int:
+        chosen = letter.protection_class
+        if letter.message_type is not None:
+            message_type = self.letters.message_type(letter.message_type)
+            if message_type is None:
+                raise LetterRejectedError(
+                    "message_type",
+                    f"meddelandetypen {letter.message_type!r} finns inte; ange en upplagd "
+                    "meddelandetyp eller utelämna fältet och ange skyddsklass",
+                )
+            if chosen is None:
+                chosen = message_type.protection_class
+        if chosen is None:
+            raise LetterRejectedError(
+                "protection_class",
+                "ange skyddsklass (1, 2 eller 3), eller en meddelandetyp som har en",
+            )
+        if chosen == REFUSED_PROTECTION_CLASS:
+            raise LetterRejectedError(
+                "protection_class",
+                "skyddsklass 4 får inte skickas via Mina meddelanden; skicka informationen "
+                "på ett annat sätt som klassningen tillåter",
+            )
+        if chosen not in SENDABLE_PROTECTION_CLASSES:
+            raise LetterRejectedError(
+                "protection_class", f"skyddsklassen {chosen} finns inte; ange 1, 2 eller 3"
+            )
+        return chosen
+
+
+def _idempotency_key(key: str | None) -> str | None:
+    if key is None:
+        return None
+    if not key.strip() or len(key) > MAX_IDEMPOTENCY_KEY_LENGTH or _NOT_XML_OR_NEWLINE.search(key):
+        raise LetterRejectedError(
+            "idempotency_key",
+            f"idempotensnyckeln ska ha 1–{MAX_IDEMPOTENCY_KEY_LENGTH} tecken utan styrtecken, "
+            "till exempel ärendets id och brevets löpnummer",
+        )
+    return key
+
+
+def _recipient(typed: str, today: dt.date) -> str:
+    try:
+        return parse_identity(typed, today=today).value
+    except InvalidIdentityError as error:
+        raise LetterRejectedError(
+            "recipient",
+            f"mottagaren är inget giltigt identitetsnummer ({error}); ange personnummer, "
+            "samordningsnummer eller organisationsnummer med 10 eller 12 siffror",
+        ) from None
+
+
+def _check_choice(field: str, value: str, choices: tuple[str, ...], what: str) -> None:
+    if value not in choices:
+        raise LetterRejectedError(
+            field, f"{what} {value!r} finns inte; ange en av {', '.join(choices)}"
+        )
+
+
+def _check_text(letter: LetterInput) -> None:
+    """Subject, body and the free-text references: present, short enough, XML-safe."""
+    subject = letter.subject
+    if not subject.strip():
+        raise LetterRejectedError("subject", "ämnesraden är tom; skriv vad brevet gäller")
+    if len(subject) > wire.MAX_SUBJECT_LENGTH:
+        raise LetterRejectedError(
+            "subject",
+            f"ämnesraden har {len(subject)} tecken; korta den till högst {wire.MAX_SUBJECT_LENGTH}",
+        )
+    if _NOT_XML_OR_NEWLINE.search(subject):
+        raise LetterRejectedError(
+            "subject", "ämnesraden får inte innehålla radbrytningar eller styrtecken"
+        )
+    _check_choice("body_type", letter.body_type, BODY_TYPES, "brödtextens typ")
+    if not letter.body.strip() and not letter.attachments:
+        raise LetterRejectedError("body", "brevet är tomt; skriv en brödtext eller bifoga en PDF")
+    if _NOT_XML.search(letter.body):
+        raise LetterRejectedError("body", "brödtexten innehåller styrtecken som inte kan skickas")
+    if letter.body_type == "text/html":
+        try:
+            wire.check_restricted_html(letter.body)
+        except wire.DeliveryDocumentError as error:
+            raise LetterRejectedError(
+                "body",
+                f"{error}; använd bara enkel formatering (p, br, strong, em, listor, tabeller, "
+                "rubriker och vanliga länkar)",
+            ) from None
+    for field, value in (
+        ("case_number", letter.case_number),
+        ("reference", letter.reference),
+        ("message_type", letter.message_type),
+    ):
+        if value is not None and (
+            not value.strip()
+            or len(value) > MAX_REFERENCE_LENGTH
+            or _NOT_XML_OR_NEWLINE.search(value)
+        ):
+            raise LetterRejectedError(
+                field,
+                f"fältet ska ha 1–{MAX_REFERENCE_LENGTH} tecken utan radbrytningar eller "
+                "styrtecken (eller utelämnas)",
+            )
+
+
+def _attachments(attachments: tuple[AttachmentInput, ...]) -> tuple[AttachmentInput, ...]:
+    if len(attachments) > MAX_ATTACHMENTS:
+        raise LetterRejectedError(
+            "attachments", f"brevet har {len(attachments)} bilagor; högst {MAX_ATTACHMENTS}"
+        )
+    for index, attachment in enumerate(attachments):
+        field = f"attachments[{index}]"
+        name = attachment.filename
+        if not name.strip() or len(name) > MAX_FILENAME_LENGTH or _NOT_XML_OR_NEWLINE.search(name):
+            raise LetterRejectedError(
+                f"{field}.filename",
+                f"bilagans filnamn ska ha 1–{MAX_FILENAME_LENGTH} tecken utan styrtecken",
+            )
+        _check_choice(f"{field}.channel", attachment.channel, ATTACHMENT_CHANNELS, "kanalen")
+        if attachment.content_type != "application/pdf":
+            raise LetterRejectedError(
+                f"{field}.content_type",
+                f"bilagan {name} har typen {attachment.content_type!r}; bara PDF "
+                "(application/pdf) kan skickas",
+            )
+        if not attachment.content.startswith(PDF_MAGIC):
+            raise LetterRejectedError(
+                f"{field}.content",
+                f"bilagan {name} är ingen PDF-fil (den börjar inte med %PDF-); "
+                "spara dokumentet som PDF och försök igen",
+            )
+    return attachments
+
+
+def _eservice_url(url: str | None) -> str | None:
+    if url is None:
+        return None
+    parts = urlsplit(url.strip())
+    if (
+        parts.scheme not in ("https", "http")
+        or not parts.hostname
+        or len(url) > MAX_URL_LENGTH
+        or _NOT_XML_OR_NEWLINE.search(url)
+        or " " in url.strip()
+    ):
+        raise LetterRejectedError(
+            "eservice_url",
+            "länken till e-tjänsten ska vara en fullständig webbadress som börjar med "
+            f"https:// (högst {MAX_URL_LENGTH} tecken)",
+        )
+    return url.strip()
+
+
+def _check_wire_size(
+    sender: SenderOrganisation, recipient: str, letter: LetterInput, department: str | None
+) -> None:
+    """Refuse a letter that would exceed 2 MB as a signed and sealed SOAP request.
+
+    The unsigned delivery is built without the attachments' content and measured; each
+    attachment adds its base64 length; the signatures, seal and envelope add a fixed allowance.
+    """
+    unsized = wire.SecureMessage(
+        id=uuid.uuid4().hex,
+        subject=letter.subject,
+        support_info=wire.SupportInfo(
+            text=sender.support_text,
+            url=sender.support_url,
+            phone_number=sender.support_phone,
+            email_address=sender.support_email,
+        ),
+        body=letter.body.encode("utf-8"),
+        body_content_type=letter.body_type,
+        attachments=tuple(
+            wire.Attachment(a.filename, b"", a.content_type) for a in letter.attachments
+        ),
+    )
+    delivery = wire.Delivery(
+        sender_id=f"16{sender.organisation_number}",
+        sender_name=sender.name,
+        recipient_id=recipient,
+        messages=(unsized,),
+        attention=department,
+        reference=letter.case_number,
+    )
+    try:
+        skeleton = len(etree.tostring(wire.build_delivery(delivery)))
+    except (wire.DeliveryDocumentError, ValueError) as error:
+        raise LetterRejectedError(
+            "body", f"brevet kan inte byggas för Mina meddelanden: {error}"
+        ) from None
+    attachments = sum(_base64_length(len(a.content)) for a in letter.attachments)
+    total = skeleton + attachments + SIGNATURES_AND_ENVELOPE_BYTES
+    if total > MAX_WIRE_BYTES:
+        raise LetterRejectedError(
+            "attachments" if letter.attachments else "body",
+            f"brevet blir {-(-total // 1024)} kB när det skickas; Mina meddelanden tar högst "
+            f"{MAX_WIRE_BYTES // 1024} kB (2 MB) inklusive bilagor. Minska bilagorna eller dela "
+            "upp brevet",
+        )
+
+
+def _base64_length(size: int) -> int:
+    return 4 * ((size + 2) // 3)
