@@ -69,6 +69,30 @@ class Settings(BaseSettings):
     lease_seconds: float = Field(
         default=60.0, description="How long a claimed job is a worker's before others retry it."
     )
+    keep_content_after_delivery: bool = Field(
+        default=False,
+        description="Keep a letter's body and digital attachments after digital delivery "
+        "(a records rule); default: remove them, keep the digest (R8).",
+    )
+    far_timeout_seconds: float = Field(
+        default=30.0, description="How long to wait for FaR's answer to one isReachable call."
+    )
+    operator_connect_timeout_seconds: float = Field(
+        default=10.0, description="How long to wait for a mailbox operator's connection."
+    )
+    operator_read_timeout_seconds: float = Field(
+        default=60.0, description="How long to wait for a mailbox operator's answer."
+    )
+    webhook_timeout_seconds: float = Field(
+        default=10.0, description="How long to wait for a sending system's webhook to answer."
+    )
+    webhook_give_up_seconds: float = Field(
+        default=24 * 3600.0,
+        description="A webhook that keeps failing is given up this long after its event.",
+    )
+    worker_poll_seconds: float = Field(
+        default=1.0, description="How long an idle worker waits before looking for jobs again."
+    )
     xml_max_bytes: int = Field(
         default=10 * 1024 * 1024, description="Largest XML document accepted from outside."
     )

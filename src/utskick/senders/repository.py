@@ -53,3 +53,12 @@ class SenderRepository:
         return list(
             self.session.scalars(select(SenderOrganisation).order_by(SenderOrganisation.name))
         )
+
+    def intermediary(self) -> SenderOrganisation | None:
+        """The organisation that seals and holds the mutual-TLS certificate, if one is set."""
+        return self.session.scalar(
+            select(SenderOrganisation)
+            .where(SenderOrganisation.intermediary.is_(True))
+            .order_by(SenderOrganisation.id)
+            .limit(1)
+        )

@@ -1,0 +1,105 @@
+"""The mailbox operator port: deliver one signed and sealed request to a ServiceAdress.
+
+The adapter speaks Service v3 over HTTPS with mutual TLS. It sorts what can go wrong into
+two kinds: a SOAP fault is the operator's final word (`DeliveryRefusedError`); anything
+else (no connection, a timeout, a dropped connection, HTTP 5xx without a fault, an answer
+that cannot be read) may pass, so the delivery is tried again (`TransientDeliveryError`).
+The operator stores a repeated delivery once and answers it with the same TransId.
+"""
+
+from __future__ import annotations
+
+import ssl
+from typing import Protocol
+
+import httpx
+
+from utskick.mm.soap import (
+    SOAP_HEADERS,
+    DeliveryResult,
+    SoapError,
+    SoapFault,
+    parse_deliver_secure_response,
+)
+from utskick.mm.xml import UnsafeXMLError
+
+__all__ = [
+    "DeliveryRefusedError",
+    "DeliveryResult",
+    "HttpMailboxOperatorClient",
+    "MailboxOperatorClient",
+    "TransientDeliveryError",
+]
+
+
+class DeliveryRefusedError(Exception):
+    """The operator refused the delivery with a SOAP fault: trying again will not help."""
+
+    def __init__(self, code: int, description: str) -> None:
+        self.code = code
+        self.description = description
+        super().__init__(f"brevlådeoperatören vägrade leveransen: fel {code}: {description}")
+
+
+class TransientDeliveryError(Exception):
+    """The delivery's fate is unknown or the operator could not take it now: try again."""
+
+
+class MailboxOperatorClient(Protocol):
+    """Service v3 `deliverSecure` at a recipient's ServiceAdress."""
+
+    def deliver(self, service_address: str, request: bytes) -> DeliveryResult:
+        """Post a `deliverSecure` request and return the operator's result.
+
+        Raises:
+            DeliveryRefusedError: a SOAP fault (final).
+            TransientDeliveryError: anything that may pass (retry with the same message Id).
+        """
+        ...
+
+
+class HttpMailboxOperatorClient:
+    """Service v3 over HTTPS with mutual TLS (the intermediary's certificate)."""
+
+    def __init__(
+        self,
+        tls_context: ssl.SSLContext | None,
+        *,
+        connect_timeout_seconds: float = 10.0,
+        read_timeout_seconds: float = 60.0,
+    ) -> None:
+        timeout = httpx.Timeout(
+            read_timeout_seconds, connect=connect_timeout_seconds, pool=connect_timeout_seconds
+        )
+        self._client = httpx.Client(
+            verify=tls_context if tls_context is not None else True, timeout=timeout
+        )
+
+    def close(self) -> None:
+        """Close the connections."""
+        self._client.close()
+
+    def deliver(self, service_address: str, request: bytes) -> DeliveryResult:
+        """Post the request; see `MailboxOperatorClient.deliver`."""
+        try:
+            response = self._client.post(service_address, content=request, headers=SOAP_HEADERS)
+        except httpx.HTTPError as error:
+            raise TransientDeliveryError(
+                f"{service_address} svarade inte: {type(error).__name__} {error}".rstrip()
+            ) from None
+        try:
+            return parse_deliver_secure_response(response.content)
+        except SoapFault as fault:
+            if fault.error_code == 0:
+                # A fault without Mina meddelanden's ExceptionInformation: a server in
+                # trouble rather than a decision about this delivery.
+                raise TransientDeliveryError(
+                    f"{service_address} svarade HTTP {response.status_code} med ett SOAP-fel "
+                    f"utan felkod: {fault.description}"
+                ) from None
+            raise DeliveryRefusedError(fault.error_code, fault.description) from None
+        except (SoapError, UnsafeXMLError, ValueError):
+            raise TransientDeliveryError(
+                f"{service_address} svarade HTTP {response.status_code} utan ett svar som går "
+                "att läsa"
+            ) from None

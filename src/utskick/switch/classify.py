@@ -1,0 +1,198 @@
+"""Batch classification: the `classify` jobs of many letters, one FaR call per sender.
+
+The letters are read, FaR is asked outside any transaction, and then each letter still
+waiting gets its CLASSIFIED event (channel, reason, operator) and its next step in one
+transaction: a `deliver` job (digital), PAPER (paper) or NOT_REACHABLE (a notification that
+cannot go digitally). If FaR cannot be asked, the jobs come back later and the letters wait.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from utskick.letters import events
+from utskick.letters.models import Letter
+from utskick.settings import Settings
+from utskick.switch import reasons
+from utskick.switch.far import AddressRegister, FarUnavailableError, Reachability
+from utskick.switch.rule import (
+    DIGITAL,
+    IMPOSSIBLE,
+    PAPER_ONLY,
+    Decision,
+    RulePolicy,
+    decide,
+)
+from utskick.worker.queue import (
+    DELIVER,
+    FALLBACK,
+    ClaimedJob,
+    Retry,
+    backoff_seconds,
+    enqueue,
+    lock_letters,
+    utc,
+)
+
+MAX_BATCH = 1000
+
+
+@dataclass(frozen=True)
+class _Waiting:
+    letter_id: str
+    sender_number: str
+    recipient_id: str
+    policy: str
+
+
+def classify_jobs(
+    jobs: Sequence[ClaimedJob],
+    *,
+    sessions: sessionmaker[Session],
+    register: AddressRegister,
+    settings: Settings,
+    clock: Callable[[], dt.datetime],
+    actor: str,
+) -> dict[int, Retry | None]:
+    """Classify the letters of these jobs; returns each job's outcome (None: done)."""
+    outcomes: dict[int, Retry | None] = {job.id: None for job in jobs}
+    job_of_letter = {job.letter_id: job for job in jobs if job.letter_id}
+    waiting = _waiting_letters(sessions, list(job_of_letter))
+    by_sender: dict[str, list[_Waiting]] = defaultdict(list)
+    for letter in waiting:
+        by_sender[letter.sender_number].append(letter)
+    answers: dict[str, Reachability] = {}
+    classifiable: list[_Waiting] = []
+    for sender, letters in by_sender.items():
+        asking = [letter.recipient_id for letter in letters if letter.policy != PAPER_ONLY]
+        try:
+            found = register.is_reachable(sender, asking) if asking else {}
+        except FarUnavailableError as error:
+            for letter in letters:
+                job = job_of_letter[letter.letter_id]
+                delay = backoff_seconds(
+                    job.attempts, settings.retry_base_seconds, settings.retry_max_seconds
+                )
+                outcomes[job.id] = Retry(clock() + dt.timedelta(seconds=delay), str(error))
+            continue
+        answers.update({f"{sender}:{key}": value for key, value in found.items()})
+        classifiable.extend(letters)
+    if classifiable:
+        _record(
+            classifiable, answers, sessions=sessions, settings=settings, clock=clock, actor=actor
+        )
+    return outcomes
+
+
+def _waiting_letters(sessions: sessionmaker[Session], letter_ids: list[str]) -> list[_Waiting]:
+    with sessions() as session:
+        rows = session.execute(
+            select(Letter.id, Letter.sender_number, Letter.recipient_id, Letter.policy).where(
+                Letter.id.in_(letter_ids), Letter.state == events.RECEIVED
+            )
+        ).all()
+    return [_Waiting(row.id, row.sender_number, row.recipient_id, row.policy) for row in rows]
+
+
+def _record(
+    letters: list[_Waiting],
+    answers: dict[str, Reachability],
+    *,
+    sessions: sessionmaker[Session],
+    settings: Settings,
+    clock: Callable[[], dt.datetime],
+    actor: str,
+) -> None:
+    rule = RulePolicy(settings.minimum_age, tuple(settings.operator_allow_list))
+    now = clock()
+    with sessions() as session, session.begin():
+        lock_letters(session, [letter.letter_id for letter in letters])
+        for letter in session.scalars(
+            select(Letter).where(Letter.id.in_([w.letter_id for w in letters]))
+        ):
+            if letter.state != events.RECEIVED:
+                continue  # another worker, or a cancel, came first
+            answer = answers.get(f"{letter.sender_number}:{letter.recipient_id}")
+            decision = decide(
+                letter.recipient_id,
+                answer.status if answer else None,
+                policy=letter.policy,
+                rule=rule,
+                today=now.date(),
+                failure_reason=answer.failure_reason if answer else None,
+            )
+            detail = answer.failure_detail if answer and answer.failure_detail else None
+            apply_decision(
+                session, letter, decision, settings=settings, now=now, actor=actor, detail=detail
+            )
+
+
+def apply_decision(
+    session: Session,
+    letter: Letter,
+    decision: Decision,
+    *,
+    settings: Settings,
+    now: dt.datetime,
+    actor: str,
+    detail: str | None = None,
+) -> None:
+    """Record the decision on the letter and take its next step (caller commits)."""
+    letter.operator_number = decision.operator_number
+    letter.service_address = decision.service_address
+    channel = decision.channel if decision.channel != IMPOSSIBLE else "none"
+    data: dict[str, object] = {"channel": decision.channel}
+    if decision.operator_number:
+        data["operator"] = decision.operator_number
+    if decision.operator_name:
+        data["operator_name"] = decision.operator_name
+    text = reasons.text_for(decision.reason)
+    events.record(
+        session,
+        letter,
+        events.CLASSIFIED,
+        actor=actor,
+        now=now,
+        reason=decision.reason,
+        detail=f"{text} {detail}" if detail else text,
+        data=data,
+        channel=channel,
+    )
+    if decision.channel == DIGITAL:
+        enqueue(session, DELIVER, now=now, letter_id=letter.id)
+        deadline = (
+            utc(letter.deliver_by)
+            if letter.deliver_by is not None
+            else now + dt.timedelta(seconds=settings.fallback_after_seconds)
+        )
+        enqueue(session, FALLBACK, now=now, letter_id=letter.id, run_at=deadline)
+    elif decision.channel == IMPOSSIBLE:
+        events.record(
+            session,
+            letter,
+            events.NOT_REACHABLE,
+            actor=actor,
+            now=now,
+            reason=decision.reason,
+            detail=text,
+        )
+    else:
+        events.record(
+            session,
+            letter,
+            events.PAPER,
+            actor=actor,
+            now=now,
+            reason=decision.reason,
+            detail=text,
+            channel="paper",
+        )
+
+
+__all__ = ["MAX_BATCH", "apply_decision", "classify_jobs"]

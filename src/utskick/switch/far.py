@@ -1,0 +1,189 @@
+"""FaR as the switch sees it: who is reachable for a sender, asked 1,000 at a time.
+
+`AddressRegister` is the port; `HttpAddressRegister` asks the real (or reference) FaR over
+mutual TLS; `CachedAddressRegister` reuses answers for a short, configured time.
+
+A protected identity makes FaR refuse the whole call (fault 6006) without saying reliably
+which id it was, so a refused chunk is split in halves and asked again until the protected
+ids stand alone. Faults about the call as a whole (unknown sender, access denied) are the
+same for every id, so they are not split: each id gets `far_error`.
+"""
+
+from __future__ import annotations
+
+import ssl
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import httpx
+
+from utskick.mm.soap import (
+    MAX_RECIPIENTS_PER_CALL,
+    SOAP_HEADERS,
+    ReachabilityStatus,
+    SoapError,
+    SoapFault,
+    is_reachable_request,
+    parse_is_reachable_response,
+)
+from utskick.mm.xml import UnsafeXMLError
+from utskick.switch import reasons
+
+PROTECTED_IDENTITY_FAULT = 6006
+INVALID_INPUT_FAULT = 5001
+# Faults that may concern only some of the ids in a call: worth splitting to find them.
+_PER_RECIPIENT_FAULTS = frozenset({PROTECTED_IDENTITY_FAULT, INVALID_INPUT_FAULT, 6007})
+
+
+class FarUnavailableError(Exception):
+    """FaR could not be asked (connection, timeout, HTTP error without a SOAP fault)."""
+
+
+@dataclass(frozen=True)
+class Reachability:
+    """FaR's answer for one recipient: a status, or the reason there is none."""
+
+    recipient_id: str
+    status: ReachabilityStatus | None
+    failure_reason: str | None = None  # protected_identity | far_error, when status is None
+    failure_detail: str | None = None
+
+
+class AddressRegister(Protocol):
+    """FaR's isReachable for one sender and any number of recipients."""
+
+    def is_reachable(
+        self, sender_number: str, recipient_ids: Sequence[str]
+    ) -> dict[str, Reachability]:
+        """Each recipient's answer, keyed by its 12-digit id.
+
+        Raises:
+            FarUnavailableError: FaR could not be asked; nothing is known.
+        """
+        ...
+
+
+class HttpAddressRegister:
+    """FaR over HTTPS with mutual TLS (the intermediary's certificate)."""
+
+    def __init__(
+        self, url: str, tls_context: ssl.SSLContext | None, *, timeout_seconds: float = 30.0
+    ) -> None:
+        self.url = url
+        self._client = httpx.Client(
+            verify=tls_context if tls_context is not None else True,
+            timeout=timeout_seconds,
+        )
+
+    def close(self) -> None:
+        """Close the connections."""
+        self._client.close()
+
+    def is_reachable(
+        self, sender_number: str, recipient_ids: Sequence[str]
+    ) -> dict[str, Reachability]:
+        """Ask FaR in chunks of 1,000; see the module text for refused chunks."""
+        unique = list(dict.fromkeys(recipient_ids))
+        answers: dict[str, Reachability] = {}
+        for start in range(0, len(unique), MAX_RECIPIENTS_PER_CALL):
+            chunk = unique[start : start + MAX_RECIPIENTS_PER_CALL]
+            for answer in self._ask(sender_number, chunk):
+                answers[answer.recipient_id] = answer
+        return answers
+
+    def _ask(self, sender_number: str, ids: list[str]) -> list[Reachability]:
+        try:
+            statuses = self._call(sender_number, ids)
+        except SoapFault as fault:
+            if fault.error_code in _PER_RECIPIENT_FAULTS and len(ids) > 1:
+                middle = len(ids) // 2
+                return self._ask(sender_number, ids[:middle]) + self._ask(
+                    sender_number, ids[middle:]
+                )
+            reason = (
+                reasons.PROTECTED_IDENTITY
+                if fault.error_code == PROTECTED_IDENTITY_FAULT
+                else reasons.FAR_ERROR
+            )
+            detail = f"FaR svarade med fel {fault.error_code}: {fault.description}"
+            return [Reachability(i, None, reason, detail) for i in ids]
+        by_id = {status.recipient_id: status for status in statuses}
+        return [
+            Reachability(i, by_id[i])
+            if i in by_id
+            else Reachability(i, None, reasons.FAR_ERROR, "FaR gav inget svar för mottagaren")
+            for i in ids
+        ]
+
+    def _call(self, sender_number: str, ids: list[str]) -> list[ReachabilityStatus]:
+        request = is_reachable_request("16" + sender_number, ids)
+        try:
+            response = self._client.post(self.url, content=request, headers=SOAP_HEADERS)
+        except httpx.HTTPError as error:
+            raise FarUnavailableError(
+                f"FaR ({self.url}) svarar inte: {type(error).__name__} {error}".rstrip()
+            ) from None
+        try:
+            return parse_is_reachable_response(response.content)
+        except SoapFault:
+            raise
+        except (SoapError, UnsafeXMLError, ValueError):
+            raise FarUnavailableError(
+                f"FaR ({self.url}) svarade HTTP {response.status_code} utan ett "
+                "isReachable-svar som går att läsa"
+            ) from None
+
+
+class CachedAddressRegister:
+    """Reuses FaR's answers per (sender, recipient) for a configured time; thread-safe.
+
+    Only answers are kept (statuses and protected identities); an error is asked again.
+    """
+
+    def __init__(
+        self,
+        register: AddressRegister,
+        ttl_seconds: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._register = register
+        self._ttl = ttl_seconds
+        self._clock = clock
+        self._entries: dict[tuple[str, str], tuple[float, Reachability]] = {}
+        self._lock = threading.Lock()
+
+    def is_reachable(
+        self, sender_number: str, recipient_ids: Sequence[str]
+    ) -> dict[str, Reachability]:
+        """Cached answers where fresh; FaR is asked for the rest in one go."""
+        now = self._clock()
+        found: dict[str, Reachability] = {}
+        missing: list[str] = []
+        with self._lock:
+            for recipient_id in dict.fromkeys(recipient_ids):
+                entry = self._entries.get((sender_number, recipient_id))
+                if entry is not None and entry[0] > now:
+                    found[recipient_id] = entry[1]
+                else:
+                    missing.append(recipient_id)
+        if missing:
+            fresh = self._register.is_reachable(sender_number, missing)
+            expires = self._clock() + self._ttl
+            with self._lock:
+                for recipient_id, answer in fresh.items():
+                    if answer.status is not None or (
+                        answer.failure_reason == reasons.PROTECTED_IDENTITY
+                    ):
+                        self._entries[(sender_number, recipient_id)] = (expires, answer)
+                self._evict(now)
+            found.update(fresh)
+        return found
+
+    def _evict(self, now: float) -> None:
+        # Keep the cache from growing without bound through a night of batches.
+        if len(self._entries) > 200_000:  # noqa: PLR2004 (a memory bound, not a rule)
+            for key in [k for k, (expires, _) in self._entries.items() if expires <= now]:
+                del self._entries[key]

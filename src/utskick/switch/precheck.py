@@ -1,0 +1,133 @@
+"""The synchronous precheck: the channel each recipient would get now, with the reason.
+
+Used by the officer's screen, the API and `utskick precheck`; batch classification uses the
+same rule through `classify`. FaR down means `FarUnavailableError` (the API answers 503).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Callable, Sequence
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from utskick.db.engine import create_database_engine
+from utskick.identity import parse_identity, parse_organisation
+from utskick.senders.keys import client_tls_context
+from utskick.senders.repository import SenderRepository
+from utskick.settings import Settings
+from utskick.switch.far import (
+    AddressRegister,
+    CachedAddressRegister,
+    FarUnavailableError,
+    HttpAddressRegister,
+)
+from utskick.switch.rule import DIGITAL_OR_PAPER, PAPER_ONLY, Decision, RulePolicy, decide
+
+__all__ = ["Decision", "FarUnavailableError", "Precheck", "address_register_for", "precheck_for"]
+
+
+def utc_now() -> dt.datetime:
+    """The current time in UTC."""
+    return dt.datetime.now(dt.UTC)
+
+
+class Precheck:
+    """Decide the channel for recipients of one sender, asking FaR (through its cache)."""
+
+    def __init__(
+        self,
+        register: AddressRegister,
+        settings: Settings,
+        clock: Callable[[], dt.datetime] = utc_now,
+    ) -> None:
+        self.register = register
+        self.rule = RulePolicy(settings.minimum_age, tuple(settings.operator_allow_list))
+        self.clock = clock
+
+    def check(
+        self, sender_number: str, recipient_ids: Sequence[str], *, policy: str = DIGITAL_OR_PAPER
+    ) -> list[Decision]:
+        """One decision per recipient, in the order given.
+
+        Args:
+            sender_number: the sender's organisationsnummer, as typed.
+            recipient_ids: personnummer, samordningsnummer or organisationsnummer, as typed.
+            policy: `digital-or-paper`, `digital-only` or `paper-only`.
+
+        Raises:
+            InvalidIdentityError: a number that is not valid (the message says which).
+            FarUnavailableError: FaR could not be asked.
+        """
+        today = self.clock().date()
+        sender = parse_organisation(sender_number).organisation_number
+        ids = [parse_identity(text, today=today).value for text in recipient_ids]
+        asking = policy != PAPER_ONLY and bool(ids)
+        answers = self.register.is_reachable(sender, ids) if asking else {}
+        decisions = []
+        for recipient_id in ids:
+            answer = answers.get(recipient_id)
+            decisions.append(
+                decide(
+                    recipient_id,
+                    answer.status if answer else None,
+                    policy=policy,
+                    rule=self.rule,
+                    today=today,
+                    failure_reason=answer.failure_reason if answer else None,
+                )
+            )
+        return decisions
+
+
+_REGISTERS: dict[tuple[str, str, str], CachedAddressRegister] = {}
+_REGISTERS_LOCK = threading.Lock()
+
+
+def address_register_for(settings: Settings, engine: Engine | None = None) -> AddressRegister:
+    """The process-wide FaR client with its cache, built on first use.
+
+    It presents the intermediary's certificate (the sender organisation marked as
+    intermediary) and trusts `settings.tls_ca_file`.
+
+    Raises:
+        FarUnavailableError: FaR's address is not set, or no intermediary is configured.
+        SenderKeyError: the intermediary's key cannot be used.
+    """
+    if not settings.far_url:
+        raise FarUnavailableError(
+            "FaR:s adress är inte inställd; sätt UTSKICK_FAR_URL (eller kör utskick serve)"
+        )
+    key = (settings.far_url, str(settings.tls_ca_file), settings.resolved_database_url())
+    with _REGISTERS_LOCK:
+        register = _REGISTERS.get(key)
+        if register is not None:
+            return register
+        own_engine = engine is None
+        database = engine or create_database_engine(settings.resolved_database_url())
+        try:
+            with Session(database) as session:
+                intermediary = SenderRepository(session).intermediary()
+        finally:
+            if own_engine:
+                database.dispose()
+        if intermediary is None:
+            raise FarUnavailableError(
+                "ingen avsändarorganisation är förmedlare; FaR kan inte frågas utan "
+                "förmedlarens certifikat (lägg till en avsändare som förmedlare)"
+            )
+        http = HttpAddressRegister(
+            settings.far_url,
+            client_tls_context(intermediary, settings.tls_ca_file),
+            timeout_seconds=settings.far_timeout_seconds,
+        )
+        register = CachedAddressRegister(http, settings.reachability_cache_seconds)
+        _REGISTERS[key] = register
+        return register
+
+
+def precheck_for(settings: Settings, engine: Engine | None = None) -> Precheck:
+    """A precheck that asks the configured FaR over mutual TLS, through the process's cache."""
+    return Precheck(address_register_for(settings, engine), settings)

@@ -1,0 +1,42 @@
+"""Reason codes for every channel outcome, with the Swedish text a user reads.
+
+The codes are stored on letters and events and returned by the precheck; the texts are what
+an officer or a sending system sees next to them.
+"""
+
+from __future__ import annotations
+
+REACHABLE = "reachable"
+NOT_REGISTERED = "not_registered"
+SENDER_NOT_ACCEPTED = "sender_not_accepted"
+PENDING = "pending"
+NO_OPERATOR = "no_operator"
+UNDER_AGE = "under_age"
+PROTECTED_IDENTITY = "protected_identity"
+OPERATOR_NOT_ALLOWED = "operator_not_allowed"
+FAR_ERROR = "far_error"
+PAPER_ONLY_POLICY = "paper_only_policy"
+DELIVERY_REFUSED = "delivery_refused"
+DEADLINE_PASSED = "deadline_passed"
+CANCELLED = "cancelled"
+
+TEXTS: dict[str, str] = {
+    REACHABLE: "Mottagaren har en digital brevlåda som tar emot brev från avsändaren.",
+    NOT_REGISTERED: "Mottagaren har ingen digital brevlåda.",
+    SENDER_NOT_ACCEPTED: "Mottagaren har valt att inte ta emot digital post från avsändaren.",
+    PENDING: "Mottagarens digitala brevlåda är inte aktiverad ännu.",
+    NO_OPERATOR: "FaR anger ingen brevlådeoperatör med tjänsteadress för mottagaren.",
+    UNDER_AGE: "Mottagaren är yngre än den lägsta åldern för digital post.",
+    PROTECTED_IDENTITY: "Mottagaren har skyddad identitet; brevet går på papper via Skatteverket.",
+    OPERATOR_NOT_ALLOWED: "Mottagarens brevlådeoperatör finns inte bland de tillåtna operatörerna.",
+    FAR_ERROR: "FaR svarade med ett fel för mottagaren.",
+    PAPER_ONLY_POLICY: "Brevet ska enligt avsändaren bara skickas på papper.",
+    DELIVERY_REFUSED: "Brevlådeoperatören tog inte emot brevet.",
+    DEADLINE_PASSED: "Brevet kunde inte levereras digitalt i tid och skickas på papper.",
+    CANCELLED: "Avsändaren makulerade brevet innan något skickades.",
+}
+
+
+def text_for(reason: str) -> str:
+    """The Swedish text for a reason code (the code itself for one that is not known)."""
+    return TEXTS.get(reason, reason)

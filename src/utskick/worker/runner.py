@@ -1,0 +1,281 @@
+"""The job loop: claim due jobs with a lease, run their handler, settle them.
+
+`run_worker` is the `utskick worker` process (threads per `worker_threads`, stops cleanly on
+SIGTERM or SIGINT: the current jobs finish, nothing new is claimed). `WorkerPool` runs the
+same loop on threads inside `utskick serve`; `drain` runs it in the calling thread until no
+job is due (tests, one-off commands). A worker killed outright loses nothing: its leases run
+out and other workers take the jobs again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import signal
+import socket
+import threading
+import uuid
+from collections.abc import Callable
+from types import FrameType
+
+import httpx
+from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
+
+from utskick.db.engine import create_database_engine, session_factory
+from utskick.relay.deliver import RelayDependencies, deliver_job, fallback_job
+from utskick.relay.operator import HttpMailboxOperatorClient, MailboxOperatorClient
+from utskick.senders.keys import client_tls_context
+from utskick.senders.repository import SenderRepository
+from utskick.settings import Settings
+from utskick.switch.classify import MAX_BATCH, classify_jobs
+from utskick.switch.far import AddressRegister
+from utskick.switch.precheck import address_register_for
+from utskick.worker.queue import (
+    CLASSIFY,
+    DELIVER,
+    FALLBACK,
+    WEBHOOK,
+    ClaimedJob,
+    JobQueue,
+    Retry,
+    backoff_seconds,
+)
+from utskick.worker.webhooks import webhook_job
+
+logger = logging.getLogger(__name__)
+
+
+def utc_now() -> dt.datetime:
+    """The current time in UTC."""
+    return dt.datetime.now(dt.UTC)
+
+
+class OperatorClientUnavailableError(RuntimeError):
+    """No intermediary is configured, so there is no certificate to deliver with."""
+
+
+class Worker:
+    """One worker thread's loop; dependencies are built on first use unless given."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        engine: Engine,
+        *,
+        worker_id: str | None = None,
+        clock: Callable[[], dt.datetime] = utc_now,
+        register: AddressRegister | None = None,
+        operator_client: MailboxOperatorClient | None = None,
+        webhook_client: httpx.Client | None = None,
+    ) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.sessions = session_factory(engine)
+        self.queue = JobQueue(engine, settings.lease_seconds)
+        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.actor = f"worker:{self.worker_id}"
+        self.clock = clock
+        self._register = register
+        self._operator_client = operator_client
+        self._webhook_client = webhook_client
+
+    # --- dependencies ----------------------------------------------------------------------
+
+    @property
+    def register(self) -> AddressRegister:
+        """FaR through the process's cache."""
+        if self._register is None:
+            self._register = address_register_for(self.settings, self.engine)
+        return self._register
+
+    @property
+    def operator_client(self) -> MailboxOperatorClient:
+        """The mailbox operators' client, presenting the intermediary's certificate."""
+        if self._operator_client is None:
+            with Session(self.engine) as session:
+                intermediary = SenderRepository(session).intermediary()
+            if intermediary is None:
+                raise OperatorClientUnavailableError(
+                    "ingen avsändarorganisation är förmedlare; brev kan inte levereras utan "
+                    "förmedlarens certifikat"
+                )
+            self._operator_client = HttpMailboxOperatorClient(
+                client_tls_context(intermediary, self.settings.tls_ca_file),
+                connect_timeout_seconds=self.settings.operator_connect_timeout_seconds,
+                read_timeout_seconds=self.settings.operator_read_timeout_seconds,
+            )
+        return self._operator_client
+
+    @property
+    def webhook_client(self) -> httpx.Client:
+        """A plain HTTPS client for the sending systems' webhooks."""
+        if self._webhook_client is None:
+            self._webhook_client = httpx.Client(timeout=self.settings.webhook_timeout_seconds)
+        return self._webhook_client
+
+    def relay(self) -> RelayDependencies:
+        """What the relay's handlers need."""
+        return RelayDependencies(
+            self.sessions, self.operator_client, self.settings, self.clock, self.actor
+        )
+
+    # --- the loop --------------------------------------------------------------------------
+
+    def run_once(self) -> bool:
+        """Claim and run due jobs once: a batch of classify jobs, else one other job.
+
+        Returns:
+            Whether any job was claimed.
+        """
+        now = self.clock()
+        jobs = self.queue.claim(self.worker_id, now=now, limit=MAX_BATCH, kinds=[CLASSIFY])
+        if jobs:
+            self._run_classify(jobs)
+            return True
+        jobs = self.queue.claim(self.worker_id, now=now, limit=1, exclude_kinds=[CLASSIFY])
+        for job in jobs:
+            self._settle(job, self._run_one(job))
+        return bool(jobs)
+
+    def run_until(self, stop: threading.Event) -> None:
+        """Loop until `stop` is set; wait a little whenever no job is due."""
+        while not stop.is_set():
+            try:
+                busy = self.run_once()
+            except OperationalError:
+                # The database is busy or briefly away: wait and look again.
+                logger.exception("worker %s: the database refused a claim", self.worker_id)
+                busy = False
+            if not busy:
+                stop.wait(self.settings.worker_poll_seconds)
+
+    def close(self) -> None:
+        """Close the HTTP clients this worker made."""
+        if self._webhook_client is not None:
+            self._webhook_client.close()
+
+    def _run_classify(self, jobs: list[ClaimedJob]) -> None:
+        try:
+            outcomes = classify_jobs(
+                jobs,
+                sessions=self.sessions,
+                register=self.register,
+                settings=self.settings,
+                clock=self.clock,
+                actor=self.actor,
+            )
+        except Exception as error:
+            logger.exception("worker %s: classifying %d letters failed", self.worker_id, len(jobs))
+            outcomes = {job.id: self._retry_after_error(job, error) for job in jobs}
+        done = [job_id for job_id, outcome in outcomes.items() if outcome is None]
+        self.queue.complete(self.worker_id, done)
+        for job_id, outcome in outcomes.items():
+            if outcome is not None:
+                self.queue.reschedule(self.worker_id, job_id, outcome)
+
+    def _run_one(self, job: ClaimedJob) -> Retry | None:
+        try:
+            if job.kind == DELIVER:
+                return deliver_job(job, self.relay())
+            if job.kind == FALLBACK:
+                return fallback_job(job, self.relay(), self.queue)
+            if job.kind == WEBHOOK:
+                return webhook_job(
+                    job,
+                    sessions=self.sessions,
+                    client=self.webhook_client,
+                    settings=self.settings,
+                    clock=self.clock,
+                )
+        except Exception as error:
+            logger.exception("worker %s: job %s (%s) failed", self.worker_id, job.id, job.kind)
+            return self._retry_after_error(job, error)
+        logger.error("worker %s: job %s has an unknown kind %r", self.worker_id, job.id, job.kind)
+        return None
+
+    def _retry_after_error(self, job: ClaimedJob, error: Exception) -> Retry:
+        delay = backoff_seconds(
+            job.attempts, self.settings.retry_base_seconds, self.settings.retry_max_seconds
+        )
+        return Retry(self.clock() + dt.timedelta(seconds=delay), f"{type(error).__name__}: {error}")
+
+    def _settle(self, job: ClaimedJob, outcome: Retry | None) -> None:
+        if outcome is None:
+            self.queue.complete(self.worker_id, [job.id])
+        else:
+            self.queue.reschedule(self.worker_id, job.id, outcome)
+
+
+class WorkerPool:
+    """Worker threads inside one process (`utskick serve`), started and stopped together."""
+
+    def __init__(self, settings: Settings, engine: Engine, threads: int) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.count = threads
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._workers: list[Worker] = []
+
+    def start(self) -> None:
+        """Start the threads (none when `threads` is 0)."""
+        self._stop.clear()
+        for index in range(self.count):
+            worker = Worker(
+                self.settings,
+                self.engine,
+                worker_id=f"{socket.gethostname()}:{os.getpid()}:{index}",
+            )
+            thread = threading.Thread(
+                target=worker.run_until,
+                args=(self._stop,),
+                name=f"utskick-worker-{index}",
+                daemon=True,
+            )
+            self._workers.append(worker)
+            self._threads.append(thread)
+            thread.start()
+
+    def stop(self, timeout: float | None = None) -> None:
+        """Let the running jobs finish, then stop every thread."""
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout)
+        for worker in self._workers:
+            worker.close()
+        self._threads.clear()
+        self._workers.clear()
+
+
+def drain(settings: Settings, engine: Engine, *, until_idle: bool = True) -> None:
+    """Run due jobs in the calling thread until none is due (or one round when not `until_idle`)."""
+    worker = Worker(settings, engine, worker_id=f"drain:{os.getpid()}:{uuid.uuid4().hex[:6]}")
+    try:
+        while worker.run_once() and until_idle:
+            pass
+    finally:
+        worker.close()
+
+
+def run_worker(settings: Settings) -> None:
+    """A worker process: `worker_threads` threads (at least one) until SIGTERM or SIGINT."""
+    engine = create_database_engine(settings.resolved_database_url())
+    pool = WorkerPool(settings, engine, max(1, settings.worker_threads))
+    stop = threading.Event()
+
+    def request_stop(signum: int, _frame: FrameType | None) -> None:
+        logger.info("worker: signal %s, finishing the current jobs", signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    pool.start()
+    try:
+        while not stop.wait(1.0):
+            pass
+    finally:
+        pool.stop()
+        engine.dispose()
