@@ -9,15 +9,22 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+from cryptography.x509.oid import NameOID
 from rich.console import Console
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
+from utskick.db.engine import session_factory
 from utskick.identity import InvalidIdentityError, parse_identity, parse_organisation
+from utskick.letters.service import AttachmentInput, LetterInput
 from utskick.mm.delivery import (
     Attachment,
     Delivery,
@@ -40,7 +47,11 @@ from utskick.mm.verification import (
     VerificationPolicy,
     verify_sealed_delivery,
 )
-from utskick.settings import load_settings
+from utskick.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from utskick.intake.models import SendingSystem
+    from utskick.letters.models import Batch
 
 app = typer.Typer(help="Utskick: kommunens anslutning till Mina meddelanden.", no_args_is_help=True)
 mm_app = typer.Typer(
@@ -137,9 +148,10 @@ def worker(
     ] = None,
 ) -> None:
     """Run a worker: claim jobs (classify, deliver, fall back, webhooks) until stopped."""
+    from utskick.embedded import embedded_connector_settings  # noqa: PLC0415
     from utskick.worker.runner import run_worker  # noqa: PLC0415
 
-    run_worker(load_settings(home=home))
+    run_worker(embedded_connector_settings(load_settings(home=home)))
 
 
 @db_app.command("upgrade")
@@ -406,3 +418,741 @@ def bench_deliver(
 
     _print_result(run_deliver_secure_benchmark(seconds=seconds), as_json)
 
+
+# --- the installation: letters, senders, sending systems -----------------------------------
+
+HomeOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--home",
+        help="Installationens mapp (standard UTSKICK_HOME eller ./var).",
+        show_default=False,
+    ),
+]
+CLI_SYSTEM = "cli"
+CLI_ACTOR = "cli"
+BATCH_COMMIT_EVERY = 500
+WAIT_POLL_SECONDS = 0.5
+systems_app = typer.Typer(help="Avsändande system och deras API-nycklar.", no_args_is_help=True)
+senders_app = typer.Typer(help="Avsändarorganisationer.", no_args_is_help=True)
+batch_app = typer.Typer(help="Massutskick från en NDJSON-fil.", no_args_is_help=True)
+app.add_typer(systems_app, name="systems")
+app.add_typer(senders_app, name="senders")
+app.add_typer(batch_app, name="batch")
+
+STATE_TEXTS = {
+    "received": "mottaget",
+    "classified": "kanal vald",
+    "retrying": "försöker igen",
+    "delivered": "levererat digitalt",
+    "paper": "skickas på papper",
+    "not_reachable": "inte nåbar (inget skickat)",
+    "failed": "misslyckades",
+    "cancelled": "makulerat",
+}
+CHANNEL_TEXTS = {
+    "digital": "digitalt",
+    "paper": "papper",
+    "impossible": "omöjligt",
+    "none": "ingen",
+}
+
+
+@dataclass(frozen=True)
+class Installation:
+    """The settings and database of the installation a command acts on."""
+
+    settings: Settings
+    engine: Engine
+
+    def session(self) -> Session:
+        """A new unit of work (the command commits)."""
+        return session_factory(self.engine)()
+
+
+def _installation(home: Path | None) -> Installation:
+    """Open the installation in `home` (or UTSKICK_HOME, or ./var), migrating its database."""
+    from utskick.db import migrate  # noqa: PLC0415
+    from utskick.db.engine import create_database_engine  # noqa: PLC0415
+    from utskick.embedded import embedded_connector_settings  # noqa: PLC0415
+
+    settings = embedded_connector_settings(load_settings(home=home))
+    settings.home.mkdir(parents=True, exist_ok=True)
+    engine = create_database_engine(settings.resolved_database_url())
+    migrate.upgrade(engine)
+    return Installation(settings, engine)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _cli_system(session: Session) -> SendingSystem:
+    """The sending system "cli", created on first use, scoped to every configured sender."""
+    from utskick.intake import systems  # noqa: PLC0415
+    from utskick.senders.repository import SenderRepository  # noqa: PLC0415
+
+    numbers = [sender.organisation_number for sender in SenderRepository(session).all()]
+    if not numbers:
+        raise _fail(
+            "inga avsändarorganisationer är konfigurerade; lägg till en med "
+            "utskick senders add (eller starta utskick serve en gång för demot)"
+        )
+    try:
+        system = systems.find_sending_system(session, CLI_SYSTEM)
+    except systems.SendingSystemError:
+        return systems.create_sending_system(
+            session, name=CLI_SYSTEM, sender_numbers=numbers, now=_now()
+        )
+    if sorted(system.sender_numbers) != sorted(numbers):
+        # Senders added since: the command line may send for every configured organisation.
+        system.sender_numbers = numbers
+    return system
+
+
+def _attachment_input(spec: str) -> AttachmentInput:
+    """`FILE.pdf` or `FILE.pdf:digital|paper|both` as an attachment of a letter."""
+    path_text, channel = spec, "both"
+    head, separator, tail = spec.rpartition(":")
+    if separator and tail in ("digital", "paper", "both"):
+        path_text, channel = head, tail
+    path = Path(path_text)
+    try:
+        content = path.read_bytes()
+    except OSError as error:
+        raise _fail(f"kan inte läsa bilagan {path}: {error.strerror}") from None
+    return AttachmentInput(filename=path.name, content=content, channel=channel)
+
+
+def _default_sender(session: Session, typed: str | None) -> str:
+    """The sender given, or the only configured one, or the intermediary."""
+    from utskick.senders.repository import SenderRepository  # noqa: PLC0415
+
+    if typed is not None:
+        return typed
+    senders = SenderRepository(session)
+    configured = senders.all()
+    if len(configured) == 1:
+        return configured[0].organisation_number
+    intermediary = senders.intermediary()
+    if intermediary is not None:
+        return intermediary.organisation_number
+    raise _fail("ange avsändarorganisationen med --sender (organisationsnummer)")
+
+
+@app.command()
+def precheck(
+    ids: Annotated[
+        list[str], typer.Argument(help="Person-, samordnings- eller organisationsnummer.")
+    ],
+    home: HomeOption = None,
+    sender: Annotated[
+        str | None,
+        typer.Option(help="Avsändarorganisation (standard: förmedlaren eller den enda)."),
+    ] = None,
+    policy: Annotated[
+        str, typer.Option(help="digital-or-paper, digital-only eller paper-only.")
+    ] = "digital-or-paper",
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Ett JSON-objekt per mottagare och rad.")
+    ] = False,
+) -> None:
+    """Show the channel each recipient would get now (digital, paper or impossible) and why."""
+    from utskick.switch.precheck import FarUnavailableError, precheck_for  # noqa: PLC0415
+    from utskick.switch.reasons import text_for  # noqa: PLC0415
+
+    if policy not in ("digital-or-paper", "digital-only", "paper-only"):
+        raise _fail(
+            f"okänd policy {policy!r}; välj digital-or-paper, digital-only eller paper-only"
+        )
+    installation = _installation(home)
+    with installation.session() as session:
+        sender_number = _default_sender(session, sender)
+    try:
+        decisions = precheck_for(installation.settings, installation.engine).check(
+            sender_number, ids, policy=policy
+        )
+    except InvalidIdentityError as error:
+        raise _fail(str(error)) from None
+    except FarUnavailableError as error:
+        raise _fail(f"FaR kan inte frågas just nu: {error}. Försök igen om en stund.", 1) from None
+    if as_json:
+        for decision in decisions:
+            print(
+                json.dumps(
+                    {
+                        "recipient": decision.recipient_id,
+                        "channel": decision.channel,
+                        "reason": decision.reason,
+                        "reason_text": text_for(decision.reason),
+                        "operator": decision.operator_name,
+                        "operator_number": decision.operator_number,
+                        "service_address": decision.service_address,
+                    },
+                    ensure_ascii=False,
+                )
+            )
+        return
+    from rich.table import Table  # noqa: PLC0415
+
+    table = Table(title=f"Förhandskontroll för avsändare {sender_number}", title_justify="left")
+    for column in ("Mottagare", "Kanal", "Skäl", "Operatör"):
+        table.add_column(column)
+    for decision in decisions:
+        table.add_row(
+            decision.recipient_id,
+            CHANNEL_TEXTS.get(decision.channel, decision.channel),
+            text_for(decision.reason),
+            decision.operator_name or "–",
+        )
+    Console().print(table)
+
+
+@app.command()
+def send(
+    sender: Annotated[str, typer.Option(help="Avsändarorganisationens organisationsnummer.")],
+    recipient: Annotated[
+        str, typer.Option(help="Mottagarens person-, samordnings- eller organisationsnummer.")
+    ],
+    subject: Annotated[str, typer.Option(help="Ämnesrad (högst 255 tecken).")],
+    home: HomeOption = None,
+    body: Annotated[str | None, typer.Option(help="Brödtext.")] = None,
+    body_file: Annotated[Path | None, typer.Option(help="Fil med brödtext (UTF-8).")] = None,
+    html: Annotated[bool, typer.Option(help="Brödtexten är begränsad HTML.")] = False,
+    attach: Annotated[
+        list[str] | None,
+        typer.Option(help="PDF-bilaga, FIL.pdf[:digital|paper|both]; kan anges flera gånger."),
+    ] = None,
+    protection_class: Annotated[
+        int | None, typer.Option("--class", help="Skyddsklass 1–3 (standard: meddelandetypens).")
+    ] = None,
+    message_type: Annotated[
+        str | None, typer.Option("--type", help="Meddelandetyp (t.ex. beslut).")
+    ] = None,
+    policy: Annotated[
+        str, typer.Option(help="digital-or-paper, digital-only eller paper-only.")
+    ] = "digital-or-paper",
+    department: Annotated[str | None, typer.Option(help="Förvaltning eller funktion.")] = None,
+    case: Annotated[str | None, typer.Option(help="Diarienummer.")] = None,
+    reference: Annotated[str | None, typer.Option(help="Egen referens.")] = None,
+    eservice_url: Annotated[str | None, typer.Option(help="Länk till e-tjänst.")] = None,
+    key: Annotated[
+        str | None, typer.Option(help="Idempotensnyckel: samma nyckel igen ger samma brev.")
+    ] = None,
+    wait: Annotated[
+        bool, typer.Option(help="Kör utskicket och vänta tills brevet har ett slutligt utfall.")
+    ] = False,
+    timeout: Annotated[float, typer.Option(help="Längsta väntan med --wait, sekunder.")] = 300.0,
+) -> None:
+    """Hand over one letter (as the sending system "cli") and print its id."""
+    from utskick.letters.service import LetterRejectedError, LetterService  # noqa: PLC0415
+
+    if (body is None) == (body_file is None):
+        raise _fail("ange brödtexten med antingen --body eller --body-file")
+    text = body if body is not None else _read_text(body_file)  # type: ignore[arg-type]
+    letter_input = LetterInput(
+        sender=sender,
+        recipient=recipient,
+        subject=subject,
+        body=text,
+        body_type="text/html" if html else "text/plain",
+        attachments=tuple(_attachment_input(spec) for spec in attach or []),
+        protection_class=protection_class,
+        message_type=message_type,
+        policy=policy,
+        department=department,
+        eservice_url=eservice_url,
+        case_number=case,
+        reference=reference,
+        idempotency_key=key,
+    )
+    installation = _installation(home)
+    with installation.session() as session:
+        system = _cli_system(session)
+        try:
+            letter, created = LetterService(session, installation.settings).accept(
+                system, letter_input, actor=CLI_ACTOR
+            )
+        except LetterRejectedError as error:
+            raise _fail(f"{error.field}: {error.message}") from None
+        session.commit()
+        letter_id = letter.id
+    print(letter_id)
+    if not created:
+        errors.print(
+            "Samma idempotensnyckel som tidigare: brevet fanns redan och lämnades oförändrat.",
+            highlight=False,
+        )
+    if wait:
+        _wait_for_letters(installation, [letter_id], timeout)
+        _print_status(installation, letter_id)
+
+
+def _wait_for_letters(
+    installation: Installation, letter_ids: Sequence[str], timeout: float
+) -> None:
+    """Run the jobs due in this process until every letter has a terminal outcome."""
+    from utskick.letters.events import TERMINAL_STATES  # noqa: PLC0415
+    from utskick.letters.models import Letter  # noqa: PLC0415
+    from utskick.worker.runner import drain  # noqa: PLC0415
+
+    deadline = time.monotonic() + timeout
+    remaining = list(letter_ids)
+    while remaining:
+        drain(installation.settings, installation.engine)
+        with installation.session() as session:
+            remaining = [
+                letter_id
+                for letter_id in remaining
+                if (letter := session.get(Letter, letter_id)) is not None
+                and letter.state not in TERMINAL_STATES
+            ]
+        if not remaining:
+            return
+        if time.monotonic() > deadline:
+            raise _fail(
+                f"{len(remaining)} brev har inget slutligt utfall efter {timeout:.0f} s; "
+                "se utskick status",
+                1,
+            )
+        time.sleep(WAIT_POLL_SECONDS)
+
+
+def _print_status(installation: Installation, letter_id: str) -> None:
+    from rich.table import Table  # noqa: PLC0415
+
+    from utskick.letters.models import Letter  # noqa: PLC0415
+    from utskick.letters.repository import LetterRepository  # noqa: PLC0415
+    from utskick.switch.reasons import text_for  # noqa: PLC0415
+
+    with installation.session() as session:
+        letter = session.get(Letter, letter_id)
+        if letter is None:
+            raise _fail(f"det finns inget brev med id {letter_id}")
+        events = LetterRepository(session).events(letter_id)
+    console = Console()
+    console.print(
+        f"Brev {letter.id}: [bold]{STATE_TEXTS.get(letter.state, letter.state)}[/]"
+        f"  ·  kanal: {CHANNEL_TEXTS.get(letter.channel or '', letter.channel or '–')}"
+        f"  ·  skäl: {text_for(letter.reason) if letter.reason else '–'}",
+        highlight=False,
+    )
+    console.print(
+        f"Mottagare {letter.recipient_id}  ·  avsändare {letter.sender_number}  ·  "
+        f"ämne: {letter.subject}" + (f"  ·  TransId {letter.trans_id}" if letter.trans_id else ""),
+        highlight=False,
+    )
+    table = Table(title="Händelser", title_justify="left")
+    for column in ("Tid (UTC)", "Tillstånd", "Skäl", "Av", "Detalj"):
+        table.add_column(column)
+    for event in events:
+        table.add_row(
+            event.at.strftime("%Y-%m-%d %H:%M:%S"),
+            STATE_TEXTS.get(event.state, event.state),
+            event.reason or "",
+            event.actor,
+            event.detail or "",
+        )
+    console.print(table)
+
+
+@app.command()
+def status(
+    letter_id: Annotated[str, typer.Argument(help="Brevets id (från utskick send).")],
+    home: HomeOption = None,
+) -> None:
+    """Show a letter's state, channel, reason and every event."""
+    _print_status(_installation(home), letter_id.strip())
+
+
+# --- batch submit ----------------------------------------------------------------------------
+
+
+@dataclass
+class BatchOutcome:
+    """What a batch submission did, line by line."""
+
+    batch_id: str
+    accepted: int = 0
+    replayed: int = 0
+    rejected: list[tuple[int, str]] = field(default_factory=list)
+
+
+class BadLineError(Exception):
+    """A batch line that is no letter; the message says in Swedish what is wrong."""
+
+
+def _letter_from_line(line: str, default_sender: str | None) -> LetterInput:
+    """One NDJSON line (the API's letter object) as a letter.
+
+    Raises:
+        BadLineError: a Swedish message saying what is wrong with the line.
+    """
+    import base64  # noqa: PLC0415
+    import binascii  # noqa: PLC0415
+
+    from pydantic import ValidationError  # noqa: PLC0415
+
+    from utskick.intake.schemas import LetterIn  # noqa: PLC0415
+
+    try:
+        raw = json.loads(line)
+    except json.JSONDecodeError as error:
+        raise BadLineError(f"ingen giltig JSON ({error.msg}, tecken {error.pos + 1})") from None
+    if not isinstance(raw, dict):
+        raise BadLineError("raden ska vara ett JSON-objekt med ett brev")
+    if default_sender is not None:
+        raw.setdefault("sender", default_sender)
+    try:
+        parsed = LetterIn.model_validate(raw)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "raden"
+        raise BadLineError(f"{where}: {_pydantic_message(first['type'], first['msg'])}") from None
+    attachments = []
+    for index, attachment in enumerate(parsed.attachments):
+        try:
+            content = base64.b64decode(attachment.content_base64, validate=True)
+        except (binascii.Error, ValueError):
+            raise BadLineError(
+                f"attachments.{index}.content_base64: är inte giltig base64"
+            ) from None
+        attachments.append(
+            AttachmentInput(
+                filename=attachment.filename,
+                content=content,
+                channel=attachment.channel,
+                content_type=attachment.content_type,
+            )
+        )
+    return LetterInput(
+        sender=parsed.sender,
+        recipient=parsed.recipient,
+        subject=parsed.subject,
+        body=parsed.body,
+        body_type=parsed.body_type,
+        attachments=tuple(attachments),
+        protection_class=parsed.protection_class,
+        message_type=parsed.message_type,
+        policy=parsed.policy,
+        department=parsed.department,
+        eservice_url=parsed.eservice_url,
+        case_number=parsed.case_number,
+        reference=parsed.reference,
+        idempotency_key=parsed.idempotency_key,
+    )
+
+
+def _pydantic_message(kind: str, fallback: str) -> str:
+    messages = {
+        "missing": "saknas",
+        "extra_forbidden": "okänt fält; ta bort det",
+        "string_type": "ska vara en textsträng",
+        "int_type": "ska vara ett heltal",
+        "int_parsing": "ska vara ett heltal",
+        "string_too_long": "är för lång",
+        "string_too_short": "är för kort",
+        "literal_error": "har ett värde som inte är tillåtet",
+        "list_type": "ska vara en lista",
+        "too_long": "har för många element",
+    }
+    return messages.get(kind, fallback)
+
+
+def _submit_lines(
+    installation: Installation, file: Path, default_sender: str | None, batch_id: str
+) -> BatchOutcome:
+    from rich.progress import (  # noqa: PLC0415
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    from utskick.letters.models import Batch  # noqa: PLC0415
+    from utskick.letters.repository import LetterRepository  # noqa: PLC0415
+    from utskick.letters.service import LetterRejectedError, LetterService  # noqa: PLC0415
+
+    outcome = BatchOutcome(batch_id)
+    size = file.stat().st_size
+    progress = Progress(
+        TextColumn("[bold]Lämnar in brev[/]"),
+        BarColumn(),
+        DownloadColumn(),
+        TextColumn("{task.fields[accepted]} mottagna, {task.fields[rejected]} avvisade"),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=False,
+    )
+    session = installation.session()
+    try:
+        system = _cli_system(session)
+        batch = Batch(
+            id=batch_id,
+            sending_system_id=system.id,
+            created_at=_now(),
+            accepted=0,
+            rejected=0,
+            rejections=[],
+        )
+        LetterRepository(session).add_batch(batch)
+        session.commit()
+        service = LetterService(session, installation.settings)
+        pending = 0
+        with progress, file.open("rb") as stream:
+            task = progress.add_task("", total=size, accepted=0, rejected=0)
+            # Read line by line: a file of 500,000 letters never sits in memory.
+            for number, raw_line in enumerate(stream, start=1):
+                progress.advance(task, len(raw_line))
+                try:
+                    line = raw_line.decode("utf-8").strip()
+                except UnicodeDecodeError:
+                    outcome.rejected.append((number, "raden är inte UTF-8"))
+                    continue
+                if not line:
+                    continue
+                try:
+                    letter_input = _letter_from_line(line, default_sender)
+                    _, created = service.accept(
+                        system, letter_input, actor=CLI_ACTOR, batch_id=batch_id
+                    )
+                except BadLineError as error:
+                    outcome.rejected.append((number, str(error)))
+                    continue
+                except LetterRejectedError as error:
+                    outcome.rejected.append((number, f"{error.field}: {error.message}"))
+                    continue
+                outcome.accepted += 1
+                outcome.replayed += not created
+                pending += 1
+                if pending >= BATCH_COMMIT_EVERY:
+                    _record_batch(batch, outcome)
+                    session.commit()
+                    pending = 0
+                    progress.update(task, accepted=outcome.accepted, rejected=len(outcome.rejected))
+            _record_batch(batch, outcome, completed=True)
+            session.commit()
+            progress.update(task, accepted=outcome.accepted, rejected=len(outcome.rejected))
+    finally:
+        session.close()
+    return outcome
+
+
+MAX_STORED_REJECTIONS = 1000
+
+
+def _record_batch(batch: Batch, outcome: BatchOutcome, *, completed: bool = False) -> None:
+    batch.accepted = outcome.accepted
+    batch.rejected = len(outcome.rejected)
+    batch.rejections = [
+        {"line": number, "message": message}
+        for number, message in outcome.rejected[:MAX_STORED_REJECTIONS]
+    ]
+    if completed:
+        batch.completed_at = _now()
+
+
+@batch_app.command("submit")
+def batch_submit(
+    file: Annotated[Path, typer.Argument(help="NDJSON-fil: ett brev (JSON-objekt) per rad.")],
+    home: HomeOption = None,
+    sender: Annotated[
+        str | None, typer.Option(help="Avsändare för rader som inte anger någon.")
+    ] = None,
+    wait: Annotated[
+        bool, typer.Option(help="Kör utskicket och vänta tills alla brev har ett slutligt utfall.")
+    ] = False,
+    timeout: Annotated[float, typer.Option(help="Längsta väntan med --wait, sekunder.")] = 3600.0,
+) -> None:
+    """Hand over every letter of an NDJSON file; report the accepted and each rejected line."""
+    if not file.is_file():
+        raise _fail(f"filen {file} finns inte (ange en NDJSON-fil med ett brev per rad)")
+    installation = _installation(home)
+    outcome = _submit_lines(installation, file, sender, str(uuid.uuid4()))
+    console = Console()
+    console.print(
+        f"Massutskick {outcome.batch_id}: [bold]{outcome.accepted}[/] brev mottagna"
+        + (f" (varav {outcome.replayed} redan kända)" if outcome.replayed else "")
+        + f", [bold]{len(outcome.rejected)}[/] rader avvisade.",
+        highlight=False,
+    )
+    for number, message in outcome.rejected:
+        console.print(f"  rad {number}: {message}", highlight=False)
+    if wait and outcome.accepted:
+        _wait_for_batch(installation, outcome.batch_id, timeout)
+        _print_batch_outcomes(installation, outcome.batch_id)
+
+
+def _wait_for_batch(installation: Installation, batch_id: str, timeout: float) -> None:
+    from utskick.letters.events import TERMINAL_STATES  # noqa: PLC0415
+    from utskick.letters.repository import LetterRepository  # noqa: PLC0415
+    from utskick.worker.runner import drain  # noqa: PLC0415
+
+    deadline = time.monotonic() + timeout
+    while True:
+        drain(installation.settings, installation.engine)
+        with installation.session() as session:
+            progress = LetterRepository(session).batch_progress(batch_id)
+        open_letters = sum(
+            count for state, count in progress.by_state.items() if state not in TERMINAL_STATES
+        )
+        if not open_letters:
+            return
+        if time.monotonic() > deadline:
+            raise _fail(f"{open_letters} brev har inget slutligt utfall efter {timeout:.0f} s", 1)
+        time.sleep(WAIT_POLL_SECONDS)
+
+
+def _print_batch_outcomes(installation: Installation, batch_id: str) -> None:
+    from rich.table import Table  # noqa: PLC0415
+
+    from utskick.letters.repository import LetterRepository  # noqa: PLC0415
+    from utskick.switch.reasons import text_for  # noqa: PLC0415
+
+    with installation.session() as session:
+        progress = LetterRepository(session).batch_progress(batch_id)
+    console = Console()
+    by_state = Table(title="Utfall", title_justify="left")
+    by_state.add_column("Utfall")
+    by_state.add_column("Brev", justify="right")
+    for state, count in sorted(progress.by_state.items(), key=lambda item: -item[1]):
+        by_state.add_row(STATE_TEXTS.get(state, state), str(count))
+    console.print(by_state)
+    by_reason = Table(title="Skäl", title_justify="left")
+    by_reason.add_column("Skäl")
+    by_reason.add_column("Kod")
+    by_reason.add_column("Brev", justify="right")
+    for reason, count in sorted(progress.by_reason.items(), key=lambda item: -item[1]):
+        by_reason.add_row(text_for(reason), reason, str(count))
+    console.print(by_reason)
+
+
+# --- systems and senders ---------------------------------------------------------------------
+
+
+@systems_app.command("add")
+def systems_add(
+    name: Annotated[str, typer.Argument(help="Systemets namn (syns i händelseloggen).")],
+    sender: Annotated[
+        list[str], typer.Option(help="Avsändarorganisation det får skicka för (flera går).")
+    ],
+    home: HomeOption = None,
+    department: Annotated[
+        list[str] | None, typer.Option(help="Förvaltning det får skicka för (standard: alla).")
+    ] = None,
+    webhook: Annotated[
+        str | None, typer.Option(help="Adress som får händelser (HMAC-signerade).")
+    ] = None,
+) -> None:
+    """Add a sending system scoped to sender organisations (and departments)."""
+    from utskick.intake import systems  # noqa: PLC0415
+
+    installation = _installation(home)
+    with installation.session() as session:
+        try:
+            system = systems.create_sending_system(
+                session,
+                name=name,
+                sender_numbers=sender,
+                departments=department,
+                webhook_url=webhook,
+                now=_now(),
+            )
+        except systems.SendingSystemError as error:
+            raise _fail(str(error)) from None
+        session.commit()
+        console = Console()
+        console.print(
+            f"Systemet {system.name} ({system.id}) får skicka för "
+            f"{', '.join(system.sender_numbers)}. Skapa en nyckel med: "
+            f"utskick systems key {system.name}",
+            highlight=False,
+        )
+        if system.webhook_secret:
+            console.print(
+                f"Webhook-hemlighet (HMAC, visas bara nu): {system.webhook_secret}",
+                highlight=False,
+            )
+
+
+@systems_app.command("key")
+def systems_key(
+    name: Annotated[str, typer.Argument(help="Systemets namn eller id.")],
+    home: HomeOption = None,
+) -> None:
+    """Issue a new API key for a sending system and print it (shown once only)."""
+    from utskick.intake import systems  # noqa: PLC0415
+
+    installation = _installation(home)
+    with installation.session() as session:
+        try:
+            system = systems.find_sending_system(session, name)
+        except systems.SendingSystemError as error:
+            raise _fail(str(error)) from None
+        issued = systems.issue_api_key(session, system, now=_now())
+        session.commit()
+    errors.print(
+        f"Ny API-nyckel för {issued.system_name} (visas bara nu; spara den säkert):",
+        highlight=False,
+    )
+    print(issued.clear_key)
+
+
+@senders_app.command("add")
+def senders_add(
+    org: Annotated[str, typer.Argument(help="Organisationsnummer.")],
+    name: Annotated[str, typer.Option(help="Organisationens namn.")],
+    key: Annotated[Path, typer.Option(help="Organisationens nyckel och certifikat (.pem/.p12).")],
+    home: HomeOption = None,
+    intermediary: Annotated[
+        bool, typer.Option(help="Organisationen förseglar även (förmedlare) för de andra.")
+    ] = False,
+    support_text: Annotated[
+        str | None, typer.Option(help="Vart mottagaren vänder sig med frågor.")
+    ] = None,
+    passphrase_env: Annotated[
+        str | None, typer.Option(help="Miljövariabel med nyckelfilens lösenfras.")
+    ] = None,
+) -> None:
+    """Add a sender organisation that signs with its own key."""
+    from utskick.senders.repository import DuplicateSenderError, SenderRepository  # noqa: PLC0415
+
+    try:
+        organisation = parse_organisation(org)
+    except InvalidIdentityError as error:
+        raise _fail(str(error)) from None
+    if not name.strip():
+        raise _fail("ange organisationens namn med --name")
+    key_path = key.resolve()
+    try:
+        identity = load_signing_identity(key_path, _passphrase(passphrase_env))
+    except KeyLoadError as error:
+        raise _fail(str(error)) from None
+    serial = identity.certificate.subject.get_attributes_for_oid(NameOID.SERIAL_NUMBER)
+    expected = "16" + organisation.organisation_number
+    if serial and str(serial[0].value) not in (expected, organisation.organisation_number):
+        raise _fail(
+            f"certifikatet i {key} tillhör {serial[0].value!s}, inte {organisation.display}; "
+            "ange organisationens egen nyckel"
+        )
+    installation = _installation(home)
+    with installation.session() as session:
+        senders = SenderRepository(session)
+        if intermediary and senders.intermediary() is not None:
+            raise _fail("det finns redan en förmedlare; bara en organisation förseglar")
+        try:
+            added = senders.add(
+                organisation.organisation_number, name, key_path=str(key_path), now=_now()
+            )
+        except DuplicateSenderError as error:
+            raise _fail(str(error)) from None
+        added.intermediary = intermediary
+        added.passphrase_env = passphrase_env
+        added.support_text = support_text or f"Frågor om brevet besvaras av {name.strip()}."
+        session.commit()
+    Console().print(
+        f"Avsändaren {name.strip()} ({organisation.display}) är tillagd"
+        + (" som förmedlare." if intermediary else "."),
+        highlight=False,
+    )

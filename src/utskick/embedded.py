@@ -1,43 +1,197 @@
 """The embedded default: the connector and the reference infrastructure in one process.
 
 `utskick serve` starts the reference services first (FaR, population register, both mailbox
-operators, the notice sinks) and the connector last, so that the connector's `/health`
-answers only once everything it talks to is listening. Production turns the reference off
-(`UTSKICK_EMBEDDED_REFERENCE=false`) and points the connector at the real infrastructure.
+operators, the notice sinks), then the worker threads, and the connector's web app last, so
+that the connector's `/health` answers only once everything it talks to is listening.
+Production turns the reference off (`UTSKICK_EMBEDDED_REFERENCE=false`) and points the
+connector at the real infrastructure.
+
+With the reference on, the connector is pointed at it (FaR's URL, the demo CA) and its
+database is seeded once with the demo's sender organisations (keys from the demo PKI), message
+types and a sending system "Demo" whose API key is written to `<home>/demo-api-key`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import uvicorn
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
-from utskick.reference.context import build_context
+from utskick.db.engine import session_factory
+from utskick.intake import systems
+from utskick.intake.auth import AuthenticationError, authenticate
+from utskick.letters.models import MessageType
+from utskick.letters.repository import LetterRepository
+from utskick.reference.context import ReferenceContext, build_context, endpoints_for
 from utskick.reference.runner import Listing, ReferenceInfrastructure, listings
 from utskick.reference.settings import ReferenceSettings
+from utskick.reference.world import DEMO_WORLD, EXEMPELKOMMUN, GRANNKOMMUN
+from utskick.senders.repository import SenderRepository
 from utskick.settings import Settings
 from utskick.web.app import create_app
+from utskick.worker.runner import WorkerPool
+
+DEMO_SYSTEM = "Demo"
+DEMO_KEY_FILE = "demo-api-key"
+
+
+@dataclass(frozen=True)
+class DemoSender:
+    """A sender organisation of the demo, signing with its certificate from the demo PKI."""
+
+    number: str
+    name: str
+    intermediary: bool
+    support_text: str
+    support_phone: str
+    support_email: str
+
+
+DEMO_SENDERS = (
+    DemoSender(
+        EXEMPELKOMMUN,
+        "Exempelkommun",
+        intermediary=True,
+        support_text="Har du frågor om brevet? Kontakta Exempelkommuns kontaktcenter, "
+        "vardagar 8–17.",
+        support_phone="0123-45 67 00",
+        support_email="kontaktcenter@exempelkommun.test",
+    ),
+    DemoSender(
+        GRANNKOMMUN,
+        "Grannkommun",
+        intermediary=False,
+        support_text="Har du frågor om brevet? Kontakta Grannkommuns servicecenter, vardagar 8–16.",
+        support_phone="0123-99 03 00",
+        support_email="servicecenter@grannkommun.test",
+    ),
+)
+
+# Code, Swedish name, default protection class (skyddsklass).
+DEMO_MESSAGE_TYPES = (
+    ("beslut", "Beslut", 2),
+    ("faktura", "Faktura", 1),
+    ("information", "Information", 1),
+    ("kallelse", "Kallelse", 2),
+)
+
+
+def connector_settings_for(settings: Settings, context: ReferenceContext) -> Settings:
+    """The connector's settings pointed at the embedded reference: its FaR and its demo CA."""
+    return settings.model_copy(
+        update={"far_url": context.endpoints.far_url, "tls_ca_file": context.pki.ca_certificate}
+    )
+
+
+def embedded_connector_settings(settings: Settings) -> Settings:
+    """Settings for a command run beside `utskick serve` on the embedded default.
+
+    With the embedded reference on and no FaR address set, the command talks to the FaR the
+    same home's `utskick serve` runs (ports from `UTSKICK_REFERENCE_*`), trusting the demo CA
+    in `<home>/pki`. Otherwise the settings are returned as they are.
+    """
+    if not settings.embedded_reference or settings.far_url:
+        return settings
+    endpoints = endpoints_for(ReferenceSettings(home=settings.home), DEMO_WORLD)
+    return settings.model_copy(
+        update={
+            "far_url": endpoints.far_url,
+            "tls_ca_file": settings.tls_ca_file or settings.home / "pki" / "ca.pem",
+        }
+    )
+
+
+def seed_demo_configuration(session: Session, pki_directory: Path, now: dt.datetime) -> None:
+    """Add the demo's sender organisations and message types where missing (caller commits).
+
+    Idempotent: what an earlier start (or an administrator) configured is left as it is.
+    """
+    senders = SenderRepository(session)
+    for demo in DEMO_SENDERS:
+        if senders.get(demo.number) is not None:
+            continue
+        key_path = (pki_directory / f"{demo.number}.pem").resolve()
+        sender = senders.add(demo.number, demo.name, key_path=str(key_path), now=now)
+        sender.intermediary = demo.intermediary
+        sender.support_text = demo.support_text
+        sender.support_phone = demo.support_phone
+        sender.support_email = demo.support_email
+    letters = LetterRepository(session)
+    for code, name, protection_class in DEMO_MESSAGE_TYPES:
+        if letters.message_type(code) is None:
+            session.add(MessageType(code=code, name=name, protection_class=protection_class))
+    session.flush()
+
+
+def ensure_demo_api_key(session: Session, home: Path, now: dt.datetime) -> Path:
+    """Make sure the sending system "Demo" exists and `<home>/demo-api-key` holds a valid key.
+
+    The key written on the first start is reused as long as it is still valid; otherwise
+    (a new database, a revoked key) a new one replaces it. The file is readable by its owner
+    only. The caller commits.
+
+    Returns:
+        The path of the key file.
+    """
+    path = home / DEMO_KEY_FILE
+    try:
+        system = systems.find_sending_system(session, DEMO_SYSTEM)
+    except systems.SendingSystemError:
+        system = systems.create_sending_system(
+            session,
+            name=DEMO_SYSTEM,
+            sender_numbers=[sender.number for sender in DEMO_SENDERS],
+            now=now,
+        )
+    if path.exists():
+        try:
+            if authenticate(session, path.read_text(encoding="utf-8")).id == system.id:
+                return path
+        except AuthenticationError:
+            pass  # revoked, or from another database: issue a new one below
+    write_secret(path, systems.issue_api_key(session, system, now=now).clear_key)
+    return path
+
+
+def write_secret(path: Path, secret: str) -> None:
+    """Write a secret to a file only its owner may read (mode 0600 from the start)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+        file.write(secret + "\n")
+    path.chmod(0o600)
 
 
 @dataclass
 class EmbeddedRun:
-    """What `utskick serve` runs: the connector's server and, by default, the reference."""
+    """What `utskick serve` runs: the connector, its workers and, by default, the reference."""
 
     connector: uvicorn.Server
     reference: ReferenceInfrastructure | None
+    workers: WorkerPool | None = None
+    demo_key_file: Path | None = None
 
     def listings(self, connector_url: str) -> list[Listing]:
         """Every URL to print, the connector first."""
-        result = [Listing("Utskick (anslutningen)", connector_url)]
+        result = [
+            Listing("Utskick (anslutningen)", connector_url),
+            Listing("API-dokumentation (OpenAPI)", connector_url + "docs"),
+        ]
+        if self.demo_key_file is not None:
+            result.append(Listing("API-nyckel (demo)", f"i {self.demo_key_file}"))
         if self.reference is not None:
             result += listings(self.reference.context)
         return result
 
     async def serve(self, on_ready: Callable[[], None] | None = None) -> None:
-        """Start the reference servers, wait until they listen, then serve the connector.
+        """Start the reference servers, wait until they listen, start the workers, then serve.
 
         Stopping the connector (Ctrl-C) stops everything.
         """
@@ -54,11 +208,15 @@ class EmbeddedRun:
                         "se UTSKICK_REFERENCE_*_PORT)"
                     )
                 await asyncio.sleep(0.05)
+        if self.workers is not None:
+            self.workers.start()
         if on_ready is not None:
             on_ready()
         try:
             await self.connector.serve()
         finally:
+            if self.workers is not None:
+                await asyncio.to_thread(self.workers.stop)
             if self.reference is not None:
                 for server in self.reference.servers.servers:
                     server.should_exit = True
@@ -67,12 +225,28 @@ class EmbeddedRun:
 
 
 def prepare_embedded_run(settings: Settings, engine: Engine) -> EmbeddedRun:
-    """Build the connector's server and, unless turned off, the reference infrastructure."""
+    """Build the connector's server, its workers and, unless turned off, the reference.
+
+    With the reference on, the connector's settings point at it and the demo configuration
+    is seeded (once) in the connector's database.
+    """
     reference = None
+    demo_key_file = None
     if settings.embedded_reference:
         reference_settings = ReferenceSettings(home=settings.home)
-        reference = ReferenceInfrastructure(build_context(reference_settings))
+        context = build_context(reference_settings)
+        reference = ReferenceInfrastructure(context)
+        settings = connector_settings_for(settings, context)
+        now = dt.datetime.now(dt.UTC)
+        with session_factory(engine).begin() as session:
+            seed_demo_configuration(session, context.pki.directory, now)
+            demo_key_file = ensure_demo_api_key(session, settings.home, now)
+    workers = (
+        WorkerPool(settings, engine, settings.worker_threads)
+        if settings.worker_threads > 0
+        else None
+    )
     config = uvicorn.Config(
         create_app(settings, engine), host=settings.host, port=settings.port, log_level="warning"
     )
-    return EmbeddedRun(uvicorn.Server(config), reference)
+    return EmbeddedRun(uvicorn.Server(config), reference, workers, demo_key_file)
