@@ -1,7 +1,7 @@
 """The FastAPI application factory.
 
-At this stage the app has a start page and a health endpoint; the API and the case
-officer's pages are added by their areas.
+The app has a start page, a health endpoint and the REST API (`/api/v1`, from
+`utskick.intake.api`); the case officer's pages are added by their area.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from sqlalchemy import Engine, text
 from utskick import __version__
 from utskick.db import migrate
 from utskick.db.engine import create_database_engine
+from utskick.intake.api import include_intake_api
 from utskick.settings import Settings
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
@@ -51,6 +52,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     )
     app.state.engine = engine
     app.state.settings = settings
+    include_intake_api(app)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def start_page(request: Request) -> HTMLResponse:

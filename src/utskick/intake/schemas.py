@@ -1,0 +1,240 @@
+"""The REST API's request and response bodies (what the OpenAPI description shows)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Policy = Literal["digital-or-paper", "digital-only", "paper-only"]
+AttachmentChannel = Literal["both", "digital", "paper"]
+BodyType = Literal["text/plain", "text/html"]
+State = Literal[
+    "received",
+    "classified",
+    "retrying",
+    "delivered",
+    "paper",
+    "not_reachable",
+    "failed",
+    "cancelled",
+]
+PrecheckChannel = Literal["digital", "paper", "impossible"]
+
+EXAMPLE_LETTER_ID = "6f1c2a3e-9b7d-4c1e-8f00-2b3c4d5e6f70"
+_STRICT = ConfigDict(extra="forbid")
+
+
+class ErrorItem(BaseModel):
+    """One thing wrong with a request."""
+
+    field: str | None = Field(description="The field it concerns (e.g. `attachments[0].content`).")
+    message: str = Field(description="What is wrong and what to do, in Swedish.")
+
+
+class ErrorResponse(BaseModel):
+    """Every error answer: a Swedish summary and, for bad input, each field that is wrong."""
+
+    detail: str = Field(examples=["mottagaren är inget giltigt identitetsnummer"])
+    errors: list[ErrorItem] = Field(default_factory=list)
+
+
+class AttachmentIn(BaseModel):
+    """A PDF attachment, its content in base64."""
+
+    model_config = _STRICT
+
+    filename: str = Field(min_length=1, max_length=255, examples=["beslut.pdf"])
+    content_base64: str = Field(
+        description="The PDF file in base64 (standard alphabet, with padding).",
+        examples=["JVBERi0xLjQK"],
+    )
+    channel: AttachmentChannel = Field(
+        default="both", description="Send it digitally, on paper, or both."
+    )
+    content_type: Literal["application/pdf"] = "application/pdf"
+
+
+class LetterIn(BaseModel):
+    """A letter to one recipient from one sender organisation."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "sender": "202100-4748",
+                    "recipient": "19121212-1212",
+                    "subject": "Beslut om bygglov",
+                    "body": "Hej! Här kommer beslutet i ditt ärende.",
+                    "protection_class": 2,
+                    "case_number": "BN 2026/123",
+                    "idempotency_key": "BN-2026-123-beslut-1",
+                }
+            ]
+        },
+    )
+
+    sender: str = Field(
+        max_length=20,
+        description="The sender organisation's organisationsnummer (10 digits, a hyphen allowed).",
+    )
+    recipient: str = Field(
+        max_length=20,
+        description="Personnummer, samordningsnummer or organisationsnummer (10 or 12 digits).",
+    )
+    subject: str = Field(max_length=255)
+    body: str = Field(
+        default="", max_length=1_500_000, description="Text, or restricted HTML (`body_type`)."
+    )
+    body_type: BodyType = "text/plain"
+    attachments: list[AttachmentIn] = Field(default_factory=list, max_length=50)
+    protection_class: int | None = Field(
+        default=None,
+        description="Skyddsklass 1–3 (4 is refused); default: the message type's class.",
+    )
+    message_type: str | None = Field(default=None, max_length=64, examples=["beslut"])
+    policy: Policy = Field(
+        default="digital-or-paper",
+        description="digital-or-paper: paper when not reachable; digital-only: a notice, never "
+        "printed; paper-only: always paper.",
+    )
+    department: str | None = Field(
+        default=None, max_length=200, description="Department or function (sent as Attention)."
+    )
+    eservice_url: str | None = Field(default=None, max_length=1024)
+    case_number: str | None = Field(default=None, max_length=200, description="Diarienummer.")
+    reference: str | None = Field(default=None, max_length=200)
+    idempotency_key: str | None = Field(
+        default=None,
+        max_length=200,
+        description="The same key again returns the letter stored the first time "
+        "(or use the Idempotency-Key header).",
+    )
+
+
+class AttachmentOut(BaseModel):
+    """An attachment's metadata (its content is never returned)."""
+
+    position: int
+    filename: str
+    content_type: str
+    channel: str
+    size: int = Field(description="Bytes.")
+    sha256: str
+
+
+class LetterSummary(BaseModel):
+    """A letter in a list."""
+
+    id: str = Field(examples=[EXAMPLE_LETTER_ID])
+    state: State
+    channel: str | None = Field(description="digital, paper or none, once chosen.")
+    reason: str | None = Field(description="Reason code of a non-digital outcome.")
+    sender: str
+    recipient: str = Field(description="12 digits.")
+    subject: str
+    department: str | None
+    case_number: str | None
+    reference: str | None
+    batch_id: str | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class LetterOut(LetterSummary):
+    """A letter's state and what was handed over (no content)."""
+
+    policy: Policy
+    protection_class: int
+    message_type: str | None
+    idempotency_key: str
+    message_id: str = Field(description="The Message Id on the wire, the same on every retry.")
+    operator_number: str | None
+    trans_id: str | None = Field(description="The operator's TransId once delivered.")
+    deliver_by: dt.datetime | None
+    attachments: list[AttachmentOut]
+
+
+class LetterPageOut(BaseModel):
+    """One page of search results, newest first."""
+
+    total: int = Field(description="All matches, not just this page.")
+    limit: int
+    offset: int
+    letters: list[LetterSummary]
+
+
+class EventOut(BaseModel):
+    """One transition in a letter's life."""
+
+    event_id: str
+    at: dt.datetime
+    actor: str
+    state: State
+    reason: str | None
+    detail: str | None
+    data: dict[str, object] | None
+
+
+class BatchRejection(BaseModel):
+    """A line of a batch that was not accepted."""
+
+    line: int = Field(description="Line number in the NDJSON body, from 1.")
+    field: str | None
+    message: str
+
+
+class BatchOut(BaseModel):
+    """What became of a submitted batch."""
+
+    id: str
+    accepted: int = Field(description="Letters accepted (replays of known keys included).")
+    replayed: int = Field(description="Of those, letters already known by their idempotency key.")
+    rejected: int
+    rejections: list[BatchRejection] = Field(description="The first rejected lines.")
+
+
+class BatchProgressOut(BaseModel):
+    """How far a batch's letters have come."""
+
+    id: str
+    created_at: dt.datetime
+    completed_at: dt.datetime | None = Field(description="When the whole body was read.")
+    accepted: int
+    rejected: int
+    rejections: list[BatchRejection]
+    states: dict[str, int] = Field(description="Letters by state.")
+    reasons: dict[str, int] = Field(description="Letters by reason code.")
+    finished: int = Field(description="Letters in a terminal state.")
+    done: bool = Field(description="Every accepted letter has reached a terminal state.")
+
+
+class PrecheckIn(BaseModel):
+    """Which channel letters to these recipients would take now."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"sender": "2021004748", "recipients": ["191212121212"]}]},
+    )
+
+    sender: str = Field(max_length=20, description="The sender organisation's number.")
+    recipients: list[str] = Field(min_length=1, max_length=1000)
+    policy: Policy = "digital-or-paper"
+
+
+class DecisionOut(BaseModel):
+    """The channel a letter to one recipient would take, and why."""
+
+    recipient: str = Field(description="12 digits.")
+    channel: PrecheckChannel
+    reason: str
+    operator: str | None = Field(description="The mailbox operator's name, for digital.")
+    operator_number: str | None
+
+
+class PrecheckOut(BaseModel):
+    """One decision per recipient, in the order asked."""
+
+    decisions: list[DecisionOut]
