@@ -149,8 +149,8 @@ class LetterRepository:
             .group_by(Letter.reason)
         )
         return BatchProgress(
-            by_state=dict(by_state.tuples()),
-            by_reason={str(reason): count for reason, count in by_reason.tuples()},
+            by_state={str(state): int(count) for state, count in by_state},
+            by_reason={str(reason): int(count) for reason, count in by_reason},
         )
 
     def delivery_started(self, letter_id: str, now: dt.datetime) -> bool:
