@@ -37,6 +37,19 @@ class ReferenceSettings(BaseSettings):
         default="127.0.0.1", description="SMTP server for e-mail notices (default: the sink)."
     )
     smtp_port: int = Field(default=2525, description="SMTP port (the embedded sink listens here).")
+    failure_rate: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=1.0,
+        description="Share of Service v3 calls the mailbox operators fail on purpose (tests of "
+        "the connector's retries): HTTP 500, a late answer, a dropped connection, or storing "
+        "the delivery and then losing the answer. 0 in normal use.",
+    )
+    failure_delay_seconds: float = Field(
+        default=75.0,
+        description="How long a deliberately late answer takes; longer than the connector's "
+        "read timeout.",
+    )
     run_smtp_sink: bool = Field(
         default=True, description="Run the local SMTP sink; off when notices go to a real server."
     )

@@ -14,8 +14,11 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-from collections.abc import AsyncIterator, Callable
+import random
+from collections import Counter
+from collections.abc import AsyncIterator, Callable, Sequence
 from functools import cache
+from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from lxml import etree
@@ -82,6 +85,16 @@ def create_operator_service_app(
         redoc_url=None,
         openapi_url=None,
     )
+    # How many calls failed on purpose, by kind (tests read it).
+    app.state.injected_failures = Counter()
+    settings = context.settings
+    if settings.failure_rate > 0:
+        app.add_middleware(
+            FailureInjection,
+            rate=settings.failure_rate,
+            delay_seconds=settings.failure_delay_seconds,
+            counts=app.state.injected_failures,
+        )
 
     @app.post("/service/v3")
     async def service(request: Request) -> Response:
@@ -115,6 +128,128 @@ def create_operator_service_app(
         return _soap(document)
 
     return app
+
+
+# --- failure injection ---------------------------------------------------------------------
+
+ANSWER_500 = "answer_500"  # HTTP 500 without a SOAP fault; nothing stored
+ANSWER_LATE = "answer_late"  # store, but answer after the caller has stopped waiting
+DROP_CONNECTION = "drop_connection"  # close the connection in the middle of the answer
+STORE_THEN_500 = "store_then_500"  # store, then answer HTTP 500 instead of the result
+STORE_THEN_DROP = "store_then_drop"  # store, then close the connection instead of answering
+FAILURE_KINDS = (ANSWER_500, ANSWER_LATE, DROP_CONNECTION, STORE_THEN_500, STORE_THEN_DROP)
+
+
+class FailureInjection:
+    """ASGI middleware that fails a share of Service v3 calls the way real networks do.
+
+    For the connector's tests: a sender must retry each of these with the same message Id,
+    and the operator, which stores a repeat once and answers it with the first TransId, must
+    end up holding every letter exactly once. Only `POST /service/v3` is affected.
+    """
+
+    def __init__(
+        self,
+        app: Any,
+        *,
+        rate: float,
+        delay_seconds: float,
+        counts: Counter[str],
+        kinds: Sequence[str] = FAILURE_KINDS,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.app = app
+        self.rate = rate
+        self.delay_seconds = delay_seconds
+        self.counts = counts
+        self.kinds = tuple(kinds)
+        self.rng = rng or random.Random()  # noqa: S311 (test noise, not security)
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        """Pass the call through, or fail it in one of the FAILURE_KINDS."""
+        if (
+            scope["type"] != "http"
+            or scope["method"] != "POST"
+            or scope["path"] != "/service/v3"
+            or self.rng.random() >= self.rate
+        ):
+            await self.app(scope, receive, send)
+            return
+        kind = self.rng.choice(self.kinds)
+        self.counts[kind] += 1
+        body = await _read_all(receive)
+        replay = _replaying(body)
+        if kind == ANSWER_500:
+            await _plain_500(send)
+        elif kind == DROP_CONNECTION:
+            await _start_and_drop(send)
+        elif kind == ANSWER_LATE:
+            await asyncio.sleep(self.delay_seconds)
+            await self.app(scope, replay, send)
+        else:
+            await self.app(scope, replay, _discard)
+            if kind == STORE_THEN_500:
+                await _plain_500(send)
+            else:
+                await _start_and_drop(send)
+
+
+async def _read_all(receive: Any) -> bytes:
+    body = bytearray()
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return bytes(body)
+        body += message.get("body", b"")
+        if not message.get("more_body", False):
+            return bytes(body)
+
+
+def _replaying(body: bytes) -> Callable[[], Any]:
+    sent = False
+
+    async def receive() -> dict[str, Any]:
+        nonlocal sent
+        if sent:
+            # The app asks again only to learn of a disconnect; wait like a quiet client.
+            await asyncio.sleep(3600)
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return receive
+
+
+async def _discard(_message: Any) -> None:
+    return None
+
+
+async def _plain_500(send: Any) -> None:
+    text = "Tillfälligt fel (avsiktligt, för test av omförsök).".encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 500,
+            "headers": [
+                (b"content-type", b"text/plain; charset=utf-8"),
+                (b"content-length", str(len(text)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": text, "more_body": False})
+
+
+async def _start_and_drop(send: Any) -> None:
+    """Send the status line and headers, then nothing: the server closes the connection."""
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [
+                (b"content-type", SOAP_CONTENT_TYPE.encode()),
+                (b"content-length", b"4096"),
+            ],
+        }
+    )
 
 
 async def _read_limited(request: Request) -> bytes:

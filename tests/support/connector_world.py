@@ -1,0 +1,148 @@
+"""The connector wired to a running reference infrastructure, for switch, relay and crash tests.
+
+The reference runs on free loopback ports with its own data folder; the connector gets a
+home of its own, a migrated database, the demo organisations as sender organisations
+(Exempelkommun is also the intermediary) and a sending system allowed to send for both.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import socket
+import uuid
+from pathlib import Path
+
+from sqlalchemy.orm import Session
+
+from utskick.db import migrate
+from utskick.db.engine import create_database_engine
+from utskick.intake.models import SendingSystem
+from utskick.reference.context import build_context
+from utskick.reference.runner import ReferenceInfrastructure
+from utskick.reference.settings import ReferenceSettings
+from utskick.senders.models import SenderOrganisation
+from utskick.settings import Settings
+
+EXEMPELKOMMUN = "2021004748"
+GRANNKOMMUN = "2021009903"
+SYD = "5569990012"
+NORD = "5569990020"
+
+# Demo identities (docs/test-identities.md) with their 12-digit ids.
+TOLVAN = "191212121212"  # Syd, accepts all
+ANNA = "198004232388"  # Nord
+BERTIL = "197501012475"  # Syd, opted out of Exempelkommun
+CECILIA = "199003153146"  # Syd, pending
+DAVID = "196611090827"  # not registered
+EVA = "198512304166"  # protected identity
+FILIP = "201206143230"  # Syd, under 18
+GUSTAV = "197001632392"  # samordningsnummer, Nord
+IDA = "199302281465"  # Syd
+KARIN = "198101052382"  # Syd
+EXEMPELBOLAGET = "165569990038"  # company mailbox at Nord
+UTAN_BREVLADA = "165566778899"  # no mailbox
+
+PORT_SETTINGS = (
+    "far_port",
+    "population_port",
+    "syd_service_port",
+    "syd_ui_port",
+    "nord_service_port",
+    "nord_ui_port",
+    "sink_page_port",
+    "smtp_port",
+)
+
+
+def free_ports(count: int) -> list[int]:
+    """Ports the kernel says are free now (bound and released at once)."""
+    sockets = []
+    for _ in range(count):
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        sockets.append(sock)
+    ports = [sock.getsockname()[1] for sock in sockets]
+    for sock in sockets:
+        sock.close()
+    return ports
+
+
+def start_reference(home: Path, **overrides):
+    """Build and start the reference infrastructure on free ports; returns (context, running)."""
+    ports = dict(zip(PORT_SETTINGS, free_ports(len(PORT_SETTINGS)), strict=True))
+    settings = ReferenceSettings(home=home, run_smtp_sink=False, **ports, **overrides)
+    context = build_context(settings)
+    infrastructure = ReferenceInfrastructure(context)
+    infrastructure.start_in_thread()
+    return context, infrastructure
+
+
+def connector_settings(home: Path, context, **overrides) -> Settings:
+    """Connector settings pointing at the running reference (FaR, its CA)."""
+    values = {
+        "home": home,
+        "far_url": context.endpoints.far_url,
+        "tls_ca_file": context.pki.ca_certificate,
+        "embedded_reference": False,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+def connector_environment(settings: Settings) -> dict[str, str]:
+    """The same settings as UTSKICK_* environment variables, for `utskick worker` processes."""
+    env = {
+        "UTSKICK_HOME": str(settings.home),
+        "UTSKICK_FAR_URL": settings.far_url or "",
+        "UTSKICK_TLS_CA_FILE": str(settings.tls_ca_file),
+        "UTSKICK_EMBEDDED_REFERENCE": "false",
+        "UTSKICK_LEASE_SECONDS": str(settings.lease_seconds),
+        "UTSKICK_RETRY_BASE_SECONDS": str(settings.retry_base_seconds),
+        "UTSKICK_RETRY_MAX_SECONDS": str(settings.retry_max_seconds),
+        "UTSKICK_WORKER_THREADS": str(settings.worker_threads),
+        "UTSKICK_WORKER_POLL_SECONDS": str(settings.worker_poll_seconds),
+        "UTSKICK_OPERATOR_READ_TIMEOUT_SECONDS": str(settings.operator_read_timeout_seconds),
+        "UTSKICK_OPERATOR_CONNECT_TIMEOUT_SECONDS": str(settings.operator_connect_timeout_seconds),
+    }
+    if settings.database_url:
+        env["UTSKICK_DATABASE_URL"] = settings.database_url
+    return env
+
+
+def prepare_connector(settings: Settings, context, engine=None):
+    """Migrate the connector's database and seed senders and a sending system.
+
+    Returns:
+        (engine, sending system id).
+    """
+    settings.home.mkdir(parents=True, exist_ok=True)
+    engine = engine or create_database_engine(settings.resolved_database_url())
+    migrate.upgrade(engine)
+    now = dt.datetime.now(dt.UTC)
+    system_id = str(uuid.uuid4())
+    with Session(engine) as session, session.begin():
+        for number, name, intermediary in (
+            (EXEMPELKOMMUN, "Exempelkommun", True),
+            (GRANNKOMMUN, "Grannkommun", False),
+        ):
+            session.add(
+                SenderOrganisation(
+                    organisation_number=number,
+                    name=name,
+                    key_path=str(context.pki.key_and_certificate(number)),
+                    intermediary=intermediary,
+                    support_text=f"Kontakta {name}s kundcenter, 0771-00 00 00.",
+                    support_url="https://exempel.test/kontakt",
+                    created_at=now,
+                )
+            )
+        session.add(
+            SendingSystem(
+                id=system_id,
+                name=f"Testsystem {system_id[:8]}",
+                sender_numbers=[EXEMPELKOMMUN, GRANNKOMMUN],
+                departments=None,
+                created_at=now,
+            )
+        )
+    return engine, system_id
