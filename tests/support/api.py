@@ -43,3 +43,61 @@ def letter_json(**changes):
     }
     body.update(changes)
     return body
+
+
+def migrated_api_engine(path):
+    """A migrated SQLite database at `path` of its own (the API commits), with two senders."""
+    from sqlalchemy.orm import Session
+
+    from utskick.db import migrate
+    from utskick.db.engine import create_database_engine
+    from utskick.letters.models import MessageType
+    from utskick.senders.models import SenderOrganisation
+
+    engine = create_database_engine(f"sqlite:///{path}")
+    migrate.upgrade(engine)
+    with Session(engine) as session:
+        for number, name in ((EXEMPELKOMMUN, "Exempelkommun"), (GRANNKOMMUN, "Grannkommun")):
+            session.add(
+                SenderOrganisation(
+                    organisation_number=number,
+                    name=name,
+                    intermediary=number == EXEMPELKOMMUN,
+                    support_text=f"Frågor? Kontakta {name}.",
+                    created_at=NOW,
+                )
+            )
+        session.add(MessageType(code="beslut", name="Beslut", protection_class=2))
+        session.commit()
+    return engine
+
+
+def api_app(engine, home):
+    """The web app on that database, with the fake precheck in place of FaR."""
+    from utskick.settings import Settings
+    from utskick.web.app import create_app
+
+    app = create_app(Settings(home=home), engine)
+    app.state.precheck = FakePrecheck()
+    return app
+
+
+def new_api_key_headers(engine, sender_numbers=(EXEMPELKOMMUN,), departments=None):
+    """Create a sending system with a key; returns the headers that authenticate as it."""
+    import uuid
+
+    from sqlalchemy.orm import Session
+
+    from utskick.intake.systems import create_sending_system, issue_api_key
+
+    with Session(engine) as session:
+        system = create_sending_system(
+            session,
+            name=f"system-{uuid.uuid4().hex[:8]}",
+            sender_numbers=list(sender_numbers),
+            departments=departments,
+            now=NOW,
+        )
+        issued = issue_api_key(session, system, now=NOW)
+        session.commit()
+    return {"Authorization": f"Bearer {issued.clear_key}"}

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import re
 import threading
 import uuid
 from collections.abc import AsyncIterator
@@ -21,14 +22,19 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request, Response
 from fastapi import Path as PathParam
 from fastapi.encoders import jsonable_encoder
-from fastapi.exception_handlers import request_validation_exception_handler
+from fastapi.exception_handlers import (
+    http_exception_handler,
+    request_validation_exception_handler,
+)
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import ValidationError
+from pydantic import BeforeValidator, ValidationError
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from utskick.db.engine import session_factory
 from utskick.identity import InvalidIdentityError, parse_identity, parse_organisation
@@ -76,6 +82,7 @@ STORED_REJECTIONS = 1000
 ANSWERED_REJECTIONS = 100
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorResponse, "description": "Anropets innehåll kan inte läsas."},
     401: {"model": ErrorResponse, "description": "API-nyckel saknas, är okänd eller återkallad."},
     422: {"model": ErrorResponse, "description": "Felaktig indata; varje fel fält är namngivet."},
 }
@@ -107,6 +114,9 @@ class ApiError(Exception):
         self.detail = detail
         self.field = field
         self.headers = headers
+        self.errors: list[dict[str, str | None]] = (
+            [{"field": field, "message": detail}] if field else []
+        )
         super().__init__(detail)
 
 
@@ -117,6 +127,7 @@ def include_intake_api(app: FastAPI) -> None:
     app.include_router(router)
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
 
 
 # --- plumbing ------------------------------------------------------------------------------
@@ -148,6 +159,22 @@ def current_system(
 
 
 System = Annotated[SendingSystem, Depends(current_system)]
+
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})")
+
+
+def _rfc3339(value: object) -> dt.datetime:
+    """Only the RFC 3339 form the description promises (not numbers or bare dates)."""
+    text = value.upper() if isinstance(value, str) else ""
+    if not _RFC3339.fullmatch(text):
+        raise ValueError("ska vara en tidpunkt med tidszon, t.ex. 2026-11-27T10:00:00Z")
+    try:
+        return dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError("tidpunkten finns inte i kalendern") from None
+
+
+Rfc3339 = Annotated[dt.datetime, BeforeValidator(_rfc3339)]
 LetterId = Annotated[str, PathParam(max_length=36, description="The letter's id.")]
 
 
@@ -157,12 +184,41 @@ def _actor(system: SendingSystem) -> str:
 
 async def _api_error(_request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, ApiError)
-    errors = [{"field": error.field, "message": error.detail}] if error.field else []
     return JSONResponse(
-        {"detail": error.detail, "errors": errors},
+        {"detail": error.detail, "errors": error.errors},
         status_code=error.status_code,
         headers=error.headers,
     )
+
+
+_HTTP_MESSAGES = {
+    400: "anropets innehåll kan inte läsas; skicka giltig JSON i UTF-8",
+    404: "adressen finns inte i API:t; se /docs",
+    405: "metoden stöds inte för denna adress; se /docs",
+}
+
+
+async def _http_error(request: Request, error: Exception) -> Response:
+    """Errors raised by the framework itself, in Swedish on the API's paths."""
+    assert isinstance(error, StarletteHTTPException)
+    if not request.url.path.startswith(API_PREFIX):
+        return await http_exception_handler(request, error)
+    detail = _HTTP_MESSAGES.get(error.status_code, str(error.detail))
+    headers = dict(getattr(error, "headers", None) or {})
+    if error.status_code == 405:  # noqa: PLR2004
+        # Name every method of the path, not only those of the one route that matched.
+        headers["Allow"] = ", ".join(_methods_of(request))
+    return JSONResponse(
+        {"detail": detail, "errors": []}, status_code=error.status_code, headers=headers
+    )
+
+
+def _methods_of(request: Request) -> list[str]:
+    methods: set[str] = set()
+    for route in request.app.routes:
+        if isinstance(route, APIRoute) and route.path_regex.match(request.url.path):
+            methods |= route.methods or set()
+    return sorted(methods)
 
 
 async def _validation_error(request: Request, error: Exception) -> JSONResponse:
@@ -200,6 +256,7 @@ _MESSAGES = {
     "list_type": "ska vara en lista",
     "greater_than_equal": "ska vara minst {ge}",
     "less_than_equal": "får vara högst {le}",
+    "value_error": "{error}",
     "datetime_type": "ska vara en tidpunkt, t.ex. 2026-11-27T10:00:00Z",
     "datetime_parsing": "ska vara en tidpunkt, t.ex. 2026-11-27T10:00:00Z",
     "datetime_from_date_parsing": "ska vara en tidpunkt, t.ex. 2026-11-27T10:00:00Z",
@@ -274,6 +331,15 @@ def _rejected(error: LetterRejectedError) -> ApiError:
     return ApiError(422, error.message, field=error.field)
 
 
+def _aware(moment: dt.datetime) -> dt.datetime:
+    """A stored time with its zone: SQLite gives times back without one, and they are UTC."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
+
+
+def _maybe_aware(moment: dt.datetime | None) -> dt.datetime | None:
+    return None if moment is None else _aware(moment)
+
+
 def _summary(letter: Letter) -> LetterSummary:
     return LetterSummary.model_validate(_summary_fields(letter))
 
@@ -291,8 +357,8 @@ def _summary_fields(letter: Letter) -> dict[str, Any]:
         "case_number": letter.case_number,
         "reference": letter.reference,
         "batch_id": letter.batch_id,
-        "created_at": letter.created_at,
-        "updated_at": letter.updated_at,
+        "created_at": _aware(letter.created_at),
+        "updated_at": _aware(letter.updated_at),
     }
 
 
@@ -307,7 +373,7 @@ def _letter_out(letter: Letter) -> LetterOut:
             "message_id": letter.message_id,
             "operator_number": letter.operator_number,
             "trans_id": letter.trans_id,
-            "deliver_by": letter.deliver_by,
+            "deliver_by": _maybe_aware(letter.deliver_by),
             "attachments": [
                 AttachmentOut(
                     position=a.position,
@@ -410,7 +476,7 @@ def letter_events(letter_id: LetterId, request: Request, system: System) -> list
         return [
             EventOut(
                 event_id=event.event_id,
-                at=event.at,
+                at=_aware(event.at),
                 actor=event.actor,
                 state=event.state,
                 reason=event.reason,
@@ -436,8 +502,8 @@ def search_letters(  # noqa: PLR0917 (each query parameter is one search criteri
     department: Annotated[str | None, Query(max_length=200)] = None,
     state: Annotated[State | None, Query()] = None,
     batch_id: Annotated[str | None, Query(max_length=36)] = None,
-    created_from: Annotated[dt.datetime | None, Query(description="Inclusive.")] = None,
-    created_to: Annotated[dt.datetime | None, Query(description="Exclusive.")] = None,
+    created_from: Annotated[Rfc3339 | None, Query(description="Inclusive.")] = None,
+    created_to: Annotated[Rfc3339 | None, Query(description="Exclusive.")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> LetterPageOut:
@@ -601,10 +667,14 @@ class _BatchIntake:
         self.rejections.extend(rejections[: max(0, ANSWERED_REJECTIONS - len(self.rejections))])
 
     def finish(self) -> None:
+        """Mark the batch read to its end; a batch of which nothing was accepted is dropped."""
         with self.sessions() as session:
             batch = session.get(Batch, self.batch_id)
             assert batch is not None
-            batch.completed_at = utc_now()
+            if self.accepted:
+                batch.completed_at = utc_now()
+            else:
+                session.delete(batch)
             session.commit()
 
 
@@ -649,6 +719,18 @@ async def _ndjson_lines(chunks: AsyncIterator[bytes]) -> AsyncIterator[tuple[int
         yield number + 1, None if overlong else bytes(buffer)
 
 
+def _nothing_accepted(intake: _BatchIntake) -> ApiError:
+    error = ApiError(
+        422,
+        f"inget brev i utskicket kunde tas emot ({intake.rejected} rader avvisades); rätta "
+        "raderna och skicka igen",
+    )
+    error.errors = [
+        {"field": f"rad {r.line}: {r.field}", "message": r.message} for r in intake.rejections
+    ]
+    return error
+
+
 @router.post(
     "/batches",
     tags=["utskick i bulk"],
@@ -665,18 +747,28 @@ async def submit_batch(request: Request, system: System) -> BatchOut:
     each bad line is reported by its number.
     """
     intake = _BatchIntake(_sessions(request), _settings(request), system)
-    await run_in_threadpool(intake.start)
+    started = False
     waiting: list[tuple[int, bytes | None]] = []
     waiting_bytes = 0
     async for number, line in _ndjson_lines(request.stream()):
+        if not started:
+            # The batch exists from its first line on: an empty body leaves nothing behind.
+            await run_in_threadpool(intake.start)
+            started = True
         waiting.append((number, line))
         waiting_bytes += len(line or b"")
         if len(waiting) >= BATCH_COMMIT_LINES or waiting_bytes >= BATCH_COMMIT_BYTES:
             await run_in_threadpool(intake.store, waiting)
             waiting, waiting_bytes = [], 0
+    if not started:
+        raise ApiError(
+            422, "utskicket är tomt; skicka ett brev (ett JSON-objekt) per rad", field="(kropp)"
+        )
     if waiting:
         await run_in_threadpool(intake.store, waiting)
     await run_in_threadpool(intake.finish)
+    if not intake.accepted:
+        raise _nothing_accepted(intake)
     return BatchOut(
         id=intake.batch_id,
         accepted=intake.accepted,
@@ -708,8 +800,8 @@ def batch_progress(
         )
         return BatchProgressOut(
             id=batch.id,
-            created_at=batch.created_at,
-            completed_at=batch.completed_at,
+            created_at=_aware(batch.created_at),
+            completed_at=_maybe_aware(batch.completed_at),
             accepted=batch.accepted,
             rejected=batch.rejected,
             rejections=[BatchRejection.model_validate(r) for r in batch.rejections],
