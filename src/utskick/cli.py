@@ -148,10 +148,9 @@ def worker(
     ] = None,
 ) -> None:
     """Run a worker: claim jobs (classify, deliver, fall back, webhooks) until stopped."""
-    from utskick.embedded import embedded_connector_settings  # noqa: PLC0415
     from utskick.worker.runner import run_worker  # noqa: PLC0415
 
-    run_worker(embedded_connector_settings(load_settings(home=home)))
+    run_worker(_beside_serve(load_settings(home=home)))
 
 
 @db_app.command("upgrade")
@@ -474,13 +473,33 @@ def _installation(home: Path | None) -> Installation:
     """Open the installation in `home` (or UTSKICK_HOME, or ./var), migrating its database."""
     from utskick.db import migrate  # noqa: PLC0415
     from utskick.db.engine import create_database_engine  # noqa: PLC0415
-    from utskick.embedded import embedded_connector_settings  # noqa: PLC0415
 
-    settings = embedded_connector_settings(load_settings(home=home))
+    settings = _beside_serve(load_settings(home=home))
     settings.home.mkdir(parents=True, exist_ok=True)
     engine = create_database_engine(settings.resolved_database_url())
     migrate.upgrade(engine)
     return Installation(settings, engine)
+
+
+def _beside_serve(settings: Settings) -> Settings:
+    """Settings for a command run beside `utskick serve` on the embedded default.
+
+    With the embedded reference on and no FaR address set, the command talks to the FaR that
+    the same home's `utskick serve` runs (its port from `UTSKICK_REFERENCE_FAR_PORT`, the path
+    the reference serves FaR at), trusting the demo CA in `<home>/pki`. Only the reference's
+    settings are read here: a command should not pay for loading the reference services.
+    """
+    if not settings.embedded_reference or settings.far_url:
+        return settings
+    from utskick.reference.settings import ReferenceSettings  # noqa: PLC0415
+
+    reference = ReferenceSettings(home=settings.home)
+    return settings.model_copy(
+        update={
+            "far_url": f"https://{reference.host}:{reference.far_port}/far",
+            "tls_ca_file": settings.tls_ca_file or settings.home / "pki" / "ca.pem",
+        }
+    )
 
 
 def _now() -> dt.datetime:

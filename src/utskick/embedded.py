@@ -29,10 +29,10 @@ from utskick.intake import systems
 from utskick.intake.auth import AuthenticationError, authenticate
 from utskick.letters.models import MessageType
 from utskick.letters.repository import LetterRepository
-from utskick.reference.context import ReferenceContext, build_context, endpoints_for
+from utskick.reference.context import ReferenceContext, build_context
 from utskick.reference.runner import Listing, ReferenceInfrastructure, listings
 from utskick.reference.settings import ReferenceSettings
-from utskick.reference.world import DEMO_WORLD, EXEMPELKOMMUN, GRANNKOMMUN
+from utskick.reference.world import EXEMPELKOMMUN, GRANNKOMMUN
 from utskick.senders.repository import SenderRepository
 from utskick.settings import Settings
 from utskick.web.app import create_app
@@ -87,24 +87,6 @@ def connector_settings_for(settings: Settings, context: ReferenceContext) -> Set
     """The connector's settings pointed at the embedded reference: its FaR and its demo CA."""
     return settings.model_copy(
         update={"far_url": context.endpoints.far_url, "tls_ca_file": context.pki.ca_certificate}
-    )
-
-
-def embedded_connector_settings(settings: Settings) -> Settings:
-    """Settings for a command run beside `utskick serve` on the embedded default.
-
-    With the embedded reference on and no FaR address set, the command talks to the FaR the
-    same home's `utskick serve` runs (ports from `UTSKICK_REFERENCE_*`), trusting the demo CA
-    in `<home>/pki`. Otherwise the settings are returned as they are.
-    """
-    if not settings.embedded_reference or settings.far_url:
-        return settings
-    endpoints = endpoints_for(ReferenceSettings(home=settings.home), DEMO_WORLD)
-    return settings.model_copy(
-        update={
-            "far_url": endpoints.far_url,
-            "tls_ca_file": settings.tls_ca_file or settings.home / "pki" / "ca.pem",
-        }
     )
 
 

@@ -1,0 +1,261 @@
+"""Letters from the command line, as an officer or an operator runs them.
+
+The real `utskick` command runs in subprocesses against an installation whose home holds the
+embedded reference's demo PKI; the reference itself runs on free ports in this process, and
+the commands find it through `UTSKICK_REFERENCE_*_PORT`, as they find a running
+`utskick serve`.
+"""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, func, select
+
+from utskick.benchmarks.signing import minimal_pdf
+from utskick.db.engine import create_database_engine, session_factory
+from utskick.intake.auth import authenticate
+from utskick.letters.models import Letter
+from utskick.reference.context import build_context
+from utskick.reference.runner import ReferenceInfrastructure
+from utskick.reference.settings import ReferenceSettings
+from utskick.reference.world import EXEMPELKOMMUN, GRANNKOMMUN
+
+UTSKICK = str(Path(sys.executable).with_name("utskick"))
+PORTS = (
+    "FAR_PORT",
+    "POPULATION_PORT",
+    "SYD_SERVICE_PORT",
+    "SYD_UI_PORT",
+    "NORD_SERVICE_PORT",
+    "NORD_UI_PORT",
+    "SINK_PAGE_PORT",
+    "SMTP_PORT",
+)
+
+
+def _free_ports(count):
+    sockets = [socket.socket() for _ in range(count)]
+    for sock in sockets:
+        sock.bind(("127.0.0.1", 0))
+    ports = [sock.getsockname()[1] for sock in sockets]
+    for sock in sockets:
+        sock.close()
+    return ports
+
+
+@pytest.fixture(scope="module")
+def installation(tmp_path_factory):
+    """A home with the reference running on free ports and both demo senders added by CLI."""
+    home = tmp_path_factory.mktemp("cli-home")
+    ports = dict(zip(PORTS, _free_ports(len(PORTS)), strict=True))
+    context = build_context(
+        ReferenceSettings(
+            home=home, run_smtp_sink=False, **{name.lower(): port for name, port in ports.items()}
+        )
+    )
+    infrastructure = ReferenceInfrastructure(context)
+    infrastructure.start_in_thread()
+    env = dict(os.environ, COLUMNS="200", UTSKICK_HOME=str(home), UTSKICK_WORKER_THREADS="0")
+    env.update({f"UTSKICK_REFERENCE_{name}": str(port) for name, port in ports.items()})
+    env.pop("UTSKICK_DATABASE_URL", None)
+
+    def run(*args, environment=None):
+        return subprocess.run(
+            [UTSKICK, *args],
+            capture_output=True,
+            text=True,
+            env=environment or env,
+            check=False,
+        )
+
+    for number, name, extra in [
+        (EXEMPELKOMMUN, "Exempelkommun", ["--intermediary"]),
+        (GRANNKOMMUN, "Grannkommun", []),
+    ]:
+        added = run(
+            "senders", "add", number, "--name", name,
+            "--key", str(context.pki.key_and_certificate(number)), *extra,
+        )  # fmt: skip
+        assert added.returncode == 0, added.stderr
+    yield run, home, env
+    infrastructure.stop()
+
+
+def _count_letters(home):
+    engine = create_engine(f"sqlite:///{home / 'utskick.db'}")
+    with engine.connect() as connection:
+        count = connection.scalar(select(func.count(Letter.id)))
+    engine.dispose()
+    return count
+
+
+def test_precheck_json_gives_channel_reason_and_operator_per_recipient(installation):
+    run, *_ = installation
+    result = run("precheck", "--json", "19121212-1212", "197501012475", "19851230-4166")
+    assert result.returncode == 0, result.stderr
+    answers = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [(a["recipient"], a["channel"], a["reason"]) for a in answers] == [
+        ("191212121212", "digital", "reachable"),
+        ("197501012475", "paper", "sender_not_accepted"),
+        ("198512304166", "paper", "protected_identity"),
+    ]
+    assert answers[0]["operator"] == "Brevlåda Syd AB"
+    from_grannkommun = run("precheck", "--json", "--sender", GRANNKOMMUN, "197501012475")
+    assert json.loads(from_grannkommun.stdout)["channel"] == "digital"
+
+
+def test_precheck_table_speaks_swedish(installation):
+    run, *_ = installation
+    result = run("precheck", "19661109-0827")
+    assert result.returncode == 0, result.stderr
+    assert "Mottagaren har ingen digital brevlåda." in result.stdout
+
+
+def test_precheck_with_far_down_says_so_and_exits_1(installation):
+    run, _, env = installation
+    down = dict(env, UTSKICK_FAR_URL=f"https://127.0.0.1:{_free_ports(1)[0]}/far")
+    result = run("precheck", "19121212-1212", environment=down)
+    assert result.returncode == 1
+    assert "FaR kan inte frågas just nu" in result.stderr
+
+
+def test_send_with_wait_delivers_and_status_shows_the_events(installation, tmp_path):
+    run, *_ = installation
+    pdf = tmp_path / "beslut.pdf"
+    pdf.write_bytes(minimal_pdf(2000))
+    sent = run(
+        "send", "--sender", "202100-4748", "--recipient", "19800423-2388",
+        "--subject", "Beslut om bygglov", "--body", "Ditt bygglov är beviljat.",
+        "--attach", f"{pdf}:both", "--class", "2", "--case", "BN 2026/1", "--wait",
+    )  # fmt: skip
+    assert sent.returncode == 0, sent.stderr
+    letter_id = sent.stdout.splitlines()[0].strip()
+    assert "levererat digitalt" in sent.stdout
+    status = run("status", letter_id)
+    assert status.returncode == 0, status.stderr
+    assert "levererat digitalt" in status.stdout
+    for state in ("mottaget", "kanal vald"):
+        assert state in status.stdout
+    assert "TransId" in status.stdout
+
+
+def test_send_twice_with_the_same_key_is_one_letter(installation):
+    run, *_ = installation
+    command = (
+        "send", "--sender", EXEMPELKOMMUN, "--recipient", "19661109-0827", "--subject",
+        "Faktura", "--body", "Att betala: 100 kr.", "--class", "1", "--key", "faktura-1",
+    )  # fmt: skip
+    first, second = run(*command), run(*command)
+    assert first.returncode == second.returncode == 0
+    assert first.stdout == second.stdout
+    assert "fanns redan" in second.stderr
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--recipient", "19121212-1213", "--class", "2"], "mottagaren"),
+        (["--recipient", "19121212-1212", "--class", "4"], "skyddsklass 4"),
+        (["--recipient", "19121212-1212", "--class", "2", "--sender", "5566778899"], "5566778899"),
+    ],
+)
+def test_bad_input_is_refused_in_swedish_with_exit_2_and_nothing_stored(
+    installation, extra, message
+):
+    run, home, _ = installation
+    before = _count_letters(home)
+    arguments = ["send", "--subject", "Beslut", "--body", "Text"]
+    if "--sender" not in extra:
+        arguments += ["--sender", EXEMPELKOMMUN]
+    result = run(*arguments, *extra)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Fel:" in result.stderr
+    assert _count_letters(home) == before
+
+
+def test_a_non_pdf_attachment_is_refused(installation, tmp_path):
+    run, home, _ = installation
+    fake = tmp_path / "beslut.pdf"
+    fake.write_text("inte en pdf")
+    before = _count_letters(home)
+    result = run(
+        "send", "--sender", EXEMPELKOMMUN, "--recipient", "19121212-1212", "--subject", "Beslut",
+        "--body", "Text", "--class", "2", "--attach", str(fake),
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "PDF" in result.stderr
+    assert _count_letters(home) == before
+
+
+def test_batch_submit_accepts_good_lines_reports_bad_ones_by_number_and_waits(
+    installation, tmp_path
+):
+    run, *_ = installation
+    lines = [
+        {"recipient": "19121212-1212", "subject": "Information", "body": "Hej",
+         "protection_class": 1},
+        {"recipient": "19661109-0827", "subject": "Information", "body": "Hej",
+         "protection_class": 1},
+        "inte json",
+        {"recipient": "19121212-1213", "subject": "Information", "body": "Hej",
+         "protection_class": 1},
+        {"recipient": "19900315-3146", "subject": "Information", "body": "Hej",
+         "protection_class": 4},
+        {"recipient": "19750101-2475", "subject": "Information", "body": "Hej",
+         "protection_class": 1, "okänt": 1},
+        {"recipient": "19750101-2475", "subject": "Information", "body": "Hej",
+         "protection_class": 1},
+    ]  # fmt: skip
+    file = tmp_path / "utskick.ndjson"
+    file.write_text(
+        "\n".join(line if isinstance(line, str) else json.dumps(line) for line in lines) + "\n",
+        encoding="utf-8",
+    )
+    result = run("batch", "submit", str(file), "--sender", EXEMPELKOMMUN, "--wait")
+    assert result.returncode == 0, result.stderr
+    output = result.stdout
+    assert "3 brev mottagna" in output
+    assert "4 rader avvisade" in output
+    for number in (3, 4, 5, 6):
+        assert f"rad {number}:" in output
+    assert "rad 1:" not in output
+    assert "skyddsklass 4" in output
+    assert "levererat digitalt" in output
+    assert "not_registered" in output
+    assert "sender_not_accepted" in output
+
+
+def test_systems_add_and_key_issue_a_key_that_the_api_accepts(installation):
+    run, home, _ = installation
+    added = run("systems", "add", "Ekonomisystemet", "--sender", EXEMPELKOMMUN)
+    assert added.returncode == 0, added.stderr
+    key = run("systems", "key", "Ekonomisystemet")
+    assert key.returncode == 0, key.stderr
+    clear_key = key.stdout.strip()
+    assert "visas bara nu" in key.stderr
+    engine = create_database_engine(f"sqlite:///{home / 'utskick.db'}")
+    with session_factory(engine)() as session:
+        assert authenticate(session, clear_key).name == "Ekonomisystemet"
+    engine.dispose()
+    unknown = run("systems", "add", "Annat", "--sender", "5566778899")
+    assert unknown.returncode == 2
+    assert "utskick senders add" in unknown.stderr
+
+
+def test_commands_beside_serve_find_the_far_the_reference_serves(tmp_path, monkeypatch):
+    from utskick.cli import _beside_serve
+    from utskick.reference.context import endpoints_for
+    from utskick.reference.world import DEMO_WORLD
+    from utskick.settings import Settings
+
+    monkeypatch.setenv("UTSKICK_REFERENCE_FAR_PORT", "18441")
+    settings = _beside_serve(Settings(home=tmp_path))
+    assert settings.far_url == endpoints_for(ReferenceSettings(home=tmp_path), DEMO_WORLD).far_url
+    assert settings.tls_ca_file == tmp_path / "pki" / "ca.pem"
+    assert _beside_serve(Settings(home=tmp_path, embedded_reference=False)).far_url is None
