@@ -110,3 +110,34 @@ def test_writes_the_demo_pki_for_curl(served):
         f"https://127.0.0.1:{ports['POPULATION_PORT']}/v1/records/191212121212", verify=context
     )
     assert answer.json()["name"] == "Tolvan Tolvansson"
+
+
+def test_seeds_a_demo_api_key_and_its_workers_deliver_a_letter_sent_through_the_api(served):
+    base, home, _, lines = served
+    key_file = home / "demo-api-key"
+    assert oct(key_file.stat().st_mode & 0o777) == "0o600"
+    assert "demo-api-key" in "".join(lines)
+    assert base + "/docs" in "".join(lines)
+    key = key_file.read_text().strip()
+    assert httpx.get(base + "/api/v1/letters").status_code == 401
+    answer = httpx.post(
+        base + "/api/v1/letters",
+        headers={"Authorization": f"Bearer {key}"},
+        json={
+            "sender": "202100-4748",
+            "recipient": "19121212-1212",
+            "subject": "Kallelse till möte",
+            "body": "Välkommen.",
+            "message_type": "kallelse",
+        },
+    )
+    assert answer.status_code in (200, 201, 202), answer.text
+    letter_url = f"{base}/api/v1/letters/{answer.json()['id']}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        letter = httpx.get(letter_url, headers={"Authorization": f"Bearer {key}"}).json()
+        if letter["state"] == "delivered":
+            break
+        time.sleep(0.2)
+    assert letter["state"] == "delivered", letter
+    assert letter["reason"] == "reachable"
