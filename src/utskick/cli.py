@@ -1175,3 +1175,40 @@ def senders_add(
         + (" som förmedlare." if intermediary else "."),
         highlight=False,
     )
+
+
+@bench_app.command("batch")
+def bench_batch(
+    letters: Annotated[int, typer.Option(help="Antal brev i massutskicket.")] = 10_000,
+    database: Annotated[str, typer.Option(help="sqlite eller postgresql.")] = "sqlite",
+    worker_threads: Annotated[int, typer.Option(help="Trådar i worker-processen.")] = 4,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Skriv resultatet som ett JSON-objekt.")
+    ] = False,
+) -> None:
+    """Measure a batch end to end: `utskick batch submit` until every letter is terminal."""
+    from utskick.benchmarks.batch import run_batch_benchmark  # noqa: PLC0415
+
+    if database not in ("sqlite", "postgresql"):
+        raise _fail("--database ska vara sqlite eller postgresql")
+    if letters < 1:
+        raise _fail("--letters ska vara minst 1")
+    _print_result(
+        run_batch_benchmark(letters=letters, database=database, worker_threads=worker_threads),
+        as_json,
+    )
+
+
+@bench_app.command("precheck")
+def bench_precheck(
+    calls: Annotated[int, typer.Option(help="Mätta anrop per variant.")] = 1000,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Skriv resultatet som ett JSON-objekt.")
+    ] = False,
+) -> None:
+    """Measure precheck latency (p50/p99) for one recipient through the API, cached and not."""
+    from utskick.benchmarks.precheck import run_precheck_benchmark  # noqa: PLC0415
+
+    if calls < 1:
+        raise _fail("--calls ska vara minst 1")
+    _print_result(run_precheck_benchmark(calls=calls), as_json)

@@ -1,0 +1,129 @@
+"""Precheck latency for one recipient through the REST API of a running `utskick serve`.
+
+`utskick serve` is started in a temporary home on free ports (the embedded reference with
+it), and `POST /api/v1/precheck` is called for one recipient with the demo API key: once with
+the FaR cache on (every call after the first is answered from the cache) and once with a
+cache time of zero (every call asks FaR over mutual TLS).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+_REFERENCE_PORTS = (
+    "FAR_PORT",
+    "POPULATION_PORT",
+    "SYD_SERVICE_PORT",
+    "SYD_UI_PORT",
+    "NORD_SERVICE_PORT",
+    "NORD_UI_PORT",
+    "SINK_PAGE_PORT",
+    "SMTP_PORT",
+)
+STARTUP_SECONDS = 90.0
+RECIPIENT = "191212121212"
+
+
+def _free_ports(count: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(count)]
+    for sock in sockets:
+        sock.bind(("127.0.0.1", 0))
+    ports = [sock.getsockname()[1] for sock in sockets]
+    for sock in sockets:
+        sock.close()
+    return ports
+
+
+def _percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+def _measure(cache_seconds: float, calls: int) -> dict[str, float]:
+    utskick = str(Path(sys.executable).with_name("utskick"))
+    with tempfile.TemporaryDirectory(prefix="utskick-bench-precheck-") as folder:
+        port, *ports = _free_ports(1 + len(_REFERENCE_PORTS))
+        env = dict(
+            os.environ,
+            UTSKICK_REACHABILITY_CACHE_SECONDS=str(cache_seconds),
+            UTSKICK_WORKER_THREADS="0",
+        )
+        env.update(
+            {
+                f"UTSKICK_REFERENCE_{name}": str(number)
+                for name, number in zip(_REFERENCE_PORTS, ports, strict=True)
+            }
+        )
+        server = subprocess.Popen(  # noqa: S603 (our own command)
+            [utskick, "serve", "--home", folder, "--port", str(port)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            _wait_until_healthy(base, server)
+            key = (Path(folder) / "demo-api-key").read_text(encoding="utf-8").strip()
+            timings = []
+            with httpx.Client(headers={"Authorization": f"Bearer {key}"}, timeout=30) as client:
+                body = {"sender": "2021004748", "recipients": [RECIPIENT]}
+                client.post(base + "/api/v1/precheck", json=body).raise_for_status()  # warm-up
+                for _ in range(calls):
+                    started = time.perf_counter()
+                    answer = client.post(base + "/api/v1/precheck", json=body)
+                    timings.append((time.perf_counter() - started) * 1000)
+                    answer.raise_for_status()
+        finally:
+            server.send_signal(signal.SIGINT)
+            try:
+                server.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                server.kill()
+    return {
+        "p50_ms": round(statistics.median(timings), 2),
+        "p99_ms": round(_percentile(timings, 0.99), 2),
+        "calls": calls,
+    }
+
+
+def _wait_until_healthy(base: str, server: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError("utskick serve stannade innan den var redo")
+        try:
+            if httpx.get(base + "/health", timeout=1).status_code == httpx.codes.OK:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"utskick serve svarade inte på /health inom {STARTUP_SECONDS:.0f} s")
+
+
+def run_precheck_benchmark(calls: int = 1000) -> dict[str, object]:
+    """p50 and p99 of `POST /api/v1/precheck` for one recipient, with and without the cache.
+
+    Args:
+        calls: measured calls per variant (after one warm-up call).
+    """
+    cached = _measure(300.0, calls)
+    uncached = _measure(0.0, calls)
+    return {
+        "recipient": RECIPIENT,
+        "cached_p50_ms": cached["p50_ms"],
+        "cached_p99_ms": cached["p99_ms"],
+        "uncached_p50_ms": uncached["p50_ms"],
+        "uncached_p99_ms": uncached["p99_ms"],
+        "calls_per_variant": calls,
+        "cpus": os.cpu_count(),
+    }
