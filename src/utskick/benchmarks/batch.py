@@ -230,6 +230,7 @@ def run_batch_benchmark(  # noqa: PLR0915 (one measured run, set up and torn dow
         url, engine, schema = _database(database, home)
         infrastructure = ReferenceInfrastructure(context)
         worker: subprocess.Popen[bytes] | None = None
+        worker_log = None
         try:
             migrate.upgrade(engine)
             with session_factory(engine).begin() as session:
@@ -245,8 +246,10 @@ def run_batch_benchmark(  # noqa: PLR0915 (one measured run, set up and torn dow
                 UTSKICK_EMBEDDED_REFERENCE="false",
             )
             started = time.perf_counter()
+            # The worker's log goes to a file: a pipe nobody reads would fill and stop it.
+            worker_log = (home / "worker.log").open("wb")
             worker = subprocess.Popen(  # noqa: S603 (our own command)
-                [utskick, "worker"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+                [utskick, "worker"], env=env, stdout=worker_log, stderr=subprocess.STDOUT
             )
             worker_memory = PeakMemory(worker.pid)
             submitter = subprocess.Popen(  # noqa: S603
@@ -274,6 +277,8 @@ def run_batch_benchmark(  # noqa: PLR0915 (one measured run, set up and torn dow
             if worker is not None and worker.poll() is None:
                 worker.terminate()
                 worker.wait(timeout=30)
+            if worker_log is not None:
+                worker_log.close()
             infrastructure.stop()
             engine.dispose()
             if schema is not None:
