@@ -70,7 +70,7 @@ def free_ports(count: int) -> list[int]:
 def start_reference(home: Path, **overrides):
     """Build and start the reference infrastructure on free ports; returns (context, running)."""
     ports = dict(zip(PORT_SETTINGS, free_ports(len(PORT_SETTINGS)), strict=True))
-    settings = ReferenceSettings(home=home, run_smtp_sink=False, **ports, **overrides)
+    settings = ReferenceSettings(home=home, **{"run_smtp_sink": False, **ports, **overrides})
     context = build_context(settings)
     infrastructure = ReferenceInfrastructure(context)
     infrastructure.start_in_thread()

@@ -125,20 +125,27 @@ class Worker:
     # --- the loop --------------------------------------------------------------------------
 
     def run_once(self) -> bool:
-        """Claim and run due jobs once: a batch of classify jobs, else one other job.
+        """Claim and run due jobs once: the oldest due job, with its fellows if it classifies.
+
+        Classify jobs are run together (up to 1,000: one FaR call per sender); every other
+        job alone, so that a slow delivery holds no other job's lease.
 
         Returns:
             Whether any job was claimed.
         """
         now = self.clock()
-        jobs = self.queue.claim(self.worker_id, now=now, limit=MAX_BATCH, kinds=[CLASSIFY])
-        if jobs:
-            self._run_classify(jobs)
-            return True
-        jobs = self.queue.claim(self.worker_id, now=now, limit=1, exclude_kinds=[CLASSIFY])
-        for job in jobs:
+        jobs = self.queue.claim(self.worker_id, now=now, limit=1)
+        if not jobs:
+            return False
+        [job] = jobs
+        if job.kind == CLASSIFY:
+            fellows = self.queue.claim(
+                self.worker_id, now=now, limit=MAX_BATCH - 1, kinds=[CLASSIFY]
+            )
+            self._run_classify([job, *fellows])
+        else:
             self._settle(job, self._run_one(job))
-        return bool(jobs)
+        return True
 
     def run_until(self, stop: threading.Event) -> None:
         """Loop until `stop` is set; wait a little whenever no job is due."""
