@@ -991,9 +991,11 @@ def batch_submit(
     outcome = _submit_lines(installation, file, sender, str(uuid.uuid4()))
     console = Console()
     console.print(
-        f"Massutskick {outcome.batch_id}: [bold]{outcome.accepted}[/] brev mottagna"
+        f"Massutskick {outcome.batch_id}: [bold]{outcome.accepted}[/] brev "
+        + ("mottaget" if outcome.accepted == 1 else "mottagna")
         + (f" (varav {outcome.replayed} redan kända)" if outcome.replayed else "")
-        + f", [bold]{len(outcome.rejected)}[/] rader avvisade.",
+        + f", [bold]{len(outcome.rejected)}[/] "
+        + ("rad avvisad." if len(outcome.rejected) == 1 else "rader avvisade."),
         highlight=False,
     )
     for number, message in outcome.rejected:
