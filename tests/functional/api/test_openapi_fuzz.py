@@ -39,7 +39,9 @@ def _remove_the_database():
 @settings(
     max_examples=30,
     deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+    # Health checks judge the generator's speed and data sizes, not the API: on a busy CI
+    # machine they fail for reasons that say nothing about the app.
+    suppress_health_check=list(HealthCheck),
 )
 def test_the_api_answers_every_generated_request_as_documented(case):
     # Schema-valid is not enough to be accepted: a personnummer's check digit, a PDF's magic
