@@ -78,11 +78,11 @@ def signed_request(context, message_id):
                 id=message_id,
                 subject="Prov av omförsök",
                 support_info=SupportInfo("Ring kundcenter."),
-                body="Hej Tolvan!".encode(),
+                body=b"Hej Tolvan!",
             ),
         ),
     )
-    return deliver_secure_request(sign_and_seal(delivery, key, key, received_on=dt.date.today()))
+    return deliver_secure_request(sign_and_seal(delivery, key, key, received_on=dt.datetime.now(dt.UTC).date()))
 
 
 def stored(context, message_id):

@@ -21,7 +21,6 @@ from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.orm import Session
 
 from support.connector_world import (
-    ANNA,
     BERTIL,
     CECILIA,
     DAVID,
@@ -31,6 +30,7 @@ from support.connector_world import (
     FILIP,
     GUSTAV,
     IDA,
+    KARIN,
     TOLVAN,
     connector_environment,
     connector_settings,
@@ -54,10 +54,10 @@ POSTGRES_URL = os.environ.get(
 )
 
 # Who gets what (docs/test-identities.md): letters cycle through these (recipient, policy)
-# pairs, four in ten digital; the notifications (digital-only) are never printed.
+# pairs, three in ten digital (to recipients without e-mail notices, which would only slow
+# the reference operator down); the notifications (digital-only) are never printed.
 MIX = [
-    ((TOLVAN, "digital-or-paper"), ("delivered", "reachable")),
-    ((ANNA, "digital-or-paper"), ("delivered", "reachable")),
+    ((KARIN, "digital-or-paper"), ("delivered", "reachable")),
     ((GUSTAV, "digital-only"), ("delivered", "reachable")),
     ((EXEMPELBOLAGET, "digital-or-paper"), ("delivered", "reachable")),
     ((BERTIL, "digital-or-paper"), ("paper", "sender_not_accepted")),
@@ -66,6 +66,7 @@ MIX = [
     ((EVA, "digital-or-paper"), ("paper", "protected_identity")),
     ((FILIP, "digital-or-paper"), ("paper", "under_age")),
     ((IDA, "paper-only"), ("paper", "paper_only_policy")),
+    ((TOLVAN, "paper-only"), ("paper", "paper_only_policy")),
 ]
 EXPECTED = dict(MIX)
 ACCEPT_CHUNK = 500
@@ -120,7 +121,6 @@ def accept_letters(engine, settings, system_id, accepted):
                     actor="cli",
                 )
         accepted.append(min(first + ACCEPT_CHUNK, LETTERS))
-    print(f"accepted at {time.monotonic():.1f}")  # noqa: T201
 
 
 def start_worker(env, home, logs, number):
@@ -150,8 +150,11 @@ def run_with_chaos(engine, env, home, logs, rng, accepted):
     kills = 0
     deadline = time.monotonic() + DEADLINE_SECONDS
     try:
+        # The first kill once work is under way (a process takes a second or two to start).
+        while unfinished(engine, accepted) == LETTERS and time.monotonic() < deadline:
+            time.sleep(0.2)
         while kills < KILLS and unfinished(engine, accepted):
-            time.sleep(rng.uniform(0.5, 3.0))
+            time.sleep(rng.uniform(0.5, 4.0))
             victims = range(len(workers)) if rng.random() < 0.3 else [rng.randrange(len(workers))]
             for index in victims:
                 workers[index].send_signal(signal.SIGKILL)
@@ -163,7 +166,6 @@ def run_with_chaos(engine, env, home, logs, rng, accepted):
                 started += 1
         while unfinished(engine, accepted) and time.monotonic() < deadline:
             time.sleep(0.5)
-        print(f"all terminal at {time.monotonic():.1f}")  # noqa: T201
         # A clean stop: SIGTERM lets the current jobs finish, and the process exits with 0.
         for worker in workers:
             worker.send_signal(signal.SIGTERM)
@@ -207,7 +209,6 @@ def test_killed_workers_lose_no_letter_and_deliver_none_twice(tmp_path, database
         logs = tmp_path / "logs"
         logs.mkdir()
         accepted = []
-        print(f"start at {time.monotonic():.1f}")  # noqa: T201
         accept_letters(engine, settings, system_id, accepted)
 
         kills, exit_codes = run_with_chaos(engine, env, home, logs, rng, accepted)

@@ -41,6 +41,7 @@ from utskick.worker.queue import (
 )
 
 MAX_BATCH = 1000
+RECORD_CHUNK = 100
 
 
 @dataclass(frozen=True)
@@ -110,27 +111,35 @@ def _record(
     actor: str,
 ) -> None:
     rule = RulePolicy(settings.minimum_age, tuple(settings.operator_allow_list))
-    now = clock()
-    with sessions() as session, session.begin():
-        lock_letters(session, [letter.letter_id for letter in letters])
-        for letter in session.scalars(
-            select(Letter).where(Letter.id.in_([w.letter_id for w in letters]))
-        ):
-            if letter.state != events.RECEIVED:
-                continue  # another worker, or a cancel, came first
-            answer = answers.get(f"{letter.sender_number}:{letter.recipient_id}")
-            decision = decide(
-                letter.recipient_id,
-                answer.status if answer else None,
-                policy=letter.policy,
-                rule=rule,
-                today=now.date(),
-                failure_reason=answer.failure_reason if answer else None,
-            )
-            detail = answer.failure_detail if answer and answer.failure_detail else None
-            apply_decision(
-                session, letter, decision, settings=settings, now=now, actor=actor, detail=detail
-            )
+    # Short transactions: on SQLite a transaction holds the only write lock, and other
+    # workers (deliveries) should not wait for a thousand letters to be recorded.
+    for first in range(0, len(letters), RECORD_CHUNK):
+        chunk = [letter.letter_id for letter in letters[first : first + RECORD_CHUNK]]
+        now = clock()
+        with sessions() as session, session.begin():
+            lock_letters(session, chunk)
+            for letter in session.scalars(select(Letter).where(Letter.id.in_(chunk))):
+                if letter.state != events.RECEIVED:
+                    continue  # another worker, or a cancel, came first
+                answer = answers.get(f"{letter.sender_number}:{letter.recipient_id}")
+                decision = decide(
+                    letter.recipient_id,
+                    answer.status if answer else None,
+                    policy=letter.policy,
+                    rule=rule,
+                    today=now.date(),
+                    failure_reason=answer.failure_reason if answer else None,
+                )
+                detail = answer.failure_detail if answer and answer.failure_detail else None
+                apply_decision(
+                    session,
+                    letter,
+                    decision,
+                    settings=settings,
+                    now=now,
+                    actor=actor,
+                    detail=detail,
+                )
 
 
 def apply_decision(
