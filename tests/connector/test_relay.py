@@ -345,3 +345,31 @@ def test_a_deliver_job_for_a_cancelled_letter_sends_nothing(world, accept):
 
     assert operator.requests == []
     assert letter_and_events(world, letter_id)[0].state == "cancelled"
+
+
+class DownFar:
+    def is_reachable(self, _sender_number, _recipient_ids):
+        from utskick.switch.far import FarUnavailableError
+
+        raise FarUnavailableError("FaR (https://far.test) svarar inte: ConnectError")
+
+
+def test_while_far_is_down_letters_wait_and_are_classified_when_it_is_back(world, accept):
+    clock = Clock()
+    letter_id = accept(clock=clock)
+    down = make_worker(world, FakeOperator(), clock)
+    down._register = DownFar()
+
+    while down.run_once():
+        pass
+
+    letter, _ = letter_and_events(world, letter_id)
+    assert letter.state == "received"
+    [classify] = jobs_of(world, letter_id)
+    assert classify.kind == "classify"
+    assert "svarar inte" in classify.last_error
+    assert classify.run_at.replace(tzinfo=dt.UTC) > clock.now
+
+    clock.advance(31)
+    run_until_settled(make_worker(world, FakeOperator(), clock), clock, rounds=1)
+    assert letter_and_events(world, letter_id)[0].state == "delivered"
