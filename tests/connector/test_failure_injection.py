@@ -82,7 +82,9 @@ def signed_request(context, message_id):
             ),
         ),
     )
-    return deliver_secure_request(sign_and_seal(delivery, key, key, received_on=dt.datetime.now(dt.UTC).date()))
+    return deliver_secure_request(
+        sign_and_seal(delivery, key, key, received_on=dt.datetime.now(dt.UTC).date())
+    )
 
 
 def stored(context, message_id):
