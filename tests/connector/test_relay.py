@@ -373,3 +373,22 @@ def test_while_far_is_down_letters_wait_and_are_classified_when_it_is_back(world
     clock.advance(31)
     run_until_settled(make_worker(world, FakeOperator(), clock), clock, rounds=1)
     assert letter_and_events(world, letter_id)[0].state == "delivered"
+
+
+def test_a_letter_whose_deadline_passes_while_far_is_down_goes_on_paper(world, accept):
+    state, channel = "paper", "paper"
+    clock = Clock()
+    letter_id = accept(clock=clock)
+    _, settings, _, _ = world
+    clock.advance(settings.fallback_after_seconds + 1)
+    down = make_worker(world, FakeOperator(), clock)
+    down._register = DownFar()
+
+    while down.run_once():
+        pass
+
+    letter, events = letter_and_events(world, letter_id)
+    assert (letter.state, letter.reason, letter.channel) == (state, "deadline_passed", channel)
+    assert "FaR gick inte att fråga" in events[-1].detail
+    assert [e.state for e in events].count(state) == 1
+    assert jobs_of(world, letter_id) == []

@@ -50,6 +50,7 @@ class _Waiting:
     sender_number: str
     recipient_id: str
     policy: str
+    deliver_by: dt.datetime | None
 
 
 def classify_jobs(
@@ -75,12 +76,23 @@ def classify_jobs(
         try:
             found = register.is_reachable(sender, asking) if asking else {}
         except FarUnavailableError as error:
+            now = clock()
+            # The deadline holds even when FaR stays down: past it, the letter goes on paper
+            # instead of waiting for ever.
+            overdue = [
+                letter
+                for letter in letters
+                if letter.deliver_by is not None and utc(letter.deliver_by) <= now
+            ]
+            _record_overdue(overdue, str(error), sessions=sessions, now=now, actor=actor)
             for letter in letters:
+                if letter in overdue:
+                    continue
                 job = job_of_letter[letter.letter_id]
                 delay = backoff_seconds(
                     job.attempts, settings.retry_base_seconds, settings.retry_max_seconds
                 )
-                outcomes[job.id] = Retry(clock() + dt.timedelta(seconds=delay), str(error))
+                outcomes[job.id] = Retry(now + dt.timedelta(seconds=delay), str(error))
             continue
         answers.update({f"{sender}:{key}": value for key, value in found.items()})
         classifiable.extend(letters)
@@ -94,11 +106,51 @@ def classify_jobs(
 def _waiting_letters(sessions: sessionmaker[Session], letter_ids: list[str]) -> list[_Waiting]:
     with sessions() as session:
         rows = session.execute(
-            select(Letter.id, Letter.sender_number, Letter.recipient_id, Letter.policy).where(
-                Letter.id.in_(letter_ids), Letter.state == events.RECEIVED
-            )
+            select(
+                Letter.id,
+                Letter.sender_number,
+                Letter.recipient_id,
+                Letter.policy,
+                Letter.deliver_by,
+            ).where(Letter.id.in_(letter_ids), Letter.state == events.RECEIVED)
         ).all()
-    return [_Waiting(row.id, row.sender_number, row.recipient_id, row.policy) for row in rows]
+    return [
+        _Waiting(row.id, row.sender_number, row.recipient_id, row.policy, row.deliver_by)
+        for row in rows
+    ]
+
+
+def _record_overdue(
+    letters: list[_Waiting],
+    far_error: str,
+    *,
+    sessions: sessionmaker[Session],
+    now: dt.datetime,
+    actor: str,
+) -> None:
+    """Letters whose deadline passed while FaR could not be asked go on paper.
+
+    Only letters that may go on paper have a deadline (`deliver_by`), so this is PAPER.
+    """
+    if not letters:
+        return
+    detail = f"{reasons.text_for(reasons.DEADLINE_PASSED)} FaR gick inte att fråga: {far_error}"
+    with sessions() as session, session.begin():
+        ids = [letter.letter_id for letter in letters]
+        lock_letters(session, ids)
+        for letter in session.scalars(select(Letter).where(Letter.id.in_(ids))):
+            if letter.state != events.RECEIVED:
+                continue  # a cancel came first
+            events.record(
+                session,
+                letter,
+                events.PAPER,
+                actor=actor,
+                now=now,
+                reason=reasons.DEADLINE_PASSED,
+                detail=detail,
+                channel="paper",
+            )
 
 
 def _record(
