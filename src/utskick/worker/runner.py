@@ -160,9 +160,12 @@ class Worker:
                 stop.wait(self.settings.worker_poll_seconds)
 
     def close(self) -> None:
-        """Close the HTTP clients this worker made."""
+        """Close the HTTP clients this worker made (the FaR client is the process's, shared)."""
         if self._webhook_client is not None:
             self._webhook_client.close()
+        if isinstance(self._operator_client, HttpMailboxOperatorClient):
+            # Open keep-alive connections would hold the operators' servers on shutdown.
+            self._operator_client.close()
 
     def _run_classify(self, jobs: list[ClaimedJob]) -> None:
         try:
