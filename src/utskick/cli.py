@@ -807,12 +807,11 @@ def _letter_from_line(line: str, default_sender: str | None) -> LetterInput:
     Raises:
         BadLineError: a Swedish message saying what is wrong with the line.
     """
-    import base64  # noqa: PLC0415
-    import binascii  # noqa: PLC0415
-
     from pydantic import ValidationError  # noqa: PLC0415
 
+    from utskick.intake.api import letter_input  # noqa: PLC0415
     from utskick.intake.schemas import LetterIn  # noqa: PLC0415
+    from utskick.letters.service import LetterRejectedError  # noqa: PLC0415
 
     try:
         raw = json.loads(line)
@@ -828,38 +827,10 @@ def _letter_from_line(line: str, default_sender: str | None) -> LetterInput:
         first = error.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "raden"
         raise BadLineError(f"{where}: {_pydantic_message(first['type'], first['msg'])}") from None
-    attachments = []
-    for index, attachment in enumerate(parsed.attachments):
-        try:
-            content = base64.b64decode(attachment.content_base64, validate=True)
-        except (binascii.Error, ValueError):
-            raise BadLineError(
-                f"attachments.{index}.content_base64: är inte giltig base64"
-            ) from None
-        attachments.append(
-            AttachmentInput(
-                filename=attachment.filename,
-                content=content,
-                channel=attachment.channel,
-                content_type=attachment.content_type,
-            )
-        )
-    return LetterInput(
-        sender=parsed.sender,
-        recipient=parsed.recipient,
-        subject=parsed.subject,
-        body=parsed.body,
-        body_type=parsed.body_type,
-        attachments=tuple(attachments),
-        protection_class=parsed.protection_class,
-        message_type=parsed.message_type,
-        policy=parsed.policy,
-        department=parsed.department,
-        eservice_url=parsed.eservice_url,
-        case_number=parsed.case_number,
-        reference=parsed.reference,
-        idempotency_key=parsed.idempotency_key,
-    )
+    try:
+        return letter_input(parsed)
+    except LetterRejectedError as error:
+        raise BadLineError(str(error)) from None
 
 
 def _pydantic_message(kind: str, fallback: str) -> str:
