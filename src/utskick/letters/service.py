@@ -125,6 +125,9 @@ class LetterService:
         self.clock = clock
         self.letters = LetterRepository(session)
         self.senders = SenderRepository(session)
+        # Sender organisations looked up once per service (a batch accepts thousands of
+        # letters from the same one; each lookup would also flush the letters before it).
+        self._sender_cache: dict[str, SenderOrganisation | None] = {}
 
     def accept(
         self,
@@ -264,7 +267,9 @@ class LetterService:
                 f"avsändaren ska vara ett organisationsnummer ({error}); "
                 "ange avsändarorganisationens tio siffror, till exempel 202100-4748",
             ) from None
-        sender = self.senders.get(number)
+        if number not in self._sender_cache:
+            self._sender_cache[number] = self.senders.get(number)
+        sender = self._sender_cache[number]
         if sender is None:
             raise LetterRejectedError(
                 "sender",
