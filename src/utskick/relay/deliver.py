@@ -234,29 +234,9 @@ def _record_refused(
             else f"{reasons.text_for(reasons.DELIVERY_REFUSED)} {description}"
         )
         data: dict[str, object] = {"code": code, "description": description}
-        if letter.policy == DIGITAL_ONLY:
-            events.record(
-                session,
-                letter,
-                events.FAILED,
-                actor=deps.actor,
-                now=now,
-                reason=reasons.DELIVERY_REFUSED,
-                detail=detail,
-                data=data,
-            )
-        else:
-            events.record(
-                session,
-                letter,
-                events.PAPER,
-                actor=deps.actor,
-                now=now,
-                reason=reasons.DELIVERY_REFUSED,
-                detail=detail,
-                data=data,
-                channel="paper",
-            )
+        _record_not_delivered(
+            session, letter, reasons.DELIVERY_REFUSED, detail, actor=deps.actor, now=now, data=data
+        )
 
 
 def _record_delivered(letter_id: str, trans_id: str, digest: str, deps: RelayDependencies) -> None:
@@ -309,6 +289,43 @@ def minimise(letter: Letter) -> None:
             attachment.content = None
 
 
+def _record_not_delivered(
+    session: Session,
+    letter: Letter,
+    reason: str,
+    detail: str,
+    *,
+    actor: str,
+    now: dt.datetime,
+    data: dict[str, object] | None = None,
+    failed_detail: str | None = None,
+) -> None:
+    """A letter that will not reach the mailbox: on paper, or FAILED when it is digital-only."""
+    if letter.policy == DIGITAL_ONLY:
+        events.record(
+            session,
+            letter,
+            events.FAILED,
+            actor=actor,
+            now=now,
+            reason=reason,
+            detail=failed_detail or detail,
+            data=data,
+        )
+        return
+    events.record(
+        session,
+        letter,
+        events.PAPER,
+        actor=actor,
+        now=now,
+        reason=reason,
+        detail=detail,
+        data=data,
+        channel="paper",
+    )
+
+
 def fallback_job(job: ClaimedJob, deps: RelayDependencies, queue: JobQueue) -> Retry | None:
     """At the deadline: a letter not yet terminal goes on paper (FAILED for digital-only)."""
     if job.letter_id is None:
@@ -322,26 +339,13 @@ def fallback_job(job: ClaimedJob, deps: RelayDependencies, queue: JobQueue) -> R
         if queue.has_active_lease(session, letter.id, DELIVER, now=now):
             # An attempt is on the wire: its answer decides; look again after it.
             return Retry(now + dt.timedelta(seconds=_FALLBACK_RECHECK_SECONDS), "leverans pågår")
-        detail = reasons.text_for(reasons.DEADLINE_PASSED)
-        if letter.policy == DIGITAL_ONLY:
-            events.record(
-                session,
-                letter,
-                events.FAILED,
-                actor=deps.actor,
-                now=now,
-                reason=reasons.DEADLINE_PASSED,
-                detail="Brevet kunde inte levereras digitalt i tid.",
-            )
-        else:
-            events.record(
-                session,
-                letter,
-                events.PAPER,
-                actor=deps.actor,
-                now=now,
-                reason=reasons.DEADLINE_PASSED,
-                detail=detail,
-                channel="paper",
-            )
+        _record_not_delivered(
+            session,
+            letter,
+            reasons.DEADLINE_PASSED,
+            reasons.text_for(reasons.DEADLINE_PASSED),
+            actor=deps.actor,
+            now=now,
+            failed_detail="Brevet kunde inte levereras digitalt i tid.",
+        )
     return None
