@@ -39,6 +39,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from utskick.db.engine import session_factory
 from utskick.identity import InvalidIdentityError, parse_identity, parse_organisation
 from utskick.intake.auth import AuthenticationError, authenticate
+from utskick.intake.limits import MAX_JSON_BODY_BYTES, BodySizeLimit
 from utskick.intake.models import SendingSystem
 from utskick.intake.schemas import (
     AttachmentOut,
@@ -84,6 +85,7 @@ ANSWERED_REJECTIONS = 100
 _ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorResponse, "description": "Anropets innehåll kan inte läsas."},
     401: {"model": ErrorResponse, "description": "API-nyckel saknas, är okänd eller återkallad."},
+    413: {"model": ErrorResponse, "description": "Anropet är större än 4 MB."},
     422: {"model": ErrorResponse, "description": "Felaktig indata; varje fel fält är namngivet."},
 }
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {
@@ -125,6 +127,12 @@ def include_intake_api(app: FastAPI) -> None:
     app.state.sessions = session_factory(app.state.engine)
     app.state.precheck_lock = threading.Lock()
     app.include_router(router)
+    app.add_middleware(
+        BodySizeLimit,
+        prefix=API_PREFIX,
+        exempt=f"{API_PREFIX}/batches",
+        limit=MAX_JSON_BODY_BYTES,
+    )
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)

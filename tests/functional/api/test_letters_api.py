@@ -39,6 +39,35 @@ class TestAuthentication:
 
 
 class TestSubmitLetter:
+    def test_a_body_over_four_megabytes_is_413_and_nothing_is_stored(
+        self, client, new_system, api_engine
+    ):
+        headers = new_system()
+        with Session(api_engine) as session:
+            before = session.scalar(select(func.count()).select_from(Letter))
+        huge = letter_json(body="x" * (4 * 1024 * 1024 + 1))
+        answer = client.post("/api/v1/letters", json=huge, headers=headers)
+        assert answer.status_code == 413
+        assert "högst 2 MB" in answer.json()["detail"]
+        with Session(api_engine) as session:
+            assert session.scalar(select(func.count()).select_from(Letter)) == before
+
+    def test_a_streamed_body_without_length_over_the_limit_is_413(self, client, new_system):
+        chunk = b" " * (1024 * 1024)
+
+        def body():
+            yield b'{"recipient": "19121212-1212",'
+            for _ in range(5):
+                yield chunk
+            yield b"}"
+
+        answer = client.post(
+            "/api/v1/letters",
+            content=body(),
+            headers=new_system() | {"Content-Type": "application/json"},
+        )
+        assert answer.status_code == 413
+
     def test_a_new_letter_is_201_and_a_replay_is_200_with_the_same_letter(self, client, new_system):
         headers = new_system() | {"Idempotency-Key": "BN-2026-1"}
         first = client.post(
