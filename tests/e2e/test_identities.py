@@ -9,7 +9,6 @@ the seal and the sender's signature on receipt.
 
 import datetime as dt
 import gc
-import socket
 
 import pytest
 from sqlalchemy import func, select
@@ -24,6 +23,7 @@ from utskick.letters.service import LetterInput, LetterService
 from utskick.reference.context import build_context
 from utskick.reference.mailbox.storage import MessageStore
 from utskick.reference.runner import ReferenceInfrastructure
+from utskick.reference.runner import free_loopback_ports as _free_ports
 from utskick.reference.settings import ReferenceSettings
 from utskick.reference.store import MailboxMessage
 from utskick.reference.world import EXEMPELKOMMUN, GRANNKOMMUN, NORD, SYD
@@ -56,16 +56,6 @@ IDA = "199302281465"
 KARIN = "198101052382"
 EXEMPELBOLAGET = "165569990038"
 UTAN_BREVLADA = "165566778899"
-
-
-def _free_ports(count):
-    sockets = [socket.socket() for _ in range(count)]
-    for sock in sockets:
-        sock.bind(("127.0.0.1", 0))
-    ports = [sock.getsockname()[1] for sock in sockets]
-    for sock in sockets:
-        sock.close()
-    return ports
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ the commands find it through `UTSKICK_REFERENCE_*_PORT`, as they find a running
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -22,6 +21,7 @@ from utskick.intake.auth import authenticate
 from utskick.letters.models import Letter
 from utskick.reference.context import build_context
 from utskick.reference.runner import ReferenceInfrastructure
+from utskick.reference.runner import free_loopback_ports as _free_ports
 from utskick.reference.settings import ReferenceSettings
 from utskick.reference.world import EXEMPELKOMMUN, GRANNKOMMUN
 
@@ -36,16 +36,6 @@ PORTS = (
     "SINK_PAGE_PORT",
     "SMTP_PORT",
 )
-
-
-def _free_ports(count):
-    sockets = [socket.socket() for _ in range(count)]
-    for sock in sockets:
-        sock.bind(("127.0.0.1", 0))
-    ports = [sock.getsockname()[1] for sock in sockets]
-    for sock in sockets:
-        sock.close()
-    return ports
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,6 @@
 
 import os
 import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -12,6 +11,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+from utskick.reference.runner import free_loopback_ports as _free_ports
 
 UTSKICK = str(Path(sys.executable).with_name("utskick"))
 REFERENCE_PORTS = (
@@ -24,16 +25,6 @@ REFERENCE_PORTS = (
     "SINK_PAGE_PORT",
     "SMTP_PORT",
 )
-
-
-def _free_ports(count):
-    sockets = [socket.socket() for _ in range(count)]
-    for sock in sockets:
-        sock.bind(("127.0.0.1", 0))
-    ports = [sock.getsockname()[1] for sock in sockets]
-    for sock in sockets:
-        sock.close()
-    return ports
 
 
 @pytest.fixture(scope="module")

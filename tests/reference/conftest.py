@@ -4,7 +4,6 @@ One running set per test worker: free ports, a data folder of its own, the demo 
 """
 
 import os
-import socket
 import ssl
 import uuid
 
@@ -14,6 +13,7 @@ from sqlalchemy import create_engine, text
 
 from utskick.reference.context import build_context
 from utskick.reference.runner import ReferenceInfrastructure
+from utskick.reference.runner import free_loopback_ports as free_ports
 from utskick.reference.settings import ReferenceSettings
 from utskick.reference.store import create_reference_engine, create_schema, sessions
 from utskick.reference.world import EXEMPELKOMMUN, GRANNKOMMUN, NORD, SYD  # noqa: F401
@@ -28,19 +28,6 @@ PORT_SETTINGS = (
     "sink_page_port",
     "smtp_port",
 )
-
-
-def free_ports(count):
-    """Ports the kernel says are free now (bound and released at once)."""
-    sockets = []
-    for _ in range(count):
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        sockets.append(sock)
-    ports = [sock.getsockname()[1] for sock in sockets]
-    for sock in sockets:
-        sock.close()
-    return ports
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,6 @@ home of its own, a migrated database, the demo organisations as sender organisat
 from __future__ import annotations
 
 import datetime as dt
-import socket
 import uuid
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from utskick.db.engine import create_database_engine
 from utskick.intake.models import SendingSystem
 from utskick.reference.context import build_context
 from utskick.reference.runner import ReferenceInfrastructure
+from utskick.reference.runner import free_loopback_ports as free_ports
 from utskick.reference.settings import ReferenceSettings
 from utskick.senders.models import SenderOrganisation
 from utskick.settings import Settings
@@ -52,19 +52,6 @@ PORT_SETTINGS = (
     "sink_page_port",
     "smtp_port",
 )
-
-
-def free_ports(count: int) -> list[int]:
-    """Ports the kernel says are free now (bound and released at once)."""
-    sockets = []
-    for _ in range(count):
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        sockets.append(sock)
-    ports = [sock.getsockname()[1] for sock in sockets]
-    for sock in sockets:
-        sock.close()
-    return ports
 
 
 def start_reference(home: Path, **overrides):

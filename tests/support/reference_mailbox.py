@@ -17,6 +17,7 @@ from utskick.mm.signing import sign_and_seal
 from utskick.mm.soap import SOAP_HEADERS, deliver_secure_request, parse_deliver_secure_response
 from utskick.reference.context import build_context
 from utskick.reference.runner import ReferenceInfrastructure
+from utskick.reference.runner import free_loopback_ports as free_ports
 from utskick.reference.settings import ReferenceSettings
 from utskick.reference.world import EXEMPELKOMMUN
 
@@ -32,20 +33,6 @@ PORT_SETTINGS = (
 )
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 _random = random.SystemRandom()
-
-
-def free_ports(count):
-    import socket
-
-    sockets = []
-    for _ in range(count):
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        sockets.append(sock)
-    ports = [sock.getsockname()[1] for sock in sockets]
-    for sock in sockets:
-        sock.close()
-    return ports
 
 
 @contextmanager

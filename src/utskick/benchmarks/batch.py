@@ -13,7 +13,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -32,6 +31,7 @@ from utskick.letters.events import TERMINAL_STATES
 from utskick.letters.models import Letter
 from utskick.reference.context import ReferenceContext, build_context
 from utskick.reference.runner import ReferenceInfrastructure
+from utskick.reference.runner import free_loopback_ports as _free_ports
 from utskick.reference.settings import ReferenceSettings
 from utskick.reference.store import FarAccount, MailboxAccount
 from utskick.reference.world import EXEMPELKOMMUN, NORD, SYD
@@ -49,16 +49,6 @@ _PORT_SETTINGS = (
     "sink_page_port",
     "smtp_port",
 )
-
-
-def _free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    for sock in sockets:
-        sock.bind(("127.0.0.1", 0))
-    ports = [sock.getsockname()[1] for sock in sockets]
-    for sock in sockets:
-        sock.close()
-    return ports
 
 
 def _luhn_digit(nine: str) -> str:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -19,6 +18,8 @@ import time
 from pathlib import Path
 
 import httpx
+
+from utskick.reference.runner import free_loopback_ports as _free_ports
 
 _REFERENCE_PORTS = (
     "FAR_PORT",
@@ -32,16 +33,6 @@ _REFERENCE_PORTS = (
 )
 STARTUP_SECONDS = 90.0
 RECIPIENT = "191212121212"
-
-
-def _free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    for sock in sockets:
-        sock.bind(("127.0.0.1", 0))
-    ports = [sock.getsockname()[1] for sock in sockets]
-    for sock in sockets:
-        sock.close()
-    return ports
 
 
 def _percentile(values: list[float], share: float) -> float:

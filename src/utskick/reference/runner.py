@@ -9,6 +9,7 @@ them on a background thread (`ServerGroup.running`).
 
 from __future__ import annotations
 
+import socket
 from dataclasses import dataclass
 
 import uvicorn
@@ -20,6 +21,21 @@ from utskick.reference.mailbox.ui import create_mailbox_ui_app
 from utskick.reference.population.service import create_population_app
 from utskick.reference.sink import SmtpSink, create_sink_page_app
 from utskick.reference.tls import ServerGroup, server_config
+
+
+def free_loopback_ports(count: int) -> list[int]:
+    """Ports the kernel says are free on loopback now (all bound at once, then released).
+
+    For tests and benchmarks that run the reference on ports of their own.
+    """
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from utskick.reference.context import build_context
 from utskick.reference.mailbox.service import create_operator_service_app
 from utskick.reference.mailbox.storage import MessageStore
+from utskick.reference.runner import free_loopback_ports as free_ports
 from utskick.reference.settings import ReferenceSettings
 from utskick.reference.sink import SmtpSink
 from utskick.reference.store import (
@@ -26,7 +27,7 @@ from utskick.reference.store import (
 from utskick.reference.tls import ServerGroup, server_config
 from utskick.reference.world import EXEMPELKOMMUN, NORD, SYD
 
-from .wire import PORTS, SAMPLE_TIME, Letters, free_ports, sample_certificate
+from .wire import PORTS, SAMPLE_TIME, Letters, sample_certificate
 
 
 @pytest.fixture(scope="session")

@@ -23,6 +23,7 @@ from utskick.mm.soap import parse_deliver_secure_response
 from utskick.reference.mailbox.notices import Notices, SmtpMailer
 from utskick.reference.mailbox.operator import MailboxOperator
 from utskick.reference.mailbox.service import create_operator_service_app
+from utskick.reference.runner import free_loopback_ports as free_ports
 from utskick.reference.store import (
     MailboxAccount,
     MailboxCompanyAdministrator,
@@ -33,7 +34,7 @@ from utskick.reference.store import (
 )
 from utskick.reference.world import EXEMPELKOMMUN, NORD, SYD
 
-from .wire import free_ports, post, wait_for
+from .wire import post, wait_for
 
 _serial = itertools.count(1)
 
@@ -62,12 +63,17 @@ def open_mailbox(context, *, operator=SYD, frequency="direkt", email=True, phone
     context.registry.register(operator, person)
     tag = uuid.uuid4().hex[:8]
     with context.sessions.begin() as session:
-        session.add(MailboxAccount(
-            operator_number=operator, owner_id=person, kind="person", name=f"Test {tag}",
-            email=f"{tag}@exempel.test" if email else None,
-            phone=f"07{int(tag, 16) % 10**8:08d}" if phone else None,
-            notice_frequency=frequency,
-        ))
+        session.add(
+            MailboxAccount(
+                operator_number=operator,
+                owner_id=person,
+                kind="person",
+                name=f"Test {tag}",
+                email=f"{tag}@exempel.test" if email else None,
+                phone=f"07{int(tag, 16) % 10**8:08d}" if phone else None,
+                notice_frequency=frequency,
+            )
+        )
     with context.sessions() as session:
         return session.get(MailboxAccount, (operator, person))
 
@@ -89,7 +95,8 @@ def texts_to(context, phone):
 def notices_of(context, recipient):
     with context.sessions() as session:
         return session.scalars(
-            select(MailboxNotice).where(MailboxNotice.recipient_id == recipient)
+            select(MailboxNotice)
+            .where(MailboxNotice.recipient_id == recipient)
             .order_by(MailboxNotice.id)
         ).all()
 
@@ -119,8 +126,11 @@ class TestDirectNotices:
         self, mailbox_context, services, client, letters
     ):
         account = open_mailbox(mailbox_context)
-        letter = letters.letter(account.owner_id, subject="Beslut om försörjningsstöd",
-                                body=b"Du beviljas 4 312 kronor.")
+        letter = letters.letter(
+            account.owner_id,
+            subject="Beslut om försörjningsstöd",
+            body=b"Du beviljas 4 312 kronor.",
+        )
         response = post(client(), services.syd, letters.request(letter))
         assert parse_deliver_secure_response(response.content).statuses[0].delivered
 
@@ -136,11 +146,13 @@ class TestDirectNotices:
         assert "Exempelkommun" in sms.text
         assert "försörjningsstöd" not in sms.text
         assert len(sms.text) <= 160
-        sent = wait_for(lambda: all(n.sent_at for n in notices_of(mailbox_context,
-                                                                  account.owner_id)))
+        sent = wait_for(
+            lambda: all(n.sent_at for n in notices_of(mailbox_context, account.owner_id))
+        )
         assert sent
         assert sorted(n.channel for n in notices_of(mailbox_context, account.owner_id)) == [
-            "email", "sms"
+            "email",
+            "sms",
         ]
 
     def test_a_notification_may_forward_its_text_by_email_and_sms(
@@ -148,17 +160,24 @@ class TestDirectNotices:
     ):
         account = open_mailbox(mailbox_context)
         notification = NotificationDelivery(
-            sender_id="16" + EXEMPELKOMMUN, sender_name="Exempelkommun",
+            sender_id="16" + EXEMPELKOMMUN,
+            sender_name="Exempelkommun",
             recipient_ids=(account.owner_id,),
-            message=SecureMessage(id=f"n-{uuid.uuid4().hex}", subject="Sophämtning",
-                                  support_info=SupportInfo("Ring 010-123 45 67"),
-                                  body=b"Sophamtningen flyttas."),
-            email_from="info@exempelkommun.test", email_subject="Sophämtningen flyttas",
+            message=SecureMessage(
+                id=f"n-{uuid.uuid4().hex}",
+                subject="Sophämtning",
+                support_info=SupportInfo("Ring 010-123 45 67"),
+                body=b"Sophamtningen flyttas.",
+            ),
+            email_from="info@exempelkommun.test",
+            email_subject="Sophämtningen flyttas",
             email_text="Sophämtningen flyttas till tisdag vecka 49.",
-            sms_from="Kommunen", sms_text="Sophamtningen flyttas till tisdag v 49.",
+            sms_from="Kommunen",
+            sms_text="Sophamtningen flyttas till tisdag v 49.",
         )
-        response = post(client(), services.syd,
-                        notify_request(build_notification_delivery(notification)))
+        response = post(
+            client(), services.syd, notify_request(build_notification_delivery(notification))
+        )
         result = parse_notify_response(response.content)
         assert result.statuses[0].delivered
         assert sorted(result.statuses[0].notified_by) == ["EMail", "SMS"]
@@ -176,10 +195,16 @@ class TestDirectNotices:
         company = "16" + fresh_organisation_number()
         mailbox_context.registry.register(NORD, company)
         with mailbox_context.sessions.begin() as session:
-            session.add(MailboxAccount(operator_number=NORD, owner_id=company, kind="company",
-                                       name="Testbolaget AB"))
-            session.add(MailboxCompanyAdministrator(operator_number=NORD, company_id=company,
-                                                    person_id=administrator.owner_id))
+            session.add(
+                MailboxAccount(
+                    operator_number=NORD, owner_id=company, kind="company", name="Testbolaget AB"
+                )
+            )
+            session.add(
+                MailboxCompanyAdministrator(
+                    operator_number=NORD, company_id=company, person_id=administrator.owner_id
+                )
+            )
         response = post(client(), services.nord, letters.request(letters.letter(company)))
         assert parse_deliver_secure_response(response.content).statuses[0].delivered
 
@@ -200,11 +225,14 @@ class TestDirectNotices:
         account = open_mailbox(mailbox_context, phone=False)
         (closed_port,) = free_ports(1)
         failing = Notices(
-            mailbox_context, mailbox_context.operator("syd"), syd_store,
+            mailbox_context,
+            mailbox_context.operator("syd"),
+            syd_store,
             mailer=SmtpMailer("127.0.0.1", closed_port, "no-reply@brevlada.test"),
         )
-        operator = MailboxOperator(mailbox_context, mailbox_context.operator("syd"),
-                                   notices=failing)
+        operator = MailboxOperator(
+            mailbox_context, mailbox_context.operator("syd"), notices=failing
+        )
         result = deliver(operator, mailbox_context, letters, account.owner_id)
         failing.close()
 
@@ -261,8 +289,14 @@ class TestDigests:
             [message] = session.scalars(
                 select(MailboxMessage).where(MailboxMessage.recipient_id == account.owner_id)
             ).all()
-            session.add(MailboxNotice(operator_number=SYD, recipient_id=account.owner_id,
-                                      message_id=message.id, channel="email"))
+            session.add(
+                MailboxNotice(
+                    operator_number=SYD,
+                    recipient_id=account.owner_id,
+                    message_id=message.id,
+                    channel="email",
+                )
+            )
 
         app = create_operator_service_app(mailbox_context, syd, digest_interval_seconds=0.1)
         with TestClient(app):

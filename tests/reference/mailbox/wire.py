@@ -3,7 +3,6 @@
 import base64
 import datetime as dt
 import itertools
-import socket
 import time
 import uuid
 
@@ -30,19 +29,15 @@ TOLVAN = "191212121212"
 ANNA = "198004232388"
 KARIN = "198101052382"
 PORTS = (
-    "far_port", "population_port", "syd_service_port", "syd_ui_port", "nord_service_port",
-    "nord_ui_port", "sink_page_port", "smtp_port",
+    "far_port",
+    "population_port",
+    "syd_service_port",
+    "syd_ui_port",
+    "nord_service_port",
+    "nord_ui_port",
+    "sink_page_port",
+    "smtp_port",
 )
-
-
-def free_ports(count):
-    sockets = [socket.socket() for _ in range(count)]
-    for sock in sockets:
-        sock.bind(("127.0.0.1", 0))
-    ports = [sock.getsockname()[1] for sock in sockets]
-    for sock in sockets:
-        sock.close()
-    return ports
 
 
 def sample_certificate(sample_bytes):
@@ -74,9 +69,18 @@ class Letters:
         write_pem_bundle(bundle, issued)
         return SigningIdentity(issued.private_key, issued.certificate), bundle
 
-    def letter(self, recipient=TOLVAN, *, sender=EXEMPELKOMMUN, sender_name="Exempelkommun",
-               subject=None, body=b"Hej! Du har fatt en plats pa forskolan.", attachments=None,
-               message_id=None, body_content_type="text/plain"):
+    def letter(
+        self,
+        recipient=TOLVAN,
+        *,
+        sender=EXEMPELKOMMUN,
+        sender_name="Exempelkommun",
+        subject=None,
+        body=b"Hej! Du har fatt en plats pa forskolan.",
+        attachments=None,
+        message_id=None,
+        body_content_type="text/plain",
+    ):
         if attachments is None:
             attachments = (Attachment("beslut.pdf", minimal_pdf(3000)),)
         message = SecureMessage(
@@ -121,5 +125,3 @@ def wait_for(condition, timeout=10.0):
         if value or time.monotonic() > deadline:
             return value
         time.sleep(0.05)
-
-
