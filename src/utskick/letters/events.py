@@ -22,12 +22,25 @@ RECEIVED = "received"
 CLASSIFIED = "classified"  # channel chosen: digital, paper or none, with a reason
 RETRYING = "retrying"  # a delivery attempt failed for a reason that may pass
 DELIVERED = "delivered"  # the operator answered Delivered=true (terminal)
-PAPER = "paper"  # handed to the print service (terminal here; printing continues it)
+PAPER = "paper"  # goes on paper: the print service looks up its address next
+BATCHED = "batched"  # addressed, in a print batch (a vendor's, or a local exception list)
+HANDED_TO_PRINT = "handed_to_print"  # its batch is in the print vendor's drop (terminal)
+PRINTED = "printed"  # printed locally from an exception list (terminal)
+IMPOSSIBLE = "impossible"  # cannot go on paper: deceased, emigrated, no address (terminal)
 NOT_REACHABLE = "not_reachable"  # digital-only and not reachable: nothing sent (terminal)
 FAILED = "failed"  # refused for good and no paper by policy (terminal)
 CANCELLED = "cancelled"  # cancelled by the sender before anything went out (terminal)
 
-TERMINAL_STATES = frozenset({DELIVERED, PAPER, NOT_REACHABLE, FAILED, CANCELLED})
+TERMINAL_STATES = frozenset(
+    {DELIVERED, HANDED_TO_PRINT, PRINTED, IMPOSSIBLE, NOT_REACHABLE, FAILED, CANCELLED}
+)
+# On the way to print: the channel is decided, no digital attempt follows.
+PRINT_STATES = frozenset({PAPER, BATCHED})
+# Everything past the channel decision: the relay leaves such a letter alone.
+SETTLED_STATES = TERMINAL_STATES | PRINT_STATES
+# Where a caller waiting for a letter's outcome stops: final, or addressed and in a print batch
+# (which is handed over on the print route's schedule, perhaps hours later).
+OUTCOME_KNOWN_STATES = TERMINAL_STATES | {BATCHED}
 
 WEBHOOK_JOB = "webhook"
 

@@ -82,6 +82,9 @@ class Letter(Base):
     eservice_url: Mapped[str | None] = mapped_column(String(1024))
     case_number: Mapped[str | None] = mapped_column(String(200), index=True)
     reference: Mapped[str | None] = mapped_column(String(200), index=True)
+    # The postal address the caller gave (name, lines, postal code, city, country), used for
+    # paper unless the population register says the person is protected, dead or emigrated.
+    postal_address: Mapped[dict[str, object] | None] = mapped_column(JSON)
     # The Message Id on the wire: the same on every retry, so the operator stores it once.
     message_id: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)

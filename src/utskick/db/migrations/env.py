@@ -7,6 +7,7 @@ from utskick.db.base import Base
 from utskick.db.engine import create_database_engine
 from utskick.intake import models as _intake  # noqa: F401 (registers the tables)
 from utskick.letters import models as _letters  # noqa: F401
+from utskick.printing import models as _printing  # noqa: F401
 from utskick.senders import models as _senders  # noqa: F401
 from utskick.settings import load_settings
 from utskick.worker import models as _worker  # noqa: F401
