@@ -1,0 +1,315 @@
+"""The people who log in to the web app: their table, passwords, roles and repository.
+
+A person has one role. A case officer (handläggare) sends and follows letters; a department
+administrator (verksamhetsadministratör) sees the statistics of one department; management
+(ledning) and administrators see everything. Passwords are stored as scrypt hashes with a
+salt of their own, so a copy of the database gives no one a password.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import hmac
+import os
+import re
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import Boolean, CheckConstraint, DateTime, Integer, String, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from utskick.db.base import Base
+
+OFFICER = "officer"
+DEPARTMENT_ADMIN = "department_admin"
+MANAGEMENT = "management"
+ADMIN = "admin"
+
+# The role codes with the Swedish names a user sees.
+ROLE_NAMES = {
+    OFFICER: "handläggare",
+    DEPARTMENT_ADMIN: "verksamhetsadministratör",
+    MANAGEMENT: "ledning",
+    ADMIN: "administratör",
+}
+
+USERNAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]{1,63}")
+MIN_PASSWORD_LENGTH = 10
+MAX_PASSWORD_LENGTH = 1024
+
+# scrypt's cost: 16 MiB of memory and some tens of milliseconds per check on a small server.
+SCRYPT_N = 2**14
+SCRYPT_R = 8
+SCRYPT_P = 1
+SCRYPT_MAXMEM = 64 * 1024 * 1024
+SALT_BYTES = 16
+HASH_BYTES = 32
+HASH_SCHEME = "scrypt"
+
+DEMO_USERS_FILE = "demo-users.txt"
+
+
+class WebUser(Base):
+    """A person who logs in to the web app, with one role."""
+
+    __tablename__ = "web_user"
+    __table_args__ = (
+        CheckConstraint(
+            "role IN ('officer', 'department_admin', 'management', 'admin')", name="role_known"
+        ),
+        CheckConstraint(
+            "role <> 'department_admin' OR department IS NOT NULL",
+            name="department_admin_has_department",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200))
+    # `scrypt$n$r$p$salt$hash` with salt and hash in base64: the cost travels with the hash.
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(24))
+    # The department a department administrator sees; None for everyone else.
+    department: Mapped[str | None] = mapped_column(String(200))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+    @property
+    def role_name(self) -> str:
+        """The role's Swedish name."""
+        return ROLE_NAMES.get(self.role, self.role)
+
+
+class UserInputError(ValueError):
+    """A user that cannot be created or changed as asked; the message is Swedish."""
+
+
+# --- passwords -------------------------------------------------------------------------------
+
+
+def _b64(raw: bytes) -> str:
+    return base64.b64encode(raw).decode("ascii")
+
+
+def _scrypt(password: str, salt: bytes, n: int, r: int, p: int) -> bytes:
+    return hashlib.scrypt(
+        password.encode("utf-8"), salt=salt, n=n, r=r, p=p, maxmem=SCRYPT_MAXMEM, dklen=HASH_BYTES
+    )
+
+
+def hash_password(password: str) -> str:
+    """The stored form of a password: scrypt with a new random salt."""
+    salt = os.urandom(SALT_BYTES)
+    digest = _scrypt(password, salt, SCRYPT_N, SCRYPT_R, SCRYPT_P)
+    return f"{HASH_SCHEME}${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${_b64(salt)}${_b64(digest)}"
+
+
+def verify_password(password: str, stored: str) -> bool:
+    """Whether the password matches its stored hash (constant-time comparison)."""
+    try:
+        scheme, n, r, p, salt, digest = stored.split("$")
+        if scheme != HASH_SCHEME:
+            return False
+        expected = base64.b64decode(digest)
+        computed = _scrypt(password, base64.b64decode(salt), int(n), int(r), int(p))
+    except (ValueError, TypeError):
+        return False
+    return hmac.compare_digest(computed, expected)
+
+
+def generate_password() -> str:
+    """A new random password that is easy to type (about 120 bits)."""
+    return secrets.token_urlsafe(15)
+
+
+def check_new_password(password: str) -> None:
+    """Refuse a password too short or too long to be set.
+
+    Raises:
+        UserInputError: the password is not acceptable.
+    """
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise UserInputError(
+            f"lösenordet måste ha minst {MIN_PASSWORD_LENGTH} tecken, fick {len(password)}"
+        )
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise UserInputError(f"lösenordet får ha högst {MAX_PASSWORD_LENGTH} tecken")
+
+
+# --- repository ------------------------------------------------------------------------------
+
+
+class UserRepository:
+    """All queries on web users. The caller's unit of work commits."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def get(self, user_id: int) -> WebUser | None:
+        """The user with this id, if any."""
+        return self.session.get(WebUser, user_id)
+
+    def by_username(self, username: str) -> WebUser | None:
+        """The user with this username (compared in lower case), if any."""
+        return self.session.scalar(
+            select(WebUser).where(WebUser.username == username.strip().lower())
+        )
+
+    def all(self) -> list[WebUser]:
+        """Every user, by username."""
+        return list(self.session.scalars(select(WebUser).order_by(WebUser.username)))
+
+    def add(self, user: WebUser) -> WebUser:
+        """Store a new user (flushed, so that its id is known)."""
+        self.session.add(user)
+        self.session.flush()
+        return user
+
+
+def create_user(
+    session: Session,
+    *,
+    username: str,
+    password: str,
+    role: str,
+    now: dt.datetime,
+    department: str | None = None,
+    display_name: str | None = None,
+) -> WebUser:
+    """Check and create a web user (the caller commits).
+
+    Args:
+        session: the unit of work.
+        username: lower-case letters, digits, `.`, `_` and `-`, 2–64 characters.
+        password: at least ten characters; stored only as a scrypt hash.
+        role: `officer`, `department_admin`, `management` or `admin`.
+        now: the creation time.
+        department: required for a department administrator, optional for an officer.
+        display_name: the name shown in the app; default the username.
+
+    Raises:
+        UserInputError: a field is wrong or the username is taken; nothing is stored.
+    """
+    username = username.strip().lower()
+    if not USERNAME_PATTERN.fullmatch(username):
+        raise UserInputError(
+            f"användarnamnet får bara ha små bokstäver a–z, siffror, punkt, understreck och "
+            f"bindestreck (2–64 tecken), fick {username!r}"
+        )
+    if role not in ROLE_NAMES:
+        known = ", ".join(f"{code} ({name})" for code, name in ROLE_NAMES.items())
+        raise UserInputError(f"okänd roll {role!r}; välj en av {known}")
+    department = department.strip() if department and department.strip() else None
+    if role == DEPARTMENT_ADMIN and department is None:
+        raise UserInputError(
+            "en verksamhetsadministratör måste ha en förvaltning; ange den med --department"
+        )
+    if role in (MANAGEMENT, ADMIN) and department is not None:
+        raise UserInputError(
+            f"rollen {ROLE_NAMES[role]} ser alla förvaltningar; ange ingen förvaltning"
+        )
+    check_new_password(password)
+    repository = UserRepository(session)
+    if repository.by_username(username) is not None:
+        raise UserInputError(f"användaren {username} finns redan")
+    return repository.add(
+        WebUser(
+            username=username,
+            display_name=(display_name or "").strip() or username,
+            password_hash=hash_password(password),
+            role=role,
+            department=department,
+            active=True,
+            created_at=now,
+        )
+    )
+
+
+# --- the embedded default's demo users ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DemoUser:
+    """A person of the demo, with the role the demo shows."""
+
+    username: str
+    display_name: str
+    role: str
+    department: str | None = None
+
+
+DEMO_USERS = (
+    DemoUser("ledning", "Lena Ledning", MANAGEMENT),
+    DemoUser("socialadmin", "Sara Socialadmin", DEPARTMENT_ADMIN, "Socialtjänsten"),
+    DemoUser("handlaggare", "Hans Handläggare", OFFICER),
+)
+
+
+def _read_demo_passwords(path: Path) -> dict[str, str]:
+    """Username → password from an earlier demo users file (empty if there is none)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    passwords = {}
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) >= 2 and not line.startswith("#"):  # noqa: PLR2004 (username, password)
+            passwords[fields[0]] = fields[1]
+    return passwords
+
+
+def _write_owner_only(path: Path, text: str) -> None:
+    """Write a file only its owner may read (mode 0600 from the moment it exists)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+        file.write(text)
+    path.chmod(0o600)
+
+
+def seed_demo_users(session: Session, home: Path) -> Path:
+    """Make sure the demo users exist and `<home>/demo-users.txt` holds their passwords.
+
+    The passwords are generated on the first start and reused as long as they still match;
+    a demo user whose password no longer matches the file (a new database, a lost file)
+    gets a new one, written to the file. The file is readable by its owner only. The
+    caller commits.
+
+    Returns:
+        The path of the file with the usernames, passwords and roles.
+    """
+    path = home / DEMO_USERS_FILE
+    known = _read_demo_passwords(path)
+    repository = UserRepository(session)
+    now = dt.datetime.now(dt.UTC)
+    lines = [
+        "# Demoanvändare i Utskick (inbäddat standardläge): användarnamn, lösenord, roll.",
+        "# Logga in på /logga-in. Byt lösenord eller ta bort användarna i produktion.",
+    ]
+    for demo in DEMO_USERS:
+        password = known.get(demo.username)
+        user = repository.by_username(demo.username)
+        if user is None:
+            password = password if password and len(password) >= MIN_PASSWORD_LENGTH else None
+            password = password or generate_password()
+            create_user(
+                session,
+                username=demo.username,
+                password=password,
+                role=demo.role,
+                department=demo.department,
+                display_name=demo.display_name,
+                now=now,
+            )
+        elif password is None or not verify_password(password, user.password_hash):
+            password = generate_password()
+            user.password_hash = hash_password(password)
+        role = ROLE_NAMES[demo.role] + (f" ({demo.department})" if demo.department else "")
+        lines.append(f"{demo.username}  {password}  {role}")
+    session.flush()
+    _write_owner_only(path, "\n".join(lines) + "\n")
+    return path
