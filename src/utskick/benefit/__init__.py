@@ -1,0 +1,1 @@
+"""The simplified benefit model (förenklad nyttomodell): calculator, sensitivity and charts."""
