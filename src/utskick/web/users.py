@@ -262,7 +262,7 @@ def _read_demo_passwords(path: Path) -> dict[str, str]:
     return passwords
 
 
-def _write_owner_only(path: Path, text: str) -> None:
+def write_private_file(path: Path, text: str) -> None:
     """Write a file only its owner may read (mode 0600 from the moment it exists)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -311,5 +311,5 @@ def seed_demo_users(session: Session, home: Path) -> Path:
         role = ROLE_NAMES[demo.role] + (f" ({demo.department})" if demo.department else "")
         lines.append(f"{demo.username}  {password}  {role}")
     session.flush()
-    _write_owner_only(path, "\n".join(lines) + "\n")
+    write_private_file(path, "\n".join(lines) + "\n")
     return path

@@ -1,0 +1,519 @@
+"""Logging in to the web app: sessions, CSRF tokens, throttling and role checks.
+
+A person logs in at `/logga-in` with username and password and gets a session cookie signed
+with the session secret (HttpOnly, SameSite=Lax, Secure over https). Scripts and API clients
+send HTTP Basic credentials instead. Every form that posts carries a CSRF token that must
+match a signed cookie, so another site cannot post on the user's behalf. After a few failed
+attempts for one username (or from one address) further attempts wait a short while.
+
+Pages and endpoints ask for a person with `require_role(...)`: an HTML page redirects a
+visitor who is not logged in to `/logga-in`; a JSON endpoint answers 401 with a Basic
+challenge; a person whose role does not give access gets 403 with a Swedish explanation.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import collections
+import functools
+import hashlib
+import hmac
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import quote, urlsplit
+
+from fastapi import FastAPI, Form, Request, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from fastapi.templating import Jinja2Templates
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+from sqlalchemy.orm import Session, sessionmaker
+
+from utskick.db.engine import session_factory
+from utskick.settings import Settings
+from utskick.web.users import (
+    ROLE_NAMES,
+    UserRepository,
+    WebUser,
+    hash_password,
+    verify_password,
+    write_private_file,
+)
+
+LOGIN_PATH = "/logga-in"
+LOGOUT_PATH = "/logga-ut"
+SESSION_COOKIE = "utskick_session"
+CSRF_COOKIE = "utskick_csrf"
+CSRF_FIELD = "csrf_token"
+SESSION_SECRET_FILE = "session-secret"  # noqa: S105 (a file name, not the secret)
+# A working day: after that the person logs in again.
+SESSION_MAX_AGE_SECONDS = 8 * 3600
+CSRF_MAX_AGE_SECONDS = 8 * 3600
+BASIC_REALM = 'Basic realm="Utskick", charset="UTF-8"'
+
+# Throttling: so many failures within the window lock the key for the wait.
+FAILURES_PER_USERNAME = 5
+FAILURES_PER_ADDRESS = 20
+FAILURE_WINDOW_SECONDS = 15 * 60
+LOCKOUT_SECONDS = 60
+
+TEMPLATES = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
+
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """A hash to check when the username is unknown.
+
+    A wrong username then takes as long as a wrong password, and the answer time tells
+    nobody which usernames exist.
+    """
+    return hash_password(secrets.token_urlsafe(16))
+
+
+class LoginRequiredError(Exception):
+    """No one is logged in (or the session has expired)."""
+
+    def __init__(self, message: str = "logga in för att fortsätta") -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class LoginThrottledError(Exception):
+    """Too many failed logins; the caller must wait `retry_after` seconds."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"too many failed logins; retry after {retry_after} s")
+        self.retry_after = retry_after
+
+    @property
+    def message(self) -> str:
+        """The Swedish explanation with the wait."""
+        return (
+            "för många misslyckade inloggningar; vänta "
+            f"{self.retry_after} sekunder och försök igen"
+        )
+
+
+class RoleForbiddenError(Exception):
+    """The person is logged in, but their role does not give access."""
+
+    def __init__(self, user: WebUser, roles: tuple[str, ...]) -> None:
+        self.user = user
+        allowed = " eller ".join(ROLE_NAMES[role] for role in roles)
+        self.message = (
+            f"Du är inloggad som {user.display_name} med rollen {user.role_name}. "
+            f"Den här sidan kräver rollen {allowed}; be en administratör om behörighet."
+        )
+        super().__init__(self.message)
+
+
+class LoginThrottle:
+    """Counts failed logins per key (username, client address) and locks a key for a while.
+
+    The counts live in the process's memory: with several web processes each counts its own.
+
+    Args:
+        clock: seconds from a monotonic clock (tests hand in their own).
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._failures: dict[str, collections.deque[float]] = {}
+        self._locked_until: dict[str, float] = {}
+
+    def wait_seconds(self, keys: dict[str, int]) -> int:
+        """Seconds to wait before any of these keys may try again (0: may try now)."""
+        now = self._clock()
+        with self._lock:
+            waits = [self._locked_until.get(key, 0.0) - now for key in keys]
+        longest = max(waits, default=0.0)
+        return int(longest) + 1 if longest > 0 else 0
+
+    def failed(self, keys: dict[str, int]) -> None:
+        """Count a failure for each key; a key reaching its limit is locked."""
+        now = self._clock()
+        with self._lock:
+            for key, limit in keys.items():
+                failures = self._failures.setdefault(key, collections.deque())
+                failures.append(now)
+                while failures and failures[0] < now - FAILURE_WINDOW_SECONDS:
+                    failures.popleft()
+                if len(failures) >= limit:
+                    self._locked_until[key] = now + LOCKOUT_SECONDS
+                    failures.clear()
+
+    def succeeded(self, key: str) -> None:
+        """Forget the failures of a key (the person got the password right)."""
+        with self._lock:
+            self._failures.pop(key, None)
+            self._locked_until.pop(key, None)
+
+
+# --- secrets and cookies ---------------------------------------------------------------------
+
+
+def session_secret(settings: Settings) -> str:
+    """The key that signs cookies: the setting, or one generated once under the home folder."""
+    if settings.session_secret is not None:
+        return settings.session_secret.get_secret_value()
+    path = settings.home / SESSION_SECRET_FILE
+    try:
+        stored = path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        stored = ""
+    if not stored:
+        stored = secrets.token_urlsafe(32)
+        write_private_file(path, stored + "\n")
+    return stored
+
+
+def _password_fingerprint(user: WebUser) -> str:
+    """A short digest of the password hash: a new password ends the sessions of the old."""
+    return hashlib.sha256(user.password_hash.encode("ascii")).hexdigest()[:16]
+
+
+def _serializer(request: Request, purpose: str) -> URLSafeTimedSerializer:
+    secret: str = request.app.state.session_secret
+    return URLSafeTimedSerializer(secret, salt=f"utskick-web-{purpose}")
+
+
+def _secure(request: Request) -> bool:
+    return request.url.scheme == "https"
+
+
+def _set_cookie(request: Request, response: Response, name: str, value: str, age: int) -> None:
+    response.set_cookie(
+        name,
+        value,
+        max_age=age,
+        httponly=True,
+        samesite="lax",
+        secure=_secure(request),
+        path="/",
+    )
+
+
+def _read_signed(request: Request, cookie: str, purpose: str, max_age: int) -> Any:
+    value = request.cookies.get(cookie)
+    if not value:
+        return None
+    try:
+        return _serializer(request, purpose).loads(value, max_age=max_age)
+    except BadSignature:  # also an expired signature
+        return None
+
+
+def issue_csrf_token(request: Request) -> str:
+    """The CSRF token for the forms of this page; a new one is set as a cookie if needed."""
+    token = _read_signed(request, CSRF_COOKIE, "csrf", CSRF_MAX_AGE_SECONDS)
+    if isinstance(token, str):
+        return token
+    token = secrets.token_urlsafe(24)
+    request.state.new_csrf_token = token
+    return token
+
+
+def csrf_valid(request: Request, submitted: str | None) -> bool:
+    """Whether a posted form's token matches the token in the signed cookie."""
+    expected = _read_signed(request, CSRF_COOKIE, "csrf", CSRF_MAX_AGE_SECONDS)
+    if not isinstance(expected, str) or not submitted:
+        return False
+    return hmac.compare_digest(expected.encode(), submitted.encode())
+
+
+# --- who is asking -------------------------------------------------------------------------
+
+
+def _sessions(request: Request) -> sessionmaker[Session]:
+    sessions: sessionmaker[Session] = request.app.state.auth_sessions
+    return sessions
+
+
+def _throttle_keys(request: Request, username: str) -> dict[str, int]:
+    address = request.client.host if request.client else "okänd"
+    return {
+        f"user:{username.strip().lower()}": FAILURES_PER_USERNAME,
+        f"address:{address}": FAILURES_PER_ADDRESS,
+    }
+
+
+def check_password(request: Request, username: str, password: str) -> WebUser | None:
+    """The active user with this username and password, or None; failures are counted.
+
+    Raises:
+        LoginThrottledError: too many recent failures for the username or the address.
+    """
+    throttle: LoginThrottle = request.app.state.login_throttle
+    keys = _throttle_keys(request, username)
+    wait = throttle.wait_seconds(keys)
+    if wait:
+        raise LoginThrottledError(wait)
+    with _sessions(request)() as session:
+        user = UserRepository(session).by_username(username) if username.strip() else None
+        matches = verify_password(password, user.password_hash if user else _dummy_hash())
+    if user is None or not matches or not user.active:
+        throttle.failed(keys)
+        return None
+    throttle.succeeded(next(iter(keys)))
+    return user
+
+
+def _basic_credentials(request: Request) -> tuple[str, str] | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, encoded = header.partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        raise LoginRequiredError(
+            "Basic-uppgifterna kan inte läsas; skicka användarnamn:lösenord i base64 (UTF-8)"
+        ) from None
+    username, separator, password = decoded.partition(":")
+    if not separator:
+        raise LoginRequiredError("Basic-uppgifterna saknar ':' mellan användarnamn och lösenord")
+    return username, password
+
+
+def _session_user(request: Request) -> WebUser | None:
+    data = _read_signed(request, SESSION_COOKIE, "session", SESSION_MAX_AGE_SECONDS)
+    if not isinstance(data, dict) or not isinstance(data.get("user"), int):
+        return None
+    with _sessions(request)() as session:
+        user = UserRepository(session).get(data["user"])
+    if user is None or not user.active:
+        return None
+    if not hmac.compare_digest(str(data.get("password", "")), _password_fingerprint(user)):
+        return None
+    return user
+
+
+def current_user(request: Request) -> WebUser | None:
+    """The person making the request, by Basic credentials or session cookie, or None.
+
+    Raises:
+        LoginRequiredError: Basic credentials were sent but are wrong.
+        LoginThrottledError: Basic credentials were sent while the username is locked.
+    """
+    credentials = _basic_credentials(request)
+    if credentials is not None:
+        user = check_password(request, *credentials)
+        if user is None:
+            raise LoginRequiredError("fel användarnamn eller lösenord")
+        return user
+    return _session_user(request)
+
+
+def require_role(*roles: str) -> Callable[[Request], WebUser]:
+    """A dependency that returns the logged-in person if their role is one of `roles`.
+
+    Raises (from the dependency):
+        LoginRequiredError: no one is logged in; pages redirect, JSON answers 401.
+        RoleForbiddenError: the role does not give access (403).
+    """
+    unknown = [role for role in roles if role not in ROLE_NAMES]
+    if unknown or not roles:
+        raise ValueError(f"unknown roles: {unknown or 'none given'}")
+
+    def logged_in_with_role(request: Request) -> WebUser:
+        user = current_user(request)
+        if user is None:
+            raise LoginRequiredError
+        if user.role not in roles:
+            raise RoleForbiddenError(user, roles)
+        return user
+
+    return logged_in_with_role
+
+
+# --- answers -------------------------------------------------------------------------------
+
+
+def wants_html(request: Request) -> bool:
+    """Whether the request comes from a browser page rather than a script or API client."""
+    if request.url.path.startswith("/api/"):
+        return False
+    return "text/html" in request.headers.get("accept", "")
+
+
+def _error_json(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"detail": message, "errors": []}, status_code=status, headers=headers)
+
+
+def safe_next(target: str | None) -> str:
+    """A local path to return to after login; anything else (another site) becomes `/`."""
+    if not target:
+        return "/"
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return "/"
+    if "\\" in target:
+        return "/"
+    return target
+
+
+async def _login_required(request: Request, error: Exception) -> Response:
+    assert isinstance(error, LoginRequiredError)
+    if wants_html(request):
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse(f"{LOGIN_PATH}?next={quote(target, safe='')}", status_code=303)
+    return _error_json(401, error.message, {"WWW-Authenticate": BASIC_REALM})
+
+
+async def _throttled(request: Request, error: Exception) -> Response:
+    assert isinstance(error, LoginThrottledError)
+    headers = {"Retry-After": str(error.retry_after)}
+    if wants_html(request):
+        return _login_page(request, error=error.message, status=429, headers=headers)
+    return _error_json(429, error.message, headers)
+
+
+async def _forbidden(request: Request, error: Exception) -> Response:
+    assert isinstance(error, RoleForbiddenError)
+    if wants_html(request):
+        return TEMPLATES.TemplateResponse(
+            request,
+            "forbidden.html",
+            {
+                "message": error.message,
+                "user": error.user,
+                "csrf_token": issue_csrf_token(request),
+            },
+            status_code=403,
+        )
+    return _error_json(403, error.message)
+
+
+def _login_page(
+    request: Request,
+    *,
+    error: str | None = None,
+    username: str = "",
+    next_path: str = "/",
+    status: int = 200,
+    headers: dict[str, str] | None = None,
+) -> HTMLResponse:
+    return TEMPLATES.TemplateResponse(
+        request,
+        "login.html",
+        {
+            "error": error,
+            "username": username,
+            "next_path": safe_next(next_path),
+            "csrf_token": issue_csrf_token(request),
+            "csrf_field": CSRF_FIELD,
+        },
+        status_code=status,
+        headers=headers,
+    )
+
+
+def _start_session(request: Request, response: Response, user: WebUser) -> None:
+    value = _serializer(request, "session").dumps(
+        {"user": user.id, "password": _password_fingerprint(user)}
+    )
+    _set_cookie(request, response, SESSION_COOKIE, value, SESSION_MAX_AGE_SECONDS)
+    # A new CSRF token after login: a token planted before cannot be used afterwards.
+    token = secrets.token_urlsafe(24)
+    _set_cookie(
+        request,
+        response,
+        CSRF_COOKIE,
+        _serializer(request, "csrf").dumps(token),
+        CSRF_MAX_AGE_SECONDS,
+    )
+
+
+# --- wiring --------------------------------------------------------------------------------
+
+
+def include_auth(app: FastAPI) -> None:
+    """Add login and logout, the session secret and the error answers to an app.
+
+    The app's `state` must hold `engine` and `settings` (as `create_app` sets them).
+    """
+    settings: Settings = app.state.settings
+    app.state.session_secret = session_secret(settings)
+    app.state.auth_sessions = session_factory(app.state.engine)
+    app.state.login_throttle = LoginThrottle()
+    app.add_exception_handler(LoginRequiredError, _login_required)
+    app.add_exception_handler(LoginThrottledError, _throttled)
+    app.add_exception_handler(RoleForbiddenError, _forbidden)
+
+    @app.middleware("http")
+    async def set_new_csrf_cookie(
+        request: Request, call_next: Callable[[Request], Any]
+    ) -> Response:
+        response: Response = await call_next(request)
+        token = getattr(request.state, "new_csrf_token", None)
+        already_set = any(
+            cookie.startswith(f"{CSRF_COOKIE}=")
+            for cookie in response.headers.getlist("set-cookie")
+        )
+        if token is not None and not already_set:
+            value = _serializer(request, "csrf").dumps(token)
+            _set_cookie(request, response, CSRF_COOKIE, value, CSRF_MAX_AGE_SECONDS)
+        return response
+
+    @app.get(LOGIN_PATH, response_class=HTMLResponse, include_in_schema=False)
+    def login_form(request: Request, next: str = "/") -> HTMLResponse:  # noqa: A002
+        return _login_page(request, next_path=next)
+
+    @app.post(LOGIN_PATH, response_class=HTMLResponse, include_in_schema=False)
+    def login(
+        request: Request,
+        username: Annotated[str, Form(max_length=200)] = "",
+        password: Annotated[str, Form(max_length=1024)] = "",
+        csrf_token: Annotated[str, Form(max_length=200)] = "",
+        next: Annotated[str, Form(max_length=2000)] = "/",  # noqa: A002
+    ) -> Response:
+        if not csrf_valid(request, csrf_token):
+            return _login_page(
+                request,
+                error="formuläret har gått ut; ladda om sidan och logga in igen",
+                username=username,
+                next_path=next,
+                status=403,
+            )
+        try:
+            user = check_password(request, username, password)
+        except LoginThrottledError as error:
+            return _login_page(
+                request,
+                error=error.message,
+                username=username,
+                next_path=next,
+                status=429,
+                headers={"Retry-After": str(error.retry_after)},
+            )
+        if user is None:
+            return _login_page(
+                request,
+                error="fel användarnamn eller lösenord",
+                username=username,
+                next_path=next,
+                status=401,
+            )
+        response = RedirectResponse(safe_next(next), status_code=303)
+        _start_session(request, response, user)
+        return response
+
+    @app.post(LOGOUT_PATH, include_in_schema=False)
+    def logout(
+        request: Request, csrf_token: Annotated[str, Form(max_length=200)] = ""
+    ) -> Response:
+        if not csrf_valid(request, csrf_token):
+            return _login_page(
+                request,
+                error="formuläret har gått ut; ladda om sidan och logga ut igen",
+                status=403,
+            )
+        response = RedirectResponse(LOGIN_PATH, status_code=303)
+        response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="lax")
+        return response
