@@ -711,7 +711,7 @@ def _wait_for_letters(
     installation: Installation, letter_ids: Sequence[str], timeout: float
 ) -> None:
     """Run the jobs due in this process until every letter has a terminal outcome."""
-    from utskick.letters.events import TERMINAL_STATES  # noqa: PLC0415
+    from utskick.letters.events import OUTCOME_KNOWN_STATES  # noqa: PLC0415
     from utskick.letters.models import Letter  # noqa: PLC0415
     from utskick.worker.runner import drain  # noqa: PLC0415
 
@@ -724,7 +724,7 @@ def _wait_for_letters(
                 letter_id
                 for letter_id in remaining
                 if (letter := session.get(Letter, letter_id)) is not None
-                and letter.state not in TERMINAL_STATES
+                and letter.state not in OUTCOME_KNOWN_STATES
             ]
         if not remaining:
             return
@@ -977,7 +977,7 @@ def batch_submit(
 
 
 def _wait_for_batch(installation: Installation, batch_id: str, timeout: float) -> None:
-    from utskick.letters.events import TERMINAL_STATES  # noqa: PLC0415
+    from utskick.letters.events import OUTCOME_KNOWN_STATES  # noqa: PLC0415
     from utskick.letters.repository import LetterRepository  # noqa: PLC0415
     from utskick.worker.runner import drain  # noqa: PLC0415
 
@@ -987,7 +987,9 @@ def _wait_for_batch(installation: Installation, batch_id: str, timeout: float) -
         with installation.session() as session:
             progress = LetterRepository(session).batch_progress(batch_id)
         open_letters = sum(
-            count for state, count in progress.by_state.items() if state not in TERMINAL_STATES
+            count
+            for state, count in progress.by_state.items()
+            if state not in OUTCOME_KNOWN_STATES
         )
         if not open_letters:
             return

@@ -6,10 +6,39 @@ The embedded default needs none of them: it keeps everything under `./var`
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class PrintVendor(BaseModel):
+    """A print vendor (or the in-house print room): its drop, its envelope window, its format.
+
+    The default window is where the address shows through both a C5 and an E65 window
+    envelope with an A4 sheet folded in three: the overlap of the two common windows
+    (E65: 15 mm from the left, 40 mm from the top, 95 × 30 mm; C5: 15, 44, 105 × 35 mm).
+    """
+
+    name: str = Field(default="tryckeriet", min_length=1, max_length=60)
+    drop: Path | None = Field(
+        default=None,
+        description="Folder the batches are written to; default <home>/print-drop/<name>.",
+    )
+    departments: list[str] = Field(
+        default=[],
+        description="Departments whose letters this vendor prints; empty: every department no "
+        "other vendor names and that does not print locally.",
+    )
+    merged: bool = Field(
+        default=False, description="One merged PDF per batch instead of one per letter."
+    )
+    duplex: bool = Field(default=True, description="Printed on both sides (sheets = pages / 2).")
+    window_left_mm: float = Field(default=15.0, ge=0, le=200)
+    window_top_mm: float = Field(default=44.0, ge=36, le=250)
+    window_width_mm: float = Field(default=95.0, gt=20, le=200)
+    window_height_mm: float = Field(default=26.0, gt=10, le=100)
 
 
 class Settings(BaseSettings):
@@ -97,12 +126,81 @@ class Settings(BaseSettings):
         default=10 * 1024 * 1024, description="Largest XML document accepted from outside."
     )
     xml_max_depth: int = Field(default=64, description="Deepest XML nesting accepted from outside.")
+    # --- web users and benefit realised (statistics) ---
+    session_secret: SecretStr | None = Field(
+        default=None,
+        description="Key that signs the web app's session cookies. Default: generated once and "
+        "kept in <home>/session-secret; with several web processes set the same value on all.",
+    )
+    benefit_paper_cost_kr: Decimal = Field(
+        default=Decimal("7.00"), ge=0, description="Cost of one paper letter (material + postage)."
+    )
+    benefit_digital_cost_kr: Decimal = Field(
+        default=Decimal("1.50"), ge=0, description="Cost of one letter sent digitally."
+    )
+    benefit_minutes_per_letter: Decimal = Field(
+        default=Decimal(10),
+        ge=0,
+        description="Officer time saved per letter sent digitally instead of on paper (minutes).",
+    )
+    benefit_hourly_cost_kr: Decimal = Field(
+        default=Decimal(350), ge=0, description="Cost of an hour of officer time."
+    )
+    benefit_plan_first_year: int | None = Field(
+        default=None,
+        ge=2000,
+        le=2100,
+        description="Calendar year that is year 1 of the benefit plan shown next to the "
+        "actuals. Default: the year of the first letter sent.",
+    )
+    benefit_plan_inputs: list[str] = Field(
+        default=[],
+        description="The municipality's benefit plan as name=value inputs of the benefit model "
+        '(as `utskick nytta --set` takes them, e.g. ["inhabitants=50000"]); inputs not named '
+        "are the example municipality's, the prices and minutes are the settings above.",
+    )
+
+    population_url: str | None = Field(
+        default=None,
+        description="The population register's JSON API (name and postal address for paper "
+        "letters). The embedded default points at the reference register.",
+    )
+    print_vendors: list[PrintVendor] = Field(
+        default_factory=lambda: [PrintVendor()],
+        description="Print vendors as JSON, e.g. "
+        '[{"name": "tryckeriet", "drop": "/srv/print/drop", "merged": true}].',
+    )
+    print_local_departments: list[str] = Field(
+        default=[],
+        description="Departments that print their paper letters themselves from a daily "
+        "exception list (undantagslista) instead of sending them to a vendor.",
+    )
+    print_close_times: list[str] = Field(
+        default=["16:00"],
+        description="Times of day (HH:MM, print_timezone) at which open print batches close; "
+        "exception lists close at the first of them.",
+    )
+    print_batch_max_letters: int = Field(
+        default=2000, ge=1, description="A vendor batch closes when it holds this many letters."
+    )
+    print_timezone: str = Field(
+        default="Europe/Stockholm", description="Time zone of the close times and letter dates."
+    )
+    protected_forwarding_address: list[str] = Field(
+        default=["Skatteverket", "Box 2820", "403 20 Göteborg"],
+        description="Where paper for a person with protected identity goes (Skatteverket's "
+        "forwarding service); the recipient's personnummer is the reference line.",
+    )
 
     def resolved_database_url(self) -> str:
         """The database URL in use: the setting, or the SQLite file in the home folder."""
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.home / 'utskick.db').resolve()}"
+
+    def vendor_drop(self, vendor: PrintVendor) -> Path:
+        """The folder a vendor's batches are written to."""
+        return vendor.drop or self.home / "print-drop" / vendor.name
 
 
 def load_settings(**overrides: object) -> Settings:

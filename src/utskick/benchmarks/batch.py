@@ -27,7 +27,7 @@ from sqlalchemy import Engine, create_engine, func, select, text
 from utskick.db import migrate
 from utskick.db.engine import create_database_engine, normalise_url, session_factory
 from utskick.embedded import seed_demo_configuration
-from utskick.letters.events import TERMINAL_STATES
+from utskick.letters.events import OUTCOME_KNOWN_STATES
 from utskick.letters.models import Letter
 from utskick.reference.context import ReferenceContext, build_context
 from utskick.reference.runner import ReferenceInfrastructure
@@ -146,7 +146,7 @@ def _open_letters(engine: Engine) -> tuple[int, int]:
         total = session.scalar(select(func.count(Letter.id))) or 0
         open_count = (
             session.scalar(
-                select(func.count(Letter.id)).where(Letter.state.not_in(TERMINAL_STATES))
+                select(func.count(Letter.id)).where(Letter.state.not_in(OUTCOME_KNOWN_STATES))
             )
             or 0
         )

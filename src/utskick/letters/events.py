@@ -43,6 +43,7 @@ SETTLED_STATES = TERMINAL_STATES | PRINT_STATES
 OUTCOME_KNOWN_STATES = TERMINAL_STATES | {BATCHED}
 
 WEBHOOK_JOB = "webhook"
+PRINT_JOB = "print"  # find the paper letter's address and put it in a print batch
 
 
 def record(
@@ -56,6 +57,7 @@ def record(
     detail: str | None = None,
     data: Mapping[str, object] | None = None,
     channel: str | None = None,
+    current: bool = True,
 ) -> LetterEvent:
     """Append an event and bring the letter's current state up to date (caller commits).
 
@@ -69,6 +71,8 @@ def record(
         detail: a Swedish sentence for the user.
         data: extra facts (TransId, operator, next attempt …), stored as JSON.
         channel: the channel chosen, where this event chooses one.
+        current: whether the event becomes the letter's current state; False for what
+            happens to the paper part of a letter already delivered digitally.
     """
     event = LetterEvent(
         event_id=str(uuid.uuid4()),
@@ -81,12 +85,18 @@ def record(
         data=dict(data) if data else None,
     )
     session.add(event)
-    letter.state = state
     letter.updated_at = now
-    if reason is not None:
-        letter.reason = reason
-    if channel is not None:
-        letter.channel = channel
+    if current:
+        letter.state = state
+        if reason is not None:
+            letter.reason = reason
+        if channel is not None:
+            letter.channel = channel
+    if state == PAPER:
+        # Every way onto paper ends here, so no paper letter can miss the print service.
+        session.add(
+            Job(kind=PRINT_JOB, letter_id=letter.id, run_at=now, attempts=0, created_at=now)
+        )
     system = session.get(SendingSystem, letter.sending_system_id)
     if system is not None and system.webhook_url:
         session.add(

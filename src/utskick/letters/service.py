@@ -233,6 +233,11 @@ class LetterService:
             raise LetterNotCancellableError(
                 f"brevet kan inte makuleras: det är redan avslutat ({letter.state})"
             )
+        if letter.state == events.BATCHED:
+            raise LetterNotCancellableError(
+                "brevet kan inte makuleras: det ligger redan i en utskriftsbatch; kontakta "
+                "utskriftsrummet om batchen ännu inte är skickad till tryckeriet"
+            )
         if letter.state == events.RETRYING or self.letters.delivery_started(letter.id, now):
             raise LetterNotCancellableError(
                 "brevet kan inte makuleras: ett leveransförsök har redan gjorts och brevet kan ha "

@@ -1,1 +1,1 @@
-"""Printtjänst: PDF letters with the address in the window, print batches, vendor drop, exception lists."""
+"""Printtjänst: PDF letters with the address in the window, print batches, exception lists."""

@@ -200,6 +200,21 @@ DEMO_WORLD = World(
             note="avliden; inte ansluten",
         ),
         Person(
+            "197604122387",
+            "Jonas",
+            "Jansson",
+            _address("Jarlavägen 8", "123 52", "Exempelstad"),
+            emigrated_on=dt.date(2024, 6, 30),
+            note="utvandrad; inte ansluten",
+        ),
+        Person(
+            "198807192466",
+            "Lena",
+            "Lund",
+            None,
+            note="saknar postadress i registret; inte ansluten",
+        ),
+        Person(
             "199302281465",
             "Ida",
             "Ivarsson",

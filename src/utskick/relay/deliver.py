@@ -44,12 +44,22 @@ from utskick.senders.repository import SenderRepository
 from utskick.settings import Settings
 from utskick.switch import reasons
 from utskick.switch.rule import DIGITAL, DIGITAL_ONLY
-from utskick.worker.queue import DELIVER, ClaimedJob, JobQueue, Retry, backoff_seconds, lock_letters
+from utskick.worker.queue import (
+    DELIVER,
+    PRINT,
+    ClaimedJob,
+    JobQueue,
+    Retry,
+    backoff_seconds,
+    enqueue,
+    lock_letters,
+)
 
 logger = logging.getLogger(__name__)
 
 DIGITAL_ATTACHMENT_CHANNELS = ("both", "digital")
 PAPER_ATTACHMENT_CHANNEL = "paper"
+PAPER_PART = "paper_part"  # the print job's part for a digitally delivered letter's paper
 _DELIVERABLE_STATES = (events.CLASSIFIED, events.RETRYING)
 # How soon a fallback looks again while a delivery attempt is running.
 _FALLBACK_RECHECK_SECONDS = 5.0
@@ -226,7 +236,7 @@ def _record_refused(
     with deps.sessions() as session, session.begin():
         lock_letters(session, [letter_id])
         letter = session.get(Letter, letter_id)
-        if letter is None or letter.state in events.TERMINAL_STATES:
+        if letter is None or letter.state in events.SETTLED_STATES:
             return
         detail = (
             f"{reasons.text_for(reasons.DELIVERY_REFUSED)} Fel {code}: {description}"
@@ -246,7 +256,7 @@ def _record_delivered(letter_id: str, trans_id: str, digest: str, deps: RelayDep
         letter = session.get(Letter, letter_id)
         if letter is None:
             return
-        if letter.state in events.TERMINAL_STATES:
+        if letter.state in events.SETTLED_STATES:
             if letter.state != events.DELIVERED:
                 logger.error(
                     "letter %s was delivered (TransId %s) after it became %s",
@@ -277,6 +287,8 @@ def _record_delivered(letter_id: str, trans_id: str, digest: str, deps: RelayDep
             data=data,
             channel=DIGITAL,
         )
+        if paper_only:
+            enqueue(session, PRINT, now=now, letter_id=letter.id, payload={"part": PAPER_PART})
         if not deps.settings.keep_content_after_delivery:
             minimise(letter)
 
@@ -334,7 +346,7 @@ def fallback_job(job: ClaimedJob, deps: RelayDependencies, queue: JobQueue) -> R
     with deps.sessions() as session, session.begin():
         lock_letters(session, [job.letter_id])
         letter = session.get(Letter, job.letter_id)
-        if letter is None or letter.state in events.TERMINAL_STATES:
+        if letter is None or letter.state in events.SETTLED_STATES:
             return None
         if queue.has_active_lease(session, letter.id, DELIVER, now=now):
             # An attempt is on the wire: its answer decides; look again after it.

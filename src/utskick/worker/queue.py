@@ -25,6 +25,9 @@ CLASSIFY = "classify"
 DELIVER = "deliver"
 FALLBACK = "fallback"
 WEBHOOK = "webhook"
+PRINT = "print"  # address a paper letter and put it in a print batch (run in bulk)
+PRINT_CLOSE = "print_close"  # close a print batch at its scheduled time
+PRINT_HANDOVER = "print_handover"  # write a closed batch to its vendor's drop
 
 
 @dataclass(frozen=True)

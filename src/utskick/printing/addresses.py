@@ -1,0 +1,193 @@
+"""Where a paper letter goes: the population register, or the address its caller gave.
+
+The population register is a port (`AddressSource`) with a real adapter that asks a
+register's JSON API over HTTPS with mutual TLS (the intermediary's certificate: only
+organisations registered in FaR may ask). `resolve` turns the register's answer and the
+caller's address into the envelope: an address, Skatteverket's forwarding service for a
+protected identity, or a reason why the letter cannot go on paper.
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import httpx
+
+MAX_IDS_PER_LOOKUP = 1000
+
+# Why a paper letter cannot be sent (the letter's reason when it ends `impossible`).
+DECEASED = "deceased"
+EMIGRATED = "emigrated"
+NO_ADDRESS = "no_address"
+NOT_FOUND = "not_found"
+
+IMPOSSIBLE_TEXTS: dict[str, str] = {
+    DECEASED: "Mottagaren är avliden enligt folkbokföringen; brevet skrivs inte ut.",
+    EMIGRATED: "Mottagaren är utvandrad enligt folkbokföringen; brevet skrivs inte ut.",
+    NO_ADDRESS: "Folkbokföringen har ingen postadress för mottagaren och brevet saknar adress.",
+    NOT_FOUND: "Mottagaren finns inte i folkbokföringen och brevet saknar adress.",
+}
+
+
+class AddressSourceUnavailableError(RuntimeError):
+    """The register could not be asked now (network, TLS, 5xx): try again later."""
+
+
+@dataclass(frozen=True)
+class RegisterEntry:
+    """What the population register says about one recipient."""
+
+    recipient_id: str
+    found: bool
+    name: str | None = None
+    # Postal lines below the name: c/o, street, "postal code city".
+    lines: tuple[str, ...] = ()
+    protected: bool = False
+    deceased: bool = False
+    emigrated: bool = False
+
+
+class AddressSource(Protocol):
+    """A population register: name and postal address by 12-digit id."""
+
+    def lookup(self, recipient_ids: Sequence[str]) -> dict[str, RegisterEntry]:
+        """One entry per id asked.
+
+        Raises:
+            AddressSourceUnavailableError: the register cannot be asked now.
+        """
+        ...
+
+
+class PopulationRegisterClient:
+    """The population register's JSON API (`POST /v1/lookup`, up to 1,000 ids a call)."""
+
+    def __init__(
+        self, url: str, tls_context: ssl.SSLContext | None, *, timeout_seconds: float = 30.0
+    ) -> None:
+        self.url = url.rstrip("/")
+        self._client = httpx.Client(
+            verify=tls_context if tls_context is not None else True, timeout=timeout_seconds
+        )
+
+    def close(self) -> None:
+        """Close the connections."""
+        self._client.close()
+
+    def lookup(self, recipient_ids: Sequence[str]) -> dict[str, RegisterEntry]:
+        """Ask in chunks of 1,000; see `AddressSource.lookup`."""
+        unique = list(dict.fromkeys(recipient_ids))
+        entries: dict[str, RegisterEntry] = {}
+        for start in range(0, len(unique), MAX_IDS_PER_LOOKUP):
+            chunk = unique[start : start + MAX_IDS_PER_LOOKUP]
+            for record in self._ask(chunk):
+                entry = entry_from_record(record)
+                entries[entry.recipient_id] = entry
+        return entries
+
+    def _ask(self, ids: list[str]) -> list[dict[str, Any]]:
+        try:
+            response = self._client.post(f"{self.url}/v1/lookup", json={"ids": ids})
+        except httpx.HTTPError as error:
+            raise AddressSourceUnavailableError(
+                f"folkbokföringen svarar inte: {type(error).__name__}: {error}"
+            ) from error
+        if response.status_code != httpx.codes.OK:
+            raise AddressSourceUnavailableError(
+                f"folkbokföringen svarade {response.status_code}: {response.text[:200]}"
+            )
+        records = response.json().get("records")
+        if not isinstance(records, list) or len(records) != len(ids):
+            raise AddressSourceUnavailableError("folkbokföringens svar saknar poster")
+        return records
+
+
+def entry_from_record(record: Mapping[str, Any]) -> RegisterEntry:
+    """A register entry from one record of the register's JSON answer."""
+    address = record.get("address") or None
+    lines: tuple[str, ...] = ()
+    if address:
+        care_of = address.get("care_of")
+        lines = tuple(
+            line
+            for line in (
+                f"c/o {care_of}" if care_of else None,
+                address.get("street"),
+                f"{address.get('postal_code', '')} {address.get('city', '')}".strip(),
+            )
+            if line
+        )
+    return RegisterEntry(
+        recipient_id=str(record["id"]),
+        found=bool(record.get("found")),
+        name=record.get("name"),
+        lines=lines,
+        protected=bool(record.get("protected")),
+        deceased=record.get("deceased_on") is not None,
+        emigrated=record.get("emigrated_on") is not None,
+    )
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """Where one paper letter goes, or why it cannot go."""
+
+    lines: tuple[str, ...] = ()  # name first; empty for a protected identity
+    protected: bool = False
+    impossible_reason: str | None = None
+
+
+def caller_address_lines(address: Mapping[str, Any] | None) -> tuple[str, ...]:
+    """The envelope lines of an address a caller gave with the letter (empty: none given)."""
+    if not address:
+        return ()
+    lines = [str(address.get("name", "")).strip()]
+    lines.extend(str(line).strip() for line in address.get("lines", ()) or ())
+    lines.append(f"{address.get('postal_code', '')} {address.get('city', '')}".strip())
+    country = address.get("country")
+    if country:
+        lines.append(str(country).strip().upper())
+    return tuple(line for line in lines if line)
+
+
+def resolve(  # noqa: PLR0911 (one return per outcome, in order of precedence)
+    entry: RegisterEntry | None, caller_address: Mapping[str, Any] | None
+) -> Envelope:
+    """The envelope for a letter from the register's entry and the caller's address.
+
+    A protected identity wins over everything, the caller's address included: that address
+    must never be printed. A deceased or emigrated person gets no letter. Otherwise the
+    caller's address is used if given, else the register's.
+    """
+    if entry is not None and entry.protected:
+        return Envelope(protected=True)
+    if entry is not None and entry.deceased:
+        return Envelope(impossible_reason=DECEASED)
+    if entry is not None and entry.emigrated:
+        return Envelope(impossible_reason=EMIGRATED)
+    given = caller_address_lines(caller_address)
+    if given:
+        return Envelope(lines=given)
+    if entry is None or not entry.found:
+        return Envelope(impossible_reason=NOT_FOUND)
+    if not entry.lines or not entry.name:
+        return Envelope(impossible_reason=NO_ADDRESS)
+    return Envelope(lines=(entry.name, *entry.lines))
+
+
+class FixedAddressSource:
+    """An in-memory register for unit tests and benchmarks of the print pipeline."""
+
+    def __init__(self, entries: Mapping[str, RegisterEntry]) -> None:
+        self.entries = dict(entries)
+        self.calls = 0
+
+    def lookup(self, recipient_ids: Sequence[str]) -> dict[str, RegisterEntry]:
+        """The entries known; unknown ids are reported as not found."""
+        self.calls += 1
+        return {
+            rid: self.entries.get(rid, RegisterEntry(rid, found=False)) for rid in recipient_ids
+        }

@@ -1,0 +1,432 @@
+"""Hand a closed batch to its print vendor: a folder of PDFs and a manifest, atomically.
+
+The batch is written into a hidden working folder inside the vendor's drop
+(`.utskick-tmp/`, which vendors must ignore, as they ignore every name starting with a dot),
+each file flushed to disk, and then renamed into place in one step: the vendor sees the
+whole batch or nothing. Only then does the database record the hand-over.
+
+If the process dies while writing, the job's lease runs out and the job runs again: the
+half-written working folder is removed and the batch written anew. If it dies after the
+rename but before the database knew, the next run finds the finished folder (its manifest
+names the batch) and only records it. Handing over a handed-over batch changes nothing.
+Rendering is deterministic, so every run writes the same bytes.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import io
+import json
+import logging
+import os
+import re
+import shutil
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from utskick.letters import events
+from utskick.letters.models import Letter
+from utskick.printing.documents import DocumentBuilder
+from utskick.printing.models import CLOSED, HANDED_OVER, WHOLE_LETTER, PrintBatch, PrintItem
+from utskick.printing.render import LetterRenderer, PrintLetter, Window, sheets_for
+from utskick.printing.repository import PrintRepository
+from utskick.printing.routes import vendor_named
+from utskick.settings import PrintVendor, Settings
+from utskick.worker.queue import lock_letters
+
+logger = logging.getLogger(__name__)
+
+WORK_FOLDER = ".utskick-tmp"
+MANIFEST_JSON = "manifest.json"
+MANIFEST_CSV = "manifest.csv"
+MERGED_FILE = "brev.pdf"
+LETTER_FOLDER = "brev"
+MAX_ADDRESS_LINES = 6
+
+
+class HandoverError(RuntimeError):
+    """A batch cannot be handed over as it is; the message says why (Swedish)."""
+
+
+@dataclass(frozen=True)
+class HandoverOutcome:
+    """What a hand-over did."""
+
+    batch_id: str
+    folder: Path
+    letters: int
+    pages: int
+    sheets: int
+    already_done: bool
+
+
+@dataclass(frozen=True)
+class _Row:
+    """One letter's line in the manifest."""
+
+    letter_id: str
+    position: int
+    name: str
+    address_lines: tuple[str, ...]
+    forwarding: str | None
+    department: str
+    pages: int
+    sheets: int
+    file: str
+    first_page: int
+    sha256: str
+
+
+def window_of(vendor: PrintVendor) -> Window:
+    """The vendor's envelope window."""
+    return Window(
+        vendor.window_left_mm, vendor.window_top_mm, vendor.window_width_mm, vendor.window_height_mm
+    )
+
+
+def folder_name(batch: PrintBatch, timezone: str) -> str:
+    """The batch's folder name in the drop: when it closed, the vendor, department, id."""
+    closed = (batch.closed_at or batch.created_at).astimezone(ZoneInfo(timezone))
+    department = re.sub(r"[^a-z0-9]+", "-", _ascii(batch.department.lower())).strip("-") or "alla"
+    return f"{closed:%Y%m%d-%H%M}_{batch.route}_{department}_{batch.id[:8]}"
+
+
+def _ascii(text: str) -> str:
+    return text.translate(str.maketrans("åäöéü", "aaoeu"))
+
+
+def handover_batch(
+    batch_id: str,
+    *,
+    sessions: sessionmaker[Session],
+    settings: Settings,
+    clock: Callable[[], dt.datetime],
+    actor: str,
+) -> HandoverOutcome:
+    """Write a closed vendor batch to the vendor's drop and record it (see the module text).
+
+    Raises:
+        HandoverError: no such batch, it is still open, it is a local exception list, or
+            its vendor is no longer configured.
+    """
+    with sessions() as session:
+        batch = PrintRepository(session).batch(batch_id)
+        if batch is None:
+            raise HandoverError(f"det finns ingen utskriftsbatch {batch_id}")
+        if batch.local:
+            raise HandoverError(
+                "batchen är en undantagslista för lokal utskrift; den lämnas inte till ett tryckeri"
+            )
+        vendor = vendor_named(batch.route, settings)
+        if vendor is None:
+            raise HandoverError(
+                f"tryckeriet {batch.route!r} finns inte i inställningarna (UTSKICK_PRINT_VENDORS)"
+            )
+        drop = settings.vendor_drop(vendor)
+        name = folder_name(batch, settings.print_timezone)
+        target = drop / name
+        if batch.state not in (CLOSED, HANDED_OVER):
+            raise HandoverError(
+                f"batchen är {batch.state}; bara en stängd batch lämnas till tryckeriet"
+            )
+        if batch.state == HANDED_OVER:
+            return HandoverOutcome(
+                batch.id,
+                target,
+                batch.letter_count,
+                batch.page_count or 0,
+                batch.sheet_count or 0,
+                already_done=True,
+            )
+    if not _complete_folder(target, batch_id):
+        _write_folder(batch_id, target, vendor, sessions=sessions, settings=settings)
+    manifest = json.loads((target / MANIFEST_JSON).read_text(encoding="utf-8"))
+    return _record_handover(batch_id, target, manifest, sessions=sessions, clock=clock, actor=actor)
+
+
+def _complete_folder(target: Path, batch_id: str) -> bool:
+    """Whether the batch's folder is already in place (a crash after the rename)."""
+    manifest = target / MANIFEST_JSON
+    if not manifest.is_file():
+        return False
+    try:
+        recorded = json.loads(manifest.read_text(encoding="utf-8")).get("batch_id")
+    except (OSError, ValueError):
+        return False
+    return bool(recorded == batch_id)
+
+
+def _write_folder(
+    batch_id: str,
+    target: Path,
+    vendor: PrintVendor,
+    *,
+    sessions: sessionmaker[Session],
+    settings: Settings,
+) -> None:
+    work_root = target.parent / WORK_FOLDER
+    work_root.mkdir(parents=True, exist_ok=True)
+    for stale in work_root.glob(f"{target.name}.*"):
+        # A run that died half-way: its files are never shown to the vendor, start afresh.
+        shutil.rmtree(stale, ignore_errors=True)
+    work = work_root / f"{target.name}.{uuid.uuid4().hex[:8]}"
+    work.mkdir()
+    renderer = LetterRenderer(window_of(vendor))
+    with sessions() as session:
+        batch = PrintRepository(session).batch(batch_id)
+        if batch is None:
+            raise HandoverError(f"det finns ingen utskriftsbatch {batch_id}")
+        builder = DocumentBuilder(session, settings)
+        rows = (
+            _write_merged(work, batch, builder, renderer, vendor)
+            if vendor.merged
+            else _write_letters(work, builder, renderer, vendor, batch)
+        )
+        manifest = _manifest(batch, rows, settings)
+    _write_durably(work / MANIFEST_CSV, _manifest_csv(rows))
+    _write_durably(
+        work / MANIFEST_JSON, json.dumps(manifest, ensure_ascii=False, indent=2).encode()
+    )
+    _sync_folder(work)
+    if (work / LETTER_FOLDER).is_dir():
+        _sync_folder(work / LETTER_FOLDER)
+    work.replace(target)
+    _sync_folder(target.parent)
+
+
+def _letters_of(
+    builder: DocumentBuilder, batch: PrintBatch
+) -> Iterator[tuple[PrintItem, PrintLetter]]:
+    for item, letter in builder.repository.items_with_letters(batch.id):
+        yield item, builder.build(item, letter)
+
+
+def _write_letters(
+    work: Path,
+    builder: DocumentBuilder,
+    renderer: LetterRenderer,
+    vendor: PrintVendor,
+    batch: PrintBatch,
+) -> list[_Row]:
+    folder = work / LETTER_FOLDER
+    folder.mkdir()
+    rows = []
+    for item, document in _letters_of(builder, batch):
+        rendered = renderer.render(document)
+        file_name = f"{LETTER_FOLDER}/{item.position:05d}_{item.letter_id}.pdf"
+        _write_durably(work / file_name, rendered.pdf)
+        rows.append(
+            _row(item, document, batch, rendered.pages, vendor, file_name, 1, rendered.sha256)
+        )
+    return rows
+
+
+def _write_merged(
+    work: Path,
+    batch: PrintBatch,
+    builder: DocumentBuilder,
+    renderer: LetterRenderer,
+    vendor: PrintVendor,
+) -> list[_Row]:
+    pairs = list(_letters_of(builder, batch))
+    sender_names = sorted({document.sender_name for _item, document in pairs})
+    pdf, parts = renderer.render_merged(
+        (document for _item, document in pairs),
+        title=f"Utskriftsbatch {batch.id}",
+        author=", ".join(sender_names) or "Utskick",
+        created=batch.closed_at or batch.created_at,
+    )
+    _write_durably(work / MERGED_FILE, pdf)
+    checksum = hashlib.sha256(pdf).hexdigest()
+    return [
+        _row(item, document, batch, part.pages, vendor, MERGED_FILE, part.first_page, checksum)
+        for (item, document), part in zip(pairs, parts, strict=True)
+    ]
+
+
+def _row(  # noqa: PLR0917 (one manifest row gathers all these facts)
+    item: PrintItem,
+    document: PrintLetter,
+    batch: PrintBatch,
+    pages: int,
+    vendor: PrintVendor,
+    file_name: str,
+    first_page: int,
+    checksum: str,
+) -> _Row:
+    lines = document.address_lines
+    return _Row(
+        letter_id=item.letter_id,
+        position=item.position or 0,
+        # For a protected identity the envelope's lines are Skatteverket's: no name.
+        name="" if item.protected else lines[0],
+        address_lines=lines if item.protected else lines[1:],
+        forwarding="skatteverket" if item.protected else None,
+        department=batch.department,
+        pages=pages,
+        sheets=sheets_for(pages, duplex=vendor.duplex),
+        file=file_name,
+        first_page=first_page,
+        sha256=checksum,
+    )
+
+
+def _manifest(batch: PrintBatch, rows: list[_Row], settings: Settings) -> dict[str, object]:
+    return {
+        "batch_id": batch.id,
+        "vendor": batch.route,
+        "department": batch.department,
+        "created_at": batch.created_at.isoformat(),
+        "closed_at": (batch.closed_at or batch.created_at).isoformat(),
+        "timezone": settings.print_timezone,
+        "letters": [
+            {
+                "letter_id": row.letter_id,
+                "position": row.position,
+                "name": row.name,
+                "address_lines": list(row.address_lines),
+                "forwarding": row.forwarding,
+                "department": row.department,
+                "pages": row.pages,
+                "sheets": row.sheets,
+                "file": row.file,
+                "first_page": row.first_page,
+                "sha256": row.sha256,
+            }
+            for row in rows
+        ],
+        "totals": {
+            "letters": len(rows),
+            "pages": sum(row.pages for row in rows),
+            "sheets": sum(row.sheets for row in rows),
+        },
+    }
+
+
+def _manifest_csv(rows: list[_Row]) -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
+    writer.writerow(
+        [
+            "letter_id",
+            "position",
+            "name",
+            *(f"address_{n}" for n in range(1, MAX_ADDRESS_LINES + 1)),
+            "forwarding",
+            "department",
+            "pages",
+            "sheets",
+            "file",
+            "first_page",
+            "sha256",
+        ]
+    )
+    for row in rows:
+        address = list(row.address_lines[:MAX_ADDRESS_LINES])
+        address += [""] * (MAX_ADDRESS_LINES - len(address))
+        writer.writerow(
+            [
+                row.letter_id,
+                row.position,
+                row.name,
+                *address,
+                row.forwarding or "",
+                row.department,
+                row.pages,
+                row.sheets,
+                row.file,
+                row.first_page,
+                row.sha256,
+            ]
+        )
+    # UTF-8 with a byte order mark: spreadsheet programs then read å, ä and ö right.
+    return ("\ufeff" + out.getvalue()).encode()
+
+
+def _write_durably(path: Path, content: bytes) -> None:
+    with path.open("wb") as file:
+        file.write(content)
+        file.flush()
+        os.fsync(file.fileno())
+
+
+def _sync_folder(path: Path) -> None:
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def _record_handover(
+    batch_id: str,
+    target: Path,
+    manifest: dict[str, object],
+    *,
+    sessions: sessionmaker[Session],
+    clock: Callable[[], dt.datetime],
+    actor: str,
+) -> HandoverOutcome:
+    rows = manifest["letters"]
+    totals = manifest["totals"]
+    assert isinstance(rows, list)
+    assert isinstance(totals, dict)
+    now = clock()
+    with sessions() as session, session.begin():
+        repository = PrintRepository(session)
+        batch = repository.batch(batch_id, for_update=True)
+        if batch is None:
+            raise HandoverError(f"det finns ingen utskriftsbatch {batch_id}")
+        if batch.state == HANDED_OVER:
+            return HandoverOutcome(
+                batch_id,
+                target,
+                batch.letter_count,
+                totals["pages"],
+                totals["sheets"],
+                already_done=True,
+            )
+        lock_letters(session, [row["letter_id"] for row in rows])
+        items = {item.letter_id: item for item in repository.items(batch_id)}
+        for row in rows:
+            item = items[row["letter_id"]]
+            item.pages, item.sheets = row["pages"], row["sheets"]
+            item.sha256, item.file_name = row["sha256"], row["file"]
+            letter = session.get(Letter, row["letter_id"])
+            if letter is None:
+                continue
+            events.record(
+                session,
+                letter,
+                events.HANDED_TO_PRINT,
+                actor=actor,
+                now=now,
+                detail=f"Brevet är lämnat till tryckeriet {batch.route} för utskrift.",
+                data={
+                    "batch_id": batch_id,
+                    "folder": target.name,
+                    "file": row["file"],
+                    "pages": row["pages"],
+                    "sheets": row["sheets"],
+                    "sha256": row["sha256"],
+                    "part": item.part,
+                },
+                current=item.part == WHOLE_LETTER,
+            )
+        batch.state = HANDED_OVER
+        batch.handed_over_at = now
+        batch.folder = target.name
+        batch.page_count = int(totals["pages"])
+        batch.sheet_count = int(totals["sheets"])
+        batch.manifest_sha256 = hashlib.sha256((target / MANIFEST_JSON).read_bytes()).hexdigest()
+    logger.info("print batch %s handed over to %s (%d letters)", batch_id, target.name, len(rows))
+    return HandoverOutcome(
+        batch_id, target, len(rows), int(totals["pages"]), int(totals["sheets"]), already_done=False
+    )
