@@ -19,6 +19,7 @@ from utskick.benefit.model import (
     linear_ramp,
     parse_assignments,
     payback_years,
+    rounded,
     to_json,
 )
 
@@ -57,6 +58,14 @@ class TestExampleMunicipality:
         totals = compute(BenefitInputs()).views[View.MAILING_COST].totals
         assert (totals.benefit, totals.cost, totals.net) == (885_500, 650_000, 235_500)
         assert totals.payback_years_nominal == 4 + D(61_243) / D(296_743)
+
+    def test_mailing_cost_view_npv_is_one_hundred_thousand(self):
+        # nets / 1.08^y: -308,075.93 + 12,511.15 + 64,632.23 + 128,974.22 + 201,958.30
+        # accumulated discounted: … -101,958.33 in year 4, then 99,999.97
+        # discounted payback: 4 + 101,958.33 / 201,958.30 = 4.5048…
+        totals = compute(BenefitInputs()).views[View.MAILING_COST].totals
+        assert rounded(totals.npv) == D("99999.97")
+        assert rounded(totals.payback_years_discounted, D("0.0001")) == D("4.5048")
 
 
 class TestRamp:
