@@ -1,0 +1,91 @@
+"""Letters with their event logs written straight into the database, for the statistics tests.
+
+Each letter gets a `received` event at its creation and, when it has moved on, an event in its
+current state `reached_after` later, as the letter's life would have written them.
+"""
+
+import datetime as dt
+import uuid
+
+from utskick.intake.models import SendingSystem
+from utskick.letters.models import Letter, LetterEvent, MessageType
+from utskick.senders.models import SenderOrganisation
+
+EXEMPELKOMMUN = "2021004748"
+GRANNKOMMUN = "2021009903"
+SOCIAL = "Socialtjänsten"
+BYGG = "Byggnadsnämnden"
+SYSTEM_NAME = "statistik"
+
+
+def utc(year, month, day, hour=12, minute=0):
+    return dt.datetime(year, month, day, hour, minute, tzinfo=dt.UTC)
+
+
+def add_reference_data(session):
+    """The sending system, both sender organisations and two message types."""
+    now = utc(2025, 1, 1)
+    system = SendingSystem(
+        id=str(uuid.uuid4()),
+        name=f"{SYSTEM_NAME}-{uuid.uuid4().hex[:6]}",
+        sender_numbers=[EXEMPELKOMMUN, GRANNKOMMUN],
+        created_at=now,
+    )
+    session.add(system)
+    for number, name in ((EXEMPELKOMMUN, "Exempelkommun"), (GRANNKOMMUN, "Grannkommun")):
+        if session.query(SenderOrganisation).filter_by(organisation_number=number).first() is None:
+            session.add(SenderOrganisation(organisation_number=number, name=name, created_at=now))
+    for code, name, protection_class in (("beslut", "Beslut", 2), ("faktura", "Faktura", 1)):
+        if session.get(MessageType, code) is None:
+            session.add(MessageType(code=code, name=name, protection_class=protection_class))
+    session.flush()
+    return system
+
+
+def add_letter(
+    session,
+    system,
+    *,
+    created_at,
+    state,
+    reached_after=None,
+    department=SOCIAL,
+    sender=EXEMPELKOMMUN,
+    message_type="beslut",
+    reason=None,
+):
+    """A letter created at `created_at` that is now in `state`, with its events."""
+    letter_id = str(uuid.uuid4())
+    channel = {"delivered": "digital", "handed_to_print": "paper", "printed": "paper"}.get(state)
+    reached_at = created_at + (reached_after or dt.timedelta(seconds=1))
+    letter = Letter(
+        id=letter_id,
+        sending_system_id=system.id,
+        idempotency_key=letter_id,
+        sender_number=sender,
+        department=department,
+        recipient_id="191212121212",
+        subject="Beslut",
+        body_type="text/plain",
+        body="Hej",
+        protection_class=2,
+        message_type=message_type,
+        policy="digital-or-paper",
+        message_id=letter_id,
+        created_at=created_at,
+        state=state,
+        channel=channel,
+        reason=reason,
+        updated_at=reached_at,
+    )
+    session.add(letter)
+    session.add(_event(letter_id, created_at, "received"))
+    if state != "received":
+        session.add(_event(letter_id, reached_at, state, reason))
+    return letter
+
+
+def _event(letter_id, at, state, reason=None):
+    return LetterEvent(
+        event_id=str(uuid.uuid4()), letter_id=letter_id, at=at, actor="test", state=state, reason=reason
+    )
