@@ -19,6 +19,7 @@ import collections
 import functools
 import hashlib
 import hmac
+import math
 import secrets
 import threading
 import time
@@ -64,7 +65,6 @@ LOCKOUT_SECONDS = 60
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
 
 
-
 @functools.cache
 def _dummy_hash() -> str:
     """A hash to check when the username is unknown.
@@ -94,8 +94,7 @@ class LoginThrottledError(Exception):
     def message(self) -> str:
         """The Swedish explanation with the wait."""
         return (
-            "för många misslyckade inloggningar; vänta "
-            f"{self.retry_after} sekunder och försök igen"
+            f"för många misslyckade inloggningar; vänta {self.retry_after} sekunder och försök igen"
         )
 
 
@@ -133,7 +132,7 @@ class LoginThrottle:
         with self._lock:
             waits = [self._locked_until.get(key, 0.0) - now for key in keys]
         longest = max(waits, default=0.0)
-        return int(longest) + 1 if longest > 0 else 0
+        return math.ceil(longest) if longest > 0 else 0
 
     def failed(self, keys: dict[str, int]) -> None:
         """Count a failure for each key; a key reaching its limit is locked."""
@@ -505,9 +504,7 @@ def include_auth(app: FastAPI) -> None:
         return response
 
     @app.post(LOGOUT_PATH, include_in_schema=False)
-    def logout(
-        request: Request, csrf_token: Annotated[str, Form(max_length=200)] = ""
-    ) -> Response:
+    def logout(request: Request, csrf_token: Annotated[str, Form(max_length=200)] = "") -> Response:
         if not csrf_valid(request, csrf_token):
             return _login_page(
                 request,

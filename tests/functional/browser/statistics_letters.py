@@ -89,3 +89,34 @@ def _event(letter_id, at, state, reason=None):
     return LetterEvent(
         event_id=str(uuid.uuid4()), letter_id=letter_id, at=at, actor="test", state=state, reason=reason
     )
+
+
+def statistics_app(settings, engine):
+    """The web app with login and statistics, whether or not the app factory adds them yet."""
+    from utskick.benefit.statistics_web import include_statistics
+    from utskick.web.app import create_app
+    from utskick.web.auth import include_auth
+
+    app = create_app(settings, engine)
+    paths = {getattr(route, "path", None) for route in app.routes}
+    if "/logga-in" not in paths:
+        include_auth(app)
+    if "/statistik" not in paths:
+        include_statistics(app)
+    return app
+
+
+def add_users(session, password):
+    """ledning (management), socialadmin (Socialtjänsten), byggadmin and handlaggare."""
+    from utskick.web.users import create_user
+
+    now = utc(2025, 1, 1)
+    for username, role, department in (
+        ("ledning", "management", None),
+        ("socialadmin", "department_admin", SOCIAL),
+        ("byggadmin", "department_admin", BYGG),
+        ("handlaggare", "officer", None),
+    ):
+        create_user(
+            session, username=username, password=password, role=role, department=department, now=now
+        )
