@@ -124,23 +124,17 @@ def tornado_chart(tornado: Tornado) -> Figure:
     base = float(tornado.base_npv)
     positions = range(len(bars))
     change = f"{tornado.change * 100:.0f} %"
-    low = axes.barh(
-        positions,
-        [float(bar.npv_low) - base for bar in bars],
-        left=base,
-        color=COST_COLOUR,
-        label=f"Indata −{change}",
-    )
-    high = axes.barh(
-        positions,
-        [float(bar.npv_high) - base for bar in bars],
-        left=base,
-        color=BENEFIT_COLOUR,
-        label=f"Indata +{change}",
-    )
-    for bar, low_patch, high_patch in zip(bars, low, high, strict=True):
-        low_patch.set_gid(f"tornado-lag-{bar.name}")
-        high_patch.set_gid(f"tornado-hog-{bar.name}")
+    ends = (("npv_low", COST_COLOUR, "−", "lag"), ("npv_high", BENEFIT_COLOUR, "+", "hog"))
+    for end, colour, sign, word in ends:
+        patches = axes.barh(
+            positions,
+            [float(getattr(bar, end)) - base for bar in bars],
+            left=base,
+            color=colour,
+            label=f"Indata {sign}{change}",
+        )
+        for bar, patch in zip(bars, patches, strict=True):
+            patch.set_gid(f"tornado-{word}-{bar.name}")
     axes.axvline(base, color=NET_COLOUR, linewidth=1)
     axes.set_yticks(list(positions), [bar.label for bar in bars])
     axes.xaxis.set_major_formatter(FuncFormatter(lambda value, _: format_kr(Decimal(value))))
