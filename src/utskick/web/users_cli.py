@@ -31,7 +31,7 @@ from utskick.web.users import (
 users_app = typer.Typer(
     help="Personer som loggar in i webbappen, deras roller och lösenord.", no_args_is_help=True
 )
-errors = Console(stderr=True)
+errors = Console(stderr=True, soft_wrap=True)
 
 ROLE_HELP = "Roll: " + ", ".join(f"{code} ({name})" for code, name in ROLE_NAMES.items()) + "."
 
@@ -96,7 +96,7 @@ def users_add(  # noqa: PLR0917 (typer maps options to parameters)
             raise _fail(str(error)) from None
         session.commit()
         where = f", förvaltning {user.department}" if user.department else ""
-        Console().print(
+        Console(soft_wrap=True).print(
             f"Användaren {user.username} ({user.display_name}) är tillagd med rollen "
             f"{user.role_name}{where}. Logga in på /logga-in.",
             highlight=False,
@@ -109,7 +109,7 @@ def users_list(home: HomeOption = None) -> None:
     with _session(home) as session:
         users = UserRepository(session).all()
     if not users:
-        Console().print("Inga användare ännu; lägg till en med utskick users add.")
+        Console(soft_wrap=True).print("Inga användare ännu; lägg till en med utskick users add.")
         return
     table = Table("Användarnamn", "Namn", "Roll", "Förvaltning", "Aktiv", "Skapad")
     for user in users:
@@ -142,4 +142,4 @@ def users_password(
             raise _fail(str(error)) from None
         user.password_hash = hash_password(password)
         session.commit()
-    Console().print(f"Nytt lösenord för {user.username} är satt.", highlight=False)
+    Console(soft_wrap=True).print(f"Nytt lösenord för {user.username} är satt.", highlight=False)
