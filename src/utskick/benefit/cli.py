@@ -21,7 +21,6 @@ from utskick.benefit.model import (
     SPECS_BY_NAME,
     BenefitInputs,
     BenefitResult,
-    InputSpec,
     InvalidInputsError,
     View,
     ViewResult,
@@ -29,6 +28,7 @@ from utskick.benefit.model import (
     format_kr,
     format_number,
     format_share,
+    format_value,
     format_years,
     inputs_with,
     parse_assignments,
@@ -106,16 +106,6 @@ def nytta(
         console.print(_tornado_table(analysis))
     if chart is not None:
         console.print(f"Diagrammet är sparat i {chart}.", highlight=False)
-
-
-def format_value(spec: InputSpec, value: Decimal | int) -> str:
-    """An input's value for people: `100 000`, `10 %`, `7,00 kr`."""
-    if spec.kind == "share":
-        return format_share(Decimal(value), 1)
-    if spec.kind == "money":
-        return f"{format_number(Decimal(value), 2)} kr"
-    places = 0 if Decimal(value) == Decimal(value).to_integral_value() else 2
-    return format_number(Decimal(value), places)
 
 
 def _inputs_table(inputs: BenefitInputs) -> Table:

@@ -533,6 +533,16 @@ def format_input(spec: InputSpec, value: Decimal | int) -> str:
     return f"{value}" if spec.kind == "integer" else _plain(Decimal(value))
 
 
+def format_value(spec: InputSpec, value: Decimal | int) -> str:
+    """An input's value for people: `100 000`, `10 %`, `7,00 kr`."""
+    if spec.kind == "share":
+        return format_share(Decimal(value), 1)
+    if spec.kind == "money":
+        return f"{format_number(Decimal(value), 2)} kr"
+    places = 0 if Decimal(value) == Decimal(value).to_integral_value() else 2
+    return format_number(Decimal(value), places)
+
+
 def _plain(value: Decimal) -> str:
     text = f"{value:f}"
     return text.rstrip("0").rstrip(".") if "." in text else text

@@ -18,7 +18,6 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.templating import Jinja2Templates
 
 from utskick.benefit import charts, sensitivity
-from utskick.benefit.cli import format_value
 from utskick.benefit.model import (
     INPUT_SPECS,
     SPECS_BY_NAME,
@@ -31,6 +30,7 @@ from utskick.benefit.model import (
     format_kr,
     format_number,
     format_share,
+    format_value,
     format_years,
     inputs_with,
     parse_input,
