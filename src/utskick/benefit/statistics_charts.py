@@ -107,6 +107,10 @@ def plan_chart(report: StatisticsReport) -> Figure:
         _month_axis(axes, labels)
         axes.set_ylabel(unit)
         axes.set_title(title)
-        axes.legend(loc="upper left", fontsize="small")
+        # Headroom above the highest bar or plan point, so that the plan line is not cut off.
+        axes.set_ylim(0, max([*actual, *plan, 1.0]) * 1.15)
+    # One legend for both panels, below them, where it hides no bar and no plan point.
+    handles, names = letters_axes.get_legend_handles_labels()
+    figure.legend(handles, names, loc="outside lower center", ncols=len(names))
     saving_axes.yaxis.set_major_formatter(FuncFormatter(lambda value, _: format_kr(Decimal(value))))
     return figure
