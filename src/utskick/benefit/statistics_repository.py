@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, case, func, select
@@ -161,35 +162,20 @@ class StatisticsRepository:
             conditions.append(Letter.message_type == scope.message_type)
         return conditions
 
+    def _grouping(self, scope: LetterScope) -> tuple[Any, ...]:
+        """The columns a letter is grouped by: month, department, sender, type and state."""
+        month = self._month_of_letter(scope).label("month")
+        return (month, Letter.department, Letter.sender_number, Letter.message_type, Letter.state)
+
     def outcome_counts(self, scope: LetterScope) -> list[OutcomeCount]:
         """The letters in scope counted by month, department, sender, type, state and reason."""
-        month = self._month_of_letter(scope).label("month")
+        grouping = (*self._grouping(scope), Letter.reason)
         query = (
-            select(
-                month,
-                Letter.department,
-                Letter.sender_number,
-                Letter.message_type,
-                Letter.state,
-                Letter.reason,
-                func.count().label("letters"),
-            )
+            select(*grouping, func.count().label("letters"))
             .where(*self._conditions(scope))
-            .group_by(
-                month,
-                Letter.department,
-                Letter.sender_number,
-                Letter.message_type,
-                Letter.state,
-                Letter.reason,
-            )
+            .group_by(*grouping)
         )
-        return [
-            OutcomeCount(str(month), department, sender, message_type, state, reason, letters)
-            for month, department, sender, message_type, state, reason, letters in (
-                self.session.execute(query)
-            )
-        ]
+        return [OutcomeCount(*row[:6], letters=row[6]) for row in self.session.execute(query)]
 
     def delivery_times(self, scope: LetterScope) -> list[DeliveryTime]:
         """Each delivered or printed letter in scope with the time of its end event."""
@@ -199,27 +185,14 @@ class StatisticsRepository:
             .group_by(LetterEvent.letter_id)
             .subquery()
         )
-        month = self._month_of_letter(scope).label("month")
         query = (
-            select(
-                month,
-                Letter.department,
-                Letter.sender_number,
-                Letter.message_type,
-                Letter.state,
-                Letter.created_at,
-                reached.c.at,
-            )
+            select(*self._grouping(scope), Letter.created_at, reached.c.at)
             .join(reached, reached.c.letter_id == Letter.id)
             .where(Letter.state.in_(DELIVERED_STATES), *self._conditions(scope))
         )
         return [
-            DeliveryTime(
-                str(month), department, sender, message_type, state, _utc(created), _utc(reached_at)
-            )
-            for month, department, sender, message_type, state, created, reached_at in (
-                self.session.execute(query)
-            )
+            DeliveryTime(*row[:5], created_at=_utc(row[5]), delivered_at=_utc(row[6]))
+            for row in self.session.execute(query)
         ]
 
     def first_letter_at(self) -> dt.datetime | None:
