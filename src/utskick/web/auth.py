@@ -33,6 +33,8 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from utskick.db.engine import session_factory
 from utskick.settings import Settings
@@ -432,6 +434,41 @@ def _start_session(request: Request, response: Response, user: WebUser) -> None:
 # --- wiring --------------------------------------------------------------------------------
 
 
+class NewCsrfCookie:
+    """Sets the CSRF cookie on the answer of a page that issued a new token.
+
+    A plain ASGI middleware: it only adds a header to the response's start, so streamed
+    request and response bodies (the API's batches) pass through untouched.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass the request on; add the cookie to the response if a token was issued."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        # The endpoint's `request.state` writes into this dict.
+        state = scope.setdefault("state", {})
+
+        async def send_with_cookie(message: Message) -> None:
+            token = state.get("new_csrf_token")
+            if message["type"] == "http.response.start" and token is not None:
+                headers = MutableHeaders(scope=message)
+                if not any(
+                    cookie.startswith(f"{CSRF_COOKIE}=") for cookie in headers.getlist("set-cookie")
+                ):
+                    carrier = Response()
+                    request = Request(scope)
+                    value = _serializer(request, "csrf").dumps(token)
+                    _set_cookie(request, carrier, CSRF_COOKIE, value, CSRF_MAX_AGE_SECONDS)
+                    headers.append("set-cookie", carrier.headers["set-cookie"])
+            await send(message)
+
+        await self.app(scope, receive, send_with_cookie)
+
+
 def include_auth(app: FastAPI) -> None:
     """Add login and logout, the session secret and the error answers to an app.
 
@@ -445,20 +482,7 @@ def include_auth(app: FastAPI) -> None:
     app.add_exception_handler(LoginThrottledError, _throttled)
     app.add_exception_handler(RoleForbiddenError, _forbidden)
 
-    @app.middleware("http")
-    async def set_new_csrf_cookie(
-        request: Request, call_next: Callable[[Request], Any]
-    ) -> Response:
-        response: Response = await call_next(request)
-        token = getattr(request.state, "new_csrf_token", None)
-        already_set = any(
-            cookie.startswith(f"{CSRF_COOKIE}=")
-            for cookie in response.headers.getlist("set-cookie")
-        )
-        if token is not None and not already_set:
-            value = _serializer(request, "csrf").dumps(token)
-            _set_cookie(request, response, CSRF_COOKIE, value, CSRF_MAX_AGE_SECONDS)
-        return response
+    app.add_middleware(NewCsrfCookie)
 
     @app.get(LOGIN_PATH, response_class=HTMLResponse, include_in_schema=False)
     def login_form(request: Request, next: str = "/") -> HTMLResponse:  # noqa: A002
