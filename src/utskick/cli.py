@@ -19,9 +19,11 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from cryptography.x509.oid import NameOID
 from rich.console import Console
+from rich.table import Table
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from utskick.benefit.cli import nytta
 from utskick.db.engine import session_factory
 from utskick.identity import InvalidIdentityError, parse_identity, parse_organisation
 from utskick.letters.service import AttachmentInput, LetterInput
@@ -48,10 +50,12 @@ from utskick.mm.verification import (
     verify_sealed_delivery,
 )
 from utskick.settings import Settings, load_settings
+from utskick.web.users_cli import users_app
 
 if TYPE_CHECKING:
     from utskick.intake.models import SendingSystem
     from utskick.letters.models import Batch
+    from utskick.printing.models import PrintBatch
 
 app = typer.Typer(help="Utskick: kommunens anslutning till Mina meddelanden.", no_args_is_help=True)
 mm_app = typer.Typer(
@@ -107,8 +111,6 @@ def serve(
 ) -> None:
     """Start Utskick with the embedded reference infrastructure and print every URL."""
     import asyncio  # noqa: PLC0415 (only this command needs the servers)
-
-    from rich.table import Table  # noqa: PLC0415
 
     from utskick.db import migrate  # noqa: PLC0415
     from utskick.db.engine import create_database_engine  # noqa: PLC0415
@@ -445,6 +447,10 @@ STATE_TEXTS = {
     "retrying": "försöker igen",
     "delivered": "levererat digitalt",
     "paper": "skickas på papper",
+    "batched": "i utskriftsbatch",
+    "handed_to_print": "lämnat till tryckeriet",
+    "printed": "utskrivet",
+    "impossible": "kan inte skickas på papper",
     "not_reachable": "inte nåbar (inget skickat)",
     "failed": "misslyckades",
     "cancelled": "makulerat",
@@ -484,19 +490,21 @@ def _installation(home: Path | None) -> Installation:
 def _beside_serve(settings: Settings) -> Settings:
     """Settings for a command run beside `utskick serve` on the embedded default.
 
-    With the embedded reference on and no FaR address set, the command talks to the FaR that
-    the same home's `utskick serve` runs (its port from `UTSKICK_REFERENCE_FAR_PORT`, the path
-    the reference serves FaR at), trusting the demo CA in `<home>/pki`. Only the reference's
+    With the embedded reference on and no FaR (or population register) address set, the
+    command talks to the FaR (and register) that the same home's `utskick serve` runs (ports
+    from `UTSKICK_REFERENCE_*_PORT`), trusting the demo CA in `<home>/pki`. Only the reference's
     settings are read here: a command should not pay for loading the reference services.
     """
-    if not settings.embedded_reference or settings.far_url:
+    if not settings.embedded_reference or (settings.far_url and settings.population_url):
         return settings
     from utskick.reference.settings import ReferenceSettings  # noqa: PLC0415
 
     reference = ReferenceSettings(home=settings.home)
     return settings.model_copy(
         update={
-            "far_url": f"https://{reference.host}:{reference.far_port}/far",
+            "far_url": settings.far_url or f"https://{reference.host}:{reference.far_port}/far",
+            "population_url": settings.population_url
+            or f"https://{reference.host}:{reference.population_port}/",
             "tls_ca_file": settings.tls_ca_file or settings.home / "pki" / "ca.pem",
         }
     )
@@ -612,7 +620,6 @@ def precheck(
                 )
             )
         return
-    from rich.table import Table  # noqa: PLC0415
 
     table = Table(title=f"Förhandskontroll för avsändare {sender_number}", title_justify="left")
     for column in ("Mottagare", "Kanal", "Skäl", "Operatör"):
@@ -738,7 +745,6 @@ def _wait_for_letters(
 
 
 def _print_status(installation: Installation, letter_id: str) -> None:
-    from rich.table import Table  # noqa: PLC0415
 
     from utskick.letters.models import Letter  # noqa: PLC0415
     from utskick.letters.repository import LetterRepository  # noqa: PLC0415
@@ -987,9 +993,7 @@ def _wait_for_batch(installation: Installation, batch_id: str, timeout: float) -
         with installation.session() as session:
             progress = LetterRepository(session).batch_progress(batch_id)
         open_letters = sum(
-            count
-            for state, count in progress.by_state.items()
-            if state not in OUTCOME_KNOWN_STATES
+            count for state, count in progress.by_state.items() if state not in OUTCOME_KNOWN_STATES
         )
         if not open_letters:
             return
@@ -999,7 +1003,6 @@ def _wait_for_batch(installation: Installation, batch_id: str, timeout: float) -
 
 
 def _print_batch_outcomes(installation: Installation, batch_id: str) -> None:
-    from rich.table import Table  # noqa: PLC0415
 
     from utskick.letters.repository import LetterRepository  # noqa: PLC0415
     from utskick.switch.reasons import text_for  # noqa: PLC0415
@@ -1187,3 +1190,207 @@ def bench_precheck(
     if calls < 1:
         raise _fail("--calls ska vara minst 1")
     _print_result(run_precheck_benchmark(calls=calls), as_json)
+
+
+# --- printing ------------------------------------------------------------------------------
+
+print_app = typer.Typer(
+    help="Printtjänsten: utskriftsbatcher, undantagslistor och överlämning till tryckeriet.",
+    no_args_is_help=True,
+)
+app.add_typer(print_app, name="print")
+
+BATCH_STATE_TEXTS = {
+    "open": "öppen",
+    "closed": "stängd",
+    "handed_over": "lämnad till tryckeriet",
+    "printed": "utskriven",
+}
+
+
+def _print_batch_or_fail(session: Session, batch_id: str) -> PrintBatch:
+    from utskick.printing.repository import PrintRepository  # noqa: PLC0415
+
+    batch = PrintRepository(session).batch(batch_id)
+    if batch is None:
+        raise _fail(f"det finns ingen utskriftsbatch {batch_id}; se utskick print batches")
+    return batch
+
+
+@print_app.command("batches")
+def print_batches(
+    home: HomeOption = None,
+    state: Annotated[
+        str | None, typer.Option(help="open, closed, handed_over eller printed.")
+    ] = None,
+    local: Annotated[
+        bool | None, typer.Option("--local/--vendor", help="Bara undantagslistor / tryckerier.")
+    ] = None,
+    department: Annotated[str | None, typer.Option(help="Bara denna förvaltning.")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Skriv JSON.")] = False,
+) -> None:
+    """List print batches, newest first."""
+    from utskick.printing.repository import BatchFilter, PrintRepository  # noqa: PLC0415
+    from utskick.printing.views import batch_summary  # noqa: PLC0415
+
+    if state is not None and state not in BATCH_STATE_TEXTS:
+        raise _fail(f"okänt läge {state!r}; välj {', '.join(BATCH_STATE_TEXTS)}")
+    installation = _installation(home)
+    with installation.session() as session:
+        batches = PrintRepository(session).batches(
+            BatchFilter(state=state, local=local, department=department, limit=200)
+        )
+        summaries = [batch_summary(batch) for batch in batches]
+    if json_out:
+        print(json.dumps(summaries, ensure_ascii=False, indent=2, default=str))
+        return
+    table = Table("batch", "väg", "förvaltning", "läge", "brev", "sidor", "ark", "stängs/stängd")
+    for summary in summaries:
+        table.add_row(
+            str(summary["id"]),
+            str(summary["route"]),
+            str(summary["department"] or "–"),
+            BATCH_STATE_TEXTS.get(str(summary["state"]), str(summary["state"])),
+            str(summary["letters"]),
+            str(summary["pages"] or "–"),
+            str(summary["sheets"] or "–"),
+            str(summary["closed_at"] or summary["closes_at"] or "–"),
+        )
+    Console().print(table)
+
+
+@print_app.command("close")
+def print_close(
+    batch_id: Annotated[str, typer.Argument(help="Batchens id.")],
+    home: HomeOption = None,
+) -> None:
+    """Close a batch now; a vendor batch is then handed over to the vendor's drop at once."""
+    from utskick.printing.handover import HandoverError, handover_batch  # noqa: PLC0415
+    from utskick.printing.service import PrintBatchError, close_on_command  # noqa: PLC0415
+    from utskick.worker.runner import utc_now  # noqa: PLC0415
+
+    installation = _installation(home)
+    with installation.session() as session:
+        try:
+            batch = close_on_command(session, batch_id, now=utc_now())
+        except PrintBatchError as error:
+            raise _fail(str(error)) from None
+        session.commit()
+        local = batch.local
+    if local:
+        print(f"Undantagslistan {batch_id} är stängd och klar att skriva ut.")
+        return
+    try:
+        outcome = handover_batch(
+            batch_id,
+            sessions=session_factory(installation.engine),
+            settings=installation.settings,
+            clock=utc_now,
+            actor=CLI_ACTOR,
+        )
+    except HandoverError as error:
+        raise _fail(str(error)) from None
+    print(f"Batchen är lämnad till tryckeriet: {outcome.folder} ({outcome.letters} brev).")
+
+
+@print_app.command("handover")
+def print_handover(
+    batch_id: Annotated[str, typer.Argument(help="Batchens id.")],
+    home: HomeOption = None,
+) -> None:
+    """Hand a closed batch to its vendor's drop; a handed-over batch is left as it is."""
+    from utskick.printing.handover import HandoverError, handover_batch  # noqa: PLC0415
+    from utskick.worker.runner import utc_now  # noqa: PLC0415
+
+    installation = _installation(home)
+    try:
+        outcome = handover_batch(
+            batch_id,
+            sessions=session_factory(installation.engine),
+            settings=installation.settings,
+            clock=utc_now,
+            actor=CLI_ACTOR,
+        )
+    except HandoverError as error:
+        raise _fail(str(error)) from None
+    if outcome.already_done:
+        print(f"Batchen var redan lämnad till tryckeriet ({outcome.folder}); inget ändrades.")
+    else:
+        print(f"Batchen är lämnad till tryckeriet: {outcome.folder} ({outcome.letters} brev).")
+
+
+@print_app.command("download")
+def print_download(
+    batch_id: Annotated[str, typer.Argument(help="Batchens id.")],
+    out: Annotated[Path, typer.Option(help="PDF-fil att skriva (alla brev i en fil).")],
+    home: HomeOption = None,
+) -> None:
+    """Write a batch (an exception list, or a vendor batch) as one PDF to print."""
+    from utskick.printing.views import batch_pdf  # noqa: PLC0415
+
+    installation = _installation(home)
+    with installation.session() as session:
+        batch = _print_batch_or_fail(session, batch_id)
+        pdf, letters = batch_pdf(session, batch, installation.settings)
+    if letters == 0:
+        raise _fail("batchen har inga brev att skriva ut")
+    try:
+        out.write_bytes(pdf)
+    except OSError as error:
+        raise _fail(f"kan inte skriva {out}: {error.strerror}") from None
+    print(f"{out}: {letters} brev.")
+
+
+@print_app.command("mark-printed")
+def print_mark_printed(
+    batch_id: Annotated[str, typer.Argument(help="Batchens id.")],
+    letters: Annotated[
+        list[str] | None, typer.Argument(help="Brevens id; inga: alla brev i batchen.")
+    ] = None,
+    home: HomeOption = None,
+) -> None:
+    """Mark letters of a closed batch (all of them by default) as printed."""
+    from utskick.printing.service import PrintBatchError, mark_printed  # noqa: PLC0415
+    from utskick.worker.runner import utc_now  # noqa: PLC0415
+
+    installation = _installation(home)
+    with installation.session() as session:
+        try:
+            marked = mark_printed(
+                session, batch_id, letters or None, now=utc_now(), actor=CLI_ACTOR
+            )
+        except PrintBatchError as error:
+            raise _fail(str(error)) from None
+        session.commit()
+    print(f"{marked} brev markerade som utskrivna.")
+
+
+@print_app.command("list")
+def print_list(
+    batch_id: Annotated[str, typer.Argument(help="Batchens id.")],
+    home: HomeOption = None,
+) -> None:
+    """The letters of a batch: to whom (never a protected person's address), pages, printed."""
+    from utskick.printing.views import batch_letters  # noqa: PLC0415
+
+    installation = _installation(home)
+    with installation.session() as session:
+        batch = _print_batch_or_fail(session, batch_id)
+        rows = batch_letters(session, batch)
+    table = Table("nr", "brev", "mottagare", "ämne", "sidor", "utskrivet")
+    for row in rows:
+        table.add_row(
+            str(row["position"]),
+            str(row["letter_id"]),
+            str(row["recipient"]),
+            str(row["subject"]),
+            str(row["pages"] or "–"),
+            "ja" if row["printed_at"] else "nej",
+        )
+    Console().print(table)
+
+
+# --- the benefit model and web users -------------------------------------------------------
+
+app.command("nytta")(nytta)
+app.add_typer(users_app, name="users")

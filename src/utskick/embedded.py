@@ -36,6 +36,7 @@ from utskick.reference.world import EXEMPELKOMMUN, GRANNKOMMUN
 from utskick.senders.repository import SenderRepository
 from utskick.settings import Settings
 from utskick.web.app import create_app
+from utskick.web.users import seed_demo_users
 from utskick.worker.runner import WorkerPool
 
 DEMO_SYSTEM = "Demo"
@@ -83,11 +84,21 @@ DEMO_MESSAGE_TYPES = (
 )
 
 
+DEMO_LOCAL_PRINT_DEPARTMENT = "Socialtjänsten"
+
+
 def connector_settings_for(settings: Settings, context: ReferenceContext) -> Settings:
     """The connector's settings pointed at the embedded reference: its FaR and its demo CA."""
-    return settings.model_copy(
-        update={"far_url": context.endpoints.far_url, "tls_ca_file": context.pki.ca_certificate}
-    )
+    update: dict[str, object] = {
+        "far_url": context.endpoints.far_url,
+        "population_url": context.endpoints.population_url,
+        "tls_ca_file": context.pki.ca_certificate,
+    }
+    if "print_local_departments" not in settings.model_fields_set:
+        # The demo shows both ways to paper: Socialtjänsten prints its own exception list,
+        # everything else goes to the print vendor's drop.
+        update["print_local_departments"] = [DEMO_LOCAL_PRINT_DEPARTMENT]
+    return settings.model_copy(update=update)
 
 
 def seed_demo_configuration(session: Session, pki_directory: Path, now: dt.datetime) -> None:
@@ -159,6 +170,7 @@ class EmbeddedRun:
     reference: ReferenceInfrastructure | None
     workers: WorkerPool | None = None
     demo_key_file: Path | None = None
+    demo_users_file: Path | None = None
 
     def listings(self, connector_url: str) -> list[Listing]:
         """Every URL to print, the connector first."""
@@ -168,6 +180,8 @@ class EmbeddedRun:
         ]
         if self.demo_key_file is not None:
             result.append(Listing("API-nyckel (demo)", f"i {self.demo_key_file}"))
+        if self.demo_users_file is not None:
+            result.append(Listing("Demoanvändare och lösenord", f"i {self.demo_users_file}"))
         if self.reference is not None:
             result += listings(self.reference.context)
         return result
@@ -214,6 +228,7 @@ def prepare_embedded_run(settings: Settings, engine: Engine) -> EmbeddedRun:
     """
     reference = None
     demo_key_file = None
+    demo_users_file = None
     if settings.embedded_reference:
         reference_settings = ReferenceSettings(home=settings.home)
         context = build_context(reference_settings)
@@ -223,6 +238,7 @@ def prepare_embedded_run(settings: Settings, engine: Engine) -> EmbeddedRun:
         with session_factory(engine).begin() as session:
             seed_demo_configuration(session, context.pki.directory, now)
             demo_key_file = ensure_demo_api_key(session, settings.home, now)
+            demo_users_file = seed_demo_users(session, settings.home)
     workers = (
         WorkerPool(settings, engine, settings.worker_threads)
         if settings.worker_threads > 0
@@ -231,4 +247,4 @@ def prepare_embedded_run(settings: Settings, engine: Engine) -> EmbeddedRun:
     config = uvicorn.Config(
         create_app(settings, engine), host=settings.host, port=settings.port, log_level="warning"
     )
-    return EmbeddedRun(uvicorn.Server(config), reference, workers, demo_key_file)
+    return EmbeddedRun(uvicorn.Server(config), reference, workers, demo_key_file, demo_users_file)

@@ -202,7 +202,8 @@ def test_after_delivery_the_content_is_removed_but_paper_attachments_and_the_dig
         "karta.pdf": True,
     }
     assert letter.delivered_digest
-    assert events[-1].data["paper_part"] == {"state": "paper", "attachments": ["karta.pdf"]}
+    delivered = next(event for event in events if event.state == "delivered")
+    assert delivered.data["paper_part"] == {"state": "paper", "attachments": ["karta.pdf"]}
     sent = operator.requests[0][1]
     assert b"karta.pdf" not in sent
     assert b"beslut.pdf" in sent
@@ -228,9 +229,11 @@ def test_a_refused_delivery_goes_on_paper_with_the_operators_reason(world, accep
     run_until_settled(make_worker(world, operator, clock), clock, rounds=3)
 
     letter, events = letter_and_events(world, letter_id)
-    assert (letter.state, letter.channel, letter.reason) == ("paper", "paper", "delivery_refused")
-    assert "5003" in events[-1].detail
-    assert events[-1].data == {"code": 5003, "description": "mottagaren har ingen brevlåda här"}
+    # On paper, and the print service has already addressed it and put it in a print batch.
+    assert (letter.state, letter.channel, letter.reason) == ("batched", "paper", "delivery_refused")
+    paper = next(event for event in events if event.state == "paper")
+    assert "5003" in paper.detail
+    assert paper.data == {"code": 5003, "description": "mottagaren har ingen brevlåda här"}
     assert len(operator.requests) == 1
     assert letter.body is not None  # the print service needs it
 
@@ -255,7 +258,7 @@ def test_a_recipient_who_cannot_be_reached_never_reaches_the_operator(world, acc
     operator = FakeOperator()
     run_until_settled(make_worker(world, operator, clock), clock, rounds=1)
 
-    assert letter_and_events(world, paper_id)[0].state == "paper"
+    assert letter_and_events(world, paper_id)[0].state == "batched"  # on paper, in a print batch
     notice, _ = letter_and_events(world, notice_id)
     assert (notice.state, notice.channel, notice.reason) == (
         "not_reachable",
@@ -287,7 +290,7 @@ def test_at_the_deadline_an_undelivered_letter_falls_back_to_paper_once(world, a
     run_until_settled(worker, clock, rounds=1)
 
     letter, events = letter_and_events(world, letter_id)
-    assert (letter.state, letter.reason) == ("paper", "deadline_passed")
+    assert (letter.state, letter.reason) == ("batched", "deadline_passed")
     assert [e.state for e in events].count("paper") == 1
     assert len(always_down.requests) == attempts  # the late deliver job found the letter on paper
     assert jobs_of(world, letter_id) == []
@@ -376,7 +379,7 @@ def test_while_far_is_down_letters_wait_and_are_classified_when_it_is_back(world
 
 
 def test_a_letter_whose_deadline_passes_while_far_is_down_goes_on_paper(world, accept):
-    state, channel = "paper", "paper"
+    channel = "paper"
     clock = Clock()
     letter_id = accept(clock=clock)
     _, settings, _, _ = world
@@ -388,7 +391,8 @@ def test_a_letter_whose_deadline_passes_while_far_is_down_goes_on_paper(world, a
         pass
 
     letter, events = letter_and_events(world, letter_id)
-    assert (letter.state, letter.reason, letter.channel) == (state, "deadline_passed", channel)
-    assert "FaR gick inte att fråga" in events[-1].detail
-    assert [e.state for e in events].count(state) == 1
+    assert (letter.state, letter.reason, letter.channel) == ("batched", "deadline_passed", channel)
+    paper = [event for event in events if event.state == "paper"]
+    assert len(paper) == 1
+    assert "FaR gick inte att fråga" in paper[0].detail
     assert jobs_of(world, letter_id) == []

@@ -69,6 +69,7 @@ def connector_settings(home: Path, context, **overrides) -> Settings:
     values = {
         "home": home,
         "far_url": context.endpoints.far_url,
+        "population_url": context.endpoints.population_url,
         "tls_ca_file": context.pki.ca_certificate,
         "embedded_reference": False,
     }
@@ -81,6 +82,7 @@ def connector_environment(settings: Settings) -> dict[str, str]:
     env = {
         "UTSKICK_HOME": str(settings.home),
         "UTSKICK_FAR_URL": settings.far_url or "",
+        "UTSKICK_POPULATION_URL": settings.population_url or "",
         "UTSKICK_TLS_CA_FILE": str(settings.tls_ca_file),
         "UTSKICK_EMBEDDED_REFERENCE": "false",
         "UTSKICK_LEASE_SECONDS": str(settings.lease_seconds),

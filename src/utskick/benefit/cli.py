@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from utskick.benefit import charts, sensitivity
+from utskick.benefit import sensitivity
 from utskick.benefit.model import (
     INPUT_SPECS,
     SPECS_BY_NAME,
@@ -72,6 +72,9 @@ def nytta(
 
     Räknar förstudiens modell med Exempelkommunens värden om inget annat anges med --set.
     """
+    # Drawing needs matplotlib, which takes a third of a second to import: only when asked.
+    from utskick.benefit import charts  # noqa: PLC0415
+
     errors = Console(stderr=True)
     try:
         inputs = inputs_with(parse_assignments(set_ or []))

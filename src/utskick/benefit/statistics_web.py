@@ -30,7 +30,7 @@ from utskick.benefit.statistics_charts import month_label, outcomes_chart, plan_
 from utskick.benefit.statistics_repository import LetterScope, StatisticsRepository
 from utskick.db.engine import session_factory
 from utskick.settings import Settings
-from utskick.web.auth import issue_csrf_token, require_role
+from utskick.web.auth import USER_ERRORS, issue_csrf_token, require_role
 from utskick.web.users import ADMIN, DEPARTMENT_ADMIN, MANAGEMENT, WebUser
 
 PAGE_PATH = "/statistik"
@@ -189,7 +189,12 @@ def include_statistics(app: FastAPI) -> None:
             headers={"Content-Disposition": f'attachment; filename="{name}"'},
         )
 
-    @app.get(API_PATH, tags=["statistik"], summary="Statistik över utskick och nytta")
+    @app.get(
+        API_PATH,
+        tags=["statistik"],
+        summary="Statistik över utskick och nytta",
+        responses=USER_ERRORS,
+    )
     def statistics_api(
         request: Request, user: StatisticsUser, filters: Annotated[Filters, Depends()]
     ) -> JSONResponse:

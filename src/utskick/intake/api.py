@@ -332,6 +332,7 @@ def letter_input(body: LetterIn, header_key: str | None = None) -> LetterInput:
         case_number=body.case_number,
         reference=body.reference,
         idempotency_key=header_key if header_key is not None else body.idempotency_key,
+        postal_address=body.address.model_dump() if body.address is not None else None,
     )
 
 

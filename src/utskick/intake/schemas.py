@@ -16,6 +16,10 @@ State = Literal[
     "retrying",
     "delivered",
     "paper",
+    "batched",
+    "handed_to_print",
+    "printed",
+    "impossible",
     "not_reachable",
     "failed",
     "cancelled",
@@ -54,6 +58,23 @@ class AttachmentIn(BaseModel):
         default="both", description="Send it digitally, on paper, or both."
     )
     content_type: Literal["application/pdf"] = "application/pdf"
+
+
+class AddressIn(BaseModel):
+    """A postal address for paper, when the caller knows better than the population register."""
+
+    model_config = _STRICT
+
+    name: str = Field(min_length=1, max_length=60, examples=["Tolvan Tolvansson"])
+    lines: list[str] = Field(
+        min_length=1,
+        max_length=4,
+        description="Street, c/o or box lines.",
+        examples=[["Tolvgatan 12"]],
+    )
+    postal_code: str = Field(min_length=1, max_length=12, examples=["123 45"])
+    city: str = Field(min_length=1, max_length=48, examples=["Exempelstad"])
+    country: str | None = Field(default=None, max_length=48, description="Only for abroad.")
 
 
 class LetterIn(BaseModel):
@@ -106,6 +127,11 @@ class LetterIn(BaseModel):
     eservice_url: str | None = Field(default=None, max_length=1024)
     case_number: str | None = Field(default=None, max_length=200, description="Diarienummer.")
     reference: str | None = Field(default=None, max_length=200)
+    address: AddressIn | None = Field(
+        default=None,
+        description="Postal address for paper; default: the population register's. Ignored for "
+        "a person with protected identity (the letter goes via Skatteverket).",
+    )
     idempotency_key: str | None = Field(
         default=None,
         max_length=200,

@@ -12,7 +12,7 @@ import datetime as dt
 import hashlib
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -88,6 +88,9 @@ class LetterInput:
     case_number: str | None = None
     reference: str | None = None
     idempotency_key: str | None = None
+    # For paper: {"name", "lines", "postal_code", "city", "country"}; None: the population
+    # register's address is used.
+    postal_address: Mapping[str, object] | None = None
 
 
 class LetterRejectedError(ValueError):
@@ -188,6 +191,7 @@ class LetterService:
             eservice_url=eservice_url,
             case_number=letter.case_number,
             reference=letter.reference,
+            postal_address=_checked_address(letter.postal_address),
             message_id=uuid.uuid4().hex,
             created_at=now,
             deliver_by=(
@@ -379,6 +383,47 @@ def _recipient(typed: str, today: dt.date) -> str:
             f"mottagaren är inget giltigt identitetsnummer ({error}); ange personnummer, "
             "samordningsnummer eller organisationsnummer med 10 eller 12 siffror",
         ) from None
+
+
+MAX_ADDRESS_LINES = 4
+MAX_ADDRESS_LINE_LENGTH = 60
+
+
+def _checked_address(address: Mapping[str, object] | None) -> dict[str, object] | None:
+    """The caller's postal address, checked and trimmed (None when none was given)."""
+    if address is None:
+        return None
+    name = str(address.get("name") or "").strip()
+    raw_lines = address.get("lines") or []
+    lines = [str(line).strip() for line in raw_lines] if isinstance(raw_lines, list) else []
+    postal_code = str(address.get("postal_code") or "").strip()
+    city = str(address.get("city") or "").strip()
+    country = str(address.get("country") or "").strip() or None
+    if not name or not city or not postal_code:
+        raise LetterRejectedError(
+            "address",
+            "en postadress behöver namn, postnummer och ort; utelämna adressen helt för att "
+            "använda folkbokföringens",
+        )
+    if not lines or len(lines) > MAX_ADDRESS_LINES or not all(lines):
+        raise LetterRejectedError(
+            "address.lines",
+            f"ange 1–{MAX_ADDRESS_LINES} adressrader (gata, c/o, box), inga tomma rader",
+        )
+    for value in (name, *lines, f"{postal_code} {city}"):
+        if len(value) > MAX_ADDRESS_LINE_LENGTH:
+            raise LetterRejectedError(
+                "address",
+                f"adressraden {value[:20]!r}… är längre än {MAX_ADDRESS_LINE_LENGTH} tecken och "
+                "får inte plats i kuvertfönstret; korta den",
+            )
+    return {
+        "name": name,
+        "lines": lines,
+        "postal_code": postal_code,
+        "city": city,
+        "country": country,
+    }
 
 
 def _check_choice(field: str, value: str, choices: tuple[str, ...], what: str) -> None:

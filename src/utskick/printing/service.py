@@ -78,6 +78,7 @@ def address_jobs(
 ) -> dict[int, Retry | None]:
     """Address the letters of these `print` jobs and batch them; each job's outcome."""
     outcomes: dict[int, Retry | None] = {job.id: None for job in jobs}
+    jobs = sorted(jobs, key=lambda job: job.id)  # a claim returns them in no set order
     parts = {
         job.letter_id: (
             PAPER_PART if (job.payload or {}).get("part") == PAPER_PART else WHOLE_LETTER
@@ -113,9 +114,11 @@ def _waiting_letters(sessions: sessionmaker[Session], parts: dict[str, str]) -> 
         already = set(
             session.scalars(select(PrintItem.letter_id).where(PrintItem.letter_id.in_(list(parts))))
         )
+    # In the jobs' order (the order the letters went to paper): that is their order in the batch.
+    order = {letter_id: index for index, letter_id in enumerate(parts)}
     return [
         _Waiting(row.id, row.recipient_id, parts[row.id])
-        for row in rows
+        for row in sorted(rows, key=lambda row: order[row.id])
         if row.id not in already and _waits(row.state, parts[row.id])
     ]
 

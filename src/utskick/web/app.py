@@ -15,10 +15,14 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy import Engine, text
 
 from utskick import __version__
+from utskick.benefit.statistics_web import include_statistics
+from utskick.benefit.web import include_benefit_calculator
 from utskick.db import migrate
 from utskick.db.engine import create_database_engine
 from utskick.intake.api import include_intake_api
+from utskick.printing.api import include_printing
 from utskick.settings import Settings
+from utskick.web.auth import include_auth
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
 
@@ -53,6 +57,10 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     app.state.engine = engine
     app.state.settings = settings
     include_intake_api(app)
+    include_auth(app)  # before the pages that ask for a role
+    include_statistics(app)
+    include_printing(app)
+    include_benefit_calculator(app)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def start_page(request: Request) -> HTMLResponse:

@@ -66,6 +66,13 @@ LOCKOUT_SECONDS = 60
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
 
+# The answers every JSON endpoint for logged-in people may give besides its own (OpenAPI).
+USER_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "Inte inloggad: logga in, eller använd HTTP Basic med användarnamn."},
+    403: {"description": "Rollen eller förvaltningen ger inte tillgång."},
+    429: {"description": "För många misslyckade inloggningar; vänta och försök igen."},
+}
+
 
 @functools.cache
 def _dummy_hash() -> str:

@@ -25,6 +25,14 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from utskick.db.engine import create_database_engine, session_factory
+from utskick.printing.addresses import (
+    AddressSource,
+    AddressSourceUnavailableError,
+    PopulationRegisterClient,
+)
+from utskick.printing.handover import handover_batch
+from utskick.printing.service import MAX_BATCH as MAX_PRINT_BATCH
+from utskick.printing.service import address_jobs, close_job
 from utskick.relay.deliver import RelayDependencies, deliver_job, fallback_job
 from utskick.relay.operator import HttpMailboxOperatorClient, MailboxOperatorClient
 from utskick.senders.keys import client_tls_context
@@ -37,6 +45,9 @@ from utskick.worker.queue import (
     CLASSIFY,
     DELIVER,
     FALLBACK,
+    PRINT,
+    PRINT_CLOSE,
+    PRINT_HANDOVER,
     WEBHOOK,
     ClaimedJob,
     JobQueue,
@@ -70,6 +81,7 @@ class Worker:
         register: AddressRegister | None = None,
         operator_client: MailboxOperatorClient | None = None,
         webhook_client: httpx.Client | None = None,
+        address_source: AddressSource | None = None,
     ) -> None:
         self.settings = settings
         self.engine = engine
@@ -81,6 +93,7 @@ class Worker:
         self._register = register
         self._operator_client = operator_client
         self._webhook_client = webhook_client
+        self._address_source = address_source
 
     # --- dependencies ----------------------------------------------------------------------
 
@@ -108,6 +121,29 @@ class Worker:
                 read_timeout_seconds=self.settings.operator_read_timeout_seconds,
             )
         return self._operator_client
+
+    @property
+    def address_source(self) -> AddressSource:
+        """The population register, asked with the intermediary's certificate."""
+        if self._address_source is None:
+            if not self.settings.population_url:
+                raise AddressSourceUnavailableError(
+                    "folkbokföringens adress är inte inställd; sätt UTSKICK_POPULATION_URL "
+                    "(eller kör utskick serve)"
+                )
+            with Session(self.engine) as session:
+                intermediary = SenderRepository(session).intermediary()
+            if intermediary is None:
+                raise AddressSourceUnavailableError(
+                    "ingen avsändarorganisation är förmedlare; folkbokföringen kan inte frågas "
+                    "utan förmedlarens certifikat"
+                )
+            self._address_source = PopulationRegisterClient(
+                self.settings.population_url,
+                client_tls_context(intermediary, self.settings.tls_ca_file),
+                timeout_seconds=self.settings.far_timeout_seconds,
+            )
+        return self._address_source
 
     @property
     def webhook_client(self) -> httpx.Client:
@@ -143,6 +179,11 @@ class Worker:
                 self.worker_id, now=now, limit=MAX_BATCH - 1, kinds=[CLASSIFY]
             )
             self._run_classify([job, *fellows])
+        elif job.kind == PRINT:
+            fellows = self.queue.claim(
+                self.worker_id, now=now, limit=MAX_PRINT_BATCH - 1, kinds=[PRINT]
+            )
+            self._run_print([job, *fellows])
         else:
             self._settle(job, self._run_one(job))
         return True
@@ -163,6 +204,8 @@ class Worker:
         """Close the HTTP clients this worker made (the FaR client is the process's, shared)."""
         if self._webhook_client is not None:
             self._webhook_client.close()
+        if isinstance(self._address_source, PopulationRegisterClient):
+            self._address_source.close()
         if isinstance(self._operator_client, HttpMailboxOperatorClient):
             # Open keep-alive connections would hold the operators' servers on shutdown.
             self._operator_client.close()
@@ -180,18 +223,48 @@ class Worker:
         except Exception as error:
             logger.exception("worker %s: classifying %d letters failed", self.worker_id, len(jobs))
             outcomes = {job.id: self._retry_after_error(job, error) for job in jobs}
+        self._settle_all(outcomes)
+
+    def _settle_all(self, outcomes: dict[int, Retry | None]) -> None:
         done = [job_id for job_id, outcome in outcomes.items() if outcome is None]
         self.queue.complete(self.worker_id, done)
         for job_id, outcome in outcomes.items():
             if outcome is not None:
                 self.queue.reschedule(self.worker_id, job_id, outcome)
 
-    def _run_one(self, job: ClaimedJob) -> Retry | None:
+    def _run_print(self, jobs: list[ClaimedJob]) -> None:
+        try:
+            outcomes = address_jobs(
+                jobs,
+                sessions=self.sessions,
+                source=self.address_source,
+                settings=self.settings,
+                clock=self.clock,
+                actor=self.actor,
+            )
+        except Exception as error:
+            logger.exception("worker %s: addressing %d letters failed", self.worker_id, len(jobs))
+            outcomes = {job.id: self._retry_after_error(job, error) for job in jobs}
+        self._settle_all(outcomes)
+
+    def _run_one(self, job: ClaimedJob) -> Retry | None:  # noqa: PLR0911 (one return per job kind)
         try:
             if job.kind == DELIVER:
                 return deliver_job(job, self.relay())
             if job.kind == FALLBACK:
                 return fallback_job(job, self.relay(), self.queue)
+            if job.kind == PRINT_CLOSE:
+                close_job(job, sessions=self.sessions, clock=self.clock)
+                return None
+            if job.kind == PRINT_HANDOVER:
+                handover_batch(
+                    str((job.payload or {}).get("batch_id", "")),
+                    sessions=self.sessions,
+                    settings=self.settings,
+                    clock=self.clock,
+                    actor=self.actor,
+                )
+                return None
             if job.kind == WEBHOOK:
                 return webhook_job(
                     job,

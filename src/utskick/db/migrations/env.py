@@ -10,6 +10,7 @@ from utskick.letters import models as _letters  # noqa: F401
 from utskick.printing import models as _printing  # noqa: F401
 from utskick.senders import models as _senders  # noqa: F401
 from utskick.settings import load_settings
+from utskick.web import users as _web_users  # noqa: F401
 from utskick.worker import models as _worker  # noqa: F401
 
 config = context.config

@@ -271,7 +271,8 @@ class MailboxAccounts:
         if frequency not in NOTICE_FREQUENCIES:
             raise AccountError(
                 f"'{frequency}' är inget val för aviseringar; välj något av: "
-                + ", ".join(NOTICE_FREQUENCIES.values()) + "."
+                + ", ".join(NOTICE_FREQUENCIES.values())
+                + "."
             )
         settings = NoticeSettings(check_email(email), check_mobile_number(phone), frequency)
         if frequency != "aldrig" and settings.email is None and settings.phone is None:
@@ -309,7 +310,9 @@ class MailboxAccounts:
                 raise AccountError(f"{delegate_id} har redan medgivande att läsa brevlådan.")
             session.add(
                 MailboxDelegation(
-                    operator_number=self._operator, owner_id=owner_id, delegate_id=delegate_id,
+                    operator_number=self._operator,
+                    owner_id=owner_id,
+                    delegate_id=delegate_id,
                     granted_at=utc_now(),
                 )
             )
@@ -342,8 +345,12 @@ class MailboxAccounts:
             row = session.get(MailboxAccount, (self._operator, person_id))
             if row is None:
                 row = MailboxAccount(
-                    operator_number=self._operator, owner_id=person_id, kind="person", name=name,
-                    notice_frequency="aldrig", created_at=utc_now(),
+                    operator_number=self._operator,
+                    owner_id=person_id,
+                    kind="person",
+                    name=name,
+                    notice_frequency="aldrig",
+                    created_at=utc_now(),
                 )
                 session.add(row)
             row.active = True

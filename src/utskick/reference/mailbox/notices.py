@@ -276,8 +276,9 @@ class Notices:
                     return "mottagaren har ingen e-postadress längre"
                 mail = self._notice_mail(message.sender_name, addresses)
                 if forwarded is not None:
-                    mail = self._forwarded_mail(mail, forwarded.email_subject,
-                                                forwarded.email_text or _plain(forwarded))
+                    mail = self._forwarded_mail(
+                        mail, forwarded.email_subject, forwarded.email_text or _plain(forwarded)
+                    )
                 self.mailer.send(mail, self.operator.name)
             else:
                 if not phone:
@@ -321,8 +322,7 @@ class Notices:
                     self.operator.name,
                     phone,
                     _fit_sms(
-                        f"Du har {what} i din brevlåda hos {self.operator.name}: "
-                        f"{self.mailbox_url}"
+                        f"Du har {what} i din brevlåda hos {self.operator.name}: {self.mailbox_url}"
                     ),
                 )
         except NoticeError as error:

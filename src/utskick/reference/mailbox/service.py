@@ -112,8 +112,7 @@ def create_operator_service_app(
         """The contract's Service.wsdl with this operator's address, at `?wsdl`."""
         if "wsdl" not in {name.lower() for name in request.query_params}:
             return Response(
-                "Service v3 tar emot SOAP-anrop med POST. Tjänstebeskrivningen finns på "
-                "?wsdl.",
+                "Service v3 tar emot SOAP-anrop med POST. Tjänstebeskrivningen finns på ?wsdl.",
                 status_code=405,
                 headers={"Allow": "POST"},
                 media_type="text/plain; charset=utf-8",
@@ -270,9 +269,7 @@ async def _read_limited(request: Request) -> bytes:
 
 
 def _soap(document: bytes, status_code: int = 200) -> Response:
-    return Response(
-        document, status_code=status_code, headers={"Content-Type": SOAP_CONTENT_TYPE}
-    )
+    return Response(document, status_code=status_code, headers={"Content-Type": SOAP_CONTENT_TYPE})
 
 
 @cache

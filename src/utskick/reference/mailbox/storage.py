@@ -458,7 +458,6 @@ def _is_text(data: bytes) -> bool:
     return all(char.isprintable() or char in "\r\n\t" for char in text)
 
 
-
 def _utc(value: dt.datetime) -> dt.datetime:
     """SQLite hands back naive datetimes; every stored time is UTC."""
     return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)

@@ -263,8 +263,13 @@ def log_in(request: Request, ui: Ui, personnummer: Annotated[str, Form()] = "") 
         person_id = normalise_personnummer(personnummer)
     except IdentityNumberError as error:
         return _render(
-            request, ui, "login.html", status_code=400, error=str(error),
-            persons=ui.context.world.persons, typed=personnummer,
+            request,
+            ui,
+            "login.html",
+            status_code=400,
+            error=str(error),
+            persons=ui.context.world.persons,
+            typed=personnummer,
         )
     known = next((p for p in ui.context.world.persons if p.id == person_id), None)
     request.session.clear()
@@ -301,7 +306,10 @@ def start(request: Request, ui: Ui, viewer: LoggedIn) -> Response:
         return _see_other("/inkorg")
     own = ui.accounts.account(viewer.person_id)
     return _render(
-        request, ui, "start.html", own_state=own.state.value if own else "none",
+        request,
+        ui,
+        "start.html",
+        own_state=own.state.value if own else "none",
     )
 
 
@@ -325,19 +333,28 @@ def register(
     own_state = own.state.value if own else "none"
     if villkor != "ja":
         return _render(
-            request, ui, "start.html", status_code=400, own_state=own_state,
+            request,
+            ui,
+            "start.html",
+            status_code=400,
+            own_state=own_state,
             error="Du behöver godkänna villkoren för att öppna brevlådan.",
         )
     try:
         ui.accounts.open_mailbox(viewer.person_id, viewer.name, ui.far)
     except (AccountError, SoapFault, httpx.HTTPError) as error:
         return _render(
-            request, ui, "start.html", status_code=_status_of(error), own_state=own_state,
+            request,
+            ui,
+            "start.html",
+            status_code=_status_of(error),
+            own_state=own_state,
             error=_refusal("Brevlådan kunde inte öppnas.", error),
         )
     request.session["mailbox"] = viewer.person_id
     request.session["flash"] = (
-        "Din brevlåda är aktiverad." if own_state == AccountState.PENDING
+        "Din brevlåda är aktiverad."
+        if own_state == AccountState.PENDING
         else "Din brevlåda är öppnad. Myndigheter kan nu skicka digital post till dig här."
     )
     return _see_other("/inkorg")
@@ -417,7 +434,12 @@ def save_notices(
         )
     except AccountError as error:
         return _settings(
-            request, ui, viewer, current, status_code=400, notice_error=str(error),
+            request,
+            ui,
+            viewer,
+            current,
+            status_code=400,
+            notice_error=str(error),
             typed={"epost": epost, "mobil": mobil, "frekvens": frekvens},
         )
     request.session["flash"] = "Aviseringarna är sparade."
@@ -440,13 +462,18 @@ def save_senders(
         if unknown:
             raise PageError(
                 400,
-                "Okänd avsändare i formuläret: " + ", ".join(unknown)
+                "Okänd avsändare i formuläret: "
+                + ", ".join(unknown)
                 + ". Ladda om sidan och välj bland avsändarna i listan.",
             )
         ui.far.store_account_preferences(current.owner_id, viewer.person_id, chosen)
     except (SoapFault, httpx.HTTPError) as error:
         return _settings(
-            request, ui, viewer, current, status_code=_status_of(error),
+            request,
+            ui,
+            viewer,
+            current,
+            status_code=_status_of(error),
             senders_error=_refusal("Valet av avsändare kunde inte sparas.", error),
         )
     request.session["flash"] = "Valet av avsändare är sparat."
@@ -466,7 +493,12 @@ def grant_delegation(
         delegate = ui.accounts.grant_delegation(current.owner_id, personnummer)
     except AccountError as error:
         return _settings(
-            request, ui, viewer, current, status_code=400, delegation_error=str(error),
+            request,
+            ui,
+            viewer,
+            current,
+            status_code=400,
+            delegation_error=str(error),
             typed={"ombud": personnummer},
         )
     request.session["flash"] = (
@@ -507,14 +539,20 @@ def deactivate(
     """Close the mailbox: FaR forgets it, then the operator marks it closed."""
     if bekrafta != "ja":
         return _render(
-            request, ui, "deactivate.html", status_code=400,
+            request,
+            ui,
+            "deactivate.html",
+            status_code=400,
             error="Kryssa i rutan för att bekräfta att brevlådan ska stängas.",
         )
     try:
         ui.accounts.deactivate(current.owner_id, viewer.person_id, ui.far)
     except (AccountError, SoapFault, httpx.HTTPError) as error:
         return _render(
-            request, ui, "deactivate.html", status_code=_status_of(error),
+            request,
+            ui,
+            "deactivate.html",
+            status_code=_status_of(error),
             error=_refusal("Brevlådan kunde inte stängas.", error),
         )
     request.session.pop("mailbox", None)
@@ -551,9 +589,16 @@ def _settings(
     except (SoapFault, httpx.HTTPError) as error:
         values.setdefault("senders_error", _refusal("Avsändarna kunde inte hämtas.", error))
     return _render(
-        request, ui, "settings.html", status_code=status_code, account=account, senders=senders,
-        accepted=accepted, delegations=ui.accounts.delegations(current.owner_id),
-        frequencies=NOTICE_FREQUENCIES, **values,
+        request,
+        ui,
+        "settings.html",
+        status_code=status_code,
+        account=account,
+        senders=senders,
+        accepted=accepted,
+        delegations=ui.accounts.delegations(current.owner_id),
+        frequencies=NOTICE_FREQUENCIES,
+        **values,
     )
 
 
@@ -646,7 +691,11 @@ ERROR_HEADINGS = {
 
 def _error_page(request: Request, status_code: int, message: str) -> Response:
     return _render(
-        request, _ui(request), "error.html", status_code=status_code, message=message,
+        request,
+        _ui(request),
+        "error.html",
+        status_code=status_code,
+        message=message,
         heading=ERROR_HEADINGS.get(status_code, "Något gick fel"),
     )
 

@@ -1,0 +1,285 @@
+"""Print batches in the web app and the API: `/utskrift` and `/api/v1/print/batches`.
+
+Officers and department administrators see their own department's batches (the daily
+exception lists they print themselves, and their letters at the vendor); administrators
+(the print room) see every batch and may close and hand over vendor batches.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Form, HTTPException, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session, sessionmaker
+
+from utskick.db.engine import session_factory
+from utskick.intake.schemas import ErrorResponse
+from utskick.printing.handover import HandoverError, handover_batch
+from utskick.printing.models import PrintBatch
+from utskick.printing.repository import BatchFilter, PrintRepository
+from utskick.printing.service import PrintBatchError, close_on_command, mark_printed
+from utskick.printing.views import batch_letters, batch_pdf, batch_summary
+from utskick.settings import Settings
+from utskick.web.auth import USER_ERRORS, csrf_valid, issue_csrf_token, require_role
+from utskick.web.users import ADMIN, DEPARTMENT_ADMIN, OFFICER, WebUser
+
+PAGE_PATH = "/utskrift"
+API_PATH = "/api/v1/print/batches"
+
+TEMPLATES = Jinja2Templates(
+    directory=[
+        str(Path(__file__).with_name("templates")),
+        str(Path(__file__).parents[1] / "web" / "templates"),
+    ]
+)
+
+_BATCH_ERRORS: dict[int | str, dict[str, Any]] = {
+    **USER_ERRORS,
+    400: {"model": ErrorResponse, "description": "Anropets innehåll kan inte läsas."},
+    404: {"description": "Ingen sådan batch, eller den har inga brev."},
+    409: {"description": "Batchen är i fel läge för åtgärden; svaret säger varför."},
+    422: {"model": ErrorResponse, "description": "Felaktig indata; varje fel fält är namngivet."},
+}
+
+PrintUser = Annotated[WebUser, Depends(require_role(OFFICER, DEPARTMENT_ADMIN, ADMIN))]
+
+
+class MarkPrintedIn(BaseModel):
+    """Which letters were printed; none named: every letter of the batch."""
+
+    letter_ids: list[str] | None = Field(default=None, max_length=5000)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _sessions(request: Request) -> sessionmaker[Session]:
+    return session_factory(request.app.state.engine)
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def _actor(user: WebUser) -> str:
+    return f"web:{user.username}"
+
+
+def _filter_for(user: WebUser) -> BatchFilter | None:
+    """The batches a user may see (None: none at all)."""
+    if user.role == ADMIN:
+        return BatchFilter(limit=200)
+    if user.department:
+        return BatchFilter(department=user.department, limit=200)
+    return None
+
+
+def _visible_batch(session: Session, user: WebUser, batch_id: str) -> PrintBatch:
+    batch = PrintRepository(session).batch(batch_id)
+    if batch is None:
+        raise HTTPException(404, f"det finns ingen utskriftsbatch {batch_id}")
+    if user.role != ADMIN and (not user.department or batch.department != user.department):
+        raise HTTPException(403, "batchen tillhör en annan förvaltning än din")
+    return batch
+
+
+def _check_may_close(user: WebUser, batch: PrintBatch) -> None:
+    if not batch.local and user.role != ADMIN:
+        raise HTTPException(
+            403, "bara utskriftsrummet (administratör) stänger och lämnar över tryckeriets batcher"
+        )
+
+
+def _close(request: Request, user: WebUser, batch_id: str) -> dict[str, Any]:
+    sessions = _sessions(request)
+    with sessions() as session, session.begin():
+        batch = _visible_batch(session, user, batch_id)
+        _check_may_close(user, batch)
+        try:
+            close_on_command(session, batch_id, now=_now())
+        except PrintBatchError as error:
+            raise HTTPException(409, str(error)) from None
+        local = batch.local
+    if not local:
+        _handover(request, batch_id, user)
+    with sessions() as session:
+        return batch_summary(_visible_batch(session, user, batch_id))
+
+
+def _handover(request: Request, batch_id: str, user: WebUser) -> None:
+    try:
+        handover_batch(
+            batch_id,
+            sessions=_sessions(request),
+            settings=_settings(request),
+            clock=_now,
+            actor=_actor(user),
+        )
+    except HandoverError as error:
+        raise HTTPException(409, str(error)) from None
+
+
+def _mark(request: Request, user: WebUser, batch_id: str, letter_ids: list[str] | None) -> int:
+    with _sessions(request)() as session, session.begin():
+        _visible_batch(session, user, batch_id)
+        try:
+            return mark_printed(session, batch_id, letter_ids, now=_now(), actor=_actor(user))
+        except PrintBatchError as error:
+            raise HTTPException(409, str(error)) from None
+
+
+def _pdf_response(request: Request, user: WebUser, batch_id: str) -> Response:
+    with _sessions(request)() as session:
+        batch = _visible_batch(session, user, batch_id)
+        pdf, letters = batch_pdf(session, batch, _settings(request))
+        name = (
+            f"utskrift-{batch.department or batch.route}-{batch.created_at:%Y%m%d}-{batch.id[:8]}"
+        )
+    if letters == 0:
+        raise HTTPException(404, "batchen har inga brev att skriva ut")
+    safe = "".join(c if c.isalnum() or c in "-_" else "-" for c in name)
+    return Response(
+        pdf,
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="{safe}.pdf"'},
+    )
+
+
+def include_printing(app: FastAPI) -> None:
+    """Add the print pages and the print API to the app."""
+    _include_api(app)
+    _include_page(app)
+
+
+def _include_api(app: FastAPI) -> None:
+
+    @app.get(API_PATH, tags=["utskrift"], summary="Utskriftsbatcher", responses=_BATCH_ERRORS)
+    def list_batches(request: Request, user: PrintUser) -> JSONResponse:
+        """The batches the caller may see, newest first."""
+        query = _filter_for(user)
+        with _sessions(request)() as session:
+            batches = PrintRepository(session).batches(query) if query else []
+            body = [batch_summary(batch) for batch in batches]
+        return JSONResponse(_jsonable(body))
+
+    @app.get(
+        API_PATH + "/{batch_id}",
+        tags=["utskrift"],
+        summary="En utskriftsbatch",
+        responses=_BATCH_ERRORS,
+    )
+    def get_batch(batch_id: str, request: Request, user: PrintUser) -> JSONResponse:
+        """A batch with its letters (a protected identity's address is never shown)."""
+        with _sessions(request)() as session:
+            batch = _visible_batch(session, user, batch_id)
+            body = {**batch_summary(batch), "letters": batch_letters(session, batch)}
+        return JSONResponse(_jsonable(body))
+
+    @app.get(
+        API_PATH + "/{batch_id}/pdf",
+        tags=["utskrift"],
+        summary="Batchen som en PDF",
+        responses=_BATCH_ERRORS,
+    )
+    def download(batch_id: str, request: Request, user: PrintUser) -> Response:
+        """Every letter of the batch in one PDF, to print."""
+        return _pdf_response(request, user, batch_id)
+
+    @app.post(
+        API_PATH + "/{batch_id}/close",
+        tags=["utskrift"],
+        summary="Stäng batchen",
+        responses=_BATCH_ERRORS,
+    )
+    def close(batch_id: str, request: Request, user: PrintUser) -> JSONResponse:
+        """Close the batch; a vendor batch is handed over to the vendor's drop at once."""
+        return JSONResponse(_jsonable(_close(request, user, batch_id)))
+
+    @app.post(
+        API_PATH + "/{batch_id}/handover",
+        tags=["utskrift"],
+        summary="Lämna över",
+        responses=_BATCH_ERRORS,
+    )
+    def handover(batch_id: str, request: Request, user: PrintUser) -> JSONResponse:
+        """Hand a closed vendor batch to the drop again; a handed-over batch is left as it is."""
+        with _sessions(request)() as session:
+            _check_may_close(user, _visible_batch(session, user, batch_id))
+        _handover(request, batch_id, user)
+        with _sessions(request)() as session:
+            return JSONResponse(_jsonable(batch_summary(_visible_batch(session, user, batch_id))))
+
+    @app.post(
+        API_PATH + "/{batch_id}/printed",
+        tags=["utskrift"],
+        summary="Markera utskrivna",
+        responses=_BATCH_ERRORS,
+    )
+    def printed(
+        batch_id: str, body: MarkPrintedIn, request: Request, user: PrintUser
+    ) -> JSONResponse:
+        """Mark letters (all, when none are named) as printed."""
+        return JSONResponse({"marked": _mark(request, user, batch_id, body.letter_ids)})
+
+
+def _include_page(app: FastAPI) -> None:
+    @app.get(PAGE_PATH, response_class=HTMLResponse, include_in_schema=False)
+    def page(request: Request, user: PrintUser, batch: str | None = None) -> HTMLResponse:
+        query = _filter_for(user)
+        with _sessions(request)() as session:
+            batches = PrintRepository(session).batches(query) if query else []
+            summaries = [batch_summary(b) for b in batches]
+            chosen = next((b for b in batches if b.id == batch), None)
+            letters = batch_letters(session, chosen) if chosen else []
+        return TEMPLATES.TemplateResponse(
+            request,
+            "utskrift.html",
+            {
+                "user": user,
+                "csrf_token": issue_csrf_token(request),
+                "batches": summaries,
+                "chosen": batch_summary(chosen) if chosen else None,
+                "letters": letters,
+                "message": request.query_params.get("meddelande"),
+                "is_admin": user.role == ADMIN,
+            },
+        )
+
+    @app.post(PAGE_PATH + "/{batch_id}", include_in_schema=False)
+    def page_action(
+        batch_id: str,
+        request: Request,
+        user: PrintUser,
+        action: Annotated[str, Form(max_length=20)],
+        csrf_token: Annotated[str, Form(max_length=200)] = "",
+    ) -> RedirectResponse:
+        if not csrf_valid(request, csrf_token):
+            raise HTTPException(403, "formuläret har gått ut; ladda om sidan och försök igen")
+        if action == "close":
+            _close(request, user, batch_id)
+            message = "Batchen är stängd."
+        elif action == "printed":
+            marked = _mark(request, user, batch_id, None)
+            message = f"{marked} brev markerade som utskrivna."
+        else:
+            raise HTTPException(400, f"okänd åtgärd {action!r}")
+        return RedirectResponse(
+            f"{PAGE_PATH}?batch={batch_id}&meddelande={message}", status_code=303
+        )
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _jsonable(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_jsonable(item) for item in value]
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    return value

@@ -1,0 +1,217 @@
+"""The rendered letter: address inside the window, extractable text, PDF/A markers, pages."""
+
+import datetime as dt
+import io
+
+import pytest
+from pypdf import PdfReader
+from reportlab.lib.units import mm
+
+from utskick.printing.render import (
+    PAGE_HEIGHT,
+    LetterRenderer,
+    PrintLetter,
+    Window,
+    WindowTooSmallError,
+    sheets_for,
+)
+
+DEFAULT_WINDOW = Window(15, 44, 95, 26)
+ADDRESS = ("Åsa Öberg-Łukasiewicz", "c/o Nilsson", "Storgatan 1", "123 45 Småstad")
+
+
+def letter(**changes) -> PrintLetter:
+    values = {
+        "letter_id": "0f0e0d0c-0000-4000-8000-000000000001",
+        "sender_name": "Exempelkommun",
+        "department": "Bygg- och miljöförvaltningen",
+        "letter_date": dt.date(2026, 11, 27),
+        "created_at": dt.datetime(2026, 11, 27, 8, 30, tzinfo=dt.UTC),
+        "subject": "Beslut om bygglov",
+        "body": "Hej!\n\nNämnden har beviljat ditt bygglov för ett uterum.",
+        "address_lines": ADDRESS,
+        "case_number": "BN 2026/123",
+        "reference": "Ärende 42",
+        "footer_lines": ("Kontakta kundcenter, 0771-00 00 00.",),
+    }
+    values.update(changes)
+    return PrintLetter(**values)
+
+
+def text_positions(pdf: bytes, page: int = 0) -> list[tuple[str, float, float]]:
+    """(text, x, y) of every text run on a page, in PDF points from the bottom left."""
+    runs = []
+
+    def visit(text, cm, tm, _font, _size):
+        if text.strip():
+            x = tm[4] * cm[0] + tm[5] * cm[2] + cm[4]
+            y = tm[4] * cm[1] + tm[5] * cm[3] + cm[5]
+            runs.append((text.strip(), x, y))
+
+    PdfReader(io.BytesIO(pdf)).pages[page].extract_text(visitor_text=visit)
+    return runs
+
+
+def inside(window: Window, x: float, y: float) -> bool:
+    x0, y0, x1, y1 = window.rectangle_points()
+    return x0 <= x <= x1 and y0 <= y <= y1
+
+
+class TestAddressWindow:
+    @pytest.mark.parametrize(
+        "window",
+        [DEFAULT_WINDOW, Window(20, 50, 90, 40), Window(110, 45, 85, 35)],
+        ids=["c5-e65-default", "larger-left", "right-hand-window"],
+    )
+    def test_every_address_line_lies_inside_the_configured_window(self, window):
+        rendered = LetterRenderer(window).render(letter())
+        runs = {text: (x, y) for text, x, y in text_positions(rendered.pdf)}
+        renderer = LetterRenderer(window)
+        size, _ = renderer.address_layout(ADDRESS)
+        for line in ADDRESS:
+            assert line in runs, f"{line} not found as its own text run"
+            x, y = runs[line]
+            width = renderer_width(line, size)
+            # The baseline's start and end and the line's cap height are all in the window.
+            assert inside(window, x, y)
+            assert inside(window, x + width, y + size * 0.72)
+
+    def test_nothing_else_is_printed_inside_the_window(self):
+        rendered = LetterRenderer(DEFAULT_WINDOW).render(letter())
+        others = [
+            text
+            for text, x, y in text_positions(rendered.pdf)
+            if inside(DEFAULT_WINDOW, x, y) and text not in ADDRESS
+        ]
+        assert others == []
+
+    def test_a_long_address_gets_smaller_type_but_stays_inside(self):
+        lines = (
+            "Förnamn Mellannamn Efternamnsson-Långström",
+            "c/o Familjen Andersson",
+            "Box 12345",
+            "Långa vägen 123 lgh 1102",
+            "123 45 Exempelstad",
+        )
+        renderer = LetterRenderer(DEFAULT_WINDOW)
+        size, placed = renderer.address_layout(lines)
+        assert size < 10
+        for _text, x, y in placed:
+            assert inside(DEFAULT_WINDOW, x, y)
+
+    def test_an_address_that_cannot_fit_is_refused_with_a_reason(self):
+        with pytest.raises(WindowTooSmallError, match="kuvertfönstret"):
+            LetterRenderer(Window(15, 44, 25, 11)).address_layout(ADDRESS)
+
+
+def renderer_width(text: str, size: float) -> float:
+    from reportlab.pdfbase import pdfmetrics
+
+    from utskick.printing.render import REGULAR
+
+    return pdfmetrics.stringWidth(text, REGULAR, size)
+
+
+class TestText:
+    def test_the_letter_text_is_extractable_with_swedish_letters(self):
+        text = (
+            PdfReader(io.BytesIO(LetterRenderer(DEFAULT_WINDOW).render(letter()).pdf))
+            .pages[0]
+            .extract_text()
+        )
+        for expected in (
+            "Exempelkommun",
+            "Bygg- och miljöförvaltningen",
+            "Beslut om bygglov",
+            "BN 2026/123",
+            "Ärende 42",
+            "2026-11-27",
+            "uterum",
+            "Sida 1 av 1",
+            "Åsa Öberg-Łukasiewicz",
+        ):
+            assert expected in text
+
+    def test_the_body_starts_below_the_window_and_the_first_fold(self):
+        runs = text_positions(LetterRenderer(DEFAULT_WINDOW).render(letter()).pdf)
+        subject_y = next(y for text, _x, y in runs if text == "Beslut om bygglov")
+        window_bottom = PAGE_HEIGHT - (44 + 26) * mm
+        assert subject_y < window_bottom
+
+    def test_a_long_letter_runs_over_several_numbered_pages(self):
+        body = "\n\n".join(f"Stycke {n}: " + "text " * 60 for n in range(40))
+        rendered = LetterRenderer(DEFAULT_WINDOW).render(letter(body=body))
+        reader = PdfReader(io.BytesIO(rendered.pdf))
+        assert rendered.pages == len(reader.pages) > 2
+        last = reader.pages[-1].extract_text()
+        assert f"Sida {rendered.pages} av {rendered.pages}" in last
+        assert "Stycke 39" in last
+
+
+class TestPdfA:
+    def test_the_document_declares_pdfa_2b_with_an_srgb_output_intent(self):
+        reader = PdfReader(io.BytesIO(LetterRenderer(DEFAULT_WINDOW).render(letter()).pdf))
+        root = reader.trailer["/Root"]
+        metadata = root["/Metadata"].get_object().get_data().decode()
+        assert "<pdfaid:part>2</pdfaid:part>" in metadata
+        assert "<pdfaid:conformance>B</pdfaid:conformance>" in metadata
+        intent = root["/OutputIntents"][0].get_object()
+        assert intent["/S"] == "/GTS_PDFA1"
+        profile = intent["/DestOutputProfile"].get_object().get_data()
+        assert profile[36:40] == b"acsp"  # an ICC profile
+        assert not reader.is_encrypted
+
+    def test_every_font_is_embedded(self):
+        reader = PdfReader(io.BytesIO(LetterRenderer(DEFAULT_WINDOW).render(letter()).pdf))
+        fonts = reader.pages[0]["/Resources"]["/Font"]
+        assert fonts
+        for reference in fonts.values():
+            font = reference.get_object()
+            assert "/FontFile2" in font["/FontDescriptor"], font["/BaseFont"]
+            assert "/ToUnicode" in font
+
+    def test_rendering_the_same_letter_twice_gives_the_same_bytes(self):
+        renderer = LetterRenderer(DEFAULT_WINDOW)
+        assert renderer.render(letter()).pdf == renderer.render(letter()).pdf
+
+
+class TestAttachmentsAndMerging:
+    def test_paper_attachments_follow_the_letter(self):
+        renderer = LetterRenderer(DEFAULT_WINDOW)
+        attachment = renderer.render(letter(subject="Bilaga: ritning")).pdf
+        rendered = renderer.render(letter(attachments=(attachment, attachment)))
+        reader = PdfReader(io.BytesIO(rendered.pdf))
+        assert rendered.pages == len(reader.pages) == 3
+        assert "Bilaga: ritning" in reader.pages[2].extract_text()
+
+    def test_a_merged_batch_says_where_each_letter_starts(self):
+        renderer = LetterRenderer(DEFAULT_WINDOW)
+        attachment = renderer.render(letter(subject="Bilaga")).pdf
+        letters = [
+            letter(letter_id="a", subject="Första"),
+            letter(letter_id="b", subject="Andra", attachments=(attachment,)),
+            letter(letter_id="c", subject="Tredje"),
+        ]
+        pdf, parts = renderer.render_merged(
+            letters,
+            title="Batch",
+            author="Exempelkommun",
+            created=dt.datetime(2026, 11, 27, tzinfo=dt.UTC),
+        )
+        reader = PdfReader(io.BytesIO(pdf))
+        assert [(p.letter_id, p.first_page, p.pages) for p in parts] == [
+            ("a", 1, 1),
+            ("b", 2, 2),
+            ("c", 4, 1),
+        ]
+        assert "Andra" in reader.pages[1].extract_text()
+        assert "Bilaga" in reader.pages[2].extract_text()
+        assert "Tredje" in reader.pages[3].extract_text()
+
+
+class TestSheets:
+    @pytest.mark.parametrize(
+        ("pages", "duplex", "sheets"), [(1, True, 1), (2, True, 1), (3, True, 2), (3, False, 3)]
+    )
+    def test_sheets_follow_pages_and_duplex(self, pages, duplex, sheets):
+        assert sheets_for(pages, duplex=duplex) == sheets
