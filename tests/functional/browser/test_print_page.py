@@ -1,0 +1,158 @@
+"""The exception list page `/utskrift` in headless Chromium, served by uvicorn over SQLite.
+
+Socialtjänsten prints its own paper letters: today's exception list holds letters to Anna,
+Bertil and a person with protected identity. An officer of Socialtjänsten logs in, opens the
+list, closes it, downloads the PDF and marks every letter printed.
+"""
+
+import io
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import uvicorn
+from playwright.sync_api import expect
+from pypdf import PdfReader
+from sqlalchemy.orm import Session
+
+from functional.print_letters import (
+    BYGG,
+    SECRET_STREET,
+    SOCIAL,
+    VENDOR,
+    add_users,
+    letter_states,
+    seed_batches,
+)
+from utskick.db import migrate
+from utskick.db.engine import create_database_engine
+from utskick.reference.runner import free_loopback_ports
+from utskick.settings import PrintVendor, Settings
+from utskick.web.app import create_app
+
+SCREENSHOT = (
+    Path(__file__).resolve().parents[3] / "docs" / "screenshots" / "print-exception-list.png"
+)
+PASSWORD = "rätt-lösenord-1"
+SUBJECTS = ("Beslut om försörjningsstöd", "Kallelse till möte", "Beslut om bostadsanpassning")
+
+
+@pytest.fixture
+def server(tmp_path):
+    """The app with today's batches on a free loopback port (a fresh database per test)."""
+    engine = create_database_engine(f"sqlite:///{tmp_path / 'utskick.db'}")
+    migrate.upgrade(engine)
+    with Session(engine) as session:
+        add_users(session, PASSWORD)
+        session.commit()
+    settings = Settings(
+        home=tmp_path,
+        print_local_departments=[SOCIAL],
+        print_vendors=[PrintVendor(name=VENDOR, drop=tmp_path / "drop")],
+    )
+    letters, batches = seed_batches(engine, settings)
+    [port] = free_loopback_ports(1)
+    uvicorn_server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(settings, engine), host="127.0.0.1", port=port, log_level="warning"
+        )
+    )
+    thread = threading.Thread(target=uvicorn_server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not uvicorn_server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            pytest.fail("the web app did not start within 20 s")
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}", engine, letters, batches
+    uvicorn_server.should_exit = True
+    thread.join(timeout=10)
+    engine.dispose()
+
+
+def log_in(page, base_url, username):
+    page.goto(f"{base_url}/utskrift")
+    expect(page.get_by_role("heading", name="Logga in")).to_be_visible()
+    page.get_by_label("Användarnamn").fill(username)
+    page.get_by_label("Lösenord").fill(PASSWORD)
+    page.get_by_role("button", name="Logga in").click()
+    expect(page.get_by_role("heading", name="Utskrift", exact=True)).to_be_visible()
+
+
+def letter_rows(page):
+    return page.get_by_role("table", name="Brev i batchen").locator("tbody tr")
+
+
+def test_an_officer_closes_downloads_and_marks_todays_exception_list(server, fresh_page):
+    base_url, engine, letters, batches = server
+    page = fresh_page()
+    log_in(page, base_url, "social")
+
+    batch_table = page.get_by_role("table", name="Utskriftsbatcher")
+    expect(batch_table.locator("tbody tr")).to_have_count(1)  # only Socialtjänsten's list
+    expect(batch_table).not_to_contain_text(BYGG)
+    expect(batch_table).to_contain_text("undantagslista")
+    batch_table.get_by_role("link", name=batches[SOCIAL][:8]).click()
+
+    expect(
+        page.get_by_role("heading", name=f"Batch {batches[SOCIAL][:8]} – 3 brev")
+    ).to_be_visible()
+    expect(letter_rows(page)).to_have_count(3)
+    for subject in SUBJECTS:
+        expect(letter_rows(page).filter(has_text=subject)).to_have_count(1)
+    expect(letter_rows(page).filter(has_text="Anna Andersson")).to_contain_text("123 45 Exempelby")
+    expect(letter_rows(page).filter(has_text=SUBJECTS[2])).to_contain_text("skyddad identitet")
+    expect(page.locator("body")).not_to_contain_text(SECRET_STREET)
+    expect(page.get_by_role("button", name="Markera alla som utskrivna")).to_have_count(0)
+
+    page.get_by_role("button", name="Stäng listan").click()
+    expect(page.get_by_role("status")).to_have_text("Batchen är stängd.")
+    expect(page.get_by_role("button", name="Stäng listan")).to_have_count(0)
+    expect(page.get_by_role("table", name="Utskriftsbatcher")).to_contain_text("stängd")
+
+    with page.expect_download() as download_info:
+        page.get_by_role("link", name="Ladda ned alla brev som en PDF").click()
+    pdf = Path(download_info.value.path()).read_bytes()
+    assert pdf.startswith(b"%PDF")
+    pages = [pdf_page.extract_text() for pdf_page in PdfReader(io.BytesIO(pdf)).pages]
+    assert len(pages) == 3
+    for subject in SUBJECTS:
+        assert sum(subject in text for text in pages) == 1, subject
+
+    page.get_by_role("button", name="Markera alla som utskrivna").click()
+    expect(page.get_by_role("status")).to_have_text("3 brev markerade som utskrivna.")
+    expect(page.get_by_role("table", name="Utskriftsbatcher")).to_contain_text("utskriven")
+    for row in range(3):
+        expect(letter_rows(page).nth(row).locator("td").last).not_to_have_text("nej")
+    expect(page.get_by_role("button", name="Markera alla som utskrivna")).to_have_count(0)
+    ours = [letters[name] for name in ("anna", "bertil", "skyddad")]
+    assert set(letter_states(engine, ours).values()) == {"printed"}
+
+    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOT), full_page=True)
+
+
+def test_the_downloaded_list_is_named_for_its_department_and_day(server, fresh_page):
+    base_url, _engine, _letters, batches = server
+    page = fresh_page()
+    log_in(page, base_url, "social")
+    page.get_by_role("link", name=batches[SOCIAL][:8]).click()
+    with page.expect_download() as download_info:
+        page.get_by_role("link", name="Ladda ned alla brev som en PDF").click()
+    # Named for the list, so that a day's lists can be told apart among the downloads.
+    name = download_info.value.suggested_filename
+    assert name.startswith("utskrift-Socialtj"), name
+    assert name.endswith(f"-{batches[SOCIAL][:8]}.pdf"), name
+
+
+def test_an_officer_of_a_vendor_department_cannot_close_its_batch(server, fresh_page):
+    base_url, engine, letters, batches = server
+    page = fresh_page()
+    log_in(page, base_url, "bygg")
+    page.get_by_role("link", name=batches[BYGG][:8]).click()
+    expect(page.get_by_role("heading", name=f"Batch {batches[BYGG][:8]} – 2 brev")).to_be_visible()
+    expect(page.get_by_role("button", name="Stäng och lämna till tryckeriet")).to_have_count(0)
+    expect(page.get_by_role("button", name="Stäng listan")).to_have_count(0)
+    expect(page.get_by_role("table", name="Utskriftsbatcher")).not_to_contain_text(SOCIAL)
+    assert set(letter_states(engine, [letters["cecilia"]]).values()) == {"batched"}
