@@ -1244,7 +1244,9 @@ def print_batches(
     if json_out:
         print(json.dumps(summaries, ensure_ascii=False, indent=2, default=str))
         return
-    table = Table("batch", "väg", "förvaltning", "läge", "brev", "sidor", "ark", "stängs/stängd")
+    table = Table(
+        "batch", "väg", "förvaltning", "läge", "brev", "sidor", "ark", "stängs/stängd (UTC)"
+    )
     for summary in summaries:
         table.add_row(
             str(summary["id"]),
@@ -1254,9 +1256,13 @@ def print_batches(
             str(summary["letters"]),
             str(summary["pages"] or "–"),
             str(summary["sheets"] or "–"),
-            str(summary["closed_at"] or summary["closes_at"] or "–"),
+            _minute(summary["closed_at"] or summary["closes_at"]),
         )
     Console().print(table)
+
+
+def _minute(moment: object) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M") if isinstance(moment, dt.datetime) else "–"
 
 
 @print_app.command("close")

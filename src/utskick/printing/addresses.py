@@ -16,19 +16,17 @@ from typing import Any, Protocol
 
 import httpx
 
+from utskick.switch import reasons
+
 MAX_IDS_PER_LOOKUP = 1000
 
 # Why a paper letter cannot be sent (the letter's reason when it ends `impossible`).
-DECEASED = "deceased"
-EMIGRATED = "emigrated"
-NO_ADDRESS = "no_address"
-NOT_FOUND = "not_found"
-
+DECEASED = reasons.DECEASED
+EMIGRATED = reasons.EMIGRATED
+NO_ADDRESS = reasons.NO_ADDRESS
+NOT_FOUND = reasons.NOT_FOUND
 IMPOSSIBLE_TEXTS: dict[str, str] = {
-    DECEASED: "Mottagaren är avliden enligt folkbokföringen; brevet skrivs inte ut.",
-    EMIGRATED: "Mottagaren är utvandrad enligt folkbokföringen; brevet skrivs inte ut.",
-    NO_ADDRESS: "Folkbokföringen har ingen postadress för mottagaren och brevet saknar adress.",
-    NOT_FOUND: "Mottagaren finns inte i folkbokföringen och brevet saknar adress.",
+    reason: reasons.text_for(reason) for reason in (DECEASED, EMIGRATED, NO_ADDRESS, NOT_FOUND)
 }
 
 

@@ -408,7 +408,7 @@ def _record_handover(
                 events.HANDED_TO_PRINT,
                 actor=actor,
                 now=now,
-                detail=f"Brevet är lämnat till tryckeriet {batch.route} för utskrift.",
+                detail=f"Brevet är lämnat för utskrift och kuvertering ({batch.route}).",
                 data={
                     "batch_id": batch_id,
                     "folder": target.name,

@@ -218,7 +218,7 @@ def _add_to_batch(  # noqa: PLR0917 (the batching step's facts, in order)
             created_at=now,
         )
     )
-    where = "utskrift på enheten (undantagslista)" if route.local else f"tryckeriet {route.name}"
+    where = "utskrift på enheten (undantagslista)" if route.local else route.name
     detail = f"Brevet ligger i en utskriftsbatch för {where}."
     if envelope.protected:
         detail += " Skyddad identitet: kuvertet går till Skatteverkets förmedling."

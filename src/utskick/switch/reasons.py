@@ -19,6 +19,11 @@ PAPER_ONLY_POLICY = "paper_only_policy"
 DELIVERY_REFUSED = "delivery_refused"
 DEADLINE_PASSED = "deadline_passed"
 CANCELLED = "cancelled"
+# Why a paper letter cannot be printed (found by the print service).
+DECEASED = "deceased"
+EMIGRATED = "emigrated"
+NO_ADDRESS = "no_address"
+NOT_FOUND = "not_found"
 
 TEXTS: dict[str, str] = {
     REACHABLE: "Mottagaren har en digital brevlåda som tar emot brev från avsändaren.",
@@ -34,6 +39,10 @@ TEXTS: dict[str, str] = {
     DELIVERY_REFUSED: "Brevlådeoperatören tog inte emot brevet.",
     DEADLINE_PASSED: "Brevet kunde inte levereras digitalt i tid och skickas på papper.",
     CANCELLED: "Avsändaren makulerade brevet innan något skickades.",
+    DECEASED: "Mottagaren är avliden enligt folkbokföringen; brevet skrivs inte ut.",
+    EMIGRATED: "Mottagaren är utvandrad enligt folkbokföringen; brevet skrivs inte ut.",
+    NO_ADDRESS: "Folkbokföringen har ingen postadress för mottagaren och brevet saknar adress.",
+    NOT_FOUND: "Mottagaren finns inte i folkbokföringen och brevet saknar adress.",
 }
 
 
