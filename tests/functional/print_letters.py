@@ -1,26 +1,25 @@
 """Paper letters put into print batches by the real print pipeline, for the print tests.
 
-Letters are written in state `paper` (where the channel switch leaves them) and then
+Letters go to paper as the channel switch sends them (`support.paper_letters`) and are then
 addressed and batched by `address_jobs` with an in-memory population register, exactly as
 the worker's `print` jobs do it.
 """
 
 import datetime as dt
-import uuid
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from utskick.intake.models import SendingSystem
-from utskick.letters.models import Letter, LetterEvent
+from support.paper_letters import ensure_sender_and_system, paper_letter
+from utskick.db import migrate
+from utskick.db.engine import create_database_engine
+from utskick.letters.models import Letter
 from utskick.printing.addresses import FixedAddressSource, RegisterEntry
 from utskick.printing.models import PrintBatch
 from utskick.printing.service import address_jobs
-from utskick.senders.models import SenderOrganisation
 from utskick.web.users import create_user
 from utskick.worker.queue import ClaimedJob
 
-EXEMPELKOMMUN = "2021004748"
 SOCIAL = "Socialtjänsten"  # prints its own letters from a daily exception list
 BYGG = "Byggnadsnämnden"  # letters go to the vendor
 VENDOR = "tryckeriet"
@@ -55,6 +54,18 @@ REGISTER = {
     ),
 }
 
+# Paper letters: name, recipient, department, subject, case number, the caller's address.
+SEEDED = (
+    ("anna", ANNA, SOCIAL, "Beslut om försörjningsstöd", "SOC 2026/101", None),
+    ("bertil", BERTIL, SOCIAL, "Kallelse till möte", "SOC 2026/102", None),
+    # The caller gave an address too; a protected identity's is never printed all the same.
+    ("skyddad", PROTECTED, SOCIAL, "Beslut om bostadsanpassning", "SOC 2026/103",
+     {"name": "Petra Skyddad", "lines": [SECRET_STREET], "postal_code": "456 78", "city": "Gömby"}),
+    ("cecilia", CECILIA, BYGG, "Beslut om bygglov", "BN 2026/555", None),
+    ("anna_bygg", ANNA, BYGG, "Föreläggande om rivning", "BN 2026/556", None),
+    ("dag", DECEASED, SOCIAL, "Påminnelse om avgift", None, None),
+)  # fmt: skip
+
 # (username, role, department) of the people who use the print pages and API.
 USERS = (
     ("social", "officer", SOCIAL),
@@ -78,39 +89,14 @@ def add_users(session, password):
                     department=department, now=utc_now())  # fmt: skip
 
 
-def add_sender(session):
-    """The sending system and Exempelkommun as the sender (with support details)."""
-    now = utc_now()
-    system = SendingSystem(id=str(uuid.uuid4()), name=f"arende-{uuid.uuid4().hex[:6]}",
-                           sender_numbers=[EXEMPELKOMMUN], created_at=now)  # fmt: skip
-    session.add(system)
-    known = select(SenderOrganisation).where(
-        SenderOrganisation.organisation_number == EXEMPELKOMMUN
-    )
-    if session.scalars(known).first() is None:
-        session.add(SenderOrganisation(organisation_number=EXEMPELKOMMUN, name="Exempelkommun",
-                                       support_phone="0123-456 00", created_at=now))  # fmt: skip
-    session.flush()
-    return system
-
-
-def add_paper_letter(session, system, *, recipient, department, subject, body="Hej.",
-                     case_number=None, postal_address=None):  # fmt: skip
-    """A letter the channel switch sent to paper, with its events so far."""
-    now = utc_now()
-    letter_id = str(uuid.uuid4())
-    session.add(Letter(
-        id=letter_id, sending_system_id=system.id, idempotency_key=letter_id,
-        sender_number=EXEMPELKOMMUN, department=department, recipient_id=recipient,
-        subject=subject, body_type="text/plain", body=body, protection_class=2,
-        message_type=None, policy="digital-or-paper", case_number=case_number,
-        postal_address=postal_address, message_id=uuid.uuid4().hex, created_at=now,
-        state="paper", channel="paper", reason="not_registered", updated_at=now,
-    ))  # fmt: skip
-    for state in ("received", "paper"):
-        session.add(LetterEvent(event_id=str(uuid.uuid4()), letter_id=letter_id, at=now,
-                                actor="test", state=state))  # fmt: skip
-    return letter_id
+def new_database(path, password):
+    """A migrated SQLite database at `path` with every user of `USERS`."""
+    engine = create_database_engine(f"sqlite:///{path}")
+    migrate.upgrade(engine)
+    with Session(engine) as session:
+        add_users(session, password)
+        session.commit()
+    return engine
 
 
 def batch_paper_letters(engine, settings, letter_ids):
@@ -129,36 +115,13 @@ def seed_batches(engine, settings):
         (letter ids by name, batch id by department).
     """
     with Session(engine) as session:
-        system = add_sender(session)
-        letters = {
-            "anna": add_paper_letter(
-                session, system, recipient=ANNA, department=SOCIAL,
-                subject="Beslut om försörjningsstöd", case_number="SOC 2026/101",
-                body="Du har beviljats försörjningsstöd för december.",
-            ),
-            "bertil": add_paper_letter(
-                session, system, recipient=BERTIL, department=SOCIAL,
-                subject="Kallelse till möte", case_number="SOC 2026/102",
-            ),
-            "skyddad": add_paper_letter(
-                session, system, recipient=PROTECTED, department=SOCIAL,
-                subject="Beslut om bostadsanpassning", case_number="SOC 2026/103",
-                postal_address={"name": "Petra Skyddad", "lines": [SECRET_STREET],
-                                "postal_code": "456 78", "city": "Gömby"},
-            ),
-            "cecilia": add_paper_letter(
-                session, system, recipient=CECILIA, department=BYGG,
-                subject="Beslut om bygglov", case_number="BN 2026/555",
-            ),
-            "anna_bygg": add_paper_letter(
-                session, system, recipient=ANNA, department=BYGG,
-                subject="Föreläggande om rivning", case_number="BN 2026/556",
-            ),
-            "dag": add_paper_letter(
-                session, system, recipient=DECEASED, department=SOCIAL,
-                subject="Påminnelse om avgift",
-            ),
-        }  # fmt: skip
+        system_id = ensure_sender_and_system(session)
+        letters = {}
+        for name, recipient, department, subject, case_number, address in SEEDED:
+            letter = paper_letter(session, system_id, recipient, department=department,
+                                  subject=subject, postal_address=address, now=utc_now())  # fmt: skip
+            letter.case_number = case_number
+            letters[name] = letter.id
         session.commit()
     batch_paper_letters(engine, settings, list(letters.values()))
     with Session(engine) as session:

@@ -20,11 +20,10 @@ from functional.print_letters import (
     SECRET_STREET,
     SOCIAL,
     VENDOR,
-    add_users,
     letter_states,
+    new_database,
     seed_batches,
 )
-from utskick.db import migrate
 from utskick.db.engine import create_database_engine
 from utskick.letters.models import LetterEvent
 from utskick.printing.models import PrintBatch, PrintItem
@@ -40,12 +39,7 @@ UNKNOWN_BATCH = "00000000-0000-4000-8000-000000000000"
 def template(tmp_path_factory):
     """A migrated database with the users, copied for every test (each test changes batches)."""
     path = tmp_path_factory.mktemp("print-api") / "utskick.db"
-    engine = create_database_engine(f"sqlite:///{path}")
-    migrate.upgrade(engine)
-    with Session(engine) as session:
-        add_users(session, PASSWORD)
-        session.commit()
-    engine.dispose()
+    new_database(path, PASSWORD).dispose()
     return path
 
 

@@ -21,11 +21,10 @@ from functional.print_letters import (
     SOCIAL,
     VENDOR,
     letter_states,
+    new_database,
     seed_batches,
 )
 from utskick.cli import app
-from utskick.db import migrate
-from utskick.db.engine import create_database_engine
 from utskick.letters.models import LetterEvent
 from utskick.printing.models import PrintBatch
 from utskick.settings import Settings
@@ -46,8 +45,7 @@ class Installation:
             "UTSKICK_PRINT_VENDORS": json.dumps([{"name": VENDOR, "drop": str(self.drop)}]),
             "COLUMNS": "250",
         }
-        self.engine = create_database_engine(f"sqlite:///{home / 'utskick.db'}")
-        migrate.upgrade(self.engine)
+        self.engine = new_database(home / "utskick.db", "ett-lösenord-som-inte-används")
         settings = Settings(
             home=home,
             print_local_departments=[SOCIAL],

@@ -6,28 +6,22 @@ list, closes it, downloads the PDF and marks every letter printed.
 """
 
 import io
-import threading
-import time
 from pathlib import Path
 
 import pytest
-import uvicorn
 from playwright.sync_api import expect
 from pypdf import PdfReader
-from sqlalchemy.orm import Session
 
+from functional.browser.live_server import serving
 from functional.print_letters import (
     BYGG,
     SECRET_STREET,
     SOCIAL,
     VENDOR,
-    add_users,
     letter_states,
+    new_database,
     seed_batches,
 )
-from utskick.db import migrate
-from utskick.db.engine import create_database_engine
-from utskick.reference.runner import free_loopback_ports
 from utskick.settings import PrintVendor, Settings
 from utskick.web.app import create_app
 
@@ -41,33 +35,15 @@ SUBJECTS = ("Beslut om försörjningsstöd", "Kallelse till möte", "Beslut om b
 @pytest.fixture
 def server(tmp_path):
     """The app with today's batches on a free loopback port (a fresh database per test)."""
-    engine = create_database_engine(f"sqlite:///{tmp_path / 'utskick.db'}")
-    migrate.upgrade(engine)
-    with Session(engine) as session:
-        add_users(session, PASSWORD)
-        session.commit()
+    engine = new_database(tmp_path / "utskick.db", PASSWORD)
     settings = Settings(
         home=tmp_path,
         print_local_departments=[SOCIAL],
         print_vendors=[PrintVendor(name=VENDOR, drop=tmp_path / "drop")],
     )
     letters, batches = seed_batches(engine, settings)
-    [port] = free_loopback_ports(1)
-    uvicorn_server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(settings, engine), host="127.0.0.1", port=port, log_level="warning"
-        )
-    )
-    thread = threading.Thread(target=uvicorn_server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not uvicorn_server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            pytest.fail("the web app did not start within 20 s")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", engine, letters, batches
-    uvicorn_server.should_exit = True
-    thread.join(timeout=10)
+    with serving(create_app(settings, engine)) as base_url:
+        yield base_url, engine, letters, batches
     engine.dispose()
 
 
