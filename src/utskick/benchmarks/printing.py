@@ -9,7 +9,7 @@ Three measurements, each on one core:
   time is the print service's own (SQLite transactions, batching, events), not the
   register's. This step also builds the closed batch that the hand-over then writes.
 - **Hand-over**: `handover_batch` of a closed batch of N letters on SQLite in a temporary
-  home, once with one PDF per letter and once merged, each in a fresh process (`spawn`) that
+  home, once with one PDF per letter and once merged, each in a fresh Python process that
   reports its time and its peak resident set (VmHWM) before and after, so that the memory a
   growing batch costs is visible.
 
@@ -20,14 +20,15 @@ invoice run of the issue, split over two worker processes.
 from __future__ import annotations
 
 import datetime as dt
-import multiprocessing
+import json
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
 import uuid
 from collections.abc import Sequence
-from multiprocessing.connection import Connection
 from pathlib import Path
 
 from sqlalchemy import insert, select
@@ -260,8 +261,12 @@ def _memory_kib(field: str) -> int:
     return 0
 
 
-def _handover_child(home: str, batch_id: str, letters: int, merged: bool, out: Connection) -> None:
-    """In a fresh process: hand the batch over, report seconds and memory (KiB)."""
+def handover_and_report(home: str, batch_id: str, letters: int, merged: bool) -> str:
+    """Hand the batch over in this process; seconds and memory (KiB) as JSON.
+
+    Meant for a fresh process (see `measure_handover`), so that the peak resident set is the
+    hand-over's and not the benchmark's.
+    """
     settings = _settings(Path(home), batch_size=letters, merged=merged)
     engine = create_database_engine(settings.resolved_database_url())
     baseline = _memory_kib("VmHWM")
@@ -275,34 +280,37 @@ def _handover_child(home: str, batch_id: str, letters: int, merged: bool, out: C
     )
     seconds = time.perf_counter() - started
     engine.dispose()
-    out.send(
+    files = [path for path in outcome.folder.rglob("*") if path.is_file()]
+    return json.dumps(
         {
             "seconds": seconds,
             "letters": outcome.letters,
-            "pages": outcome.pages,
             "baseline_kib": baseline,
             "peak_kib": _memory_kib("VmHWM"),
-            "drop_bytes": sum(f.stat().st_size for f in outcome.folder.rglob("*") if f.is_file()),
+            "drop_bytes": sum(path.stat().st_size for path in files),
         }
     )
-    out.close()
+
+
+_CHILD = (
+    "import sys\n"
+    "from utskick.benchmarks.printing import handover_and_report\n"
+    "print(handover_and_report(sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4] == '1'))"
+)
 
 
 def measure_handover(home: Path, batch_id: str, letters: int, *, merged: bool) -> dict[str, object]:
-    """Hand the batch over in a fresh process; letters/s and peak memory."""
-    context = multiprocessing.get_context("spawn")
-    receiving, sending = context.Pipe(duplex=False)
-    process = context.Process(
-        target=_handover_child, args=(str(home), batch_id, letters, merged, sending)
+    """Hand the batch over in a fresh Python process; letters/s and peak memory."""
+    arguments = [str(home), batch_id, str(letters), "1" if merged else "0"]
+    child = subprocess.run(  # noqa: S603 (this Python, our own module)
+        [sys.executable, "-c", _CHILD, *arguments],
+        capture_output=True,
+        text=True,
+        check=False,
     )
-    process.start()
-    sending.close()
-    try:
-        report = receiving.recv()
-    except EOFError:
-        process.join()
-        raise RuntimeError(f"överlämningen stannade (slutkod {process.exitcode})") from None
-    process.join()
+    if child.returncode != 0:
+        raise RuntimeError(f"överlämningen misslyckades: {child.stderr[-2000:]}")
+    report = json.loads(child.stdout.strip().splitlines()[-1])
     if report["letters"] != letters:
         raise RuntimeError(f"överlämningen gav {report['letters']} brev, väntade {letters}")
     return {

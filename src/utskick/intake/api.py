@@ -17,6 +17,7 @@ import threading
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request, Response
@@ -211,7 +212,13 @@ async def _http_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, StarletteHTTPException)
     if not request.url.path.startswith(API_PREFIX):
         return await http_exception_handler(request, error)
-    detail = _HTTP_MESSAGES.get(error.status_code, str(error.detail))
+    # Only the framework's own English phrase is replaced; a message an endpoint wrote stays.
+    framework_phrase = error.detail == HTTPStatus(error.status_code).phrase
+    detail = (
+        _HTTP_MESSAGES.get(error.status_code, str(error.detail))
+        if framework_phrase
+        else str(error.detail)
+    )
     headers = dict(getattr(error, "headers", None) or {})
     if error.status_code == 405:  # noqa: PLR2004
         # Name every method of the path, not only those of the one route that matched.

@@ -8,8 +8,11 @@ exception lists they print themselves, and their letters at the vendor); adminis
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 from fastapi import Depends, FastAPI, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -19,7 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from utskick.db.engine import session_factory
 from utskick.intake.schemas import ErrorResponse
-from utskick.printing.handover import HandoverError, handover_batch
+from utskick.printing.handover import HandoverError, ascii_name, handover_batch
 from utskick.printing.models import PrintBatch
 from utskick.printing.repository import BatchFilter, PrintRepository
 from utskick.printing.service import PrintBatchError, close_on_command, mark_printed
@@ -144,11 +147,17 @@ def _pdf_response(request: Request, user: WebUser, batch_id: str) -> Response:
         )
     if letters == 0:
         raise HTTPException(404, "batchen har inga brev att skriva ut")
-    safe = "".join(c if c.isalnum() or c in "-_" else "-" for c in name)
+    # Header values travel as Latin-1: an ASCII file name, and the real one as RFC 6266 asks.
+    safe = "".join(
+        c if (c.isascii() and c.isalnum()) or c in "-_" else "-" for c in ascii_name(name)
+    )
     return Response(
         pdf,
         media_type="application/pdf",
-        headers={"Content-Disposition": f'attachment; filename="{safe}.pdf"'},
+        headers={
+            "Content-Disposition": f'attachment; filename="{safe}.pdf"; '
+            f"filename*=UTF-8''{quote(name)}.pdf"
+        },
     )
 
 
@@ -249,6 +258,7 @@ def _include_page(app: FastAPI) -> None:
                 "letters": letters,
                 "message": request.query_params.get("meddelande"),
                 "is_admin": user.role == ADMIN,
+                "local_time": _local_time(_settings(request)),
             },
         )
 
@@ -273,6 +283,16 @@ def _include_page(app: FastAPI) -> None:
         return RedirectResponse(
             f"{PAGE_PATH}?batch={batch_id}&meddelande={message}", status_code=303
         )
+
+
+def _local_time(settings: Settings) -> Callable[[dt.datetime | None], str]:
+    """Times on the page in the print time zone (the close times are set in it)."""
+    zone = ZoneInfo(settings.print_timezone)
+
+    def show(moment: dt.datetime | None) -> str:
+        return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M") if moment else "–"
+
+    return show
 
 
 def _jsonable(value: Any) -> Any:

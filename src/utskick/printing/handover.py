@@ -23,6 +23,7 @@ import logging
 import os
 import re
 import shutil
+import unicodedata
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -34,12 +35,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from utskick.letters import events
 from utskick.letters.models import Letter
 from utskick.printing.documents import DocumentBuilder
-from utskick.printing.models import CLOSED, HANDED_OVER, WHOLE_LETTER, PrintBatch, PrintItem
+from utskick.printing.models import CLOSED, HANDED_OVER, OPEN, WHOLE_LETTER, PrintBatch, PrintItem
 from utskick.printing.render import LetterRenderer, PrintLetter, Window, sheets_for
 from utskick.printing.repository import PrintRepository
 from utskick.printing.routes import vendor_named
 from utskick.settings import PrintVendor, Settings
-from utskick.worker.queue import lock_letters
+from utskick.worker.queue import lock_letters, utc
 
 logger = logging.getLogger(__name__)
 
@@ -93,13 +94,16 @@ def window_of(vendor: PrintVendor) -> Window:
 
 def folder_name(batch: PrintBatch, timezone: str) -> str:
     """The batch's folder name in the drop: when it closed, the vendor, department, id."""
-    closed = (batch.closed_at or batch.created_at).astimezone(ZoneInfo(timezone))
-    department = re.sub(r"[^a-z0-9]+", "-", _ascii(batch.department.lower())).strip("-") or "alla"
+    closed = utc(batch.closed_at or batch.created_at).astimezone(ZoneInfo(timezone))
+    department = re.sub(r"[^a-z0-9]+", "-", ascii_name(batch.department.lower())).strip("-")
+    department = department or "alla"
     return f"{closed:%Y%m%d-%H%M}_{batch.route}_{department}_{batch.id[:8]}"
 
 
-def _ascii(text: str) -> str:
-    return text.translate(str.maketrans("åäöéü", "aaoeu"))
+def ascii_name(text: str) -> str:
+    """A name in plain ASCII for file names (å → a, é → e; other letters dropped)."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return decomposed.encode("ascii", "ignore").decode("ascii")
 
 
 def handover_batch(
@@ -134,7 +138,10 @@ def handover_batch(
         target = drop / name
         if batch.state not in (CLOSED, HANDED_OVER):
             raise HandoverError(
-                f"batchen är {batch.state}; bara en stängd batch lämnas till tryckeriet"
+                "batchen är fortfarande öppen; bara en stängd batch lämnas till tryckeriet "
+                "(utskick print close)"
+                if batch.state == OPEN
+                else "batchen är redan utskriven och lämnas inte över igen"
             )
         if batch.state == HANDED_OVER:
             return HandoverOutcome(
@@ -241,7 +248,7 @@ def _write_merged(
         (document for _item, document in pairs),
         title=f"Utskriftsbatch {batch.id}",
         author=", ".join(sender_names) or "Utskick",
-        created=batch.closed_at or batch.created_at,
+        created=utc(batch.closed_at or batch.created_at),
     )
     _write_durably(work / MERGED_FILE, pdf)
     checksum = hashlib.sha256(pdf).hexdigest()
@@ -283,8 +290,8 @@ def _manifest(batch: PrintBatch, rows: list[_Row], settings: Settings) -> dict[s
         "batch_id": batch.id,
         "vendor": batch.route,
         "department": batch.department,
-        "created_at": batch.created_at.isoformat(),
-        "closed_at": (batch.closed_at or batch.created_at).isoformat(),
+        "created_at": utc(batch.created_at).isoformat(),
+        "closed_at": utc(batch.closed_at or batch.created_at).isoformat(),
         "timezone": settings.print_timezone,
         "letters": [
             {

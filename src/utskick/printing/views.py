@@ -6,6 +6,8 @@ A protected identity's address is never known here; such a letter is shown as
 
 from __future__ import annotations
 
+import datetime as dt
+
 from sqlalchemy.orm import Session
 
 from utskick.printing.documents import DocumentBuilder
@@ -15,6 +17,7 @@ from utskick.printing.render import LetterRenderer
 from utskick.printing.repository import PrintRepository
 from utskick.printing.routes import vendor_named
 from utskick.settings import PrintVendor, Settings
+from utskick.worker.queue import utc
 
 PROTECTED_TEXT = "skyddad identitet (via Skatteverket)"
 
@@ -30,11 +33,11 @@ def batch_summary(batch: PrintBatch) -> dict[str, object]:
         "letters": batch.letter_count,
         "pages": batch.page_count,
         "sheets": batch.sheet_count,
-        "created_at": batch.created_at,
-        "closes_at": batch.closes_at,
-        "closed_at": batch.closed_at,
+        "created_at": utc(batch.created_at),
+        "closes_at": _utc_or_none(batch.closes_at),
+        "closed_at": _utc_or_none(batch.closed_at),
         "close_reason": batch.close_reason,
-        "handed_over_at": batch.handed_over_at,
+        "handed_over_at": _utc_or_none(batch.handed_over_at),
         "folder": batch.folder,
     }
 
@@ -58,7 +61,7 @@ def batch_letters(session: Session, batch: PrintBatch) -> list[dict[str, object]
                 "part": item.part,
                 "pages": item.pages,
                 "sheets": item.sheets,
-                "printed_at": item.printed_at,
+                "printed_at": _utc_or_none(item.printed_at),
             }
         )
     return rows
@@ -76,9 +79,13 @@ def batch_pdf(session: Session, batch: PrintBatch, settings: Settings) -> tuple[
         documents,
         title=f"Utskrift {batch.department or batch.route} {batch.created_at:%Y-%m-%d}",
         author=", ".join(sorted({document.sender_name for document in documents})),
-        created=batch.closed_at or batch.created_at,
+        created=utc(batch.closed_at or batch.created_at),
     )
     return pdf, len(documents)
+
+
+def _utc_or_none(moment: dt.datetime | None) -> dt.datetime | None:
+    return utc(moment) if moment is not None else None
 
 
 def _local_printer(settings: Settings) -> PrintVendor:
