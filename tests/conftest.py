@@ -133,3 +133,31 @@ def db_session(migrated_engine):
     session.close()
     transaction.rollback()
     connection.close()
+
+
+# --- the browser: one headless Chromium per test worker, shared by every browser test -------
+
+CHROMIUM = Path("/usr/bin/chromium")
+REQUIRE_BROWSER = os.environ.get("UTSKICK_TEST_REQUIRE_BROWSER") == "1"
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """Debian's Chromium driven by playwright; one per process (playwright's sync API allows
+    only one running instance per event loop, so every browser test shares it)."""
+    if not CHROMIUM.exists():
+        message = (
+            f"headless Chromium is missing at {CHROMIUM}: install the distribution's chromium "
+            "package (make browser) to run the browser tests"
+        )
+        if REQUIRE_BROWSER:
+            pytest.fail(message + " (UTSKICK_TEST_REQUIRE_BROWSER=1)")
+        pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=["--no-sandbox"], headless=True
+        )
+        yield browser
+        browser.close()

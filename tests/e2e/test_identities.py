@@ -9,6 +9,7 @@ the seal and the sender's signature on receipt.
 
 import datetime as dt
 import gc
+import json
 
 import pytest
 from sqlalchemy import func, select
@@ -20,6 +21,8 @@ from utskick.intake import systems
 from utskick.letters import events
 from utskick.letters.models import Letter, LetterEvent
 from utskick.letters.service import LetterInput, LetterService
+from utskick.printing.repository import BatchFilter, PrintRepository
+from utskick.printing.service import close_on_command
 from utskick.reference.context import build_context
 from utskick.reference.mailbox.storage import MessageStore
 from utskick.reference.runner import ReferenceInfrastructure
@@ -81,6 +84,7 @@ def connector(reference, tmp_path_factory):
         database_url=f"sqlite:///{home / 'utskick.db'}",
         embedded_reference=False,
         far_url=reference.endpoints.far_url,
+        population_url=reference.endpoints.population_url,
         tls_ca_file=reference.pki.ca_certificate,
         retry_base_seconds=0.05,
         retry_max_seconds=0.2,
@@ -112,7 +116,8 @@ def _send(connector, recipient, *, sender=EXEMPELKOMMUN, subject=None, **extra):
         return stored.id
 
 
-# Who, from which sender, with which policy → the state, channel, reason and operator.
+# Who, from which sender, with which policy → the state, channel, reason and operator. Paper
+# letters go the whole way: addressed, batched, and handed to the print vendor's drop.
 CASES = {
     "Tolvan": (TOLVAN, EXEMPELKOMMUN, "digital-or-paper", "delivered", "digital", "reachable", SYD),
     "Anna": (ANNA, EXEMPELKOMMUN, "digital-or-paper", "delivered", "digital", "reachable", NORD),
@@ -123,24 +128,25 @@ CASES = {
         EXEMPELBOLAGET, EXEMPELKOMMUN, "digital-or-paper", "delivered", "digital", "reachable", NORD,
     ),
     "Bertil from Exempelkommun": (
-        BERTIL, EXEMPELKOMMUN, "digital-or-paper", "paper", "paper", "sender_not_accepted", None,
+        BERTIL, EXEMPELKOMMUN, "digital-or-paper", "handed_to_print", "paper", "sender_not_accepted", None,
     ),
     "Bertil from Grannkommun": (
         BERTIL, GRANNKOMMUN, "digital-or-paper", "delivered", "digital", "reachable", SYD,
     ),
-    "Cecilia": (CECILIA, EXEMPELKOMMUN, "digital-or-paper", "paper", "paper", "pending", None),
-    "David": (DAVID, EXEMPELKOMMUN, "digital-or-paper", "paper", "paper", "not_registered", None),
-    "Hanna": (HANNA, EXEMPELKOMMUN, "digital-or-paper", "paper", "paper", "not_registered", None),
+    "Cecilia": (CECILIA, EXEMPELKOMMUN, "digital-or-paper", "handed_to_print", "paper", "pending", None),
+    "David": (DAVID, EXEMPELKOMMUN, "digital-or-paper", "handed_to_print", "paper", "not_registered", None),
+    # Hanna is deceased: the switch sends her letter to paper, the print service stops it.
+    "Hanna": (HANNA, EXEMPELKOMMUN, "digital-or-paper", "impossible", "none", "deceased", None),
     "Utan Brevlåda AB": (
-        UTAN_BREVLADA, EXEMPELKOMMUN, "digital-or-paper", "paper", "paper", "not_registered", None,
+        UTAN_BREVLADA, EXEMPELKOMMUN, "digital-or-paper", "handed_to_print", "paper", "not_registered", None,
     ),
-    "Eva": (EVA, EXEMPELKOMMUN, "digital-or-paper", "paper", "paper", "protected_identity", None),
-    "Filip": (FILIP, EXEMPELKOMMUN, "digital-or-paper", "paper", "paper", "under_age", None),
+    "Eva": (EVA, EXEMPELKOMMUN, "digital-or-paper", "handed_to_print", "paper", "protected_identity", None),
+    "Filip": (FILIP, EXEMPELKOMMUN, "digital-or-paper", "handed_to_print", "paper", "under_age", None),
     "David digital-only": (
         DAVID, EXEMPELKOMMUN, "digital-only", "not_reachable", None, "not_registered", None,
     ),
     "Tolvan paper-only": (
-        TOLVAN, EXEMPELKOMMUN, "paper-only", "paper", "paper", "paper_only_policy", None,
+        TOLVAN, EXEMPELKOMMUN, "paper-only", "handed_to_print", "paper", "paper_only_policy", None,
     ),
 }  # fmt: skip
 
@@ -154,8 +160,27 @@ def outcomes(connector):
         for name, (recipient, sender, policy, *_) in CASES.items()
     }
     drain(settings, engine)
+    # The print batches would close at their scheduled time; close them now, as the print
+    # room can, and let the workers hand them over.
+    with session_factory(engine).begin() as session:
+        for batch in PrintRepository(session).batches(BatchFilter(state="open")):
+            close_on_command(session, batch.id, now=dt.datetime.now(dt.UTC))
+    drain(settings, engine)
     with session_factory(engine)() as session:
         return {name: session.get(Letter, letter_id) for name, letter_id in letter_ids.items()}
+
+
+def _assert_in_the_vendor_drop(connector, letter):
+    """The letter's PDF is in a handed-over batch folder, named in its manifest."""
+    settings, _, _ = connector
+    [vendor] = settings.print_vendors
+    manifests = list(settings.vendor_drop(vendor).glob("*/manifest.json"))
+    rows = [row for path in manifests for row in json.loads(path.read_text())["letters"]]
+    [row] = [row for row in rows if row["letter_id"] == letter.id]
+    folder = next(path.parent for path in manifests if letter.id in path.read_text())
+    assert (folder / row["file"]).read_bytes().startswith(b"%PDF")
+    if letter.reason == "protected_identity":
+        assert row["forwarding"] == "skatteverket"
 
 
 def _store(reference, operator_number):
@@ -164,11 +189,15 @@ def _store(reference, operator_number):
 
 
 @pytest.mark.parametrize("case", list(CASES))
-def test_each_demo_identity_ends_with_the_expected_outcome_and_reason(case, outcomes, reference):
+def test_each_demo_identity_ends_with_the_expected_outcome_and_reason(
+    case, outcomes, reference, connector
+):
     recipient, sender, _, state, channel, reason, operator = CASES[case]
     letter = outcomes[case]
     assert (letter.state, letter.reason) == (state, reason), case
     assert letter.state in events.TERMINAL_STATES
+    if state == "handed_to_print":
+        _assert_in_the_vendor_drop(connector, letter)
     if channel is not None:
         assert letter.channel == channel
     if operator is None:

@@ -1,32 +1,6 @@
 """Headless Chromium for the statistics dashboard tests (one browser per test worker)."""
 
-import os
-from pathlib import Path
-
 import pytest
-
-CHROMIUM = Path("/usr/bin/chromium")
-REQUIRE_BROWSER = os.environ.get("UTSKICK_TEST_REQUIRE_BROWSER") == "1"
-
-
-@pytest.fixture(scope="session")
-def chromium():
-    if not CHROMIUM.exists():
-        message = (
-            f"no headless Chromium at {CHROMIUM}; install the chromium package "
-            "(make browser) to run the statistics dashboard in a browser"
-        )
-        if REQUIRE_BROWSER:
-            pytest.fail(f"{message} (UTSKICK_TEST_REQUIRE_BROWSER=1)")
-        pytest.skip(message)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=["--no-sandbox"], headless=True
-        )
-        yield browser
-        browser.close()
 
 
 @pytest.fixture

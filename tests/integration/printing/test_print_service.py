@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
 from support.paper_letters import NOW, ensure_sender_and_system, paper_letter
+from utskick.db import migrate
 from utskick.letters.models import Letter, LetterEvent
 from utskick.printing.addresses import FixedAddressSource, RegisterEntry
 from utskick.printing.handover import MANIFEST_CSV, MANIFEST_JSON, WORK_FOLDER, handover_batch
@@ -66,9 +67,10 @@ pytestmark = pytest.mark.storage
 
 
 @pytest.fixture
-def world(migrated_engine, tmp_path):
-    """Sessions, settings with a drop in tmp_path, and a department of the test's own."""
-    sessions = sessionmaker(migrated_engine)
+def world(empty_engine, tmp_path):
+    """A database of the test's own, settings with a drop in tmp_path, and a department."""
+    migrate.upgrade(empty_engine)
+    sessions = sessionmaker(empty_engine)
     department = f"Avdelning {uuid.uuid4().hex[:8]}"
     settings = Settings(
         home=tmp_path,
