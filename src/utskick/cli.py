@@ -1271,7 +1271,6 @@ def print_close(
     home: HomeOption = None,
 ) -> None:
     """Close a batch now; a vendor batch is then handed over to the vendor's drop at once."""
-    from utskick.printing.handover import HandoverError, handover_batch  # noqa: PLC0415
     from utskick.printing.service import PrintBatchError, close_on_command  # noqa: PLC0415
     from utskick.worker.runner import utc_now  # noqa: PLC0415
 
@@ -1286,17 +1285,7 @@ def print_close(
     if local:
         print(f"Undantagslistan {batch_id} är stängd och klar att skriva ut.")
         return
-    try:
-        outcome = handover_batch(
-            batch_id,
-            sessions=session_factory(installation.engine),
-            settings=installation.settings,
-            clock=utc_now,
-            actor=CLI_ACTOR,
-        )
-    except HandoverError as error:
-        raise _fail(str(error)) from None
-    print(f"Batchen är lämnad till tryckeriet: {outcome.folder} ({outcome.letters} brev).")
+    _hand_over(installation, batch_id)
 
 
 @print_app.command("handover")
@@ -1305,10 +1294,14 @@ def print_handover(
     home: HomeOption = None,
 ) -> None:
     """Hand a closed batch to its vendor's drop; a handed-over batch is left as it is."""
+    _hand_over(_installation(home), batch_id)
+
+
+def _hand_over(installation: Installation, batch_id: str) -> None:
+    """Hand a closed batch to its vendor's drop and say where it went."""
     from utskick.printing.handover import HandoverError, handover_batch  # noqa: PLC0415
     from utskick.worker.runner import utc_now  # noqa: PLC0415
 
-    installation = _installation(home)
     try:
         outcome = handover_batch(
             batch_id,
