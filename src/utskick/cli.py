@@ -1192,6 +1192,26 @@ def bench_precheck(
     _print_result(run_precheck_benchmark(calls=calls), as_json)
 
 
+@bench_app.command("print")
+def bench_print(
+    batch: Annotated[
+        list[int] | None,
+        typer.Option(help="Brev per batch som lämnas över; kan anges flera gånger."),
+    ] = None,
+    render_letters: Annotated[int, typer.Option(help="Brev i renderingsmätningen.")] = 2_000,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Skriv resultatet som ett JSON-objekt.")
+    ] = False,
+) -> None:
+    """Measure print rendering, addressing and hand-over on one core, with memory."""
+    from utskick.benchmarks.printing import run_print_benchmark  # noqa: PLC0415
+
+    sizes = batch or [1_000, 5_000, 20_000]
+    if min(sizes) < 1 or render_letters < 1:
+        raise _fail("--batch och --render-letters ska vara minst 1")
+    _print_result(run_print_benchmark(batch_sizes=sizes, render_letters=render_letters), as_json)
+
+
 # --- printing ------------------------------------------------------------------------------
 
 print_app = typer.Typer(
