@@ -4,7 +4,8 @@ Hand-over only needs a batch in the state `closed` with addressed items and thei
 `batched`; building that through the whole pipeline would only slow the crash tests down.
 The letters carry the demo recipients (docs/test-identities.md) and a caller's address, as a
 case system would send them; the protected identity's item has no address, as the print
-service stores it.
+service stores it. No sender organisation is seeded: the letter head then shows the
+organisation number, and what the PDFs say is not what these tests look at.
 """
 
 from __future__ import annotations
@@ -29,7 +30,6 @@ from utskick.intake.models import SendingSystem
 from utskick.letters import events
 from utskick.letters.models import Letter, LetterEvent
 from utskick.printing.models import CLOSED, WHOLE_LETTER, PrintBatch, PrintItem
-from utskick.senders.models import SenderOrganisation
 
 VENDOR = "tryckeriet"
 DEPARTMENT = "Samhällsbyggnad"
@@ -92,21 +92,6 @@ def seed_closed_batch(engine: Engine, letters: int, *, now: dt.datetime) -> str:
             created_at=now,
         )
         session.add(system)
-        known = session.scalar(
-            select(SenderOrganisation).where(
-                SenderOrganisation.organisation_number == EXEMPELKOMMUN
-            )
-        )
-        if known is None:
-            session.add(
-                SenderOrganisation(
-                    organisation_number=EXEMPELKOMMUN,
-                    name="Exempelkommun",
-                    support_text="Kontakta Exempelkommuns kundcenter, 0771-00 00 00.",
-                    support_url="https://exempel.test/kontakt",
-                    created_at=now,
-                )
-            )
         session.add(
             PrintBatch(
                 id=batch_id,

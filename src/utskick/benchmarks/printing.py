@@ -299,7 +299,7 @@ _CHILD = (
 )
 
 
-def measure_handover(home: Path, batch_id: str, letters: int, *, merged: bool) -> dict[str, object]:
+def measure_handover(home: Path, batch_id: str, letters: int, *, merged: bool) -> dict[str, float]:
     """Hand the batch over in a fresh Python process; letters/s and peak memory."""
     arguments = [str(home), batch_id, str(letters), "1" if merged else "0"]
     child = subprocess.run(  # noqa: S603 (this Python, our own module)
@@ -335,13 +335,13 @@ def run_print_benchmark(
 
     Returns:
         Letters/s and hours for 200,000 letters on 2 cores for each step; for each batch
-        size and mode the hand-over's time and peak memory; whether 100 letters/s per core is
-        met by the hand-over in both modes at every size.
+        size and mode the hand-over's time and peak memory; per mode, the slowest hand-over
+        and whether it meets 100 letters/s per core.
     """
     result: dict[str, object] = {"rendering": measure_rendering(render_letters)}
     addressing: dict[str, object] = {}
     handovers: dict[str, object] = {}
-    slowest = float("inf")
+    slowest = {"per_letter": float("inf"), "merged": float("inf")}
     with tempfile.TemporaryDirectory(prefix="utskick-bench-print-") as folder:
         for size in batch_sizes:
             per_letter_home = Path(folder) / f"{size}-per-letter"
@@ -359,12 +359,12 @@ def run_print_benchmark(
             ):
                 figures = measure_handover(home, batch_id, size, merged=merged)
                 handovers[f"{size}_{mode}"] = figures
-                slowest = min(slowest, float(str(figures["letters_per_s"])))
+                slowest[mode] = min(slowest[mode], figures["letters_per_s"])
                 shutil.rmtree(home / "drop")
     result["addressing"] = addressing
     result["handover"] = handovers
     result["slowest_handover_letters_per_s"] = slowest
     result["target_letters_per_s_per_core"] = TARGET_PER_CORE
-    result["target_met"] = slowest >= TARGET_PER_CORE
+    result["target_met"] = {mode: rate >= TARGET_PER_CORE for mode, rate in slowest.items()}
     result["cpus"] = os.cpu_count()
     return result
