@@ -288,3 +288,39 @@ class TestDiedAfterTheRename:
         assert visible_entries(drop) == [folder]
         assert batch_row(engine, batch_id).state == HANDED_OVER
         assert handed_to_print_counts(engine) == dict.fromkeys(letter_ids(engine, batch_id), 1)
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_two_hand_overs_at_once_leave_one_complete_folder(tmp_path, database):
+    """A worker's job and an operator's command hand over the same batch at the same time."""
+    home, drop = tmp_path / "home", tmp_path / "drop"
+    with connector_database(database, home) as (url, engine):
+        batch_id = seed_closed_batch(engine, LETTERS, now=dt.datetime.now(dt.UTC))
+        env = _environment(home, url, drop)
+
+        def start():
+            return subprocess.Popen(
+                [str(UTSKICK), "print", "handover", batch_id],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+
+        runs = [start()]
+        deadline = time.monotonic() + DEADLINE_SECONDS
+        while not _written_pdfs(drop) and runs[0].poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        runs.append(start())  # the first is writing now
+        results = [run.communicate(timeout=DEADLINE_SECONDS) for run in runs]
+
+        assert [run.returncode for run in runs] == [0, 0], results
+        assert "inget ändrades" in results[1][0]
+        [folder] = visible_entries(drop)
+        manifest = json.loads((folder / "manifest.json").read_text("utf-8"))
+        assert len(manifest["letters"]) == LETTERS
+        for row in manifest["letters"]:
+            content = (folder / row["file"]).read_bytes()
+            assert hashlib.sha256(content).hexdigest() == row["sha256"]
+        assert handed_to_print_counts(engine) == dict.fromkeys(letter_ids(engine, batch_id), 1)
+        assert work_folders(drop) == []

@@ -1,7 +1,8 @@
 """Hand a closed batch to its print vendor: a folder of PDFs and a manifest, atomically.
 
 The batch is written into a hidden working folder inside the vendor's drop
-(`.utskick-tmp/`, which vendors must ignore, as they ignore every name starting with a dot),
+(`.utskick-tmp/`, which vendors must ignore, as they ignore every name starting with a dot;
+`.utskick-locks/` beside it holds a lock file per batch),
 each file flushed to disk, and then renamed into place in one step: the vendor sees the
 whole batch or nothing. Only then does the database record the hand-over.
 
@@ -14,8 +15,10 @@ Rendering is deterministic, so every run writes the same bytes.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
+import fcntl
 import hashlib
 import io
 import json
@@ -33,7 +36,6 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.orm import Session, sessionmaker
 
 from utskick.letters import events
-from utskick.letters.models import Letter
 from utskick.printing.documents import DocumentBuilder
 from utskick.printing.models import CLOSED, HANDED_OVER, OPEN, WHOLE_LETTER, PrintBatch, PrintItem
 from utskick.printing.render import LetterRenderer, PrintLetter, Window, sheets_for
@@ -45,6 +47,7 @@ from utskick.worker.queue import lock_letters, utc
 logger = logging.getLogger(__name__)
 
 WORK_FOLDER = ".utskick-tmp"
+LOCK_FOLDER = ".utskick-locks"
 MANIFEST_JSON = "manifest.json"
 MANIFEST_CSV = "manifest.csv"
 MERGED_FILE = "brev.pdf"
@@ -116,10 +119,49 @@ def handover_batch(
 ) -> HandoverOutcome:
     """Write a closed vendor batch to the vendor's drop and record it (see the module text).
 
+    Two hand-overs of the same batch at once (a worker's job and an operator's command, or
+    a job claimed again after its lease ran out) take turns on a lock file in the drop; the
+    second then finds the batch handed over and changes nothing.
+
     Raises:
-        HandoverError: no such batch, it is still open, it is a local exception list, or
-            its vendor is no longer configured.
+        HandoverError: no such batch, it is still open, it is a local exception list, its
+            vendor is no longer configured, or its folder in the drop is damaged.
     """
+    done, vendor, target = _check(batch_id, sessions, settings)
+    if done is not None:
+        return done
+    lock_root = target.parent / LOCK_FOLDER
+    lock_root.mkdir(parents=True, exist_ok=True)
+    # The lock files stay: removing one while another process waits on it would let a third
+    # take a new lock beside it.
+    with _exclusive(lock_root / f"{target.name}.lock"):
+        # Another hand-over may have finished while this one waited for the lock.
+        done, vendor, target = _check(batch_id, sessions, settings)
+        if done is not None:
+            return done
+        if not _complete_folder(target, batch_id):
+            _write_folder(batch_id, target, vendor, sessions=sessions, settings=settings)
+        manifest = json.loads((target / MANIFEST_JSON).read_text(encoding="utf-8"))
+        return _record_handover(
+            batch_id, target, manifest, sessions=sessions, clock=clock, actor=actor
+        )
+
+
+@contextlib.contextmanager
+def _exclusive(lock_path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on a file: the kernel lets it go when the process dies."""
+    with lock_path.open("a") as lock:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+
+
+def _check(
+    batch_id: str, sessions: sessionmaker[Session], settings: Settings
+) -> tuple[HandoverOutcome | None, PrintVendor, Path]:
+    """The batch's vendor and folder; an outcome already when it was handed over before."""
     with sessions() as session:
         batch = PrintRepository(session).batch(batch_id)
         if batch is None:
@@ -133,9 +175,7 @@ def handover_batch(
             raise HandoverError(
                 f"tryckeriet {batch.route!r} finns inte i inställningarna (UTSKICK_PRINT_VENDORS)"
             )
-        drop = settings.vendor_drop(vendor)
-        name = folder_name(batch, settings.print_timezone)
-        target = drop / name
+        target = settings.vendor_drop(vendor) / folder_name(batch, settings.print_timezone)
         if batch.state not in (CLOSED, HANDED_OVER):
             raise HandoverError(
                 "batchen är fortfarande öppen; bara en stängd batch lämnas till tryckeriet "
@@ -144,7 +184,7 @@ def handover_batch(
                 else "batchen är redan utskriven och lämnas inte över igen"
             )
         if batch.state == HANDED_OVER:
-            return HandoverOutcome(
+            done = HandoverOutcome(
                 batch.id,
                 target,
                 batch.letter_count,
@@ -152,22 +192,42 @@ def handover_batch(
                 batch.sheet_count or 0,
                 already_done=True,
             )
-    if not _complete_folder(target, batch_id):
-        _write_folder(batch_id, target, vendor, sessions=sessions, settings=settings)
-    manifest = json.loads((target / MANIFEST_JSON).read_text(encoding="utf-8"))
-    return _record_handover(batch_id, target, manifest, sessions=sessions, clock=clock, actor=actor)
+            return done, vendor, target
+    return None, vendor, target
 
 
 def _complete_folder(target: Path, batch_id: str) -> bool:
-    """Whether the batch's folder is already in place (a crash after the rename)."""
-    manifest = target / MANIFEST_JSON
-    if not manifest.is_file():
+    """Whether the batch's folder is already in place (a crash after the rename).
+
+    Raises:
+        HandoverError: a folder of this batch is there but a file in its manifest is missing
+            or differs: it must not be recorded as handed over.
+    """
+    manifest_path = target / MANIFEST_JSON
+    if not manifest_path.is_file():
         return False
     try:
-        recorded = json.loads(manifest.read_text(encoding="utf-8")).get("batch_id")
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return False
-    return bool(recorded == batch_id)
+        manifest = {}
+    if manifest.get("batch_id") != batch_id:
+        raise HandoverError(
+            f"mappen {target} finns redan i tryckeriets mapp men hör inte till batchen; "
+            "flytta undan den och lämna över igen"
+        )
+    checked: dict[str, str] = {}
+    for row in manifest.get("letters", []):
+        file = target / row["file"]
+        if row["file"] not in checked:
+            checked[row["file"]] = (
+                hashlib.sha256(file.read_bytes()).hexdigest() if file.is_file() else ""
+            )
+        if checked[row["file"]] != row["sha256"]:
+            raise HandoverError(
+                f"mappen {target} är skadad ({row['file']} saknas eller är ändrad); "
+                "kontakta tryckeriet innan batchen lämnas över igen"
+            )
+    return True
 
 
 def _write_folder(
@@ -181,8 +241,10 @@ def _write_folder(
     work_root = target.parent / WORK_FOLDER
     work_root.mkdir(parents=True, exist_ok=True)
     for stale in work_root.glob(f"{target.name}.*"):
-        # A run that died half-way: its files are never shown to the vendor, start afresh.
-        shutil.rmtree(stale, ignore_errors=True)
+        # A run that died half-way (this one holds the lock, so none is running): its files
+        # are never shown to the vendor, start afresh.
+        if stale.is_dir():
+            shutil.rmtree(stale, ignore_errors=True)
     work = work_root / f"{target.name}.{uuid.uuid4().hex[:8]}"
     work.mkdir()
     renderer = LetterRenderer(window_of(vendor))
@@ -400,13 +462,15 @@ def _record_handover(
                 totals["sheets"],
                 already_done=True,
             )
-        lock_letters(session, [row["letter_id"] for row in rows])
+        letter_ids = [row["letter_id"] for row in rows]
+        lock_letters(session, letter_ids)
         items = {item.letter_id: item for item in repository.items(batch_id)}
+        letters = repository.letters(letter_ids)
         for row in rows:
             item = items[row["letter_id"]]
             item.pages, item.sheets = row["pages"], row["sheets"]
             item.sha256, item.file_name = row["sha256"], row["file"]
-            letter = session.get(Letter, row["letter_id"])
+            letter = letters.get(row["letter_id"])
             if letter is None:
                 continue
             events.record(

@@ -129,6 +129,15 @@ class PrintRepository:
             or 0
         )
 
+    def letters(self, letter_ids: Sequence[str]) -> dict[str, Letter]:
+        """Letters by id, in one query."""
+        return {
+            letter.id: letter
+            for letter in self.session.scalars(
+                select(Letter).where(Letter.id.in_(list(letter_ids)))
+            )
+        }
+
     def paper_attachments(self, letter_id: str) -> list[bytes]:
         """The contents of a letter's attachments that go on paper, in order."""
         rows = self.session.scalars(
