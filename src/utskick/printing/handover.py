@@ -53,6 +53,7 @@ MANIFEST_CSV = "manifest.csv"
 MERGED_FILE = "brev.pdf"
 LETTER_FOLDER = "brev"
 MAX_ADDRESS_LINES = 6
+LETTERS_PER_READ = 500
 
 
 class HandoverError(RuntimeError):
@@ -273,8 +274,19 @@ def _write_folder(
 def _letters_of(
     builder: DocumentBuilder, batch: PrintBatch
 ) -> Iterator[tuple[PrintItem, PrintLetter]]:
-    for item, letter in builder.repository.items_with_letters(batch.id):
-        yield item, builder.build(item, letter)
+    # A page of letters at a time, let go of before the next: memory stays flat however
+    # large the batch (in per-letter mode; a merged file holds its pages until it is saved).
+    position = 0
+    while True:
+        page = builder.repository.items_with_letters(
+            batch.id, after_position=position, limit=LETTERS_PER_READ
+        )
+        if not page:
+            return
+        for item, letter in page:
+            yield item, builder.build(item, letter)
+        position = page[-1][0].position or 0
+        builder.repository.session.expunge_all()
 
 
 def _write_letters(

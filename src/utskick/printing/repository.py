@@ -100,15 +100,19 @@ class PrintRepository:
         """The print item of a letter."""
         return self.session.get(PrintItem, letter_id)
 
-    def items_with_letters(self, batch_id: str) -> list[tuple[PrintItem, Letter]]:
-        """A batch's items in print order, each with its letter."""
-        rows = self.session.execute(
+    def items_with_letters(
+        self, batch_id: str, *, after_position: int = 0, limit: int | None = None
+    ) -> list[tuple[PrintItem, Letter]]:
+        """A batch's items in print order, each with its letter (a page of them when asked)."""
+        statement = (
             select(PrintItem, Letter)
             .join(Letter, Letter.id == PrintItem.letter_id)
-            .where(PrintItem.batch_id == batch_id)
+            .where(PrintItem.batch_id == batch_id, PrintItem.position > after_position)
             .order_by(PrintItem.position)
-        ).all()
-        return [(row[0], row[1]) for row in rows]
+        )
+        if limit is not None:
+            statement = statement.limit(limit)
+        return [(row[0], row[1]) for row in self.session.execute(statement).all()]
 
     def items(self, batch_id: str) -> list[PrintItem]:
         """A batch's items in print order."""
