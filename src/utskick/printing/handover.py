@@ -274,8 +274,9 @@ def _write_folder(
 def _letters_of(
     builder: DocumentBuilder, batch: PrintBatch
 ) -> Iterator[tuple[PrintItem, PrintLetter]]:
-    # A page of letters at a time, let go of before the next: memory stays flat however
-    # large the batch (in per-letter mode; a merged file holds its pages until it is saved).
+    # A page of letters at a time, let go of before the next, so that reading does not hold
+    # the whole batch (recording the hand-over, one transaction, still holds every letter's
+    # row; a merged file holds its pages until it is saved).
     position = 0
     while True:
         page = builder.repository.items_with_letters(
