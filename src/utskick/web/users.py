@@ -244,7 +244,7 @@ class DemoUser:
 DEMO_USERS = (
     DemoUser("ledning", "Lena Ledning", MANAGEMENT),
     DemoUser("socialadmin", "Sara Socialadmin", DEPARTMENT_ADMIN, "Socialtjänsten"),
-    DemoUser("handlaggare", "Hans Handläggare", OFFICER),
+    DemoUser("handlaggare", "Hans Handläggare", OFFICER, "Socialtjänsten"),
 )
 
 
