@@ -12,15 +12,18 @@ import uuid
 
 import pytest
 from pypdf import PdfReader
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import sessionmaker
 
 from support.paper_letters import NOW, ensure_sender_and_system, paper_letter
 from utskick.db import migrate
-from utskick.letters.models import Letter, LetterEvent
+from utskick.intake.models import SendingSystem
+from utskick.letters.models import Letter, LetterAttachment, LetterEvent
+from utskick.letters.service import LetterNotCancellableError, LetterService
 from utskick.printing.addresses import FixedAddressSource, RegisterEntry
 from utskick.printing.handover import MANIFEST_CSV, MANIFEST_JSON, WORK_FOLDER, handover_batch
 from utskick.printing.models import PrintBatch, PrintItem
+from utskick.printing.render import LetterRenderer, PrintLetter, Window
 from utskick.printing.service import (
     PrintBatchError,
     address_jobs,
@@ -30,7 +33,7 @@ from utskick.printing.service import (
 )
 from utskick.settings import PrintVendor, Settings
 from utskick.worker.models import Job
-from utskick.worker.queue import PRINT_CLOSE, PRINT_HANDOVER, ClaimedJob
+from utskick.worker.queue import PRINT_CLOSE, PRINT_HANDOVER, ClaimedJob, enqueue
 
 DAVID = "196611090827"
 EVA = "198512304166"  # protected identity
@@ -393,3 +396,104 @@ class TestHandover:
         assert {row["file"] for row in manifest["letters"]} == {"brev.pdf"}
         assert [row["first_page"] for row in manifest["letters"]] == [1, 2, 3]
         assert len(PdfReader(outcome.folder / "brev.pdf").pages) == 3
+
+
+class TestPaperPartOfADigitalLetter:
+    def test_paper_only_attachments_of_a_delivered_letter_are_printed_and_it_stays_delivered(
+        self, world
+    ):
+        sessions, settings, department, system_id = world
+        attachment = (
+            LetterRenderer(Window(15, 44, 95, 26))
+            .render(
+                PrintLetter(
+                    "x",
+                    "Exempelkommun",
+                    None,
+                    NOW.date(),
+                    NOW,
+                    "Situationsplan",
+                    "Karta",
+                    ("David Dahl", "Dalvägen 3", "123 46 Exempelstad"),
+                )
+            )
+            .pdf
+        )
+        with sessions() as session, session.begin():
+            letter = paper_letter(session, system_id, DAVID, department=department)
+            letter.state = "delivered"
+            letter.channel = "digital"
+            letter.body = None  # minimised after digital delivery
+            session.add(
+                LetterAttachment(
+                    letter_id=letter.id,
+                    position=0,
+                    filename="karta.pdf",
+                    content_type="application/pdf",
+                    channel="paper",
+                    size=len(attachment),
+                    sha256="0" * 64,
+                    content=attachment,
+                )
+            )
+            session.execute(delete(Job).where(Job.letter_id == letter.id))
+            job = enqueue(
+                session, "print", now=NOW, letter_id=letter.id, payload={"part": "paper_part"}
+            )
+            session.flush()
+            claimed = [ClaimedJob(job.id, "print", letter.id, job.payload, 1, NOW)]
+            letter_id = letter.id
+        address_jobs(
+            claimed,
+            sessions=sessions,
+            source=REGISTER,
+            settings=settings,
+            clock=lambda: NOW,
+            actor="test",
+        )
+        batch_id = open_batch(world).id
+        with sessions() as session, session.begin():
+            close_on_command(session, batch_id, now=NOW)
+        outcome = handover_batch(
+            batch_id, sessions=sessions, settings=settings, clock=lambda: NOW, actor="test"
+        )
+
+        state, _, _ = letters_by_id(world, [letter_id])[letter_id]
+        assert state == "delivered"
+        with sessions() as session:
+            logged = [
+                e.state
+                for e in session.scalars(
+                    select(LetterEvent)
+                    .where(LetterEvent.letter_id == letter_id)
+                    .order_by(LetterEvent.id)
+                )
+            ]
+        assert logged[-2:] == ["batched", "handed_to_print"]
+        manifest = json.loads((outcome.folder / MANIFEST_JSON).read_text(encoding="utf-8"))
+        [row] = manifest["letters"]
+        reader = PdfReader(outcome.folder / row["file"])
+        assert row["pages"] == len(reader.pages) == 2
+        assert "Bilagor till: Beslut om bygglov" in reader.pages[0].extract_text()
+        assert "Situationsplan" in reader.pages[1].extract_text()
+
+
+class TestCancel:
+    def test_a_letter_in_a_print_batch_can_no_longer_be_cancelled(self, world):
+        sessions, settings, _department, system_id = world
+        [letter_id] = add_letters(world, [DAVID])
+        run_print_jobs(world, [letter_id])
+        with sessions() as session, session.begin():
+            system = session.get(SendingSystem, system_id)
+            with pytest.raises(LetterNotCancellableError, match="utskriftsbatch"):
+                LetterService(session, settings).cancel(system, letter_id, actor="test")
+        assert letters_by_id(world, [letter_id])[letter_id][0] == "batched"
+
+    def test_a_letter_on_its_way_to_paper_can_still_be_cancelled(self, world):
+        sessions, settings, _department, system_id = world
+        [letter_id] = add_letters(world, [DAVID])
+        with sessions() as session, session.begin():
+            system = session.get(SendingSystem, system_id)
+            LetterService(session, settings).cancel(system, letter_id, actor="test")
+        run_print_jobs(world, [letter_id])
+        assert letters_by_id(world, [letter_id])[letter_id][0] == "cancelled"
