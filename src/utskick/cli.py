@@ -1333,9 +1333,9 @@ def _hand_over(installation: Installation, batch_id: str) -> None:
     except HandoverError as error:
         raise _fail(str(error)) from None
     if outcome.already_done:
-        print(f"Batchen var redan lämnad till tryckeriet ({outcome.folder}); inget ändrades.")
+        print(f"Batchen var redan lämnad till tryckeriet ({outcome.location}); inget ändrades.")
     else:
-        print(f"Batchen är lämnad till tryckeriet: {outcome.folder} ({outcome.letters} brev).")
+        print(f"Batchen är lämnad till tryckeriet: {outcome.location} ({outcome.letters} brev).")
 
 
 @print_app.command("download")

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
+from typing import Self
+from urllib.parse import SplitResult, urlsplit
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -39,6 +41,72 @@ class PrintVendor(BaseModel):
     window_top_mm: float = Field(default=44.0, ge=36, le=250)
     window_width_mm: float = Field(default=95.0, gt=20, le=200)
     window_height_mm: float = Field(default=26.0, gt=10, le=100)
+    sftp_url: str | None = Field(
+        default=None,
+        description="Upload each batch to the vendor's SFTP server instead, e.g. "
+        "sftp://print@host:22/inkommande; `drop` is then only the local staging folder.",
+    )
+    sftp_key_file: Path | None = Field(
+        default=None,
+        description="Private key (OpenSSH or PEM, no passphrase) to log in with; default the "
+        "user's own SSH keys and agent.",
+    )
+    sftp_known_hosts: Path | None = Field(
+        default=None,
+        description="known_hosts file holding the server's host key; default ~/.ssh/known_hosts. "
+        "A server whose key is not there is refused.",
+    )
+    sftp_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        le=600,
+        description="Connecting and each SFTP request may take this long.",
+    )
+
+    @field_validator("sftp_url")
+    @classmethod
+    def _check_sftp_url(cls, value: str | None) -> str | None:
+        if value is not None:
+            sftp_address(value)
+        return value
+
+    @model_validator(mode="after")
+    def _check_sftp_files(self) -> Self:
+        if self.sftp_url is None and (self.sftp_key_file or self.sftp_known_hosts):
+            raise ValueError(
+                f"tryckeriet {self.name!r} har sftp_key_file eller sftp_known_hosts men ingen "
+                "sftp_url; ange sftp_url (sftp://användare@värd:22/mapp) eller ta bort dem"
+            )
+        return self
+
+
+def sftp_address(url: str) -> SplitResult:
+    """An SFTP drop's URL taken apart, once it is checked: sftp, a host, an absolute path.
+
+    Raises:
+        ValueError: the URL is not of that form (the message says so in Swedish).
+    """
+    form = "sftp://användare@värd:22/absolut/sökväg"
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    if parts.scheme != "sftp":
+        problem = "schemat måste vara sftp://"
+    elif not parts.hostname:
+        problem = "värdnamnet saknas"
+    elif port is not None and not 0 < port < 65536:  # noqa: PLR2004 (the port range)
+        problem = "porten måste vara ett tal 1–65535"
+    elif parts.password is not None:
+        problem = "lösenord i adressen stöds inte; logga in med nyckel (sftp_key_file)"
+    elif not parts.path.startswith("/"):
+        problem = "sökvägen på servern måste vara absolut (börja med /)"
+    elif parts.query or parts.fragment:
+        problem = "adressen får inte ha ? eller #"
+    else:
+        return parts
+    raise ValueError(f"sftp_url måste se ut som {form}: {problem}, fick {url!r}")
 
 
 class Settings(BaseSettings):

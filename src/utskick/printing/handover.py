@@ -11,6 +11,10 @@ half-written working folder is removed and the batch written anew. If it dies af
 rename but before the database knew, the next run finds the finished folder (its manifest
 names the batch) and only records it. Handing over a handed-over batch changes nothing.
 Rendering is deterministic, so every run writes the same bytes.
+
+A vendor with an SFTP server (`sftp_url`) gets the batch the same way over SFTP
+(`utskick.printing.sftp`): the local drop is then only where the batch is rendered and
+where the lock lives, and the batch appears on the server by the server's rename.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -60,6 +65,10 @@ class HandoverError(RuntimeError):
     """A batch cannot be handed over as it is; the message says why (Swedish)."""
 
 
+class DropUnavailableError(HandoverError):
+    """The vendor's drop cannot be reached now; handing over again later may work."""
+
+
 @dataclass(frozen=True)
 class HandoverOutcome:
     """What a hand-over did."""
@@ -70,6 +79,62 @@ class HandoverOutcome:
     pages: int
     sheets: int
     already_done: bool
+    location: str = ""
+    """Where the vendor finds the batch: the folder, or its sftp:// address on the server."""
+
+
+class Drop(Protocol):
+    """Where a vendor picks up batches: a folder or an SFTP server."""
+
+    def location(self, name: str) -> str:
+        """Where the vendor finds the batch folder `name`, for people to read."""
+        ...
+
+    def complete(self, name: str, batch_id: str) -> bytes | None:
+        """The manifest of the batch's folder when it is already whole in the drop, else None.
+
+        Raises:
+            HandoverError: a folder of that name is there but is not this batch's, or a file
+                in its manifest is missing or differs.
+        """
+        ...
+
+    def publish(self, work: Path, name: str) -> None:
+        """Make the finished working folder `work` appear in the drop as `name`, in one step."""
+        ...
+
+
+class FolderDrop:
+    """A drop that is a folder: the working folder is renamed into place."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def location(self, name: str) -> str:
+        """The batch folder's path."""
+        return str(self.root / name)
+
+    def complete(self, name: str, batch_id: str) -> bytes | None:
+        """The manifest of the batch's folder when it is already in place (see `Drop`)."""
+        target = self.root / name
+        if not _complete_folder(target, batch_id):
+            return None
+        return (target / MANIFEST_JSON).read_bytes()
+
+    def publish(self, work: Path, name: str) -> None:
+        """Rename the working folder into place and make the rename durable."""
+        work.replace(self.root / name)
+        _sync_folder(self.root)
+
+
+def drop_for(vendor: PrintVendor, root: Path) -> Drop:
+    """The vendor's drop: its SFTP server when it has one, else the folder `root`."""
+    if vendor.sftp_url is None:
+        return FolderDrop(root)
+    # Imported here: paramiko is only loaded by installations that hand over by SFTP.
+    from utskick.printing.sftp import SftpDrop  # noqa: PLC0415
+
+    return SftpDrop(vendor)
 
 
 @dataclass(frozen=True)
@@ -140,11 +205,20 @@ def handover_batch(
         done, vendor, target = _check(batch_id, sessions, settings)
         if done is not None:
             return done
-        if not _complete_folder(target, batch_id):
-            _write_folder(batch_id, target, vendor, sessions=sessions, settings=settings)
-        manifest = json.loads((target / MANIFEST_JSON).read_text(encoding="utf-8"))
+        drop = drop_for(vendor, target.parent)
+        manifest = drop.complete(target.name, batch_id)
+        if manifest is None:
+            work = _write_folder(batch_id, target, vendor, sessions=sessions, settings=settings)
+            manifest = (work / MANIFEST_JSON).read_bytes()
+            drop.publish(work, target.name)
         return _record_handover(
-            batch_id, target, manifest, sessions=sessions, clock=clock, actor=actor
+            batch_id,
+            target,
+            manifest,
+            sessions=sessions,
+            clock=clock,
+            actor=actor,
+            location=drop.location(target.name),
         )
 
 
@@ -192,6 +266,7 @@ def _check(
                 batch.page_count or 0,
                 batch.sheet_count or 0,
                 already_done=True,
+                location=drop_for(vendor, target.parent).location(target.name),
             )
             return done, vendor, target
     return None, vendor, target
@@ -208,27 +283,49 @@ def _complete_folder(target: Path, batch_id: str) -> bool:
     if not manifest_path.is_file():
         return False
     try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        manifest = {}
-    if manifest.get("batch_id") != batch_id:
+        content = manifest_path.read_bytes()
+    except OSError:
+        content = b""
+
+    def digest(file_name: str) -> str:
+        file = target / file_name
+        return hashlib.sha256(file.read_bytes()).hexdigest() if file.is_file() else ""
+
+    check_folder(content, batch_id, str(target), digest)
+    return True
+
+
+def check_folder(manifest: bytes, batch_id: str, where: str, digest: Callable[[str], str]) -> None:
+    """Check that a batch folder found in a drop is this batch's and whole.
+
+    Args:
+        manifest: the folder's manifest.json.
+        batch_id: the batch being handed over.
+        where: the folder, as people know it (for the message).
+        digest: a file's SHA-256 (hex) by its name in the manifest; "" when it is missing.
+
+    Raises:
+        HandoverError: the folder belongs to another batch, or a file of it is missing or
+            differs: it must not be recorded as handed over.
+    """
+    try:
+        parsed = json.loads(manifest.decode("utf-8"))
+    except ValueError:
+        parsed = {}
+    if not isinstance(parsed, dict) or parsed.get("batch_id") != batch_id:
         raise HandoverError(
-            f"mappen {target} finns redan i tryckeriets mapp men hör inte till batchen; "
+            f"mappen {where} finns redan i tryckeriets mapp men hör inte till batchen; "
             "flytta undan den och lämna över igen"
         )
     checked: dict[str, str] = {}
-    for row in manifest.get("letters", []):
-        file = target / row["file"]
+    for row in parsed.get("letters", []):
         if row["file"] not in checked:
-            checked[row["file"]] = (
-                hashlib.sha256(file.read_bytes()).hexdigest() if file.is_file() else ""
-            )
+            checked[row["file"]] = digest(row["file"])
         if checked[row["file"]] != row["sha256"]:
             raise HandoverError(
-                f"mappen {target} är skadad ({row['file']} saknas eller är ändrad); "
+                f"mappen {where} är skadad ({row['file']} saknas eller är ändrad); "
                 "kontakta tryckeriet innan batchen lämnas över igen"
             )
-    return True
 
 
 def _write_folder(
@@ -238,7 +335,8 @@ def _write_folder(
     *,
     sessions: sessionmaker[Session],
     settings: Settings,
-) -> None:
+) -> Path:
+    """Render the batch into a new working folder beside `target`; the folder, written."""
     work_root = target.parent / WORK_FOLDER
     work_root.mkdir(parents=True, exist_ok=True)
     for stale in work_root.glob(f"{target.name}.*"):
@@ -267,8 +365,7 @@ def _write_folder(
     _sync_folder(work)
     if (work / LETTER_FOLDER).is_dir():
         _sync_folder(work / LETTER_FOLDER)
-    work.replace(target)
-    _sync_folder(target.parent)
+    return work
 
 
 def _letters_of(
@@ -450,12 +547,14 @@ def _sync_folder(path: Path) -> None:
 def _record_handover(
     batch_id: str,
     target: Path,
-    manifest: dict[str, object],
+    manifest_json: bytes,
     *,
     sessions: sessionmaker[Session],
     clock: Callable[[], dt.datetime],
     actor: str,
+    location: str,
 ) -> HandoverOutcome:
+    manifest = json.loads(manifest_json.decode("utf-8"))
     rows = manifest["letters"]
     totals = manifest["totals"]
     assert isinstance(rows, list)
@@ -474,6 +573,7 @@ def _record_handover(
                 totals["pages"],
                 totals["sheets"],
                 already_done=True,
+                location=location,
             )
         letter_ids = [row["letter_id"] for row in rows]
         lock_letters(session, letter_ids)
@@ -509,8 +609,14 @@ def _record_handover(
         batch.folder = target.name
         batch.page_count = int(totals["pages"])
         batch.sheet_count = int(totals["sheets"])
-        batch.manifest_sha256 = hashlib.sha256((target / MANIFEST_JSON).read_bytes()).hexdigest()
+        batch.manifest_sha256 = hashlib.sha256(manifest_json).hexdigest()
     logger.info("print batch %s handed over to %s (%d letters)", batch_id, target.name, len(rows))
     return HandoverOutcome(
-        batch_id, target, len(rows), int(totals["pages"]), int(totals["sheets"]), already_done=False
+        batch_id,
+        target,
+        len(rows),
+        int(totals["pages"]),
+        int(totals["sheets"]),
+        already_done=False,
+        location=location,
     )
