@@ -369,3 +369,44 @@ class TestMarkPrinted:
         answer = world.post("social", social_list(world) + "/printed", {"letter_ids": "alla"})
         assert answer.status_code == 422
         assert world.events("printed") == {}
+
+
+class TestSftpServerDown:
+    def test_a_vendor_server_that_does_not_answer_is_503_and_the_batch_waits_closed(
+        self, world, tmp_path
+    ):
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import ed25519
+
+        from utskick.reference.runner import free_loopback_ports
+
+        [port] = free_loopback_ports(1)  # nothing listens there
+        (tmp_path / "known_hosts").write_text("")
+        key = ed25519.Ed25519PrivateKey.generate()
+        (tmp_path / "key").write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.OpenSSH,
+                serialization.NoEncryption(),
+            )
+        )
+        vendor = PrintVendor(
+            name=VENDOR,
+            drop=world.drop,
+            sftp_url=f"sftp://print@127.0.0.1:{port}/inkommande",
+            sftp_key_file=tmp_path / "key",
+            sftp_known_hosts=tmp_path / "known_hosts",
+            sftp_timeout_seconds=2,
+        )
+        settings = world.settings.model_copy(update={"print_vendors": [vendor]})
+        client = TestClient(create_app(settings, world.engine))
+        batch_id = world.batches[BYGG]
+
+        answer = client.post(f"{API}/{batch_id}/close", auth=("tryckrum", PASSWORD))
+
+        assert answer.status_code == 503, answer.text
+        assert "senare" in answer.json()["detail"]
+        detail = client.get(f"{API}/{batch_id}", auth=("tryckrum", PASSWORD)).json()
+        assert detail["state"] == "closed"
+        states = letter_states(world.engine, [world.letters["cecilia"], world.letters["anna_bygg"]])
+        assert set(states.values()) == {"batched"}

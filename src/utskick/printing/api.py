@@ -22,7 +22,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from utskick.db.engine import session_factory
 from utskick.intake.schemas import ErrorResponse
-from utskick.printing.handover import HandoverError, ascii_name, handover_batch
+from utskick.printing.handover import (
+    DropUnavailableError,
+    HandoverError,
+    ascii_name,
+    handover_batch,
+)
 from utskick.printing.models import PrintBatch
 from utskick.printing.repository import BatchFilter, PrintRepository
 from utskick.printing.service import PrintBatchError, close_on_command, mark_printed
@@ -46,6 +51,7 @@ _BATCH_ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorResponse, "description": "Anropets innehåll kan inte läsas."},
     404: {"description": "Ingen sådan batch, eller den har inga brev."},
     409: {"description": "Batchen är i fel läge för åtgärden; svaret säger varför."},
+    503: {"description": "Tryckeriets mapp eller SFTP-server svarar inte; försök igen senare."},
     422: {"model": ErrorResponse, "description": "Felaktig indata; varje fel fält är namngivet."},
 }
 
@@ -125,6 +131,9 @@ def _handover(request: Request, batch_id: str, user: WebUser) -> None:
             clock=_now,
             actor=_actor(user),
         )
+    except DropUnavailableError as error:
+        # The batch is closed and its hand-over job will try again; the caller may too.
+        raise HTTPException(503, f"{error} (batchen lämnas över automatiskt senare)") from None
     except HandoverError as error:
         raise HTTPException(409, str(error)) from None
 
