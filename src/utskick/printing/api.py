@@ -15,6 +15,7 @@ from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from fastapi import Depends, FastAPI, Form, HTTPException, Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, Field
@@ -185,7 +186,7 @@ def _include_api(app: FastAPI) -> None:
         with _sessions(request)() as session:
             batches = PrintRepository(session).batches(query) if query else []
             body = [batch_summary(batch) for batch in batches]
-        return JSONResponse(_jsonable(body))
+        return JSONResponse(jsonable_encoder(body))
 
     @app.get(
         API_PATH + "/{batch_id}",
@@ -198,7 +199,7 @@ def _include_api(app: FastAPI) -> None:
         with _sessions(request)() as session:
             batch = _visible_batch(session, user, batch_id)
             body = {**batch_summary(batch), "letters": batch_letters(session, batch)}
-        return JSONResponse(_jsonable(body))
+        return JSONResponse(jsonable_encoder(body))
 
     @app.get(
         API_PATH + "/{batch_id}/pdf",
@@ -218,7 +219,7 @@ def _include_api(app: FastAPI) -> None:
     )
     def close(batch_id: str, request: Request, user: PrintUser) -> JSONResponse:
         """Close the batch; a vendor batch is handed over to the vendor's drop at once."""
-        return JSONResponse(_jsonable(_close(request, user, batch_id)))
+        return JSONResponse(jsonable_encoder(_close(request, user, batch_id)))
 
     @app.post(
         API_PATH + "/{batch_id}/handover",
@@ -232,7 +233,9 @@ def _include_api(app: FastAPI) -> None:
             _check_may_close(user, _visible_batch(session, user, batch_id))
         _handover(request, batch_id, user)
         with _sessions(request)() as session:
-            return JSONResponse(_jsonable(batch_summary(_visible_batch(session, user, batch_id))))
+            return JSONResponse(
+                jsonable_encoder(batch_summary(_visible_batch(session, user, batch_id)))
+            )
 
     @app.post(
         API_PATH + "/{batch_id}/printed",
@@ -302,13 +305,3 @@ def _local_time(settings: Settings) -> Callable[[dt.datetime | None], str]:
         return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M") if moment else "–"
 
     return show
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {key: _jsonable(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_jsonable(item) for item in value]
-    if isinstance(value, dt.datetime):
-        return value.isoformat()
-    return value

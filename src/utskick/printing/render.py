@@ -236,9 +236,10 @@ class LetterRenderer:
         own_pages = self._draw(canvas, letter)
         canvas.save()
         pdf = buffer.getvalue()
-        if letter.attachments:
-            pdf = _append_attachments(pdf, [(own_pages, letter.attachments)])
-        return RenderedLetter(letter.letter_id, pdf, own_pages + _attachment_pages(letter))
+        attachments = _read_attachments(letter)
+        if attachments:
+            pdf = _insert_attachments(pdf, [(own_pages, attachments)])
+        return RenderedLetter(letter.letter_id, pdf, own_pages + _pages_of(attachments))
 
     def render_merged(
         self, letters: Iterable[PrintLetter], *, title: str, author: str, created: dt.datetime
@@ -247,21 +248,22 @@ class LetterRenderer:
         buffer = io.BytesIO()
         canvas = _new_canvas(buffer, title=title, author=author, created=created)
         parts: list[MergedPart] = []
-        insertions: list[tuple[int, tuple[bytes, ...]]] = []
+        insertions: list[tuple[int, list[PdfReader]]] = []
         drawn = 0  # pages drawn by us so far
         inserted = 0  # attachment pages that will be inserted before the current letter
         for letter in letters:
             own = self._draw(canvas, letter)
             drawn += own
-            extra = _attachment_pages(letter)
+            attachments = _read_attachments(letter)
+            extra = _pages_of(attachments)
             parts.append(MergedPart(letter.letter_id, drawn - own + inserted + 1, own + extra))
-            if letter.attachments:
-                insertions.append((drawn, letter.attachments))
+            if attachments:
+                insertions.append((drawn, attachments))
             inserted += extra
         canvas.save()
         pdf = buffer.getvalue()
         if insertions:
-            pdf = _append_attachments(pdf, insertions)
+            pdf = _insert_attachments(pdf, insertions)
         return pdf, parts
 
     def address_layout(self, lines: Sequence[str]) -> tuple[float, list[tuple[str, float, float]]]:
@@ -388,17 +390,21 @@ class LetterRenderer:
         )
 
 
-def _attachment_pages(letter: PrintLetter) -> int:
-    return sum(len(PdfReader(io.BytesIO(content)).pages) for content in letter.attachments)
+def _read_attachments(letter: PrintLetter) -> list[PdfReader]:
+    """The letter's paper attachments, each parsed once (for counting and for inserting)."""
+    return [PdfReader(io.BytesIO(content)) for content in letter.attachments]
 
 
-def _append_attachments(pdf: bytes, insertions: list[tuple[int, tuple[bytes, ...]]]) -> bytes:
+def _pages_of(attachments: list[PdfReader]) -> int:
+    return sum(len(reader.pages) for reader in attachments)
+
+
+def _insert_attachments(pdf: bytes, insertions: list[tuple[int, list[PdfReader]]]) -> bytes:
     """Insert attachment pages after the given page counts of our own pages."""
     writer = PdfWriter(clone_from=PdfReader(io.BytesIO(pdf)))
     shift = 0
     for after, attachments in insertions:
-        for content in attachments:
-            reader = PdfReader(io.BytesIO(content))
+        for reader in attachments:
             for offset, page in enumerate(reader.pages):
                 writer.insert_page(page, after + shift + offset)
             shift += len(reader.pages)

@@ -28,6 +28,7 @@ from utskick.printing.addresses import (
 )
 from utskick.printing.models import (
     CLOSED,
+    HANDED_OVER,
     OPEN,
     PAPER_PART,
     PRINTED,
@@ -302,7 +303,7 @@ def mark_printed(
             "batchen är fortfarande öppen; stäng den först (utskick print close) så att "
             "inga fler brev hamnar i den"
         )
-    if batch.state not in (CLOSED, "handed_over", PRINTED):
+    if batch.state not in (CLOSED, HANDED_OVER, PRINTED):
         raise PrintBatchError(f"batchen kan inte markeras som utskriven ({batch.state})")
     items = {item.letter_id: item for item in repository.items(batch_id)}
     wanted = list(items) if letter_ids is None else list(dict.fromkeys(letter_ids))
@@ -312,13 +313,14 @@ def mark_printed(
             f"{len(missing)} brev finns inte i batchen (t.ex. {missing[0]}); kontrollera listan"
         )
     lock_letters(session, wanted)
+    letters = repository.letters(wanted)
     marked = 0
     for letter_id in wanted:
         item = items[letter_id]
         if item.printed_at is not None:
             continue
         item.printed_at = now
-        letter = session.get(Letter, letter_id)
+        letter = letters.get(letter_id)
         if letter is None:
             continue
         events.record(

@@ -14,6 +14,7 @@ import logging
 import os
 import signal
 import socket
+import ssl
 import threading
 import uuid
 from collections.abc import Callable
@@ -108,15 +109,14 @@ class Worker:
     def operator_client(self) -> MailboxOperatorClient:
         """The mailbox operators' client, presenting the intermediary's certificate."""
         if self._operator_client is None:
-            with Session(self.engine) as session:
-                intermediary = SenderRepository(session).intermediary()
-            if intermediary is None:
-                raise OperatorClientUnavailableError(
+            tls = self._intermediary_tls(
+                OperatorClientUnavailableError(
                     "ingen avsändarorganisation är förmedlare; brev kan inte levereras utan "
                     "förmedlarens certifikat"
                 )
+            )
             self._operator_client = HttpMailboxOperatorClient(
-                client_tls_context(intermediary, self.settings.tls_ca_file),
+                tls,
                 connect_timeout_seconds=self.settings.operator_connect_timeout_seconds,
                 read_timeout_seconds=self.settings.operator_read_timeout_seconds,
             )
@@ -131,19 +131,26 @@ class Worker:
                     "folkbokföringens adress är inte inställd; sätt UTSKICK_POPULATION_URL "
                     "(eller kör utskick serve)"
                 )
-            with Session(self.engine) as session:
-                intermediary = SenderRepository(session).intermediary()
-            if intermediary is None:
-                raise AddressSourceUnavailableError(
+            tls = self._intermediary_tls(
+                AddressSourceUnavailableError(
                     "ingen avsändarorganisation är förmedlare; folkbokföringen kan inte frågas "
                     "utan förmedlarens certifikat"
                 )
+            )
             self._address_source = PopulationRegisterClient(
                 self.settings.population_url,
-                client_tls_context(intermediary, self.settings.tls_ca_file),
+                tls,
                 timeout_seconds=self.settings.far_timeout_seconds,
             )
         return self._address_source
+
+    def _intermediary_tls(self, missing: Exception) -> ssl.SSLContext:
+        """The mutual-TLS context of the intermediary; `missing` is raised when there is none."""
+        with Session(self.engine) as session:
+            intermediary = SenderRepository(session).intermediary()
+        if intermediary is None:
+            raise missing
+        return client_tls_context(intermediary, self.settings.tls_ca_file)
 
     @property
     def webhook_client(self) -> httpx.Client:
