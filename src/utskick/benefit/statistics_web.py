@@ -13,7 +13,6 @@ from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session, sessionmaker
 
 from utskick.benefit import statistics
@@ -31,18 +30,14 @@ from utskick.benefit.statistics_repository import LetterScope, StatisticsReposit
 from utskick.db.engine import session_factory
 from utskick.settings import Settings
 from utskick.web.auth import USER_ERRORS, issue_csrf_token, require_role
+from utskick.web.pages import page_templates
 from utskick.web.users import ADMIN, DEPARTMENT_ADMIN, MANAGEMENT, WebUser
 
 PAGE_PATH = "/statistik"
 CSV_PATH = "/statistik.csv"
 API_PATH = "/api/v1/statistik"
 
-TEMPLATES = Jinja2Templates(
-    directory=[
-        str(Path(__file__).with_name("templates")),
-        str(Path(__file__).parents[1] / "web" / "templates"),
-    ]
-)
+TEMPLATES = page_templates(Path(__file__).with_name("templates"))
 
 StatisticsUser = Annotated[WebUser, Depends(require_role(DEPARTMENT_ADMIN, MANAGEMENT, ADMIN))]
 

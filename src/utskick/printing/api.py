@@ -17,7 +17,6 @@ from zoneinfo import ZoneInfo
 from fastapi import Depends, FastAPI, Form, HTTPException, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
-from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -35,17 +34,13 @@ from utskick.printing.service import PrintBatchError, close_on_command, mark_pri
 from utskick.printing.views import batch_letters, batch_pdf, batch_summary
 from utskick.settings import Settings
 from utskick.web.auth import USER_ERRORS, csrf_valid, issue_csrf_token, require_role
+from utskick.web.pages import page_templates
 from utskick.web.users import ADMIN, DEPARTMENT_ADMIN, OFFICER, WebUser
 
 PAGE_PATH = "/utskrift"
 API_PATH = "/api/v1/print/batches"
 
-TEMPLATES = Jinja2Templates(
-    directory=[
-        str(Path(__file__).with_name("templates")),
-        str(Path(__file__).parents[1] / "web" / "templates"),
-    ]
-)
+TEMPLATES = page_templates(Path(__file__).with_name("templates"))
 
 _BATCH_ERRORS: dict[int | str, dict[str, Any]] = {
     **USER_ERRORS,
