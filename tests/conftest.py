@@ -161,3 +161,19 @@ def chromium():
         )
         yield browser
         browser.close()
+
+
+@pytest.fixture
+def new_page(chromium):
+    """Open pages, each in a browser context of its own (its own cookies: its own login)."""
+    contexts = []
+
+    def open_page():
+        context = chromium.new_context(locale="sv-SE", viewport={"width": 1280, "height": 900})
+        context.set_default_timeout(10_000)
+        contexts.append(context)
+        return context.new_page()
+
+    yield open_page
+    for context in contexts:
+        context.close()

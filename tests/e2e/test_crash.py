@@ -12,12 +12,11 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from collections import Counter
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from support.connector_world import (
@@ -37,7 +36,8 @@ from support.connector_world import (
     prepare_connector,
     start_reference,
 )
-from utskick.db.engine import create_database_engine, normalise_url
+from support.postgres import postgres_schema_url
+from utskick.db.engine import create_database_engine
 from utskick.intake.models import SendingSystem
 from utskick.letters import events
 from utskick.letters.models import Letter, LetterEvent
@@ -49,9 +49,6 @@ WORKER_PROCESSES = 2
 KILLS = 5
 DEADLINE_SECONDS = 150
 UTSKICK = Path(sys.executable).parent / "utskick"
-POSTGRES_URL = os.environ.get(
-    "UTSKICK_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
-)
 
 # Who gets what (docs/test-identities.md): letters cycle through these (recipient, policy)
 # pairs, three in ten digital (to recipients without e-mail notices, which would only slow
@@ -74,31 +71,14 @@ EXPECTED = dict(MIX)
 ACCEPT_CHUNK = 500
 
 
-def _postgres_url_with_schema():
-    url = normalise_url(POSTGRES_URL)
-    try:
-        admin = create_engine(url)
-        schema = f"utskick_crash_{uuid.uuid4().hex[:10]}"
-        with admin.begin() as connection:
-            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    except Exception as error:  # noqa: BLE001
-        if os.environ.get("UTSKICK_TEST_REQUIRE_POSTGRES") == "1":
-            pytest.fail(f"PostgreSQL is not reachable at {POSTGRES_URL}: {error}")
-        pytest.skip(f"PostgreSQL is not reachable at {POSTGRES_URL} ({type(error).__name__})")
-    return f"{POSTGRES_URL}?options=-csearch_path%3D{schema}", admin, schema
-
-
 @pytest.fixture
 def database(request, tmp_path):
     """None for SQLite in the home folder, or a PostgreSQL URL with a schema of its own."""
     if request.param == "sqlite":
         yield None
         return
-    url, admin, schema = _postgres_url_with_schema()
-    yield url
-    with admin.begin() as connection:
-        connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
+    with postgres_schema_url("utskick_crash") as url:
+        yield url
 
 
 def accept_letters(engine, settings, system_id, accepted):

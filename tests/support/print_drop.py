@@ -13,19 +13,18 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import pytest
-from sqlalchemy import Engine, create_engine, func, select, text
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from support.connector_world import DAVID, EVA, EXEMPELKOMMUN, IDA, TOLVAN
+from support.postgres import postgres_schema_url
 from utskick.db import migrate
-from utskick.db.engine import create_database_engine, normalise_url
+from utskick.db.engine import create_database_engine
 from utskick.intake.models import SendingSystem
 from utskick.letters import events
 from utskick.letters.models import Letter, LetterEvent
@@ -35,9 +34,6 @@ VENDOR = "tryckeriet"
 DEPARTMENT = "Samhällsbyggnad"
 RECIPIENTS = (DAVID, TOLVAN, IDA, EVA)  # every fourth letter to a protected identity
 WORK_FOLDER = ".utskick-tmp"
-POSTGRES_URL = os.environ.get(
-    "UTSKICK_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
-)
 
 
 @contextmanager
@@ -54,25 +50,13 @@ def connector_database(kind: str, home: Path) -> Iterator[tuple[str | None, Engi
         yield None, engine
         engine.dispose()
         return
-    schema = f"utskick_print_{uuid.uuid4().hex[:10]}"
-    try:
-        admin = create_engine(normalise_url(POSTGRES_URL))
-        with admin.begin() as connection:
-            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    except Exception as error:  # noqa: BLE001
-        if os.environ.get("UTSKICK_TEST_REQUIRE_POSTGRES") == "1":
-            pytest.fail(f"PostgreSQL is not reachable at {POSTGRES_URL}: {error}")
-        pytest.skip(f"PostgreSQL is not reachable at {POSTGRES_URL} ({type(error).__name__})")
-    url = f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
-    engine = create_database_engine(url)
-    try:
-        migrate.upgrade(engine)
-        yield url, engine
-    finally:
-        engine.dispose()
-        with admin.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with postgres_schema_url("utskick_print") as url:
+        engine = create_database_engine(url)
+        try:
+            migrate.upgrade(engine)
+            yield url, engine
+        finally:
+            engine.dispose()
 
 
 def vendors_json(drop: Path, *, merged: bool = False) -> str:

@@ -60,9 +60,9 @@ def letter_rows(page):
     return page.get_by_role("table", name="Brev i batchen").locator("tbody tr")
 
 
-def test_an_officer_closes_downloads_and_marks_todays_exception_list(server, fresh_page):
+def test_an_officer_closes_downloads_and_marks_todays_exception_list(server, new_page):
     base_url, engine, letters, batches = server
-    page = fresh_page()
+    page = new_page()
     log_in(page, base_url, "social")
 
     batch_table = page.get_by_role("table", name="Utskriftsbatcher")
@@ -109,9 +109,9 @@ def test_an_officer_closes_downloads_and_marks_todays_exception_list(server, fre
     page.screenshot(path=str(SCREENSHOT), full_page=True)
 
 
-def test_the_downloaded_list_is_named_for_its_department_and_day(server, fresh_page):
+def test_the_downloaded_list_is_named_for_its_department_and_day(server, new_page):
     base_url, _engine, _letters, batches = server
-    page = fresh_page()
+    page = new_page()
     log_in(page, base_url, "social")
     page.get_by_role("link", name=batches[SOCIAL][:8]).click()
     with page.expect_download() as download_info:
@@ -122,9 +122,9 @@ def test_the_downloaded_list_is_named_for_its_department_and_day(server, fresh_p
     assert name.endswith(f"-{batches[SOCIAL][:8]}.pdf"), name
 
 
-def test_an_officer_of_a_vendor_department_cannot_close_its_batch(server, fresh_page):
+def test_an_officer_of_a_vendor_department_cannot_close_its_batch(server, new_page):
     base_url, engine, letters, batches = server
-    page = fresh_page()
+    page = new_page()
     log_in(page, base_url, "bygg")
     page.get_by_role("link", name=batches[BYGG][:8]).click()
     expect(page.get_by_role("heading", name=f"Batch {batches[BYGG][:8]} – 2 brev")).to_be_visible()

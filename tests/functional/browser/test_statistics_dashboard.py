@@ -102,9 +102,9 @@ def log_in(page, base_url, username, password):
     expect(page.get_by_role("heading", name="Statistik: utskick och nytta")).to_be_visible()
 
 
-def test_management_sees_every_department_with_figures_and_charts(server, fresh_page):
+def test_management_sees_every_department_with_figures_and_charts(server, new_page):
     base_url, passwords = server
-    page = fresh_page()
+    page = new_page()
     log_in(page, base_url, "ledning", passwords["ledning"])
 
     expect(page.locator("#summa-digitalt")).to_have_text("300")
@@ -123,9 +123,9 @@ def test_management_sees_every_department_with_figures_and_charts(server, fresh_
     assert SCREENSHOT.stat().st_size > 10_000
 
 
-def test_a_department_admin_sees_only_socialtjansten(server, fresh_page):
+def test_a_department_admin_sees_only_socialtjansten(server, new_page):
     base_url, passwords = server
-    page = fresh_page()
+    page = new_page()
     log_in(page, base_url, "socialadmin", passwords["socialadmin"])
 
     expect(page.get_by_text("Du ser statistik för Socialtjänsten")).to_be_visible()
@@ -135,9 +135,9 @@ def test_a_department_admin_sees_only_socialtjansten(server, fresh_page):
     expect(page.get_by_label("Förvaltning")).to_have_count(0)
 
 
-def test_an_officer_is_shown_that_the_role_gives_no_access(server, fresh_page):
+def test_an_officer_is_shown_that_the_role_gives_no_access(server, new_page):
     base_url, passwords = server
-    page = fresh_page()
+    page = new_page()
     page.goto(f"{base_url}/statistik")
     page.get_by_label("Användarnamn").fill("handlaggare")
     page.get_by_label("Lösenord").fill(passwords["handlaggare"])
