@@ -478,13 +478,10 @@ class Installation:
 def _installation(home: Path | None) -> Installation:
     """Open the installation in `home` (or UTSKICK_HOME, or ./var), migrating its database."""
     from utskick.db import migrate  # noqa: PLC0415
-    from utskick.db.engine import create_database_engine  # noqa: PLC0415
 
     settings = _beside_serve(load_settings(home=home))
     settings.home.mkdir(parents=True, exist_ok=True)
-    engine = create_database_engine(settings.resolved_database_url())
-    migrate.upgrade(engine)
-    return Installation(settings, engine)
+    return Installation(settings, migrate.migrated_engine(settings.resolved_database_url()))
 
 
 def _beside_serve(settings: Settings) -> Settings:

@@ -27,6 +27,15 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     command.upgrade(alembic_config(engine), revision)
 
 
+def migrated_engine(url: str) -> Engine:
+    """An engine for the database at `url`, migrated to the newest revision."""
+    from utskick.db.engine import create_database_engine  # noqa: PLC0415 (engine imports nothing of this)
+
+    engine = create_database_engine(url)
+    upgrade(engine)
+    return engine
+
+
 def downgrade(engine: Engine, revision: str) -> None:
     """Take the database back to `revision` (`base` removes every table)."""
     command.downgrade(alembic_config(engine), revision)

@@ -16,8 +16,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.orm import Session
 
-from utskick.db import migrate
-from utskick.db.engine import create_database_engine, session_factory
+from utskick.db.engine import session_factory
 from utskick.settings import load_settings
 from utskick.web.users import (
     ROLE_NAMES,
@@ -50,11 +49,12 @@ def _fail(message: str) -> typer.Exit:
 
 def _session(home: Path | None) -> Session:
     """A unit of work on the installation's database, migrated first (the command commits)."""
+    # Migrations (alembic) load only when a users command runs, not on every `utskick` call.
+    from utskick.db import migrate  # noqa: PLC0415
+
     settings = load_settings(home=home)
     settings.home.mkdir(parents=True, exist_ok=True)
-    engine = create_database_engine(settings.resolved_database_url())
-    migrate.upgrade(engine)
-    return session_factory(engine)()
+    return session_factory(migrate.migrated_engine(settings.resolved_database_url()))()
 
 
 def _password(from_stdin: bool) -> str:
