@@ -354,6 +354,8 @@ def _signer_certificate(signature: etree._Element, what: str) -> x509.Certificat
         raise VerificationError(f"{what}: KeyInfo ska innehålla exakt ett X509Certificate")
     try:
         certificate = x509.load_der_x509_certificate(_base64(found[0].text, what))
+        # The key is parsed only when asked for: a damaged key must fail here, as unreadable.
+        certificate.public_key()
     except ValueError:
         raise VerificationError(f"{what}: certifikatet i KeyInfo går inte att läsa") from None
     # KeyInfo is outside SignedInfo: a subject name that disagrees with the certificate
