@@ -19,6 +19,8 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
 
+from utskick.mm.distinguished_names import DistinguishedNameError, names_match
+
 _SUBJECT_LABELS = {
     NameOID.COMMON_NAME: "CN",
     NameOID.SERIAL_NUMBER: "SERIALNUMBER",
@@ -177,55 +179,15 @@ def _escape_dn_value(value: str) -> str:
     return escaped
 
 
-_LABEL_OIDS = {label: oid.dotted_string for oid, label in _SUBJECT_LABELS.items()} | {
-    "ST": NameOID.STATE_OR_PROVINCE_NAME.dotted_string,
-    "E": NameOID.EMAIL_ADDRESS.dotted_string,
-    "EMAILADDRESS": NameOID.EMAIL_ADDRESS.dotted_string,
-}
-
-
-def _split_unescaped(text: str, separator: str) -> list[str]:
-    parts, current, escaped = [], [], False
-    for char in text:
-        if escaped:
-            current.append(char)
-            escaped = False
-        elif char == "\\":
-            current.append(char)
-            escaped = True
-        elif char == separator:
-            parts.append("".join(current))
-            current = []
-        else:
-            current.append(char)
-    parts.append("".join(current))
-    return parts
-
-
-def _unescape(value: str) -> str:
-    out, escaped = [], False
-    for char in value:
-        if escaped or char != "\\":
-            out.append(char)
-            escaped = False
-        else:
-            escaped = True
-    return "".join(out)
-
-
 def subject_name_matches(text: str, name: x509.Name) -> bool:
     """Whether an X509SubjectName string names exactly the attributes of `name`.
 
-    Implementations write the name differently (order, spacing, `+` within an RDN), so the
-    comparison is of the attribute pairs, not of the string.
+    Implementations write the name differently (order, spacing, `+` within an RDN, OIDs,
+    `#`-hex values, escapes, quotes), so the string is read as a distinguished name and
+    compared attribute by attribute; see `distinguished_names`. A string that cannot be read
+    as a name does not match.
     """
-    written: list[tuple[str, str]] = []
-    for rdn in _split_unescaped(text, ","):
-        for pair in _split_unescaped(rdn, "+"):
-            label, equals, value = pair.strip().partition("=")
-            if not equals:
-                return False
-            label = label.strip().upper().removeprefix("OID.")
-            written.append((_LABEL_OIDS.get(label, label), _unescape(value.strip())))
-    actual = [(a.oid.dotted_string, str(a.value)) for a in name]
-    return sorted(written) == sorted(actual)
+    try:
+        return names_match(text, name)
+    except DistinguishedNameError:
+        return False

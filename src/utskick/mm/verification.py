@@ -20,6 +20,7 @@ import base64
 import copy
 import datetime as dt
 import hashlib
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -36,9 +37,18 @@ from utskick.mm.delivery import (
     attachment_checksum_problems,
     parse_delivery,
 )
-from utskick.mm.keys import organisation_number_of, subject_name_matches
+from utskick.mm.distinguished_names import DistinguishedNameError, names_match
+from utskick.mm.keys import organisation_number_of
 from utskick.mm.signing import ENVELOPED_SIGNATURE, EXCLUSIVE_C14N, canonicalize
-from utskick.mm.xml import UnsafeXMLError, XMLLimits, parse_untrusted
+from utskick.mm.xml import (
+    UnsafeXMLError,
+    XMLLimits,
+    non_element_reason,
+    parse_untrusted,
+    parse_xs_date,
+    refuse_comments_and_instructions,
+    text_content,
+)
 
 _SIGNATURE = f"{{{ns.DSIG}}}Signature"
 _SEALED = f"{{{ns.MESSAGE_V3}}}SealedDelivery"
@@ -165,7 +175,13 @@ def verify_sealed_delivery(
             document = parse_untrusted(document, policy.limits)
         except UnsafeXMLError as error:
             raise VerificationError(str(error)) from None
-    sealed = _standalone_sealed(find_sealed_delivery(document))
+    found = find_sealed_delivery(document)
+    try:
+        # Before anything is read or digested: see `refuse_comments_and_instructions`.
+        refuse_comments_and_instructions(found)
+    except UnsafeXMLError as error:
+        raise VerificationError(str(error)) from None
+    sealed = _standalone_sealed(found)
     _check_structure(sealed)
 
     sealed, sealer_cert = _verify_enveloped(sealed, policy, "sigillet")
@@ -182,11 +198,11 @@ def verify_sealed_delivery(
     # on the checksum's form (the published sample carries a decimal hash code), so a
     # mismatch is reported to the receiver, which decides.
     warnings = tuple(attachment_checksum_problems(delivery, signed[0]))
-    received = sealed[1].findtext(f"{{{ns.MESSAGE}}}ReceivedTime") or ""
+    received = _text(sealed[1], f"{{{ns.MESSAGE}}}ReceivedTime", "sigillet") or ""
     try:
-        received_on = dt.date.fromisoformat(received.strip())
-    except ValueError:
-        raise VerificationError(f"sigillets ReceivedTime {received!r} är inget datum") from None
+        received_on = parse_xs_date(received)
+    except ValueError as error:
+        raise VerificationError(f"sigillets ReceivedTime: {error}") from None
     return VerifiedDelivery(
         delivery=delivery,
         sender_organisation=sender_org,
@@ -251,7 +267,10 @@ def _verify_enveloped(
     )
     if _enveloped_digest(element, digest_function) != digest_value:
         # Some implementations strip every prefix before signing; accept that form too.
-        rebuilt = strip_prefixes(element)
+        try:
+            rebuilt = strip_prefixes(element)
+        except UnsafeXMLError as error:
+            raise VerificationError(f"{what}: {error}") from None
         if _enveloped_digest(rebuilt, digest_function) != digest_value:
             raise VerificationError(
                 f"{what}: kontrollsumman stämmer inte, innehållet har ändrats efter signeringen"
@@ -262,7 +281,7 @@ def _verify_enveloped(
     public_key = certificate.public_key()
     if not isinstance(public_key, rsa.RSAPublicKey):
         raise VerificationError(f"{what}: certifikatet har ingen RSA-nyckel")
-    signature_value = _base64(signature.findtext(f"{{{ns.DSIG}}}SignatureValue"), what)
+    signature_value = _base64(_text(signature, f"{{{ns.DSIG}}}SignatureValue", what), what)
     try:
         public_key.verify(
             signature_value, canonicalize(signed_info), padding.PKCS1v15(), hash_for_signature
@@ -307,7 +326,7 @@ def _read_profile(
     digest_method = reference.find(f"{dsig}DigestMethod")
     algorithm = digest_method.get("Algorithm") if digest_method is not None else None
     digest_function = _digest_function(algorithm, policy, what)
-    digest_value = _base64(reference.findtext(f"{dsig}DigestValue"), what)
+    digest_value = _base64(_text(reference, f"{dsig}DigestValue", what), what)
     return signed_info, digest_value, hash_for_signature, digest_function
 
 
@@ -353,19 +372,42 @@ def _signer_certificate(signature: etree._Element, what: str) -> x509.Certificat
     if len(found) != 1:
         raise VerificationError(f"{what}: KeyInfo ska innehålla exakt ett X509Certificate")
     try:
-        certificate = x509.load_der_x509_certificate(_base64(found[0].text, what))
+        certificate = x509.load_der_x509_certificate(_base64(_whole(found[0], what), what))
         # The key is parsed only when asked for: a damaged key must fail here, as unreadable.
         certificate.public_key()
     except ValueError:
         raise VerificationError(f"{what}: certifikatet i KeyInfo går inte att läsa") from None
     # KeyInfo is outside SignedInfo: a subject name that disagrees with the certificate
     # is refused rather than ignored, so nothing in the signature is taken unchecked.
+    # It is compared as a name, not as a string: implementations spell names differently.
     for subject in signature.iterfind(f"{dsig}KeyInfo/{dsig}X509Data/{dsig}X509SubjectName"):
-        if not subject_name_matches(subject.text or "", certificate.subject):
+        written = _whole(subject, what)
+        try:
+            matches = names_match(written, certificate.subject)
+        except DistinguishedNameError as error:
             raise VerificationError(
-                f"{what}: X509SubjectName stämmer inte med certifikatets subject"
+                f"{what}: X509SubjectName går inte att läsa som ett namn: {error}"
+            ) from None
+        if not matches:
+            raise VerificationError(
+                f"{what}: X509SubjectName stämmer inte med certifikatets subject "
+                f"(skrivet: {written.strip()}; certifikatet: "
+                f"{certificate.subject.rfc4514_string()})"
             )
     return certificate
+
+
+def _text(parent: etree._Element, path: str, what: str) -> str | None:
+    """The whole text of the first element at `path`, or None if there is none."""
+    found = parent.find(path)
+    return None if found is None else _whole(found, what)
+
+
+def _whole(element: etree._Element, what: str) -> str:
+    try:
+        return text_content(element)
+    except UnsafeXMLError as error:
+        raise VerificationError(f"{what}: {error}") from None
 
 
 def _check_certificate(
@@ -411,7 +453,7 @@ def _base64(text: str | None, what: str) -> bytes:
     The seal's own SignatureValue and certificate are covered by no digest, so a lenient
     decoder would let a changed character (in the unused low bits) pass unnoticed.
     """
-    compact = "".join((text or "").split())
+    compact = "".join(re.split(r"[ \t\r\n]+", text or ""))
     try:
         decoded = base64.b64decode(compact.encode("ascii"), validate=True)
     except (ValueError, UnicodeEncodeError):
@@ -426,6 +468,11 @@ def strip_prefixes(element: etree._Element) -> etree._Element:
 
     Each element that changes namespace gets a default namespace declaration instead; this is
     the form the old reference implementation signs and some operators verify.
+
+    Raises:
+        UnsafeXMLError: the subtree holds a comment or processing instruction. Dropping one
+            silently (and the text after it) would change what is read, never what is
+            digested: the truncation attack this verifier refuses.
     """
     return _rebuild(element, None)
 
@@ -439,8 +486,9 @@ def _rebuild(element: etree._Element, parent_ns: str | None) -> etree._Element:
     copy_.attrib.update(element.attrib)
     copy_.text = element.text
     for child in element:
-        if not isinstance(child.tag, str):
-            continue  # comments and processing instructions are not part of the signed form
+        reason = non_element_reason(child)
+        if reason is not None:
+            raise UnsafeXMLError(reason)
         rebuilt = _rebuild(child, namespace)
         rebuilt.tail = child.tail
         copy_.append(rebuilt)

@@ -14,6 +14,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from utskick.mm.devca import write_private_file
+from utskick.mm.private_files import private_folder, tighten_tree
 from utskick.reference.far.registry import FarRegistry
 from utskick.reference.pki import DemoPki, ensure_demo_pki
 from utskick.reference.settings import ReferenceSettings
@@ -91,7 +92,11 @@ def endpoints_for(settings: ReferenceSettings, world: World) -> Endpoints:
 
 def build_context(settings: ReferenceSettings, world: World = DEMO_WORLD) -> ReferenceContext:
     """Prepare the data folder (database, PKI, keys), seed the world once, return the context."""
-    settings.home.mkdir(parents=True, exist_ok=True)
+    # The folder and everything in it are the owner's alone (0700, files 0600); what an
+    # older version left readable by others is tightened, and the log says so.
+    private_folder(settings.home)
+    tighten_tree(settings.home / "pki")
+    tighten_tree(settings.home / "reference-keys")
     engine = create_reference_engine(settings.resolved_database_url())
     create_schema(engine)
     session_maker = sessions(engine)

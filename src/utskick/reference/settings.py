@@ -67,6 +67,12 @@ class ReferenceSettings(BaseSettings):
     allowed_attachment_types: list[str] = Field(
         default=["application/pdf"], description="MIME types the operators accept."
     )
+    allow_sha1: bool = Field(
+        default=False,
+        description="Let the mailbox operators accept deliveries signed or sealed with RSA-SHA1 "
+        "and SHA-1 digests, as the real operators still do for older senders. Off by default: "
+        "SHA-1 is broken for collisions. (Utskick itself always signs with SHA-256.)",
+    )
     test_login: bool = Field(
         default=True,
         description="Allow the simulated e-ID login (test mode; never in production).",

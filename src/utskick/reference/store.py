@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
@@ -30,6 +31,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+from utskick.mm.private_files import prepare_sqlite_file
 
 
 def utc_now() -> dt.datetime:
@@ -82,6 +85,23 @@ class FarCertificate(ReferenceBase):
         ForeignKey("far_organisation.number", ondelete="CASCADE"), index=True
     )
     pem: Mapped[str] = mapped_column(Text)
+
+
+class FarIntermediaryFor(ReferenceBase):
+    """An intermediary registered to hand over deliveries sealed by another organisation.
+
+    A mailbox operator accepts a delivery over a connection authenticated as the sealer
+    itself, or as an intermediary registered here for that sealer.
+    """
+
+    __tablename__ = "far_intermediary_for"
+
+    intermediary_number: Mapped[str] = mapped_column(
+        ForeignKey("far_organisation.number", ondelete="CASCADE"), primary_key=True
+    )
+    principal_number: Mapped[str] = mapped_column(
+        ForeignKey("far_organisation.number", ondelete="CASCADE"), primary_key=True
+    )
 
 
 class FarAccount(ReferenceBase):
@@ -280,6 +300,10 @@ def create_reference_engine(url: str, **options: Any) -> Engine:
     if parsed.drivername in ("postgresql", "postgres"):
         url = parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
     if make_url(url).get_backend_name() == "sqlite":
+        database = make_url(url).database
+        if database and database != ":memory:" and not database.startswith("file:"):
+            # Created 0600 before SQLite opens it; its -wal and -shm files follow its mode.
+            prepare_sqlite_file(Path(database))
         engine = create_engine(url, connect_args={"check_same_thread": False}, **options)
         event.listen(engine, "connect", _configure_sqlite)
         return engine

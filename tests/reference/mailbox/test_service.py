@@ -337,8 +337,8 @@ class TestRefused:
         self, services, client, letters, stored_rows
     ):
         request = letters.request(letters.letter(TOLVAN))
-        broken = request.replace(b"<Language>svSE</Language>",
-                                 b"<Language>svSE</Language><Colour>red</Colour>")
+        broken = request.replace(b"<v3:Language>svSE</v3:Language>",
+                                 b"<v3:Language>svSE</v3:Language><v3:Colour>red</v3:Colour>")
         assert broken != request
         before = stored_rows()
         fault = refusal(post(client(), services.syd, broken))

@@ -14,10 +14,17 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
+from support.sha1_signer import resign_sha1
 from utskick.mm import namespaces as ns
 from utskick.mm.devca import DevCertificateAuthority
 from utskick.mm.keys import SigningIdentity
-from utskick.mm.signing import append_enveloped_signature, canonicalize, sign_and_seal
+from utskick.mm.signing import (
+    append_enveloped_signature,
+    canonicalize,
+    seal_delivery,
+    sign_and_seal,
+    sign_delivery,
+)
 from utskick.mm.soap import deliver_secure_request
 from utskick.mm.verification import (
     TrustStore,
@@ -326,3 +333,58 @@ def _resign_signed_info(signature, identity):
     signature.find(f"{DS}SignatureValue").text = base64.b64encode(
         identity.sign(canonicalize(info))
     ).decode()
+
+
+def _sealed_with_received_time(sender, intermediary, text):
+    """A delivery whose seal says ReceivedTime `text`, sealed validly over that text."""
+    sealed = seal_delivery(
+        sign_delivery(letter(), sender), intermediary, received_on=dt.date(2023, 10, 11)
+    )
+    sealed.remove(sealed[-1])
+    sealed.find(f"{{{ns.MESSAGE_V3}}}Seal/{{{ns.MESSAGE}}}ReceivedTime").text = text
+    append_enveloped_signature(sealed, intermediary)
+    return deliver_secure_request(sealed)
+
+
+class TestReceivedTime:
+    @pytest.mark.parametrize(
+        "written",
+        ["2023-10-11", "2023-10-11Z", "2023-10-11+02:00", "2023-10-11-14:00", "2023-10-11+14:00"],
+    )
+    def test_any_valid_xs_date_is_accepted_as_the_day_written(
+        self, sender, intermediary, policy, written
+    ):
+        request = _sealed_with_received_time(sender, intermediary, written)
+        assert verify_sealed_delivery(request, policy).received_on == dt.date(2023, 10, 11)
+
+    @pytest.mark.parametrize(
+        ("written", "why"),
+        [
+            ("2023-13-01", "det datumet finns inte"),
+            ("2023-10-11T10:00:00", "inget datum av typen xs:date"),
+            ("2023-10-11+14:30", "mellan -14:00 och +14:00"),
+        ],
+    )
+    def test_an_invalid_received_time_is_refused_with_the_reason(
+        self, sender, intermediary, policy, written, why
+    ):
+        request = _sealed_with_received_time(sender, intermediary, written)
+        reason = fails(request, policy, "sigillets ReceivedTime")
+        assert why in reason
+
+
+class TestOlderSendersSha1:
+    def test_a_delivery_signed_and_sealed_with_rsa_sha1_by_another_signer(
+        self, sealed, policy, sender, intermediary
+    ):
+        resigned = resign_sha1(
+            sealed,
+            (sender.private_key, sender.certificate),
+            (intermediary.private_key, intermediary.certificate),
+        )
+        request = etree.tostring(resigned)
+        fails(request, policy, "SHA-1 godtas inte")
+        allowed = VerificationPolicy(policy.trust, policy.at, allow_sha1=True)
+        verified = verify_sealed_delivery(request, allowed)
+        assert verified.sender_organisation == "2021004748"
+        assert verified.delivery.messages[0].subject == "Beslut om förskoleplats – åäö"

@@ -1,6 +1,9 @@
+import datetime as dt
+import re
+
 import pytest
 
-from utskick.mm.xml import UnsafeXMLError, XMLLimits, parse_untrusted
+from utskick.mm.xml import UnsafeXMLError, XMLLimits, parse_untrusted, parse_xs_date
 
 
 class TestHardenedParser:
@@ -43,3 +46,42 @@ class TestHardenedParser:
     def test_malformed_input_says_so(self):
         with pytest.raises(UnsafeXMLError, match="inte välformad"):
             parse_untrusted(b"<a><b></a>")
+
+
+class TestXsDate:
+    @pytest.mark.parametrize(
+        ("written", "date"),
+        [
+            ("2023-10-11", dt.date(2023, 10, 11)),
+            ("2023-10-11Z", dt.date(2023, 10, 11)),
+            ("2023-10-11+02:00", dt.date(2023, 10, 11)),
+            ("2023-10-11-05:00", dt.date(2023, 10, 11)),
+            ("2023-10-11+14:00", dt.date(2023, 10, 11)),
+            ("2023-10-11-14:00", dt.date(2023, 10, 11)),
+            ("2024-02-29+00:00", dt.date(2024, 2, 29)),
+            ("\n 2023-10-11+01:00\t", dt.date(2023, 10, 11)),
+        ],
+    )
+    def test_a_valid_date_with_or_without_an_offset_is_the_date_written(self, written, date):
+        assert parse_xs_date(written) == date
+
+    @pytest.mark.parametrize(
+        ("written", "why"),
+        [
+            ("2023-13-01", "det datumet finns inte"),
+            ("2023-02-29", "det datumet finns inte"),
+            ("2023-10-11T10:00:00", "inget datum av typen xs:date"),
+            ("2023-10-11+14:01", "mellan -14:00 och +14:00"),
+            ("2023-10-11-15:00", "mellan -14:00 och +14:00"),
+            ("2023-10-11+02:60", "mellan -14:00 och +14:00"),
+            ("2023-10-11+0200", "inget datum av typen xs:date"),
+            ("11/10/2023", "inget datum av typen xs:date"),
+            ("", "inget datum av typen xs:date"),
+            ("-2023-10-11", "år utanför"),
+            ("12023-10-11", "år utanför"),
+            ("２０２３-10-11", "inget datum av typen xs:date"),
+        ],
+    )
+    def test_an_invalid_date_says_why(self, written, why):
+        with pytest.raises(ValueError, match=re.escape(why)):
+            parse_xs_date(written)

@@ -17,6 +17,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from utskick.reference.far.parties import (
+    DeliveryParties,
+    add_intermediary_for,
+    is_intermediary_for,
+)
 from utskick.reference.identity_check import luhn_valid
 from utskick.reference.store import (
     FarAccount,
@@ -107,29 +112,6 @@ def check_recipient_id(value: str) -> str:
     return value
 
 
-@dataclass(frozen=True)
-class DeliveryParties:
-    """A delivery's sender and sealer as FaR knows them, with their certificates."""
-
-    sender_number: str
-    sender: FarOrganisation | None
-    sealer_number: str | None
-    sealer: FarOrganisation | None
-    certificates: tuple[x509.Certificate, ...]  # registered for the sender and the sealer
-
-    @property
-    def sender_registered(self) -> bool:
-        """Whether the sender is a registered sender."""
-        return self.sender is not None and self.sender.sender
-
-    @property
-    def sealer_may_dispatch(self) -> bool:
-        """Whether the sealer is the sender itself or an approved intermediary."""
-        if self.sealer_number == self.sender_number:
-            return True
-        return self.sealer is not None and self.sealer.intermediary
-
-
 @functools.lru_cache(maxsize=512)
 def _certificate(pem: str) -> x509.Certificate:
     """A registered certificate, parsed once per process (the PEM text is the cache key)."""
@@ -203,14 +185,26 @@ class FarRegistry:
             )
             return [_certificate(pem) for pem in pems]
 
-    def delivery_parties(self, sender_number: str, sealer_number: str | None) -> DeliveryParties:
+    def delivery_parties(
+        self,
+        sender_number: str,
+        sealer_number: str | None,
+        connecting_number: str | None = None,
+    ) -> DeliveryParties:
         """The sender and sealer of one delivery with their certificates, read in one go.
 
-        An operator asks this once per delivery (sessions, not signatures, were the larger
-        part of accepting one).
+        With `connecting_number` (the organisation of the TLS connection), also whether it
+        may hand over what the sealer sealed. An operator asks this once per delivery
+        (sessions, not signatures, were the larger part of accepting one).
         """
         numbers = {sender_number} | ({sealer_number} if sealer_number else set())
         with self._sessions() as session:
+            registered_for_sealer = (
+                connecting_number is not None
+                and sealer_number is not None
+                and connecting_number != sealer_number
+                and is_intermediary_for(session, connecting_number, sealer_number)
+            )
             organisations = {
                 row.number: row
                 for row in session.scalars(
@@ -227,7 +221,28 @@ class FarRegistry:
             sealer_number=sealer_number,
             sealer=organisations.get(sealer_number) if sealer_number else None,
             certificates=certificates,
+            connecting_number=connecting_number,
+            connecting_registered_for_sealer=registered_for_sealer,
         )
+
+    def register_intermediary_for(self, intermediary_number: str, principal_number: str) -> None:
+        """Register an intermediary to hand over deliveries sealed by `principal_number`.
+
+        Raises:
+            FarError: 5003 if either organisation is unknown, 6005 if the first is not an
+                intermediary.
+        """
+        with self._sessions.begin() as session:
+            problem = add_intermediary_for(session, intermediary_number, principal_number)
+        if problem == "unknown":
+            raise FarError(
+                NOT_FOUND, f"16{intermediary_number} eller 16{principal_number} finns inte i FaR"
+            )
+        if problem == "not_intermediary":
+            raise FarError(
+                DISPATCHER_NOT_APPROVED,
+                f"16{intermediary_number} är inte registrerad som förmedlare i FaR",
+            )
 
     def account_holder(self, recipient_id: str) -> tuple[str, bool] | None:
         """The operator holding the recipient's account and whether it is pending, if any.

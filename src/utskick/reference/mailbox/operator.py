@@ -5,14 +5,18 @@ code the contract uses:
 
 1. the caller's TLS certificate is registered in FaR (5002);
 2. the request is at most 2 MB (5005), measured before any parsing;
-3. it parses with the hardened parser (5001: DTDs, entities, bombs, too deep) and follows the
-   Service v3 schema (5001);
+3. it parses with the hardened parser (5001: DTDs, entities, bombs, too deep); a
+   deliverSecure holds no comment or processing instruction anywhere (5012), since exclusive
+   C14N leaves comments out of the digest and a comment inside a signed text would let the
+   signature cover another text than the one read; it follows the Service v3 schema (5001);
 4. the sender named in the delivery is a registered sender (5014), read before any signature
    is trusted so that an unknown sender is told so rather than "bad signature";
 5. the sealer (the organisation in the seal's certificate) is a registered intermediary or
-   the sender itself (6005);
+   the sender itself (6005), and the caller is the sealer or an intermediary that FaR
+   registers for the sealer (6005): an operator must know who hands it a letter;
 6. the seal and the sender's signature verify against the certificates FaR holds for exactly
-   those two organisations, at the operator's clock (5012);
+   those two organisations, at the operator's clock (5012; RSA-SHA1 only when the setting
+   `UTSKICK_REFERENCE_ALLOW_SHA1` says so);
 7. the recipient holds an active mailbox here (5003);
 8. the body is text/plain or text/html and every attachment has an accepted MIME type (5019).
 
@@ -60,9 +64,9 @@ from utskick.mm.verification import (
     VerificationPolicy,
     verify_sealed_delivery,
 )
-from utskick.mm.xml import UnsafeXMLError
+from utskick.mm.xml import UnsafeXMLError, refuse_comments_and_instructions, text_content
 from utskick.reference.context import ReferenceContext
-from utskick.reference.far.registry import DeliveryParties
+from utskick.reference.far.parties import DeliveryParties
 from utskick.reference.mailbox.notices import EMAIL, Notices, RecordedNotice
 from utskick.reference.mailbox.storage import MessageStore, NewMessage, StoredDelivery
 from utskick.reference.store import utc_now
@@ -135,6 +139,7 @@ class MailboxOperator:
         )
         self.notices = notices
         self.allowed_attachment_types = tuple(context.settings.allowed_attachment_types)
+        self.allow_sha1 = context.settings.allow_sha1
 
     # --- operations ---------------------------------------------------------------------------
 
@@ -187,7 +192,7 @@ class MailboxOperator:
                 INVALID_INPUT, f"väntade {etree.QName(expected).localname}, fick {content.tag}"
             )
         if content.tag == DELIVER_SECURE:
-            return self._deliver_secure(request, content)
+            return self._deliver_secure(request, content, caller)
         if content.tag == NOTIFY:
             return self._notify(request, content, caller)
         raise Refused(
@@ -236,9 +241,13 @@ class MailboxOperator:
         except schemas.SchemaValidationError as error:
             raise Refused(INVALID_INPUT, f"{what} {error}") from None
 
-    def _parties(self, sender_id: str, sealer_number: str | None) -> DeliveryParties:
+    def _parties(
+        self, sender_id: str, sealer_number: str | None, caller: _Caller | None = None
+    ) -> DeliveryParties:
         """The sender and the sealer as FaR knows them; an unknown sender is refused (5014)."""
-        parties = self.registry.delivery_parties(sender_id[2:], sealer_number)
+        parties = self.registry.delivery_parties(
+            sender_id[2:], sealer_number, caller.organisation_number if caller else None
+        )
         if not parties.sender_registered:
             raise Refused(
                 UNKNOWN_SENDER,
@@ -257,25 +266,25 @@ class MailboxOperator:
 
     # --- deliverSecure --------------------------------------------------------------------------
 
-    def _deliver_secure(self, request: bytes, content: etree._Element) -> bytes:
+    def _deliver_secure(self, request: bytes, content: etree._Element, caller: _Caller) -> bytes:
+        try:
+            # Before the schema too, whose checks could read a text split by a comment.
+            refuse_comments_and_instructions(content)
+        except UnsafeXMLError as error:
+            raise Refused(SIGNATURE_ERROR, str(error)) from None
         self._validate(content, "deliverSecure")
-        sender_id = (content.findtext(_SENDER_ID) or "").strip()
+        sender_id = _whole_text(content.find(_SENDER_ID)).strip()
         try:
             sealer_number: str | None = self._claimed_sealer(content)
             unreadable_seal = None
         except Refused as refusal:
             # An unknown sender is still told so first (5014), then the seal's problem.
             sealer_number, unreadable_seal = None, refusal
-        parties = self._parties(sender_id, sealer_number)
+        parties = self._parties(sender_id, sealer_number, caller)
         if unreadable_seal is not None:
             raise unreadable_seal
+        self._check_dispatch(parties)
         sender_number = parties.sender_number
-        if not parties.sealer_may_dispatch:
-            raise Refused(
-                DISPATCHER_NOT_APPROVED,
-                f"leveransen är förseglad av 16{sealer_number}, som inte är godkänd "
-                f"förmedlingstjänst i FaR och inte heller avsändaren 16{sender_number}",
-            )
         delivery = self._verified(content, parties)
         if not self._recipient_reachable(delivery.recipient_id):
             raise Refused(
@@ -301,6 +310,24 @@ class MailboxOperator:
         return deliver_secure_response(DeliveryResult(stored.trans_id, (status,)))
 
     @staticmethod
+    def _check_dispatch(parties: DeliveryParties) -> None:
+        """The sealer may seal for the sender, and the caller may hand over what it sealed."""
+        sender, sealer = parties.sender_number, parties.sealer_number
+        if not parties.sealer_may_dispatch:
+            raise Refused(
+                DISPATCHER_NOT_APPROVED,
+                f"leveransen är förseglad av 16{sealer}, som inte är godkänd "
+                f"förmedlingstjänst i FaR och inte heller avsändaren 16{sender}",
+            )
+        if not parties.connecting_may_hand_over:
+            raise Refused(
+                DISPATCHER_NOT_APPROVED,
+                f"anslutningen är autentiserad som 16{parties.connecting_number}, men leveransen "
+                f"är förseglad av 16{sealer}; lämna över den med förseglarens certifikat, eller "
+                f"registrera 16{parties.connecting_number} i FaR som förmedlare för 16{sealer}",
+            )
+
+    @staticmethod
     def _claimed_sealer(content: etree._Element) -> str:
         """The organisation the seal's certificate names: only to choose whom to trust.
 
@@ -308,7 +335,9 @@ class MailboxOperator:
         """
         sealed = content.find(DELIVER_SECURE)
         signature = sealed[-1] if sealed is not None and len(sealed) else None
-        der_base64 = signature.findtext(_SEAL_CERTIFICATE) if signature is not None else None
+        der_base64 = _whole_text(
+            signature.find(_SEAL_CERTIFICATE) if signature is not None else None
+        )
         try:
             certificate = x509.load_der_x509_certificate(
                 base64.b64decode("".join((der_base64 or "").split()))
@@ -331,6 +360,7 @@ class MailboxOperator:
             trust=TrustStore.of(parties.certificates),
             at=self.clock(),
             expected_sealer=parties.sealer_number,
+            allow_sha1=self.allow_sha1,
         )
         try:
             verified = verify_sealed_delivery(content, policy)
@@ -434,6 +464,20 @@ class MailboxOperator:
         if self.notices is not None:
             self.notices.send_later(notices)
         return stored, notices
+
+
+def _whole_text(element: etree._Element | None) -> str:
+    """The whole text of an element read before verification (to choose whom to trust).
+
+    Raises:
+        Refused: 5001 when the element holds more than text.
+    """
+    if element is None:
+        return ""
+    try:
+        return text_content(element)
+    except UnsafeXMLError as error:
+        raise Refused(INVALID_INPUT, f"anropet går inte att läsa: {error}") from None
 
 
 def _unique(values: tuple[str, ...]) -> list[str]:
