@@ -26,6 +26,20 @@ AUTHORITY_SERVICE: Final = "http://minameddelanden.gov.se/Authority"
 DSIG: Final = "http://www.w3.org/2000/09/xmldsig#"
 SOAP_ENV: Final = "http://schemas.xmlsoap.org/soap/envelope/"
 
+# The prefixes of the prefixed wire form (`mm.soap.WireForm.PREFIXED`), as a JAXB sender with
+# named prefixes writes them. Only the wire uses them: what is signed is always prefix-free.
+# `ds` is the prefix every XML-signature tool and tutorial uses, so a receiver that looks for
+# `ds:Signature` by its qualified name finds it.
+WIRE_PREFIXES: Final[dict[str, str]] = {
+    SERVICE_V3: "svc",
+    MESSAGE_V3: "v3",
+    MESSAGE_V2: "v2",
+    MESSAGE: "msg",
+    SENDER: "snd",
+    OFFICIAL_MATTER_V3: "om",
+    DSIG: "ds",
+}
+
 
 def qname(namespace: str, local: str) -> str:
     """Clark notation `{namespace}local`, as lxml names elements."""

@@ -1,9 +1,11 @@
 """Sign (sender) and seal (intermediary): the enveloped-signature profile that interoperates.
 
-Profile (see `docs/architecture.md`, "The wire"): Reference URI="" over the whole document,
-only the enveloped-signature transform, exclusive C14N, RSA-SHA256, SHA-256 digest, KeyInfo
-with X509SubjectName and X509Certificate, the `Signature` element unprefixed and appended as
-the last child of the element it signs.
+Profile (see `docs/mina-meddelanden.md`): Reference URI="" over the whole document, only the
+enveloped-signature transform, exclusive C14N, RSA-SHA256, SHA-256 digest, KeyInfo with
+X509SubjectName and X509Certificate, the `Signature` element appended as the last child of
+the element it signs. The document is signed in its prefix-free form (Skatteverket's rule:
+no prefixes, default namespace declarations where the namespace changes), whatever wire form
+`mm.soap.deliver_secure_request` writes it in afterwards.
 
 The signer works directly on lxml trees and formats the fixed Signature template itself: a
 general XML-signature library spends more time on options than on the RSA operation, and the

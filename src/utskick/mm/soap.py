@@ -1,14 +1,24 @@
 """SOAP 1.1 envelopes for the operations a sender and an intermediary need, and their faults.
 
 Requests carry `SOAPAction: ""`. The sealed delivery goes into `deliverSecure/deliverSecure`
-as exactly the bytes that were signed: the children of the signed SealedDelivery, each
-serialised with its own default namespace declaration, never re-prefixed or re-indented.
+in one of two wire forms (`WireForm`). Both carry the same signatures, computed over the
+prefix-free form (Skatteverket's rule); a receiver strips the prefixes before it checks them,
+as the operators' verifiers do:
+
+- `PREFIXED` (the default): every element namespace-prefixed, `ds:Signature` included, the
+  prefixes declared once on the outer `deliverSecure`, as Java/JAXB-based senders write it;
+- `DEFAULT_NAMESPACES`: exactly the bytes that were signed, the children of the signed
+  SealedDelivery each serialised with its own default namespace declaration.
+
+Neither form is ever re-indented: no whitespace is added between elements.
 """
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 from dataclasses import dataclass
+from enum import StrEnum
 from xml.sax.saxutils import escape
 
 from lxml import etree
@@ -76,25 +86,98 @@ def body_element(document: bytes, limits: XMLLimits | None = None) -> etree._Ele
 # --- deliverSecure -------------------------------------------------------------------------
 
 
-def deliver_secure_request(sealed_delivery: etree._Element) -> bytes:
+class WireForm(StrEnum):
+    """How the signed and sealed delivery is written inside `deliverSecure`.
+
+    The signatures are the same in both: only the namespace notation on the wire differs.
+    """
+
+    PREFIXED = "prefixed"
+    DEFAULT_NAMESPACES = "default"
+
+
+def deliver_secure_request(
+    sealed_delivery: etree._Element, wire_form: WireForm = WireForm.PREFIXED
+) -> bytes:
     """The SOAP request for `deliverSecure` carrying a signed and sealed delivery.
+
+    Args:
+        sealed_delivery: the signed and sealed `SealedDelivery` (its signed, prefix-free form).
+        wire_form: how it is written on the wire (see `WireForm`).
 
     Raises:
         MessageTooLargeError: if the envelope exceeds 2 MB.
     """
-    parts = [etree.tostring(child, encoding="UTF-8", with_tail=False) for child in sealed_delivery]
-    inner = b"".join(parts)
-    request = envelope(
-        f'<deliverSecure xmlns="{ns.SERVICE_V3}"><deliverSecure>'.encode()
-        + inner
-        + b"</deliverSecure></deliverSecure>"
-    )
+    if wire_form == WireForm.DEFAULT_NAMESPACES:
+        parts = [
+            etree.tostring(child, encoding="UTF-8", with_tail=False) for child in sealed_delivery
+        ]
+        content = (
+            f'<deliverSecure xmlns="{ns.SERVICE_V3}"><deliverSecure>'.encode()
+            + b"".join(parts)
+            + b"</deliverSecure></deliverSecure>"
+        )
+    else:
+        content = _prefixed_deliver_secure(sealed_delivery)
+    request = envelope(content)
     if len(request) > MAX_MESSAGE_BYTES:
         raise MessageTooLargeError(
             f"försändelsen är {len(request) / 1_048_576:.1f} MB; Mina meddelanden tar emot "
             "högst 2 MB inklusive bilagor (dela upp den, eller skicka på papper)"
         )
     return request
+
+
+def _prefixed_deliver_secure(sealed_delivery: etree._Element) -> bytes:
+    """`deliverSecure/deliverSecure` with every element prefixed, declared on the outer one.
+
+    Only the namespaces the delivery uses are declared. Stripping the prefixes again (each
+    element that changes namespace gets a default declaration) gives back the signed form,
+    so both signatures verify for a receiver that strips, as the operators do.
+    """
+    used = {ns.SERVICE_V3}
+    for element in sealed_delivery.iter():
+        tag = element.tag
+        if isinstance(tag, str) and tag.startswith("{"):
+            used.add(tag[1 : tag.index("}")])
+    outer = etree.Element(ns.qname(ns.SERVICE_V3, "deliverSecure"), nsmap=_wire_prefixes(used))
+    inner = etree.SubElement(outer, ns.qname(ns.SERVICE_V3, "deliverSecure"))
+    for child in sealed_delivery:
+        _append_prefixed(inner, child)
+    return etree.tostring(outer, encoding="UTF-8")
+
+
+def _wire_prefixes(namespaces: set[str]) -> dict[str, str]:
+    """Prefix → namespace: the named prefixes, and `ns1`, `ns2`, … for any other namespace."""
+    # A fixed order, so that the same delivery is always the same bytes.
+    prefixes = {
+        prefix: namespace
+        for namespace, prefix in ns.WIRE_PREFIXES.items()
+        if namespace in namespaces
+    }
+    others = sorted(n for n in namespaces if n not in ns.WIRE_PREFIXES)
+    for number, namespace in enumerate(others, start=1):
+        prefixes[f"ns{number}"] = namespace
+    return prefixes
+
+
+def _append_prefixed(parent: etree._Element, source: etree._Element) -> None:
+    """Copy `source` under `parent`; each element takes the prefix declared above it.
+
+    Runs once per element of every letter, so it touches only what is there.
+    """
+    if not isinstance(source.tag, str):
+        parent.append(copy.deepcopy(source))  # a comment or PI stays as it was signed
+        return
+    element = etree.SubElement(parent, source.tag)
+    for name, value in source.items():
+        element.set(name, value)
+    if source.text is not None:
+        element.text = source.text
+    if source.tail is not None:
+        element.tail = source.tail
+    for child in source:
+        _append_prefixed(element, child)
 
 
 @dataclass(frozen=True, slots=True)

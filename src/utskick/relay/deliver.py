@@ -4,7 +4,8 @@ One `deliver` job per digital letter. The job's unit of work is split in three, 
 remote call happens inside a database transaction:
 
 1. lock the letter, check that it still waits for digital delivery, read what goes out;
-2. sign as the sender, seal as the intermediary, post to the letter's ServiceAdress;
+2. sign as the sender, seal as the intermediary, write the request in the wire form set for
+   the letter's operator (`wire_form_for`), post it to the letter's ServiceAdress;
 3. lock the letter again and record DELIVERED (and minimise the content), RETRYING (the job
    comes back later, with the same message Id) or the refusal (PAPER or FAILED by policy).
 
@@ -14,6 +15,7 @@ paper, unless a delivery attempt is running right now (then it looks again short
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import logging
@@ -32,7 +34,7 @@ from utskick.mm.delivery import (
     SupportInfo,
 )
 from utskick.mm.signing import SigningError, sign_and_seal
-from utskick.mm.soap import MessageTooLargeError, deliver_secure_request
+from utskick.mm.soap import MessageTooLargeError, WireForm, deliver_secure_request
 from utskick.relay.operator import (
     DeliveryRefusedError,
     MailboxOperatorClient,
@@ -41,7 +43,7 @@ from utskick.relay.operator import (
 from utskick.senders.keys import SenderKeyError, signing_identity
 from utskick.senders.models import SenderOrganisation
 from utskick.senders.repository import SenderRepository
-from utskick.settings import Settings
+from utskick.settings import Settings, operator_wire_form_key
 from utskick.switch import reasons
 from utskick.switch.rule import DIGITAL, DIGITAL_ONLY
 from utskick.worker.queue import (
@@ -69,6 +71,7 @@ _FALLBACK_RECHECK_SECONDS = 5.0
 class _Outgoing:
     letter_id: str
     service_address: str
+    operator_number: str | None
     delivery: Delivery
     sender: SenderOrganisation
     intermediary: SenderOrganisation
@@ -101,7 +104,8 @@ def deliver_job(job: ClaimedJob, deps: RelayDependencies) -> Retry | None:  # no
     if outgoing is None:
         return None  # terminal, cancelled, or not a digital letter: nothing to do
     try:
-        request = _sign_and_seal(outgoing, deps.clock().date())
+        form = wire_form_for(deps.settings, outgoing.service_address, outgoing.operator_number)
+        request = _sign_and_seal(outgoing, deps.clock().date(), form)
     except SenderKeyError as error:
         # A configuration problem the administrator can fix: the letter waits (until its
         # deadline), the job keeps the error.
@@ -128,7 +132,8 @@ def deliver_job(job: ClaimedJob, deps: RelayDependencies) -> Retry | None:  # no
             deps,
         )
         return None
-    _record_delivered(job.letter_id, result.trans_id, hashlib.sha256(request).hexdigest(), deps)
+    digest = hashlib.sha256(request).hexdigest()
+    _record_delivered(job.letter_id, result.trans_id, digest, form, deps)
     return None
 
 
@@ -155,7 +160,14 @@ def _prepare(letter_id: str, deps: RelayDependencies) -> _Outgoing | None:
                 "ingen avsändarorganisation är förmedlare, så brevet kan inte förseglas"
             )
         delivery = _delivery_of(letter, sender)
-        return _Outgoing(letter.id, letter.service_address, delivery, sender, intermediary)
+        return _Outgoing(
+            letter.id,
+            letter.service_address,
+            letter.operator_number,
+            delivery,
+            sender,
+            intermediary,
+        )
 
 
 def _delivery_of(letter: Letter, sender: SenderOrganisation) -> Delivery:
@@ -196,12 +208,31 @@ def _delivery_of(letter: Letter, sender: SenderOrganisation) -> Delivery:
     )
 
 
-def _sign_and_seal(outgoing: _Outgoing, today: dt.date) -> bytes:
+def wire_form_for(
+    settings: Settings, service_address: str, operator_number: str | None
+) -> WireForm:
+    """The wire form for an operator: set for its ServiceAdress, else for it, else prefixed."""
+    forms: dict[str, str] = {}
+    for key, value in settings.operator_wire_forms.items():
+        # Keys are normalised when the settings load; again here for settings made in code.
+        with contextlib.suppress(ValueError):
+            forms[operator_wire_form_key(key)] = value
+    for operator in (service_address, operator_number):
+        try:
+            form = forms.get(operator_wire_form_key(operator or ""))
+        except ValueError:
+            continue  # no operator given, or an id in a form no setting can name
+        if form is not None:
+            return WireForm(form)
+    return WireForm.PREFIXED
+
+
+def _sign_and_seal(outgoing: _Outgoing, today: dt.date, form: WireForm) -> bytes:
     sender_key = signing_identity(outgoing.sender)
     sealer_key = signing_identity(outgoing.intermediary)
     try:
         sealed = sign_and_seal(outgoing.delivery, sender_key, sealer_key, received_on=today)
-        return deliver_secure_request(sealed)
+        return deliver_secure_request(sealed, form)
     except (DeliveryDocumentError, SigningError, MessageTooLargeError) as error:
         raise _NotDeliverableError(str(error)) from None
 
@@ -249,7 +280,9 @@ def _record_refused(
         )
 
 
-def _record_delivered(letter_id: str, trans_id: str, digest: str, deps: RelayDependencies) -> None:
+def _record_delivered(
+    letter_id: str, trans_id: str, digest: str, form: WireForm, deps: RelayDependencies
+) -> None:
     now = deps.clock()
     with deps.sessions() as session, session.begin():
         lock_letters(session, [letter_id])
@@ -267,7 +300,7 @@ def _record_delivered(letter_id: str, trans_id: str, digest: str, deps: RelayDep
             return
         letter.trans_id = trans_id
         letter.delivered_digest = digest
-        data: dict[str, object] = {"trans_id": trans_id, "digest": digest}
+        data: dict[str, object] = {"trans_id": trans_id, "digest": digest, "wire_form": str(form)}
         if letter.operator_number:
             data["operator"] = letter.operator_number
         paper_only = [

@@ -17,7 +17,7 @@ from utskick.mm import schemas
 from utskick.mm.delivery import Attachment, Delivery, OfficialMatter, SecureMessage, SupportInfo
 from utskick.mm.keys import organisation_number_of
 from utskick.mm.signing import SigningError, sign_and_seal, sign_delivery
-from utskick.mm.soap import MessageTooLargeError, body_element, deliver_secure_request
+from utskick.mm.soap import MessageTooLargeError, WireForm, body_element, deliver_secure_request
 
 
 def letter(*, attachments=(), body=b"Hej! Du har beviljats plats.", sender_id="162021004748"):
@@ -48,13 +48,15 @@ def letter(*, attachments=(), body=b"Hej! Du har beviljats plats.", sender_id="1
 
 @pytest.fixture
 def wire(sender, intermediary, today):
+    """The default-namespace wire form: the signed bytes as they are (the prefixed form, the
+    default, is tested in test_wire_form.py)."""
     sealed = sign_and_seal(
         letter(attachments=(Attachment("beslut.pdf", minimal_pdf(2000)),)),
         sender,
         intermediary,
         received_on=today,
     )
-    return deliver_secure_request(sealed)
+    return deliver_secure_request(sealed, WireForm.DEFAULT_NAMESPACES)
 
 
 class TestContract:
