@@ -29,8 +29,9 @@ from utskick.benefit.statistics_charts import month_label, outcomes_chart, plan_
 from utskick.benefit.statistics_repository import LetterScope, StatisticsRepository
 from utskick.db.engine import session_factory
 from utskick.settings import Settings
-from utskick.web.auth import USER_ERRORS, issue_csrf_token, require_role
-from utskick.web.pages import page_templates
+from utskick.web.auth import USER_ERRORS, require_role
+from utskick.web.csrf import issue_csrf_token
+from utskick.web.pages import page_templates, svg_for_strict_csp
 from utskick.web.users import ADMIN, DEPARTMENT_ADMIN, MANAGEMENT, WebUser
 
 PAGE_PATH = "/statistik"
@@ -153,8 +154,10 @@ def include_statistics(app: FastAPI) -> None:
         context.update(
             {
                 "report": report,
-                "outcomes_svg": inline_svg(outcomes_chart(report), "statistik-utfall"),
-                "plan_svg": inline_svg(plan_chart(report), "statistik-plan"),
+                "outcomes_svg": svg_for_strict_csp(
+                    inline_svg(outcomes_chart(report), "statistik-utfall")
+                ),
+                "plan_svg": svg_for_strict_csp(inline_svg(plan_chart(report), "statistik-plan")),
                 "csv_query": request.url.query,
                 "reasons": [*IMPOSSIBLE_REASONS.items(), (OTHER_REASON, OTHER_REASON_NAME)],
                 "format_kr": format_kr,

@@ -33,7 +33,8 @@ from utskick.printing.repository import BatchFilter, PrintRepository
 from utskick.printing.service import PrintBatchError, close_on_command, mark_printed
 from utskick.printing.views import batch_letters, batch_pdf, batch_summary
 from utskick.settings import Settings
-from utskick.web.auth import USER_ERRORS, csrf_valid, issue_csrf_token, require_role
+from utskick.web.auth import USER_ERRORS, require_role
+from utskick.web.csrf import csrf_valid, issue_csrf_token
 from utskick.web.pages import page_templates
 from utskick.web.users import ADMIN, DEPARTMENT_ADMIN, OFFICER, WebUser
 

@@ -23,6 +23,9 @@ from utskick.intake.api import include_intake_api
 from utskick.printing.api import include_printing
 from utskick.settings import Settings
 from utskick.web.auth import include_auth
+from utskick.web.docs import include_api_docs, include_static_files
+from utskick.web.protection import include_protection
+from utskick.worker.dependencies import DEGRADED, FAR, dependency_state
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
 
@@ -53,6 +56,9 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
         version=__version__,
         description="Kommunens anslutning till Mina meddelanden: kanalväxel, förmedlingstjänst, "
         "printtjänst och diarieföring av utskick.",
+        # Served from the package instead (no CDN, no inline script): utskick.web.docs.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.engine = engine
     app.state.settings = settings
@@ -61,6 +67,9 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     include_statistics(app)
     include_printing(app)
     include_benefit_calculator(app)
+    include_static_files(app)
+    include_api_docs(app)
+    include_protection(app)  # last: its middlewares wrap all others
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def start_page(request: Request) -> HTMLResponse:
@@ -76,12 +85,22 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
 
     @app.get("/health", tags=["drift"], summary="Hälsokontroll")
     def health() -> JSONResponse:
-        """200 when the service and its database are ready; 503 with the reason otherwise."""
+        """200 when the service and its database are ready; 503 with the reason otherwise.
+
+        `far` is how the last call to FaR went (recorded by the process that made it). FaR
+        down makes the status `degraded`, still 200: the service takes letters, and they
+        wait for FaR (see docs/operations.md).
+        """
         database = database_health(engine)
-        status = "ok" if database["ok"] else "fel"
+        if not database["ok"]:
+            return JSONResponse(
+                {"status": "fel", "version": __version__, "database": database},
+                status_code=503,
+            )
+        far = dependency_state(engine, FAR)
+        status = "degraded" if far.status == DEGRADED else "ok"
         return JSONResponse(
-            {"status": status, "version": __version__, "database": database},
-            status_code=200 if database["ok"] else 503,
+            {"status": status, "version": __version__, "database": database, "far": far.as_json()}
         )
 
     return app

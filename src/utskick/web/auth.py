@@ -1,10 +1,12 @@
 """Logging in to the web app: sessions, CSRF tokens, throttling and role checks.
 
 A person logs in at `/logga-in` with username and password and gets a session cookie signed
-with the session secret (HttpOnly, SameSite=Lax, Secure over https). Scripts and API clients
-send HTTP Basic credentials instead. Every form that posts carries a CSRF token that must
-match a signed cookie, so another site cannot post on the user's behalf. After a few failed
-attempts for one username (or from one address) further attempts wait a short while.
+with the session secret (HttpOnly, SameSite=Lax, Secure over https) that names a session kept
+in the database (`utskick.web.sessions`); logging out deletes it, so the cookie is worth
+nothing afterwards. Scripts send HTTP Basic credentials instead. Every state-changing request
+that carries the cookie must carry the CSRF token too (`utskick.web.csrf` checks it for every
+route), so another site cannot act on the user's behalf. After a few failed attempts for one
+username (or from one address) further attempts wait a short while.
 
 Pages and endpoints ask for a person with `require_role(...)`: an HTML page redirects a
 visitor who is not logged in to `/logga-in`; a JSON endpoint answers 401 with a Basic
@@ -17,8 +19,6 @@ import base64
 import binascii
 import collections
 import functools
-import hashlib
-import hmac
 import math
 import secrets
 import threading
@@ -31,13 +31,26 @@ from urllib.parse import quote, urlsplit
 from fastapi import FastAPI, Form, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
-from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy.orm import Session, sessionmaker
-from starlette.datastructures import MutableHeaders
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from utskick.db.engine import session_factory
 from utskick.settings import Settings
+from utskick.web.cookies import (
+    SESSION_COOKIE,
+    SESSION_MAX_AGE_SECONDS,
+    delete_cookie,
+    serializer,
+    set_cookie,
+)
+from utskick.web.csrf import (
+    CSRF_FIELD,
+    NewCsrfCookie,
+    csrf_valid,
+    issue_csrf_token,
+    new_login_csrf_cookie,
+    uses_api_key,
+)
+from utskick.web.sessions import SessionStore, cookie_token
 from utskick.web.users import (
     ROLE_NAMES,
     UserRepository,
@@ -49,13 +62,7 @@ from utskick.web.users import (
 
 LOGIN_PATH = "/logga-in"
 LOGOUT_PATH = "/logga-ut"
-SESSION_COOKIE = "utskick_session"
-CSRF_COOKIE = "utskick_csrf"
-CSRF_FIELD = "csrf_token"
 SESSION_SECRET_FILE = "session-secret"  # noqa: S105 (a file name, not the secret)
-# A working day: after that the person logs in again.
-SESSION_MAX_AGE_SECONDS = 8 * 3600
-CSRF_MAX_AGE_SECONDS = 8 * 3600
 BASIC_REALM = 'Basic realm="Utskick", charset="UTF-8"'
 
 # Throttling: so many failures within the window lock the key for the wait.
@@ -181,60 +188,6 @@ def session_secret(settings: Settings) -> str:
     return stored
 
 
-def _password_fingerprint(user: WebUser) -> str:
-    """A short digest of the password hash: a new password ends the sessions of the old."""
-    return hashlib.sha256(user.password_hash.encode("ascii")).hexdigest()[:16]
-
-
-def _serializer(request: Request, purpose: str) -> URLSafeTimedSerializer:
-    secret: str = request.app.state.session_secret
-    return URLSafeTimedSerializer(secret, salt=f"utskick-web-{purpose}")
-
-
-def _secure(request: Request) -> bool:
-    return request.url.scheme == "https"
-
-
-def _set_cookie(request: Request, response: Response, name: str, value: str, age: int) -> None:
-    response.set_cookie(
-        name,
-        value,
-        max_age=age,
-        httponly=True,
-        samesite="lax",
-        secure=_secure(request),
-        path="/",
-    )
-
-
-def _read_signed(request: Request, cookie: str, purpose: str, max_age: int) -> Any:
-    value = request.cookies.get(cookie)
-    if not value:
-        return None
-    try:
-        return _serializer(request, purpose).loads(value, max_age=max_age)
-    except BadSignature:  # also an expired signature
-        return None
-
-
-def issue_csrf_token(request: Request) -> str:
-    """The CSRF token for the forms of this page; a new one is set as a cookie if needed."""
-    token = _read_signed(request, CSRF_COOKIE, "csrf", CSRF_MAX_AGE_SECONDS)
-    if isinstance(token, str):
-        return token
-    token = secrets.token_urlsafe(24)
-    request.state.new_csrf_token = token
-    return token
-
-
-def csrf_valid(request: Request, submitted: str | None) -> bool:
-    """Whether a posted form's token matches the token in the signed cookie."""
-    expected = _read_signed(request, CSRF_COOKIE, "csrf", CSRF_MAX_AGE_SECONDS)
-    if not isinstance(expected, str) or not submitted:
-        return False
-    return hmac.compare_digest(expected.encode(), submitted.encode())
-
-
 # --- who is asking -------------------------------------------------------------------------
 
 
@@ -289,17 +242,18 @@ def _basic_credentials(request: Request) -> tuple[str, str] | None:
     return username, password
 
 
+def _session_store(request: Request) -> SessionStore:
+    store: SessionStore = request.app.state.web_sessions
+    return store
+
+
 def _session_user(request: Request) -> WebUser | None:
-    data = _read_signed(request, SESSION_COOKIE, "session", SESSION_MAX_AGE_SECONDS)
-    if not isinstance(data, dict) or not isinstance(data.get("user"), int):
+    # An API key is never a person's login, and a request with one is not checked for a
+    # CSRF token: the cookie must not log it in.
+    if uses_api_key(request):
         return None
-    with _sessions(request)() as session:
-        user = UserRepository(session).get(data["user"])
-    if user is None or not user.active:
-        return None
-    if not hmac.compare_digest(str(data.get("password", "")), _password_fingerprint(user)):
-        return None
-    return user
+    token = cookie_token(request)
+    return _session_store(request).user(token) if token is not None else None
 
 
 def current_user(request: Request) -> WebUser | None:
@@ -423,57 +377,16 @@ def _login_page(
 
 
 def _start_session(request: Request, response: Response, user: WebUser) -> None:
-    value = _serializer(request, "session").dumps(
-        {"user": user.id, "password": _password_fingerprint(user)}
-    )
-    _set_cookie(request, response, SESSION_COOKIE, value, SESSION_MAX_AGE_SECONDS)
-    # A new CSRF token after login: a token planted before cannot be used afterwards.
-    token = secrets.token_urlsafe(24)
-    _set_cookie(
-        request,
-        response,
-        CSRF_COOKIE,
-        _serializer(request, "csrf").dumps(token),
-        CSRF_MAX_AGE_SECONDS,
-    )
+    earlier = cookie_token(request)
+    if earlier is not None:  # logging in again replaces this browser's earlier session
+        _session_store(request).end(earlier)
+    token = _session_store(request).start(user)
+    value = serializer(request, "session").dumps({"s": token})
+    set_cookie(request, response, SESSION_COOKIE, value, SESSION_MAX_AGE_SECONDS)
+    new_login_csrf_cookie(request, response)
 
 
 # --- wiring --------------------------------------------------------------------------------
-
-
-class NewCsrfCookie:
-    """Sets the CSRF cookie on the answer of a page that issued a new token.
-
-    A plain ASGI middleware: it only adds a header to the response's start, so streamed
-    request and response bodies (the API's batches) pass through untouched.
-    """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Pass the request on; add the cookie to the response if a token was issued."""
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        # The endpoint's `request.state` writes into this dict.
-        state = scope.setdefault("state", {})
-
-        async def send_with_cookie(message: Message) -> None:
-            token = state.get("new_csrf_token")
-            if message["type"] == "http.response.start" and token is not None:
-                headers = MutableHeaders(scope=message)
-                if not any(
-                    cookie.startswith(f"{CSRF_COOKIE}=") for cookie in headers.getlist("set-cookie")
-                ):
-                    carrier = Response()
-                    request = Request(scope)
-                    value = _serializer(request, "csrf").dumps(token)
-                    _set_cookie(request, carrier, CSRF_COOKIE, value, CSRF_MAX_AGE_SECONDS)
-                    headers.append("set-cookie", carrier.headers["set-cookie"])
-            await send(message)
-
-        await self.app(scope, receive, send_with_cookie)
 
 
 def include_auth(app: FastAPI) -> None:
@@ -484,6 +397,7 @@ def include_auth(app: FastAPI) -> None:
     settings: Settings = app.state.settings
     app.state.session_secret = session_secret(settings)
     app.state.auth_sessions = session_factory(app.state.engine)
+    app.state.web_sessions = SessionStore(app.state.auth_sessions)
     app.state.login_throttle = LoginThrottle()
     app.add_exception_handler(LoginRequiredError, _login_required)
     app.add_exception_handler(LoginThrottledError, _throttled)
@@ -542,6 +456,9 @@ def include_auth(app: FastAPI) -> None:
                 error="formuläret har gått ut; ladda om sidan och logga ut igen",
                 status=403,
             )
+        token = cookie_token(request)
+        if token is not None:
+            _session_store(request).end(token)
         response = RedirectResponse(LOGIN_PATH, status_code=303)
-        response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="lax")
+        delete_cookie(request, response, SESSION_COOKIE)
         return response

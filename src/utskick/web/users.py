@@ -18,7 +18,16 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import Boolean, CheckConstraint, DateTime, Integer, String, select
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    delete,
+    select,
+)
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from utskick.db.base import Base
@@ -81,6 +90,22 @@ class WebUser(Base):
     def role_name(self) -> str:
         """The role's Swedish name."""
         return ROLE_NAMES.get(self.role, self.role)
+
+
+class WebSession(Base):
+    """A login: the session cookie names it by a random token; logging out deletes it.
+
+    Only the token's SHA-256 is stored, so a copy of the database opens no session.
+    """
+
+    __tablename__ = "web_session"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("web_user.id", ondelete="CASCADE"), index=True)
+    # A digest of the password hash when the session began: a new password ends it.
+    password_fingerprint: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
 
 
 class UserInputError(ValueError):
@@ -167,6 +192,10 @@ class UserRepository:
         self.session.add(user)
         self.session.flush()
         return user
+
+    def end_sessions(self, user_id: int) -> None:
+        """End every web session of a user (a new password, a deactivated account)."""
+        self.session.execute(delete(WebSession).where(WebSession.user_id == user_id))
 
 
 def create_user(

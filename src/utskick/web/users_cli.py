@@ -141,5 +141,7 @@ def users_password(
         except UserInputError as error:
             raise _fail(str(error)) from None
         user.password_hash = hash_password(password)
+        # A session that began with the old password would be refused anyway; gone is tidier.
+        UserRepository(session).end_sessions(user.id)
         session.commit()
     Console(soft_wrap=True).print(f"Nytt lösenord för {user.username} är satt.", highlight=False)
