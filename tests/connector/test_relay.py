@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from support.connector_world import ANNA, BERTIL, EXEMPELKOMMUN, TOLVAN
+from utskick.benchmarks.signing import minimal_pdf
 from utskick.intake.models import SendingSystem
 from utskick.letters.models import Letter, LetterEvent
 from utskick.letters.service import AttachmentInput, LetterInput, LetterService
@@ -19,7 +20,7 @@ from utskick.worker.models import Job
 from utskick.worker.queue import DELIVER, FALLBACK, JobQueue
 from utskick.worker.runner import Worker
 
-PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+PDF = minimal_pdf(1000)  # attachments are opened at intake: a real PDF
 V3 = "http://minameddelanden.gov.se/schema/Message/v3"
 
 

@@ -76,7 +76,9 @@ class TestPage:
         response, tree = page(client, inhabitants="många", paper_cost="8")
         assert response.status_code == 422
         field = tree.xpath('//input[@name="inhabitants"]/..')[0]
-        assert "måste vara ett heltal ≥ 0, fick 'många'" in field.text_content()
+        assert (
+            "måste vara ett heltal mellan 0 och 100 000 000, fick 'många'" in field.text_content()
+        )
         assert tree.xpath('//input[@name="inhabitants"]/@aria-invalid') == ["true"]
         # what was typed stays in the form
         assert tree.xpath('//input[@name="inhabitants"]/@value') == ["många"]
@@ -113,7 +115,8 @@ class TestApi:
         assert body["errors"] == [
             {
                 "field": "inhabitants",
-                "message": "invånare (inhabitants) måste vara ett heltal ≥ 0, fick '-5'",
+                "message": "invånare (inhabitants) måste vara ett heltal mellan 0 och "
+                "100 000 000, fick '-5'",
             },
             {
                 "field": "postage",

@@ -1,14 +1,19 @@
-"""Helpers of the REST API tests: the demo senders, a small PDF and a fake precheck."""
+"""Helpers of the REST API tests: the demo senders, a small PDF, a fake precheck and an
+in-memory population register."""
 
 import base64
 import datetime as dt
 
+from utskick.benchmarks.signing import minimal_pdf
+from utskick.printing.addresses import FixedAddressSource, RegisterEntry
 from utskick.switch.precheck import Decision, FarUnavailableError
 
 EXEMPELKOMMUN = "2021004748"
 GRANNKOMMUN = "2021009903"
 NOW = dt.datetime(2026, 11, 27, 9, 0, tzinfo=dt.UTC)
-PDF = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
+PDF = minimal_pdf(1000)
+# A person with protected identity in the register the API tests use (Eva Ek of the demo world).
+PROTECTED_PERSON = "198512304166"
 PDF_BASE64 = base64.b64encode(PDF).decode()
 
 
@@ -47,15 +52,22 @@ def letter_json(**changes):
 
 def migrated_api_engine(path):
     """A migrated SQLite database at `path` of its own (the API commits), with two senders."""
-    from sqlalchemy.orm import Session
-
     from utskick.db import migrate
     from utskick.db.engine import create_database_engine
-    from utskick.letters.models import MessageType
-    from utskick.senders.models import SenderOrganisation
 
     engine = create_database_engine(f"sqlite:///{path}")
     migrate.upgrade(engine)
+    add_demo_senders(engine)
+    return engine
+
+
+def add_demo_senders(engine):
+    """The two sender organisations and the message type the API tests send with."""
+    from sqlalchemy.orm import Session
+
+    from utskick.letters.models import MessageType
+    from utskick.senders.models import SenderOrganisation
+
     with Session(engine) as session:
         for number, name in ((EXEMPELKOMMUN, "Exempelkommun"), (GRANNKOMMUN, "Grannkommun")):
             session.add(
@@ -69,16 +81,19 @@ def migrated_api_engine(path):
             )
         session.add(MessageType(code="beslut", name="Beslut", protection_class=2))
         session.commit()
-    return engine
 
 
 def api_app(engine, home):
-    """The web app on that database, with the fake precheck in place of FaR."""
+    """The web app on that database, with the fake precheck in place of FaR and an in-memory
+    population register in which PROTECTED_PERSON has a protected identity."""
     from utskick.settings import Settings
     from utskick.web.app import create_app
 
     app = create_app(Settings(home=home), engine)
     app.state.precheck = FakePrecheck()
+    app.state.address_source = FixedAddressSource(
+        {PROTECTED_PERSON: RegisterEntry(PROTECTED_PERSON, found=True, protected=True)}
+    )
     return app
 
 

@@ -25,6 +25,7 @@ ZERO = Decimal(0)
 ONE = Decimal(1)
 MINUTES_PER_HOUR = Decimal(60)
 MAX_YEARS = 50
+MAX_INPUT_LENGTH = 40
 
 InputKind = Literal["integer", "number", "share", "money"]
 
@@ -111,25 +112,60 @@ class InputSpec:
         return self.label[:1].upper() + self.label[1:]
 
 
+# Upper bounds far above any municipality's plan (Sweden has about 10.5 million inhabitants),
+# low enough that every sum stays exact in Decimal and no input can make the model slow.
+_MAX_COUNT = Decimal(100_000_000)
+_MAX_PER_UNIT = Decimal(100_000)
+_MAX_PROCESSES = Decimal(100_000)
+_MAX_AMOUNT = Decimal(1_000_000_000_000)  # kr
 INPUT_SPECS: tuple[InputSpec, ...] = (
-    InputSpec("inhabitants", "invånare", "integer"),
-    InputSpec("mailings_per_inhabitant", "utskick per invånare och år", "number"),
+    InputSpec("inhabitants", "invånare", "integer", maximum=_MAX_COUNT),
+    InputSpec(
+        "mailings_per_inhabitant", "utskick per invånare och år", "number", maximum=Decimal(1000)
+    ),
     InputSpec("decision_share", "andel utskick som är myndighetsbeslut", "share"),
-    InputSpec("preceding_mailings", "andra utskick före varje beslut", "number"),
-    InputSpec("connectable_processes", "processer som kan anslutas", "integer", minimum=ONE),
-    InputSpec("processes_connected_first", "anslutna processer år 1", "number"),
-    InputSpec("processes_connected_last", "anslutna processer sista året", "number"),
+    InputSpec(
+        "preceding_mailings", "andra utskick före varje beslut", "number", maximum=Decimal(1000)
+    ),
+    InputSpec(
+        "connectable_processes",
+        "processer som kan anslutas",
+        "integer",
+        ONE,
+        maximum=_MAX_PROCESSES,
+    ),
+    InputSpec(
+        "processes_connected_first", "anslutna processer år 1", "number", maximum=_MAX_PROCESSES
+    ),
+    InputSpec(
+        "processes_connected_last",
+        "anslutna processer sista året",
+        "number",
+        maximum=_MAX_PROCESSES,
+    ),
     InputSpec("usage_first", "användning av digital kanal år 1", "share"),
     InputSpec("usage_last", "användning av digital kanal sista året", "share"),
     InputSpec("years", "år (investeringsperiod)", "integer", ONE, Decimal(MAX_YEARS)),
     InputSpec("discount_rate", "kalkylränta", "share"),
-    InputSpec("paper_cost", "papperskostnad per utskick (material och porto)", "money"),
-    InputSpec("digital_cost", "digital kostnad per utskick", "money"),
-    InputSpec("investment", "investering (år 1)", "money"),
-    InputSpec("running_cost", "fast driftkostnad per år", "money"),
-    InputSpec("minutes_saved", "processförbättring per digitalt utskick (minuter)", "number"),
-    InputSpec("hourly_cost", "kostnad för en timme handläggartid", "money"),
-    InputSpec("security_value", "värde av säker leverans per beslut", "money"),
+    InputSpec(
+        "paper_cost",
+        "papperskostnad per utskick (material och porto)",
+        "money",
+        maximum=_MAX_PER_UNIT,
+    ),
+    InputSpec("digital_cost", "digital kostnad per utskick", "money", maximum=_MAX_PER_UNIT),
+    InputSpec("investment", "investering (år 1)", "money", maximum=_MAX_AMOUNT),
+    InputSpec("running_cost", "fast driftkostnad per år", "money", maximum=_MAX_AMOUNT),
+    InputSpec(
+        "minutes_saved",
+        "processförbättring per digitalt utskick (minuter)",
+        "number",
+        maximum=Decimal(10_000),
+    ),
+    InputSpec("hourly_cost", "kostnad för en timme handläggartid", "money", maximum=_MAX_PER_UNIT),
+    InputSpec(
+        "security_value", "värde av säker leverans per beslut", "money", maximum=_MAX_PER_UNIT
+    ),
 )
 SPECS_BY_NAME = {spec.name: spec for spec in INPUT_SPECS}
 INPUT_NAMES = tuple(spec.name for spec in INPUT_SPECS)
@@ -394,17 +430,23 @@ def _expected(spec: InputSpec) -> str:
     """What a valid value of the input looks like, in Swedish."""
     if spec.kind == "share":
         return "en andel mellan 0 % och 100 %, t.ex. 10% eller 0.10"
+    bound = f"≥ {spec.minimum}"
+    if spec.maximum is not None:
+        bound = f"mellan {_bound(spec.minimum)} och {_bound(spec.maximum)}"
     if spec.kind == "integer":
-        bound = f"≥ {spec.minimum}"
-        if spec.maximum is not None:
-            bound = f"mellan {spec.minimum} och {spec.maximum}"
         return f"ett heltal {bound}"
     if spec.kind == "money":
-        return "ett belopp i kr ≥ 0, t.ex. 7.50"
-    return "ett tal ≥ 0, t.ex. 2.5"
+        return f"ett belopp i kr {bound}, t.ex. 7.50"
+    return f"ett tal {bound}, t.ex. 2.5"
+
+
+def _bound(value: Decimal) -> str:
+    return format_number(value) if value == value.to_integral_value() else f"{value}"
 
 
 def _range_error(spec: InputSpec, shown: str) -> InputError:
+    if len(shown) > MAX_INPUT_LENGTH:
+        shown = shown[:MAX_INPUT_LENGTH] + "…"
     return InputError(
         spec.name, f"{spec.label} ({spec.name}) måste vara {_expected(spec)}, fick '{shown}'"
     )
@@ -420,6 +462,9 @@ def parse_input(spec: InputSpec, text: str) -> Decimal | int:
         InvalidInputsError: the text is not a valid value of the input.
     """
     cleaned = "".join(text.split()).replace(",", ".")
+    if len(cleaned) > MAX_INPUT_LENGTH:
+        # No plan needs a longer number; a longer one would only cost time to read.
+        raise InvalidInputsError([_range_error(spec, text)])
     percent = spec.kind == "share" and cleaned.endswith("%")
     if percent:
         cleaned = cleaned[:-1]

@@ -36,7 +36,9 @@ from utskick.benefit.model import (
     parse_input,
     to_json,
 )
+from utskick.intake.json_guard import DuplicateKeyError, loads_strict
 from utskick.intake.schemas import ErrorItem, ErrorResponse
+from utskick.web.pages import svg_for_strict_csp
 
 API_PATH = "/api/v1/nytta"
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
@@ -92,9 +94,12 @@ def calculator_page(request: Request) -> HTMLResponse:
             "result": result,
             "views": list(View),
             "analysis": analysis,
-            "model_svg": charts.inline_svg(charts.model_chart(result), "nytta-modell"),
-            "tornado_svg": charts.inline_svg(
-                charts.tornado_chart(analysis.tornado), "nytta-tornado"
+            # Inline SVG without style attributes: the page's CSP allows none.
+            "model_svg": svg_for_strict_csp(
+                charts.inline_svg(charts.model_chart(result), "nytta-modell")
+            ),
+            "tornado_svg": svg_for_strict_csp(
+                charts.inline_svg(charts.tornado_chart(analysis.tornado), "nytta-tornado")
             ),
             "format_value": _format_bar_value,
             "api_path": API_PATH,
@@ -145,8 +150,12 @@ async def computed_result(request: Request) -> JSONResponse:
     """The model's result for a JSON object of inputs; those left out keep their defaults."""
     raw = await request.body()
     try:
-        body = json.loads(raw) if raw.strip() else {}
-    except (UnicodeDecodeError, json.JSONDecodeError):
+        # Numbers are kept as written: `1e309` or a number of 5,000 digits is then refused by
+        # the model's bounds with the text shown, never rounded to infinity or a crash.
+        body = loads_strict(raw, numbers_as_text=True) if raw.strip() else {}
+    except DuplicateKeyError as error:
+        return _error(422, "felaktig indata", [InputError(error.key, error.message)])
+    except (ValueError, RecursionError):  # not JSON, not UTF-8, or beyond reason
         return _error(400, "anropets innehåll kan inte läsas; skicka ett JSON-objekt i UTF-8", [])
     if not isinstance(body, dict):
         return _error(

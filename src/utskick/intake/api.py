@@ -15,18 +15,14 @@ import datetime as dt
 import re
 import threading
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request, Response
 from fastapi import Path as PathParam
-from fastapi.encoders import jsonable_encoder
-from fastapi.exception_handlers import (
-    http_exception_handler,
-    request_validation_exception_handler,
-)
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
@@ -40,6 +36,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from utskick.db.engine import session_factory
 from utskick.identity import InvalidIdentityError, parse_identity, parse_organisation
 from utskick.intake.auth import AuthenticationError, authenticate
+from utskick.intake.errors import swedish_error, swedish_validation_error
+from utskick.intake.json_guard import DuplicateKeyError, StrictJsonBodies, loads_strict
 from utskick.intake.limits import MAX_JSON_BODY_BYTES, BodySizeLimit
 from utskick.intake.models import SendingSystem
 from utskick.intake.schemas import (
@@ -50,6 +48,7 @@ from utskick.intake.schemas import (
     DecisionOut,
     ErrorResponse,
     EventOut,
+    IdempotencyConflictOut,
     LetterIn,
     LetterOut,
     LetterPageOut,
@@ -59,16 +58,23 @@ from utskick.intake.schemas import (
     State,
 )
 from utskick.letters import events
+from utskick.letters.address_screen import ProtectedIdentityLookup, Screened, screen_addresses
 from utskick.letters.models import Batch, Letter
 from utskick.letters.repository import LetterRepository, LetterSearch
 from utskick.letters.service import (
     AttachmentInput,
+    IdempotencyConflictError,
     LetterInput,
     LetterNotCancellableError,
     LetterNotFoundError,
     LetterRejectedError,
     LetterService,
     utc_now,
+)
+from utskick.printing.addresses import (
+    AddressSourceUnavailableError,
+    RegisterProtection,
+    population_register_for,
 )
 from utskick.settings import Settings
 from utskick.switch.precheck import FarUnavailableError, Precheck, precheck_for
@@ -112,11 +118,13 @@ class ApiError(Exception):
         *,
         field: str | None = None,
         headers: dict[str, str] | None = None,
+        letter_id: str | None = None,
     ) -> None:
         self.status_code = status_code
         self.detail = detail
         self.field = field
         self.headers = headers
+        self.letter_id = letter_id
         self.errors: list[dict[str, str | None]] = (
             [{"field": field, "message": detail}] if field else []
         )
@@ -128,6 +136,8 @@ def include_intake_api(app: FastAPI) -> None:
     app.state.sessions = session_factory(app.state.engine)
     app.state.precheck_lock = threading.Lock()
     app.include_router(router)
+    # Added first, so that it runs inside the size limit: it reads bodies already bounded.
+    app.add_middleware(StrictJsonBodies, prefix=API_PREFIX, exempt=f"{API_PREFIX}/batches")
     app.add_middleware(
         BodySizeLimit,
         prefix=API_PREFIX,
@@ -135,7 +145,7 @@ def include_intake_api(app: FastAPI) -> None:
         limit=MAX_JSON_BODY_BYTES,
     )
     app.add_exception_handler(ApiError, _api_error)
-    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(RequestValidationError, swedish_validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
 
 
@@ -193,13 +203,16 @@ def _actor(system: SendingSystem) -> str:
 
 async def _api_error(_request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, ApiError)
+    extra = {} if error.letter_id is None else {"letter_id": error.letter_id}
     return JSONResponse(
-        {"detail": error.detail, "errors": error.errors},
+        {"detail": error.detail, "errors": error.errors, **extra},
         status_code=error.status_code,
         headers=error.headers,
     )
 
 
+# FastAPI's own phrase when it cannot decode a body at all.
+_UNPARSEABLE_BODY = "There was an error parsing the body"
 _HTTP_MESSAGES = {
     400: "anropets innehåll kan inte läsas; skicka giltig JSON i UTF-8",
     404: "adressen finns inte i API:t; se /docs",
@@ -213,7 +226,7 @@ async def _http_error(request: Request, error: Exception) -> Response:
     if not request.url.path.startswith(API_PREFIX):
         return await http_exception_handler(request, error)
     # Only the framework's own English phrase is replaced; a message an endpoint wrote stays.
-    framework_phrase = error.detail == HTTPStatus(error.status_code).phrase
+    framework_phrase = error.detail in (HTTPStatus(error.status_code).phrase, _UNPARSEABLE_BODY)
     detail = (
         _HTTP_MESSAGES.get(error.status_code, str(error.detail))
         if framework_phrase
@@ -234,64 +247,6 @@ def _methods_of(request: Request) -> list[str]:
         if isinstance(route, APIRoute) and route.path_regex.match(request.url.path):
             methods |= route.methods or set()
     return sorted(methods)
-
-
-async def _validation_error(request: Request, error: Exception) -> JSONResponse:
-    assert isinstance(error, RequestValidationError)
-    if not request.url.path.startswith(API_PREFIX):
-        return await request_validation_exception_handler(request, error)
-    items = [swedish_error(dict(item)) for item in error.errors()]
-    summary = "; ".join(f"{item['field'] or 'anropet'}: {item['message']}" for item in items)
-    return JSONResponse(
-        {"detail": f"felaktig indata — {summary}", "errors": jsonable_encoder(items)},
-        status_code=422,
-    )
-
-
-_MESSAGES = {
-    "missing": "saknas",
-    "string_type": "ska vara text",
-    "string_too_short": "ska ha minst {min_length} tecken",
-    "string_too_long": "får ha högst {max_length} tecken",
-    "too_short": "ska ha minst {min_length} element",
-    "too_long": "får ha högst {max_length} element",
-    "int_type": "ska vara ett heltal",
-    "int_parsing": "ska vara ett heltal",
-    "int_from_float": "ska vara ett heltal",
-    "bool_type": "ska vara true eller false",
-    "bool_parsing": "ska vara true eller false",
-    "literal_error": "ska vara en av {expected}",
-    "enum": "ska vara en av {expected}",
-    "extra_forbidden": "är inget känt fält; ta bort det",
-    "json_invalid": "är inte giltig JSON",
-    "json_type": "är inte giltig JSON",
-    "model_type": "ska vara ett JSON-objekt",
-    "model_attributes_type": "ska vara ett JSON-objekt",
-    "dict_type": "ska vara ett JSON-objekt",
-    "list_type": "ska vara en lista",
-    "greater_than_equal": "ska vara minst {ge}",
-    "less_than_equal": "får vara högst {le}",
-    "value_error": "{error}",
-    "datetime_type": "ska vara en tidpunkt, t.ex. 2026-11-27T10:00:00Z",
-    "datetime_parsing": "ska vara en tidpunkt, t.ex. 2026-11-27T10:00:00Z",
-    "datetime_from_date_parsing": "ska vara en tidpunkt, t.ex. 2026-11-27T10:00:00Z",
-}
-_WHERE = ("body", "query", "path", "header")
-
-
-def swedish_error(error: dict[str, Any]) -> dict[str, str | None]:
-    """A pydantic error as `{"field": "attachments[0].filename", "message": "<Swedish>"}`."""
-    location = [part for part in error.get("loc", ()) if part not in _WHERE]
-    field_name = ""
-    for part in location:
-        field_name += f"[{part}]" if isinstance(part, int) else f".{part}"
-    template = _MESSAGES.get(str(error.get("type")), "har ett ogiltigt värde")
-    context = {key: str(value) for key, value in (error.get("ctx") or {}).items()}
-    try:
-        message = template.format(**context)
-    except (KeyError, IndexError):
-        message = "har ett ogiltigt värde"
-    return {"field": field_name.lstrip(".") or None, "message": message}
 
 
 def letter_input(body: LetterIn, header_key: str | None = None) -> LetterInput:
@@ -414,7 +369,18 @@ def _letter_out(letter: Letter) -> LetterOut:
     summary="Lämna ett brev",
     status_code=201,
     response_model=LetterOut,
-    responses={200: {"model": LetterOut, "description": "Samma idempotensnyckel som förut."}},
+    responses={
+        200: {"model": LetterOut, "description": "Samma idempotensnyckel och innehåll som förut."},
+        409: {
+            "model": IdempotencyConflictOut,
+            "description": "Idempotensnyckeln används redan för ett brev med annat innehåll.",
+        },
+        503: {
+            "model": ErrorResponse,
+            "description": "En adress angavs, men folkbokföringen kan inte frågas om skyddad "
+            "identitet just nu; försök igen senare.",
+        },
+    },
 )
 def submit_letter(
     body: LetterIn,
@@ -429,12 +395,18 @@ def submit_letter(
     """Hand over one letter: 201 when stored now, 200 with the stored letter for a known key.
 
     The letter is checked whole (identity, sender and department scope, protection class,
-    PDF attachments, restricted HTML, 2 MB on the wire) and stored with its first job.
+    PDF attachments, restricted HTML, 2 MB on the wire) and stored with its first job. A key
+    used before with other content answers 409 with the id of the letter stored under it.
     """
     try:
         letter = letter_input(body, idempotency_key)
     except LetterRejectedError as error:
         raise _rejected(error) from None
+    # Asked before any transaction: an address given for a protected person is never stored.
+    screened = _screen(request, [letter])
+    if screened.unavailable is not None:
+        raise ApiError(503, screened.unavailable, field="address", headers={"Retry-After": "30"})
+    letter = screened.letters[0]
     for attempt in range(2):
         with _sessions(request)() as session:
             try:
@@ -443,6 +415,10 @@ def submit_letter(
                 )
                 answer = _letter_out(stored)
                 session.commit()
+            except IdempotencyConflictError as error:
+                raise ApiError(
+                    409, error.message, field=error.field, letter_id=error.letter_id
+                ) from None
             except LetterRejectedError as error:
                 raise _rejected(error) from None
             except IntegrityError:
@@ -454,6 +430,35 @@ def submit_letter(
         response.status_code = 201 if created else 200
         return answer
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _protection(request: Request) -> ProtectedIdentityLookup | None:
+    """The population register as the intake asks it, built on first use and kept.
+
+    None when no register can be asked (no address set, no intermediary): an address given
+    then cannot be judged, and is refused rather than stored.
+    """
+    state = request.app.state
+    with state.precheck_lock:
+        lookup: ProtectedIdentityLookup | None = getattr(state, "protection", None)
+        if lookup is None:
+            source = getattr(state, "address_source", None)
+            if source is None:
+                try:
+                    source = population_register_for(_settings(request), state.engine)
+                except AddressSourceUnavailableError:
+                    return None
+                state.address_source = source
+            lookup = RegisterProtection(source)
+            state.protection = lookup
+        return lookup
+
+
+def _screen(request: Request, letters: list[LetterInput]) -> Screened:
+    """The letters with every given address screened (the register asked only if needed)."""
+    if all(letter.postal_address is None for letter in letters):
+        return Screened(letters)
+    return screen_addresses(letters, _protection(request))
 
 
 @router.get(
@@ -614,6 +619,8 @@ class _BatchIntake:
     sessions: sessionmaker[Session]
     settings: Settings
     system: SendingSystem
+    # The population register, asked (outside the transaction) for lines with an address.
+    protection: Callable[[], ProtectedIdentityLookup | None]
     batch_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     accepted: int = 0
     replayed: int = 0
@@ -636,27 +643,47 @@ class _BatchIntake:
 
     def store(self, lines: list[tuple[int, bytes | None]]) -> None:
         """Check and store one chunk of lines in one transaction (retried once on a key race)."""
+        parsed = self._parsed(lines)
         for attempt in range(2):
             try:
-                self._store(lines)
+                self._store(parsed)
             except IntegrityError:
                 if attempt:
                     raise
             else:
                 return
 
-    def _store(self, lines: list[tuple[int, bytes | None]]) -> None:
+    def _parsed(
+        self, lines: list[tuple[int, bytes | None]]
+    ) -> list[tuple[int, LetterInput | LetterRejectedError]]:
+        """The chunk's lines as letters (or why not), their addresses screened in one call."""
+        parsed: list[tuple[int, LetterInput | LetterRejectedError]] = []
+        for number, raw in lines:
+            try:
+                parsed.append((number, _parse_line(raw)))
+            except LetterRejectedError as error:
+                parsed.append((number, error))
+        letters = [item for _number, item in parsed if isinstance(item, LetterInput)]
+        if all(letter.postal_address is None for letter in letters):
+            return parsed
+        # Unscreened letters (register unavailable) are refused by the service, with the reason.
+        screened = iter(screen_addresses(letters, self.protection()).letters)
+        return [
+            (number, next(screened) if isinstance(item, LetterInput) else item)
+            for number, item in parsed
+        ]
+
+    def _store(self, lines: list[tuple[int, LetterInput | LetterRejectedError]]) -> None:
         accepted = replayed = 0
         rejections: list[BatchRejection] = []
         with self.sessions() as session:
             service = LetterService(session, self.settings)
-            for number, raw in lines:
+            for number, letter in lines:
                 try:
+                    if isinstance(letter, LetterRejectedError):
+                        raise letter
                     _letter, created = service.accept(
-                        self.system,
-                        _parse_line(raw),
-                        actor=_actor(self.system),
-                        batch_id=self.batch_id,
+                        self.system, letter, actor=_actor(self.system), batch_id=self.batch_id
                     )
                 except LetterRejectedError as error:
                     rejections.append(
@@ -702,7 +729,17 @@ def _parse_line(raw: bytes | None) -> LetterInput:
             "brev på högst 2 MB; minska bilagorna",
         )
     try:
-        body = LetterIn.model_validate_json(raw)
+        data = loads_strict(raw)
+    except DuplicateKeyError as error:
+        raise LetterRejectedError(error.key, error.message) from None
+    except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested beyond reason
+        raise LetterRejectedError(
+            "(rad)",
+            "raden är inget brev i JSON (inte giltig JSON i UTF-8); skicka ett brev (ett "
+            "JSON-objekt) per rad",
+        ) from None
+    try:
+        body = LetterIn.model_validate(data)
     except ValidationError as error:
         first = swedish_error(dict(error.errors()[0]))
         if first["field"] is None:
@@ -762,7 +799,9 @@ async def submit_batch(request: Request, system: System) -> BatchOut:
     transaction grows with the batch. Good lines are accepted whatever the bad ones hold;
     each bad line is reported by its number.
     """
-    intake = _BatchIntake(_sessions(request), _settings(request), system)
+    intake = _BatchIntake(
+        _sessions(request), _settings(request), system, protection=lambda: _protection(request)
+    )
     started = False
     waiting: list[tuple[int, bytes | None]] = []
     waiting_bytes = 0

@@ -44,12 +44,27 @@ class ErrorResponse(BaseModel):
     errors: list[ErrorItem] = Field(default_factory=list)
 
 
+class IdempotencyConflictOut(ErrorResponse):
+    """A key used before for a letter with other content: that letter's id."""
+
+    letter_id: str = Field(
+        description="The letter stored under the key the first time.",
+        examples=[EXAMPLE_LETTER_ID],
+    )
+
+
 class AttachmentIn(BaseModel):
     """A PDF attachment, its content in base64."""
 
     model_config = _STRICT
 
-    filename: str = Field(min_length=1, max_length=255, examples=["beslut.pdf"])
+    filename: str = Field(
+        min_length=1,
+        max_length=255,
+        description="The file's name; a folder path in front of it is removed "
+        "(`C:\\Ärenden\\beslut.pdf` is stored as `beslut.pdf`).",
+        examples=["beslut.pdf"],
+    )
     content_base64: str = Field(
         description="The PDF file in base64 (standard alphabet, with padding).",
         examples=["JVBERi0xLjQK"],
@@ -129,13 +144,15 @@ class LetterIn(BaseModel):
     reference: str | None = Field(default=None, max_length=200)
     address: AddressIn | None = Field(
         default=None,
-        description="Postal address for paper; default: the population register's. Ignored for "
-        "a person with protected identity (the letter goes via Skatteverket).",
+        description="Postal address for paper; default: the population register's. For a "
+        "person with protected identity it is never stored (the letter goes via Skatteverket); "
+        "the population register is asked before the letter is accepted (503 if it cannot be).",
     )
     idempotency_key: str | None = Field(
         default=None,
         max_length=200,
-        description="The same key again returns the letter stored the first time "
+        description="The same key again with the same content returns the letter stored the "
+        "first time; with other content it is refused with 409 "
         "(or use the Idempotency-Key header).",
     )
 

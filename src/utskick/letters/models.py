@@ -85,6 +85,9 @@ class Letter(Base):
     # The postal address the caller gave (name, lines, postal code, city, country), used for
     # paper unless the population register says the person is protected, dead or emigrated.
     postal_address: Mapped[dict[str, object] | None] = mapped_column(JSON)
+    # SHA-256 of the request's content (letters.service.request_fingerprint): a key used again
+    # with other content is refused. None for letters stored before it was kept.
+    request_fingerprint: Mapped[str | None] = mapped_column(String(64))
     # The Message Id on the wire: the same on every retry, so the operator stores it once.
     message_id: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)

@@ -8,8 +8,10 @@ transaction; the caller commits, and only then does the letter count as accepted
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
+import json
 import re
 import uuid
 from collections.abc import Callable, Mapping
@@ -23,8 +25,11 @@ from utskick.identity import InvalidIdentityError, parse_identity, parse_organis
 from utskick.intake.models import SendingSystem
 from utskick.letters import events
 from utskick.letters.models import Letter, LetterAttachment
+from utskick.letters.pdf_check import PdfRefusedError, check_pdf
 from utskick.letters.repository import LetterRepository
+from utskick.letters.text_checks import attachment_base_name, is_empty_name, refused_character
 from utskick.mm import delivery as wire
+from utskick.mm.html_body import HtmlBodyError, check_html_body
 from utskick.senders.models import SenderOrganisation
 from utskick.senders.repository import SenderRepository
 from utskick.settings import Settings
@@ -91,6 +96,9 @@ class LetterInput:
     # For paper: {"name", "lines", "postal_code", "city", "country"}; None: the population
     # register's address is used.
     postal_address: Mapping[str, object] | None = None
+    # Whether the population register was asked, before the transaction, that the recipient
+    # has no protected identity (see `letters.address_screen`): only then is the address kept.
+    address_screened: bool = False
 
 
 class LetterRejectedError(ValueError):
@@ -100,6 +108,19 @@ class LetterRejectedError(ValueError):
         self.field = field
         self.message = message
         super().__init__(f"{field}: {message}")
+
+
+class IdempotencyConflictError(LetterRejectedError):
+    """The idempotency key was used before for a letter with other content (`letter_id`)."""
+
+    def __init__(self, key: str, letter_id: str) -> None:
+        self.letter_id = letter_id
+        super().__init__(
+            "idempotency_key",
+            f"idempotensnyckeln {key!r} har redan använts för brevet {letter_id}, som har ett "
+            "annat innehåll; ge det nya brevet en egen nyckel, eller skicka exakt samma brev "
+            "igen för att få tillbaka det första",
+        )
 
 
 class LetterNotFoundError(LookupError):
@@ -143,7 +164,8 @@ class LetterService:
         """Check a letter and store it with its first event and job (the caller commits).
 
         A letter with an idempotency key the system has used before is not checked or stored
-        again: the letter stored the first time is returned.
+        again: the letter stored the first time is returned, if this one has the same content
+        (the same request fingerprint); a letter with other content is refused.
 
         Args:
             system: the sending system handing the letter over.
@@ -155,12 +177,16 @@ class LetterService:
             The letter and whether it was created now (False: a replay of an earlier one).
 
         Raises:
+            IdempotencyConflictError: the key was used for a letter with other content.
             LetterRejectedError: naming the field and saying, in Swedish, what to do.
         """
         key = _idempotency_key(letter.idempotency_key)
+        fingerprint = request_fingerprint(letter)
         if key is not None:
             earlier = self.letters.find_by_idempotency_key(system.id, key)
             if earlier is not None:
+                if not _same_request(earlier, letter, fingerprint):
+                    raise IdempotencyConflictError(key, earlier.id)
                 return earlier, False
         now = self.clock()
         sender = self._sender(system, letter.sender)
@@ -171,7 +197,10 @@ class LetterService:
         _check_text(letter)
         attachments = _attachments(letter.attachments)
         eservice_url = _eservice_url(letter.eservice_url)
-        _check_wire_size(sender, recipient, letter, department)
+        postal_address = _checked_address(letter)
+        _check_wire_size(
+            sender, recipient, dataclasses.replace(letter, attachments=attachments), department
+        )
 
         letter_id = str(uuid.uuid4())
         stored = Letter(
@@ -191,7 +220,8 @@ class LetterService:
             eservice_url=eservice_url,
             case_number=letter.case_number,
             reference=letter.reference,
-            postal_address=_checked_address(letter.postal_address),
+            postal_address=postal_address,
+            request_fingerprint=fingerprint,
             message_id=uuid.uuid4().hex,
             created_at=now,
             deliver_by=(
@@ -301,6 +331,13 @@ class LetterService:
                 f"{wire.MAX_SUPPORT_TEXT_LENGTH} tecken), som varje brev i Mina meddelanden "
                 "måste ha; be förvaltningen lägga in den för avsändaren",
             )
+        refused = refused_character(sender.support_text, multiline=True)
+        if refused is not None:
+            raise LetterRejectedError(
+                "sender",
+                f"avsändaren {number} har en supporttext med {refused}; be förvaltningen "
+                "rätta supporttexten för avsändaren",
+            )
         return sender
 
     @staticmethod
@@ -308,12 +345,12 @@ class LetterService:
         if department is not None:
             department = department.strip() or None
         if department is not None and (
-            len(department) > MAX_REFERENCE_LENGTH or _NOT_XML.search(department)
+            len(department) > MAX_REFERENCE_LENGTH or refused_character(department) is not None
         ):
             raise LetterRejectedError(
                 "department",
                 f"förvaltningen/funktionen får ha högst {MAX_REFERENCE_LENGTH} tecken "
-                "och inga styrtecken",
+                "och inga styrtecken eller riktningstecken",
             )
         if system.departments is None:
             return department
@@ -374,6 +411,72 @@ def _idempotency_key(key: str | None) -> str | None:
     return key
 
 
+def request_fingerprint(letter: LetterInput) -> str:
+    """SHA-256 (hex) of the letter's content as canonical JSON; the idempotency key left out.
+
+    Identity numbers count in their canonical form (`19121212-1212` is `191212121212`) and
+    attachments by name, channel and the SHA-256 of their bytes. The address counts as
+    screened: for a protected person it is already gone, so no trace of it is kept here.
+    """
+    content = {
+        "sender": _canonical(letter.sender, organisation=True),
+        "recipient": _canonical(letter.recipient, organisation=False),
+        "subject": letter.subject,
+        "body": letter.body,
+        "body_type": letter.body_type,
+        "attachments": [
+            {
+                "filename": a.filename,
+                "channel": a.channel,
+                "content_type": a.content_type,
+                "sha256": hashlib.sha256(a.content).hexdigest(),
+            }
+            for a in letter.attachments
+        ],
+        "protection_class": letter.protection_class,
+        "message_type": letter.message_type,
+        "policy": letter.policy,
+        "department": letter.department,
+        "eservice_url": letter.eservice_url,
+        "case_number": letter.case_number,
+        "reference": letter.reference,
+        "postal_address": dict(letter.postal_address) if letter.postal_address else None,
+    }
+    canonical = json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8", errors="surrogatepass")).hexdigest()
+
+
+def _canonical(typed: str, *, organisation: bool) -> str:
+    try:
+        if organisation:
+            return parse_organisation(typed).organisation_number
+        return parse_identity(typed).value
+    except InvalidIdentityError:
+        return typed
+
+
+def _same_request(earlier: Letter, letter: LetterInput, fingerprint: str) -> bool:
+    """Whether a letter handed over again with a known key is the one stored under it.
+
+    Letters stored before fingerprints were kept are compared on what their row still holds
+    (the body may already be removed after delivery; then it is not compared).
+    """
+    if earlier.request_fingerprint is not None:
+        return earlier.request_fingerprint == fingerprint
+    stored_digests = [a.sha256 for a in earlier.attachments]
+    given_digests = [hashlib.sha256(a.content).hexdigest() for a in letter.attachments]
+    return (
+        earlier.sender_number == _canonical(letter.sender, organisation=True)
+        and earlier.recipient_id == _canonical(letter.recipient, organisation=False)
+        and earlier.subject == letter.subject
+        and earlier.body_type == letter.body_type
+        and (earlier.body is None or earlier.body == letter.body)
+        and stored_digests == given_digests
+        and earlier.case_number == letter.case_number
+        and earlier.reference == letter.reference
+    )
+
+
 def _recipient(typed: str, today: dt.date) -> str:
     try:
         return parse_identity(typed, today=today).value
@@ -387,12 +490,24 @@ def _recipient(typed: str, today: dt.date) -> str:
 
 MAX_ADDRESS_LINES = 4
 MAX_ADDRESS_LINE_LENGTH = 60
+ADDRESS_NOT_SCREENED = (
+    "den angivna adressen kan inte tas emot eftersom folkbokföringen inte kunde frågas om "
+    "mottagaren har skyddad identitet; försök igen om en stund, eller skicka brevet utan "
+    "adress (då används folkbokföringens)"
+)
 
 
-def _checked_address(address: Mapping[str, object] | None) -> dict[str, object] | None:
-    """The caller's postal address, checked and trimmed (None when none was given)."""
+def _checked_address(letter: LetterInput) -> dict[str, object] | None:
+    """The caller's postal address, checked and trimmed (None when none was given).
+
+    Only an address screened against the population register is kept: one that was not could
+    belong to a person with protected identity, and must then never be written anywhere.
+    """
+    address = letter.postal_address
     if address is None:
         return None
+    if not letter.address_screened:
+        raise LetterRejectedError("address", ADDRESS_NOT_SCREENED)
     name = str(address.get("name") or "").strip()
     raw_lines = address.get("lines") or []
     lines = [str(line).strip() for line in raw_lines] if isinstance(raw_lines, list) else []
@@ -410,6 +525,12 @@ def _checked_address(address: Mapping[str, object] | None) -> dict[str, object] 
             "address.lines",
             f"ange 1–{MAX_ADDRESS_LINES} adressrader (gata, c/o, box), inga tomma rader",
         )
+    for value in (name, *lines, postal_code, city, country or ""):
+        refused = refused_character(value)
+        if refused is not None:
+            raise LetterRejectedError(
+                "address", f"adressen innehåller {refused}; ta bort det och skicka igen"
+            )
     for value in (name, *lines, f"{postal_code} {city}"):
         if len(value) > MAX_ADDRESS_LINE_LENGTH:
             raise LetterRejectedError(
@@ -443,9 +564,12 @@ def _check_text(letter: LetterInput) -> None:
             "subject",
             f"ämnesraden har {len(subject)} tecken; korta den till högst {wire.MAX_SUBJECT_LENGTH}",
         )
-    if _NOT_XML_OR_NEWLINE.search(subject):
+    refused = refused_character(subject)
+    if refused is not None:
         raise LetterRejectedError(
-            "subject", "ämnesraden får inte innehålla radbrytningar eller styrtecken"
+            "subject",
+            f"ämnesraden innehåller {refused}; radbrytningar, styrtecken och riktningstecken "
+            "får inte finnas i ämnesraden",
         )
     _check_choice("body_type", letter.body_type, BODY_TYPES, "brödtextens typ")
     if not letter.body.strip() and not letter.attachments:
@@ -454,8 +578,8 @@ def _check_text(letter: LetterInput) -> None:
         raise LetterRejectedError("body", "brödtexten innehåller styrtecken som inte kan skickas")
     if letter.body_type == "text/html":
         try:
-            wire.check_restricted_html(letter.body)
-        except wire.DeliveryDocumentError as error:
+            check_html_body(letter.body)
+        except HtmlBodyError as error:
             raise LetterRejectedError(
                 "body",
                 f"{error}; använd bara enkel formatering (p, br, strong, em, listor, tabeller, "
@@ -469,28 +593,25 @@ def _check_text(letter: LetterInput) -> None:
         if value is not None and (
             not value.strip()
             or len(value) > MAX_REFERENCE_LENGTH
-            or _NOT_XML_OR_NEWLINE.search(value)
+            or refused_character(value) is not None
         ):
             raise LetterRejectedError(
                 field,
-                f"fältet ska ha 1–{MAX_REFERENCE_LENGTH} tecken utan radbrytningar eller "
-                "styrtecken (eller utelämnas)",
+                f"fältet ska ha 1–{MAX_REFERENCE_LENGTH} tecken utan radbrytningar, styrtecken "
+                "eller riktningstecken (eller utelämnas)",
             )
 
 
 def _attachments(attachments: tuple[AttachmentInput, ...]) -> tuple[AttachmentInput, ...]:
+    """The attachments checked, each under its base name (any folder path removed)."""
     if len(attachments) > MAX_ATTACHMENTS:
         raise LetterRejectedError(
             "attachments", f"brevet har {len(attachments)} bilagor; högst {MAX_ATTACHMENTS}"
         )
+    checked = []
     for index, attachment in enumerate(attachments):
         field = f"attachments[{index}]"
-        name = attachment.filename
-        if not name.strip() or len(name) > MAX_FILENAME_LENGTH or _NOT_XML_OR_NEWLINE.search(name):
-            raise LetterRejectedError(
-                f"{field}.filename",
-                f"bilagans filnamn ska ha 1–{MAX_FILENAME_LENGTH} tecken utan styrtecken",
-            )
+        name = _attachment_name(f"{field}.filename", attachment.filename)
         _check_choice(f"{field}.channel", attachment.channel, ATTACHMENT_CHANNELS, "kanalen")
         if attachment.content_type != "application/pdf":
             raise LetterRejectedError(
@@ -504,7 +625,33 @@ def _attachments(attachments: tuple[AttachmentInput, ...]) -> tuple[AttachmentIn
                 f"bilagan {name} är ingen PDF-fil (den börjar inte med %PDF-); "
                 "spara dokumentet som PDF och försök igen",
             )
-    return attachments
+        try:
+            check_pdf(name, attachment.content)
+        except PdfRefusedError as error:
+            raise LetterRejectedError(f"{field}.content", str(error)) from None
+        checked.append(dataclasses.replace(attachment, filename=name))
+    return tuple(checked)
+
+
+def _attachment_name(field: str, filename: str) -> str:
+    """The file's base name: a path the sender's system put in front of it is removed."""
+    if len(filename) > MAX_FILENAME_LENGTH:
+        raise LetterRejectedError(
+            field, f"bilagans filnamn har {len(filename)} tecken; högst {MAX_FILENAME_LENGTH}"
+        )
+    refused = refused_character(filename)
+    if refused is not None:
+        raise LetterRejectedError(
+            field, f"bilagans filnamn innehåller {refused}; ta bort det och skicka igen"
+        )
+    name = attachment_base_name(filename)
+    if is_empty_name(name):
+        raise LetterRejectedError(
+            field,
+            f"bilagans filnamn {filename!r} har inget namn när mappar tagits bort; ange ett "
+            "filnamn som beslut.pdf",
+        )
+    return name
 
 
 def _eservice_url(url: str | None) -> str | None:

@@ -2,8 +2,10 @@
 
 The tree mixes namespaces (a local element lives in the namespace of the schema that
 declares it). Every element that changes namespace carries a default namespace declaration
-and no prefix is ever used, because that is the form that verifies the same way in every
-implementation known to interoperate (see `docs/architecture.md`, "The wire").
+and no prefix is used, because that is the form the signatures are computed over and that
+verifies the same way in every implementation known to interoperate (see
+`docs/mina-meddelanden.md`). How the signed tree is then written on the wire, prefixed or not,
+is `mm.soap`'s concern.
 """
 
 from __future__ import annotations
@@ -13,11 +15,12 @@ import datetime as dt
 import hashlib
 import re
 from dataclasses import dataclass
-from html.parser import HTMLParser
 
 from lxml import etree
 
 from utskick.mm import namespaces as ns
+from utskick.mm.html_body import HtmlBodyError, check_html_body
+from utskick.mm.xml import UnsafeXMLError, parse_xs_date, text_content
 
 MAX_SUBJECT_LENGTH = 255
 MAX_SUPPORT_TEXT_LENGTH = 1024
@@ -29,6 +32,7 @@ _RECIPIENT_PATTERN = re.compile(
     r"|((18|19|20)\d{2}(0[1-9]|1[0-2])(\d{2})\d{4})"
 )
 _ORGANISATION_ID = re.compile(r"16\d{10}")
+_XML_WHITESPACE = re.compile(r"[ \t\r\n]+")
 
 
 class DeliveryDocumentError(ValueError):
@@ -182,70 +186,18 @@ def _check_recipient(recipient_id: str) -> None:
         )
 
 
-_ALLOWED_HTML_TAGS = frozenset(
-    {
-        "p",
-        "br",
-        "strong",
-        "b",
-        "em",
-        "i",
-        "u",
-        "ul",
-        "ol",
-        "li",
-        "a",
-        "h1",
-        "h2",
-        "h3",
-        "h4",
-        "blockquote",
-        "table",
-        "thead",
-        "tbody",
-        "tr",
-        "th",
-        "td",
-        "span",
-        "div",
-        "hr",
-    }
-)
-_ALLOWED_LINK_SCHEMES = ("https://", "http://", "mailto:")
-
-
-class _RestrictedHTMLChecker(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.problem: str | None = None
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if self.problem:
-            return
-        if tag not in _ALLOWED_HTML_TAGS:
-            self.problem = f"HTML-elementet <{tag}> är inte tillåtet i brödtexten"
-            return
-        for name, value in attrs:
-            if tag == "a" and name == "href" and (value or "").startswith(_ALLOWED_LINK_SCHEMES):
-                continue
-            self.problem = f"attributet {name} på <{tag}> är inte tillåtet i brödtexten"
-            return
-
-    def handle_comment(self, data: str) -> None:  # noqa: ARG002 (the content is irrelevant)
-        self.problem = self.problem or "kommentarer är inte tillåtna i HTML-brödtexten"
-
-
 def check_restricted_html(html: str) -> None:
     """Allow only simple formatting and plain links: mailboxes show HTML bodies to citizens.
 
+    The body is judged as a browser parses it (see `mm.html_body`).
+
     Raises:
-        DeliveryDocumentError: naming the first element or attribute that is not allowed.
+        DeliveryDocumentError: naming the first element, attribute or comment not allowed.
     """
-    checker = _RestrictedHTMLChecker()
-    checker.feed(html)
-    checker.close()
-    if checker.problem:
-        raise DeliveryDocumentError(checker.problem)
+    try:
+        check_html_body(html)
+    except HtmlBodyError as error:
+        raise DeliveryDocumentError(str(error)) from None
 
 
 # --- building ------------------------------------------------------------------------------
@@ -408,7 +360,22 @@ def _text(element: etree._Element, path: str, *, required: bool = True) -> str |
         if required:
             raise DeliveryDocumentError(f"elementet {path} saknas")
         return None
-    return found.text or ""
+    return _whole_text(found)
+
+
+def _whole_text(element: etree._Element) -> str:
+    """The element's whole text: never only the text before a comment or a child element."""
+    try:
+        return text_content(element)
+    except UnsafeXMLError as error:
+        raise DeliveryDocumentError(str(error)) from None
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return parse_xs_date(text)
+    except ValueError as error:
+        raise DeliveryDocumentError(f"ärendets Timestamp: {error}") from None
 
 
 def _q(namespace: str, local: str) -> str:
@@ -437,8 +404,10 @@ def parse_delivery(element: etree._Element) -> Delivery:
 
 
 def _decode(text: str | None, what: str) -> bytes:
+    """xs:base64Binary: white space may separate the characters, nothing else may."""
+    compact = _XML_WHITESPACE.sub("", text or "")
     try:
-        return base64.b64decode((text or "").encode("ascii"), validate=False)
+        return base64.b64decode(compact.encode("ascii"), validate=True)
     except (ValueError, UnicodeEncodeError):
         raise DeliveryDocumentError(f"{what} är inte giltig base64") from None
 
@@ -473,7 +442,7 @@ def _message_from(
     if extension is not None:
         identity = f"{_q(ofm, 'Identity')}/"
         matter = OfficialMatter(
-            timestamp=dt.date.fromisoformat(_text(extension, _q(ofm, "Timestamp")) or ""),
+            timestamp=_date(_text(extension, _q(ofm, "Timestamp")) or ""),
             event_id=_text(extension, identity + _q(ofm, "EventId"), required=False),
             official_matter_id=_text(
                 extension, identity + _q(ofm, "OfficialMatterId"), required=False
@@ -550,7 +519,7 @@ def parse_notification_delivery(element: etree._Element) -> NotificationDelivery
     return NotificationDelivery(
         sender_id=_text(sender, _q(sender_ns, "Id")) or "",
         sender_name=_text(sender, _q(sender_ns, "Name")) or "",
-        recipient_ids=tuple(r.text or "" for r in header.iterchildren(_q(msg, "Recipient"))),
+        recipient_ids=tuple(_whole_text(r) for r in header.iterchildren(_q(msg, "Recipient"))),
         reference=_text(header, _q(msg, "Reference"), required=False),
         message=_message_from(message_header, body, ()),
         email_from=_text(email, f"{_q(n2, 'header')}/{_q(n2, 'From')}", required=False)

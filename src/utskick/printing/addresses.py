@@ -4,7 +4,8 @@ The population register is a port (`AddressSource`) with a real adapter that ask
 register's JSON API over HTTPS with mutual TLS (the intermediary's certificate: only
 organisations registered in FaR may ask). `resolve` turns the register's answer and the
 caller's address into the envelope: an address, Skatteverket's forwarding service for a
-protected identity, or a reason why the letter cannot go on paper.
+protected identity, or a reason why the letter cannot go on paper. The intake asks the same
+register (`RegisterProtection`) before it stores an address a caller gave.
 """
 
 from __future__ import annotations
@@ -15,7 +16,13 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import httpx
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
+from utskick.letters.address_screen import ProtectionUnknownError
+from utskick.senders.keys import SenderKeyError, client_tls_context
+from utskick.senders.repository import SenderRepository
+from utskick.settings import Settings
 from utskick.switch import reasons
 
 MAX_IDS_PER_LOOKUP = 1000
@@ -189,3 +196,54 @@ class FixedAddressSource:
         return {
             rid: self.entries.get(rid, RegisterEntry(rid, found=False)) for rid in recipient_ids
         }
+
+
+class RegisterProtection:
+    """The population register as the letter intake asks it: who has a protected identity.
+
+    Adapts an `AddressSource` to `letters.address_screen.ProtectedIdentityLookup`, so that an
+    address given for a protected person is dropped before anything is stored.
+    """
+
+    def __init__(self, source: AddressSource) -> None:
+        self.source = source
+
+    def protected(self, recipient_ids: Sequence[str]) -> set[str]:
+        """The ids among these that the register reports as protected.
+
+        Raises:
+            ProtectionUnknownError: the register cannot be asked now.
+        """
+        try:
+            entries = self.source.lookup(recipient_ids)
+        except AddressSourceUnavailableError as error:
+            raise ProtectionUnknownError(str(error)) from error
+        return {rid for rid, entry in entries.items() if entry.protected}
+
+
+def population_register_for(settings: Settings, engine: Engine) -> PopulationRegisterClient:
+    """The configured population register, asked with the intermediary's certificate.
+
+    Raises:
+        AddressSourceUnavailableError: no register address is set, or no sender organisation
+            is the intermediary (whose certificate the register requires), or its key cannot
+            be used.
+    """
+    if not settings.population_url:
+        raise AddressSourceUnavailableError(
+            "folkbokföringens adress är inte inställd; sätt UTSKICK_POPULATION_URL"
+        )
+    with Session(engine) as session:
+        intermediary = SenderRepository(session).intermediary()
+    if intermediary is None:
+        raise AddressSourceUnavailableError(
+            "ingen avsändarorganisation är förmedlare; folkbokföringen kan inte frågas utan "
+            "förmedlarens certifikat"
+        )
+    try:
+        tls = client_tls_context(intermediary, settings.tls_ca_file)
+    except SenderKeyError as error:
+        raise AddressSourceUnavailableError(str(error)) from None
+    return PopulationRegisterClient(
+        settings.population_url, tls, timeout_seconds=settings.far_timeout_seconds
+    )

@@ -147,7 +147,9 @@ def _batch_letters(
             continue
         envelope = resolve(entries.get(letter.recipient_id), letter.postal_address)
         if envelope.protected and letter.postal_address is not None:
-            # Never keep (or print) an address for a protected identity.
+            # The intake never stores an address given for a protected person (see
+            # letters.address_screen); one stored for a person protected since then is erased
+            # here, and never printed.
             letter.postal_address = None
         if envelope.impossible_reason is not None:
             _record_impossible(session, letter, waiting.part, envelope, now=now, actor=actor)

@@ -70,15 +70,10 @@ class TestSubmitLetter:
 
     def test_a_new_letter_is_201_and_a_replay_is_200_with_the_same_letter(self, client, new_system):
         headers = new_system() | {"Idempotency-Key": "BN-2026-1"}
-        first = client.post(
-            "/api/v1/letters",
-            json=letter_json(
-                attachments=[{"filename": "beslut.pdf", "content_base64": PDF_BASE64}]
-            ),
-            headers=headers,
-        )
+        letter = letter_json(attachments=[{"filename": "beslut.pdf", "content_base64": PDF_BASE64}])
+        first = client.post("/api/v1/letters", json=letter, headers=headers)
         assert first.status_code == 201, first.text
-        again = client.post("/api/v1/letters", json=letter_json(), headers=headers)
+        again = client.post("/api/v1/letters", json=letter, headers=headers)
         assert again.status_code == 200
         assert again.json()["id"] == first.json()["id"]
         stored = first.json()

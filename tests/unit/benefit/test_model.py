@@ -245,7 +245,7 @@ class TestInputsWith:
             inputs_with({"inhabitants": "abc"})
         assert error.value.errors[0].field == "inhabitants"
         assert error.value.errors[0].message == (
-            "invånare (inhabitants) måste vara ett heltal ≥ 0, fick 'abc'"
+            "invånare (inhabitants) måste vara ett heltal mellan 0 och 100 000 000, fick 'abc'"
         )
 
     @pytest.mark.parametrize(

@@ -6,11 +6,13 @@ import datetime as dt
 import pytest
 from sqlalchemy import func, select
 
+from utskick.benchmarks.signing import minimal_pdf
 from utskick.intake.systems import create_sending_system
 from utskick.letters import events
 from utskick.letters.models import Letter, LetterAttachment, LetterEvent, MessageType
 from utskick.letters.service import (
     AttachmentInput,
+    IdempotencyConflictError,
     LetterInput,
     LetterNotCancellableError,
     LetterNotFoundError,
@@ -25,7 +27,7 @@ EXEMPELKOMMUN = "2021004748"
 GRANNKOMMUN = "2021009903"
 UNKNOWN_ORGANISATION = "2120000142"  # a valid organisationsnummer that is not a sender
 NOW = dt.datetime(2026, 11, 27, 9, 0, tzinfo=dt.UTC)
-PDF = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
+PDF = minimal_pdf(1000)
 
 pytestmark = pytest.mark.storage
 
@@ -151,12 +153,26 @@ class TestIdempotency:
         db_session.flush()
         before = counts(db_session)
         again, created_again = service.accept(
-            system, letter(idempotency_key="BN-1", subject="Annat"), actor="cli"
+            system, letter(idempotency_key="BN-1", recipient="191212121212"), actor="cli"
         )
         db_session.flush()
         assert (created_first, created_again) == (True, False)
         assert again.id == first.id
-        assert again.subject == "Beslut om bygglov"
+        assert counts(db_session) == before
+
+    def test_the_same_key_with_other_content_is_refused_naming_the_first_letter(
+        self, world, db_session
+    ):
+        service, system, _ = world
+        first, _ = service.accept(system, letter(idempotency_key="BN-1"), actor="cli")
+        db_session.flush()
+        before = counts(db_session)
+        with pytest.raises(IdempotencyConflictError) as refused:
+            service.accept(system, letter(idempotency_key="BN-1", subject="Annat"), actor="cli")
+        db_session.flush()
+        assert refused.value.letter_id == first.id
+        assert first.id in refused.value.message
+        assert db_session.get(Letter, first.id).subject == "Beslut om bygglov"
         assert counts(db_session) == before
 
     def test_the_same_key_from_another_system_is_another_letter(self, world):
