@@ -111,6 +111,116 @@ def test_seeds_a_demo_api_key_and_its_workers_deliver_a_letter_sent_through_the_
     assert base + "/docs" in "".join(lines)
     key = key_file.read_text().strip()
     assert httpx.get(base + "/api/v1/letters").status_code == 401
+    letter = _send_to_tolvan_and_wait(base, key)
+    assert letter["state"] == "delivered", letter
+    assert letter["reason"] == "reachable"
+
+
+@pytest.fixture(scope="module")
+def served_with_settings_it_cannot_honour(tmp_path_factory):
+    """`utskick serve` under umask 000, given settings the embedded default overrides."""
+    home = tmp_path_factory.mktemp("serve-warnings") / "var"
+    connector_port, *ports = _free_ports(1 + len(REFERENCE_PORTS))
+    env = dict(os.environ, COLUMNS="200")
+    env.update(
+        {
+            f"UTSKICK_REFERENCE_{name}": str(port)
+            for name, port in zip(REFERENCE_PORTS, ports, strict=True)
+        }
+    )
+    env.update(
+        {
+            "UTSKICK_FAR_URL": "https://far.kommun.example/far",
+            "UTSKICK_TLS_CA_FILE": "/etc/utskick/ca.pem",
+            "UTSKICK_REFERENCE_HOME": str(home.parent / "annan-mapp"),
+        }
+    )
+    process = subprocess.Popen(
+        [
+            *("/bin/sh", "-c", 'umask 000; exec "$@"', "sh"),
+            *(UTSKICK, "serve", "--home", str(home), "--port", str(connector_port)),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    stdout: list[str] = []
+    stderr: list[str] = []
+    readers = [
+        threading.Thread(target=lambda: stdout.extend(process.stdout), daemon=True),
+        threading.Thread(target=lambda: stderr.extend(process.stderr), daemon=True),
+    ]
+    for reader in readers:
+        reader.start()
+    base = f"http://127.0.0.1:{connector_port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(base + "/health", timeout=1).status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        if process.poll() is not None:
+            pytest.fail(f"utskick serve stopped: {''.join(stdout)}{''.join(stderr)}")
+        time.sleep(0.2)
+    else:
+        process.kill()
+        pytest.fail("utskick serve did not answer /health with 200 within 60 s")
+    yield base, home, ports[0], stdout, stderr
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+def test_serve_warns_on_stderr_for_each_setting_it_cannot_honour(
+    served_with_settings_it_cannot_honour,
+):
+    _, home, far_port, stdout, stderr = served_with_settings_it_cannot_honour
+    warnings = " ".join("".join(stderr).split())  # rich may wrap long lines
+    assert (
+        "UTSKICK_FAR_URL=https://far.kommun.example/far används inte: utskick serve kör den "
+        "inbyggda referensinfrastrukturen och använder referensens FaR "
+        f"(https://127.0.0.1:{far_port}/far); sätt UTSKICK_EMBEDDED_REFERENCE=false" in warnings
+    )
+    assert "UTSKICK_TLS_CA_FILE=/etc/utskick/ca.pem används inte" in warnings
+    assert f"demo-CA:n i {home}/pki/ca.pem" in warnings
+    assert "UTSKICK_REFERENCE_HOME=" in warnings
+    assert "UTSKICK_POPULATION_URL" not in warnings  # not given: nothing to say
+    assert "används inte" not in "".join(stdout)
+
+
+def test_serve_uses_the_reference_far_instead_and_health_says_far_is_ok(
+    served_with_settings_it_cannot_honour,
+):
+    base, home, *_ = served_with_settings_it_cannot_honour
+    key = (home / "demo-api-key").read_text().strip()
+    letter = _send_to_tolvan_and_wait(base, key)
+    assert letter["state"] == "delivered", letter
+    health = httpx.get(base + "/health").json()
+    assert (health["status"], health["far"]["status"]) == ("ok", "ok")
+
+
+def test_serve_under_umask_000_writes_nothing_others_can_read(
+    served_with_settings_it_cannot_honour,
+):
+    _, home, *_ = served_with_settings_it_cannot_honour
+    written = [home, *home.rglob("*")]
+    assert {"utskick.db", "reference.db", "demo-api-key", "ca-key.pem"} <= {
+        path.name for path in written
+    }
+    loose = [
+        f"{path} {path.stat().st_mode & 0o777:03o}"
+        for path in written
+        if path.stat().st_mode & 0o777 != (0o700 if path.is_dir() else 0o600)
+    ]
+    assert loose == []
+
+
+def _send_to_tolvan_and_wait(base, key):
+    """Send a kallelse to Tolvan through the API; the letter once delivered, or after 30 s."""
     answer = httpx.post(
         base + "/api/v1/letters",
         headers={"Authorization": f"Bearer {key}"},
@@ -125,10 +235,8 @@ def test_seeds_a_demo_api_key_and_its_workers_deliver_a_letter_sent_through_the_
     assert answer.status_code in (200, 201, 202), answer.text
     letter_url = f"{base}/api/v1/letters/{answer.json()['id']}"
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
+    while True:
         letter = httpx.get(letter_url, headers={"Authorization": f"Bearer {key}"}).json()
-        if letter["state"] == "delivered":
-            break
+        if letter["state"] == "delivered" or time.monotonic() > deadline:
+            return letter
         time.sleep(0.2)
-    assert letter["state"] == "delivered", letter
-    assert letter["reason"] == "reachable"

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +18,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from utskick.mm import private_files
+from utskick.mm.private_files import create_private_folders
 
 CA_CERTIFICATE_FILE = "ca.pem"
 CA_KEY_FILE = "ca-key.pem"
@@ -102,9 +104,9 @@ class DevCertificateAuthority:
                 raise ValueError(f"{key_path} är ingen RSA-nyckel")
             return cls(key, x509.load_pem_x509_certificate(certificate_path.read_bytes()))
         authority = cls.create()
-        directory.mkdir(parents=True, exist_ok=True)
+        create_private_folders(directory)
         write_private_file(key_path, _pem_key(authority.private_key))
-        certificate_path.write_bytes(_pem_certificate(authority.certificate))
+        write_certificate(certificate_path, authority.certificate)
         return authority
 
     def _builder(
@@ -223,11 +225,8 @@ def _pem_certificate(certificate: x509.Certificate) -> bytes:
 
 
 def write_private_file(path: Path, data: bytes) -> None:
-    """Write a file only its owner may read (it holds a private key or a secret)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "wb") as handle:
-        handle.write(data)
+    """Write a file only its owner may read, mode 0600 from the start, whatever the umask."""
+    private_files.write_private_file(path, data)
 
 
 def write_pem_bundle(
@@ -240,9 +239,12 @@ def write_pem_bundle(
 
 
 def write_certificate(path: Path, certificate: x509.Certificate) -> None:
-    """The certificate alone, as PEM (what a verifier puts in its trust list)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(_pem_certificate(certificate))
+    """The certificate alone, as PEM (what a verifier puts in its trust list).
+
+    Mode 0600 like every file Utskick writes: never writable by others, who could otherwise
+    swap a trust anchor.
+    """
+    private_files.write_private_file(path, _pem_certificate(certificate))
 
 
 def write_pkcs12(path: Path, issued: IssuedCertificate, passphrase: bytes, name: str) -> None:

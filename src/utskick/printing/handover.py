@@ -41,6 +41,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.orm import Session, sessionmaker
 
 from utskick.letters import events
+from utskick.mm.private_files import FILE_MODE, create_private_folders, open_private_file
 from utskick.printing.documents import DocumentBuilder
 from utskick.printing.models import CLOSED, HANDED_OVER, OPEN, WHOLE_LETTER, PrintBatch, PrintItem
 from utskick.printing.render import LetterRenderer, PrintLetter, Window, sheets_for
@@ -196,8 +197,7 @@ def handover_batch(
     done, vendor, target = _check(batch_id, sessions, settings)
     if done is not None:
         return done
-    lock_root = target.parent / LOCK_FOLDER
-    lock_root.mkdir(parents=True, exist_ok=True)
+    lock_root = create_private_folders(target.parent / LOCK_FOLDER)
     # The lock files stay: removing one while another process waits on it would let a third
     # take a new lock beside it.
     with _exclusive(lock_root / f"{target.name}.lock"):
@@ -225,7 +225,9 @@ def handover_batch(
 @contextlib.contextmanager
 def _exclusive(lock_path: Path) -> Iterator[None]:
     """Hold an exclusive lock on a file: the kernel lets it go when the process dies."""
-    with lock_path.open("a") as lock:
+    # Mode 0600 (and the lock folder 0700) like everything Utskick writes into a drop.
+    descriptor = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
+    with os.fdopen(descriptor, "r+b") as lock:
         fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
         try:
             yield
@@ -337,15 +339,16 @@ def _write_folder(
     settings: Settings,
 ) -> Path:
     """Render the batch into a new working folder beside `target`; the folder, written."""
-    work_root = target.parent / WORK_FOLDER
-    work_root.mkdir(parents=True, exist_ok=True)
+    work_root = create_private_folders(target.parent / WORK_FOLDER)
     for stale in work_root.glob(f"{target.name}.*"):
         # A run that died half-way (this one holds the lock, so none is running): its files
         # are never shown to the vendor, start afresh.
         if stale.is_dir():
             shutil.rmtree(stale, ignore_errors=True)
     work = work_root / f"{target.name}.{uuid.uuid4().hex[:8]}"
-    work.mkdir()
+    # Letters with names and addresses: the folder 0700 and its files 0600 from the start,
+    # whatever the umask; the vendor picks them up as the same user, or over SFTP.
+    create_private_folders(work)
     renderer = LetterRenderer(window_of(vendor))
     with sessions() as session:
         batch = PrintRepository(session).batch(batch_id)
@@ -394,8 +397,7 @@ def _write_letters(
     vendor: PrintVendor,
     batch: PrintBatch,
 ) -> list[_Row]:
-    folder = work / LETTER_FOLDER
-    folder.mkdir()
+    create_private_folders(work / LETTER_FOLDER)
     rows = []
     for item, document in _letters_of(builder, batch):
         rendered = renderer.render(document)
@@ -530,7 +532,8 @@ def _manifest_csv(rows: list[_Row]) -> bytes:
 
 
 def _write_durably(path: Path, content: bytes) -> None:
-    with path.open("wb") as file:
+    # A new file in a new working folder: created 0600, never an existing one.
+    with os.fdopen(open_private_file(path), "wb") as file:
         file.write(content)
         file.flush()
         os.fsync(file.fileno())

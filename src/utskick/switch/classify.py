@@ -3,7 +3,8 @@
 The letters are read, FaR is asked outside any transaction, and then each letter still
 waiting gets its CLASSIFIED event (channel, reason, operator) and its next step in one
 transaction: a `deliver` job (digital), PAPER (paper) or NOT_REACHABLE (a notification that
-cannot go digitally). If FaR cannot be asked, the jobs come back later and the letters wait.
+cannot go digitally). If FaR cannot be asked, the jobs come back later and the letters wait;
+each letter is told why ("väntar på FaR: anslutningen nekades") once per outage.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from utskick.letters import events
-from utskick.letters.models import Letter
+from utskick.letters.models import Letter, LetterEvent
 from utskick.settings import Settings
 from utskick.switch import reasons
 from utskick.switch.far import AddressRegister, FarUnavailableError, Reachability
@@ -85,9 +86,16 @@ def classify_jobs(
                 if letter.deliver_by is not None and utc(letter.deliver_by) <= now
             ]
             _record_overdue(overdue, str(error), sessions=sessions, now=now, actor=actor)
-            for letter in letters:
-                if letter in overdue:
-                    continue
+            still_waiting = [letter for letter in letters if letter not in overdue]
+            record_waiting(
+                [letter.letter_id for letter in still_waiting],
+                error.reason,
+                str(error),
+                sessions=sessions,
+                now=now,
+                actor=actor,
+            )
+            for letter in still_waiting:
                 job = job_of_letter[letter.letter_id]
                 delay = backoff_seconds(
                     job.attempts, settings.retry_base_seconds, settings.retry_max_seconds
@@ -118,6 +126,63 @@ def _waiting_letters(sessions: sessionmaker[Session], letter_ids: list[str]) -> 
         _Waiting(row.id, row.sender_number, row.recipient_id, row.policy, row.deliver_by)
         for row in rows
     ]
+
+
+def record_waiting(
+    letter_ids: list[str],
+    reason: str,
+    error: str,
+    *,
+    sessions: sessionmaker[Session],
+    now: dt.datetime,
+    actor: str,
+) -> None:
+    """Tell each letter that it waits for FaR, and why: once per outage, not once per retry.
+
+    A letter already told the same reason (its last waiting event says so) is not told
+    again; a new reason (the connection refused, then a timeout) is a new event. The event
+    keeps the letter received: its channel is still to be chosen.
+    """
+    if not letter_ids:
+        return
+    with sessions() as session:
+        # Read first, without a lock: during an outage most retries have nothing to add.
+        fresh = [i for i in letter_ids if i not in _told(session, letter_ids, reason)]
+    detail = f"väntar på FaR: {reason}"
+    for first in range(0, len(fresh), RECORD_CHUNK):
+        chunk = fresh[first : first + RECORD_CHUNK]
+        with sessions() as session, session.begin():
+            lock_letters(session, chunk)
+            told = _told(session, chunk, reason)  # again: another worker may have told it
+            for letter in session.scalars(select(Letter).where(Letter.id.in_(chunk))):
+                if letter.state != events.RECEIVED or letter.id in told:
+                    continue
+                events.record(
+                    session,
+                    letter,
+                    events.RECEIVED,
+                    actor=actor,
+                    now=now,
+                    reason=reasons.FAR_UNAVAILABLE,
+                    detail=detail,
+                    data={"far_reason": reason, "error": error},
+                )
+
+
+def _told(session: Session, letter_ids: list[str], reason: str) -> set[str]:
+    """The letters whose last waiting event gives this reason."""
+    last: dict[str, object] = {}
+    rows = session.execute(
+        select(LetterEvent.letter_id, LetterEvent.data)
+        .where(
+            LetterEvent.letter_id.in_(letter_ids),
+            LetterEvent.reason == reasons.FAR_UNAVAILABLE,
+        )
+        .order_by(LetterEvent.id)
+    )
+    for letter_id, data in rows:
+        last[letter_id] = (data or {}).get("far_reason")
+    return {letter_id for letter_id, told in last.items() if told == reason}
 
 
 def _record_overdue(
@@ -256,4 +321,4 @@ def apply_decision(
         )
 
 
-__all__ = ["MAX_BATCH", "apply_decision", "classify_jobs"]
+__all__ = ["MAX_BATCH", "apply_decision", "classify_jobs", "record_waiting"]

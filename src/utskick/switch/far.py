@@ -1,7 +1,8 @@
 """FaR as the switch sees it: who is reachable for a sender, asked 1,000 at a time.
 
 `AddressRegister` is the port; `HttpAddressRegister` asks the real (or reference) FaR over
-mutual TLS; `CachedAddressRegister` reuses answers for a short, configured time.
+mutual TLS; `RecordingAddressRegister` reports each call's outcome (for `/health`);
+`CachedAddressRegister` reuses answers for a short, configured time.
 
 A protected identity makes FaR refuse the whole call (fault 6006) without saying reliably
 which id it was, so a refused chunk is split in halves and asked again until the protected
@@ -11,6 +12,7 @@ same for every id, so they are not split: each id gets `far_error`.
 
 from __future__ import annotations
 
+import socket
 import ssl
 import threading
 import time
@@ -39,7 +41,16 @@ _PER_RECIPIENT_FAULTS = frozenset({PROTECTED_IDENTITY_FAULT, INVALID_INPUT_FAULT
 
 
 class FarUnavailableError(Exception):
-    """FaR could not be asked (connection, timeout, HTTP error without a SOAP fault)."""
+    """FaR could not be asked (connection, timeout, HTTP error without a SOAP fault).
+
+    `reason` says in a few Swedish words what went wrong (`anslutningen nekades`,
+    `tidsgräns (30 s)`, `HTTP 503`): the same words for the same trouble, so that a letter
+    waiting through an outage is told once, not once per retry.
+    """
+
+    def __init__(self, message: str, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason or message
 
 
 @dataclass(frozen=True)
@@ -73,6 +84,7 @@ class HttpAddressRegister:
         self, url: str, tls_context: ssl.SSLContext | None, *, timeout_seconds: float = 30.0
     ) -> None:
         self.url = url
+        self.timeout_seconds = timeout_seconds
         self._client = httpx.Client(
             verify=tls_context if tls_context is not None else True,
             timeout=timeout_seconds,
@@ -124,17 +136,69 @@ class HttpAddressRegister:
             response = self._client.post(self.url, content=request, headers=SOAP_HEADERS)
         except httpx.HTTPError as error:
             raise FarUnavailableError(
-                f"FaR ({self.url}) svarar inte: {type(error).__name__} {error}".rstrip()
+                f"FaR ({self.url}) svarar inte: {type(error).__name__} {error}".rstrip(),
+                transport_reason(error, self.timeout_seconds),
             ) from None
         try:
             return parse_is_reachable_response(response.content)
         except SoapFault:
             raise
         except (SoapError, UnsafeXMLError, ValueError):
+            status = response.status_code
             raise FarUnavailableError(
-                f"FaR ({self.url}) svarade HTTP {response.status_code} utan ett "
-                "isReachable-svar som går att läsa"
+                f"FaR ({self.url}) svarade HTTP {status} utan ett "
+                "isReachable-svar som går att läsa",
+                f"HTTP {status}" if status != 200 else "oläsbart svar (HTTP 200)",  # noqa: PLR2004
             ) from None
+
+
+def transport_reason(error: httpx.HTTPError, timeout_seconds: float) -> str:
+    """A few Swedish words for why a call did not get through (stable per kind of trouble)."""
+    timeout = f"tidsgräns ({timeout_seconds:g} s)"
+    if isinstance(error, httpx.TimeoutException):
+        return timeout
+    causes: list[BaseException] = []
+    cause: BaseException | None = error
+    while cause is not None and len(causes) < 10:  # noqa: PLR2004 (a bound on the chain)
+        causes.append(cause)
+        cause = cause.__cause__ or cause.__context__
+    # The first cause that says what it was, from the most telling to the most general.
+    kinds: tuple[tuple[type[BaseException] | tuple[type[BaseException], ...], str], ...] = (
+        (ConnectionRefusedError, "anslutningen nekades"),
+        (socket.gaierror, "värdnamnet gick inte att slå upp"),
+        (ssl.SSLError, "TLS-handskakningen misslyckades"),
+        (TimeoutError, timeout),
+        (httpx.ConnectError, "anslutningen misslyckades"),
+        ((httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError), "anslutningen bröts"),
+    )
+    for kind, reason in kinds:
+        if any(isinstance(c, kind) for c in causes):
+            return reason
+    return f"anslutningen misslyckades ({type(error).__name__})"
+
+
+class RecordingAddressRegister:
+    """Passes every call on and reports how it went: None when FaR answered, else the reason.
+
+    Sits under the cache, so that only real calls are reported (`utskick.worker.dependencies`
+    keeps the last outcome for `/health`).
+    """
+
+    def __init__(self, register: AddressRegister, report: Callable[[str | None], None]) -> None:
+        self._register = register
+        self._report = report
+
+    def is_reachable(
+        self, sender_number: str, recipient_ids: Sequence[str]
+    ) -> dict[str, Reachability]:
+        """FaR's answers, the outcome reported either way."""
+        try:
+            answers = self._register.is_reachable(sender_number, recipient_ids)
+        except FarUnavailableError as error:
+            self._report(error.reason)
+            raise
+        self._report(None)
+        return answers
 
 
 class CachedAddressRegister:

@@ -23,8 +23,10 @@ from utskick.switch.far import (
     CachedAddressRegister,
     FarUnavailableError,
     HttpAddressRegister,
+    RecordingAddressRegister,
 )
 from utskick.switch.rule import DIGITAL_OR_PAPER, PAPER_ONLY, Decision, RulePolicy, decide
+from utskick.worker.dependencies import FAR, record_outcome
 
 __all__ = ["Decision", "FarUnavailableError", "Precheck", "address_register_for", "precheck_for"]
 
@@ -90,7 +92,8 @@ def address_register_for(settings: Settings, engine: Engine | None = None) -> Ad
     """The process-wide FaR client with its cache, built on first use.
 
     It presents the intermediary's certificate (the sender organisation marked as
-    intermediary) and trusts `settings.tls_ca_file`.
+    intermediary) and trusts `settings.tls_ca_file`. Given an engine, it records each call's
+    outcome there for `/health` (`utskick.worker.dependencies`).
 
     Raises:
         FarUnavailableError: FaR's address is not set, or no intermediary is configured.
@@ -98,7 +101,8 @@ def address_register_for(settings: Settings, engine: Engine | None = None) -> Ad
     """
     if not settings.far_url:
         raise FarUnavailableError(
-            "FaR:s adress är inte inställd; sätt UTSKICK_FAR_URL (eller kör utskick serve)"
+            "FaR:s adress är inte inställd; sätt UTSKICK_FAR_URL (eller kör utskick serve)",
+            "FaR:s adress är inte inställd (UTSKICK_FAR_URL)",
         )
     key = (settings.far_url, str(settings.tls_ca_file), settings.resolved_database_url())
     with _REGISTERS_LOCK:
@@ -116,16 +120,28 @@ def address_register_for(settings: Settings, engine: Engine | None = None) -> Ad
         if intermediary is None:
             raise FarUnavailableError(
                 "ingen avsändarorganisation är förmedlare; FaR kan inte frågas utan "
-                "förmedlarens certifikat (lägg till en avsändare som förmedlare)"
+                "förmedlarens certifikat (lägg till en avsändare som förmedlare)",
+                "ingen avsändarorganisation är förmedlare",
             )
-        http = HttpAddressRegister(
+        http: AddressRegister = HttpAddressRegister(
             settings.far_url,
             client_tls_context(intermediary, settings.tls_ca_file),
             timeout_seconds=settings.far_timeout_seconds,
         )
+        if engine is not None:
+            http = RecordingAddressRegister(http, _reporter(engine))
         register = CachedAddressRegister(http, settings.reachability_cache_seconds)
         _REGISTERS[key] = register
         return register
+
+
+def _reporter(engine: Engine) -> Callable[[str | None], None]:
+    """Records each FaR call's outcome in the database, where `/health` finds it."""
+
+    def report(reason: str | None) -> None:
+        record_outcome(engine, FAR, reason, utc_now())
+
+    return report
 
 
 def precheck_for(settings: Settings, engine: Engine | None = None) -> Precheck:

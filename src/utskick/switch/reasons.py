@@ -15,6 +15,7 @@ UNDER_AGE = "under_age"
 PROTECTED_IDENTITY = "protected_identity"
 OPERATOR_NOT_ALLOWED = "operator_not_allowed"
 FAR_ERROR = "far_error"
+FAR_UNAVAILABLE = "far_unavailable"  # FaR did not answer: the letter waits (not an outcome)
 PAPER_ONLY_POLICY = "paper_only_policy"
 DELIVERY_REFUSED = "delivery_refused"
 DEADLINE_PASSED = "deadline_passed"
@@ -35,6 +36,8 @@ TEXTS: dict[str, str] = {
     PROTECTED_IDENTITY: "Mottagaren har skyddad identitet; brevet går på papper via Skatteverket.",
     OPERATOR_NOT_ALLOWED: "Mottagarens brevlådeoperatör finns inte bland de tillåtna operatörerna.",
     FAR_ERROR: "FaR svarade med ett fel för mottagaren.",
+    FAR_UNAVAILABLE: "FaR svarar inte just nu; brevet väntar och kanalen väljs när FaR "
+    "svarar igen.",
     PAPER_ONLY_POLICY: "Brevet ska enligt avsändaren bara skickas på papper.",
     DELIVERY_REFUSED: "Brevlådeoperatören tog inte emot brevet.",
     DEADLINE_PASSED: "Brevet kunde inte levereras digitalt i tid och skickas på papper.",

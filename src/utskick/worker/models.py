@@ -32,3 +32,19 @@ class Job(Base):
     lease_expires: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+
+
+class DependencyStatus(Base):
+    """How the last call to a service the workers depend on (FaR) went: one row per service.
+
+    Written by whichever process made the call, read by `/health` in any process: `ok`,
+    `degraded` with the reason and since when, or `unknown` before the first call.
+    """
+
+    __tablename__ = "dependency_status"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(Text)
+    since: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    checked_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)

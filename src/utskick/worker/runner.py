@@ -17,7 +17,7 @@ import socket
 import ssl
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from types import FrameType
 
 import httpx
@@ -26,6 +26,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from utskick.db.engine import create_database_engine, session_factory
+from utskick.db.home import prepare_home
 from utskick.printing.addresses import (
     AddressSource,
     AddressSourceUnavailableError,
@@ -40,8 +41,9 @@ from utskick.senders.keys import client_tls_context
 from utskick.senders.repository import SenderRepository
 from utskick.settings import Settings
 from utskick.switch.classify import MAX_BATCH, classify_jobs
-from utskick.switch.far import AddressRegister
+from utskick.switch.far import AddressRegister, FarUnavailableError, Reachability
 from utskick.switch.precheck import address_register_for
+from utskick.worker.dependencies import FAR, record_outcome
 from utskick.worker.queue import (
     CLASSIFY,
     DELIVER,
@@ -222,7 +224,7 @@ class Worker:
             outcomes = classify_jobs(
                 jobs,
                 sessions=self.sessions,
-                register=self.register,
+                register=self._register_or_why_not(),
                 settings=self.settings,
                 clock=self.clock,
                 actor=self.actor,
@@ -231,6 +233,18 @@ class Worker:
             logger.exception("worker %s: classifying %d letters failed", self.worker_id, len(jobs))
             outcomes = {job.id: self._retry_after_error(job, error) for job in jobs}
         self._settle_all(outcomes)
+
+    def _register_or_why_not(self) -> AddressRegister:
+        """FaR's client, or one that says on every call why FaR cannot be set up.
+
+        Without an address or an intermediary the letters wait with that reason, as in an
+        outage, and their deadlines still hold. Any other error is the caller's to handle.
+        """
+        try:
+            return self.register
+        except FarUnavailableError as error:
+            record_outcome(self.engine, FAR, error.reason, self.clock())
+            return _Unavailable(error)
 
     def _settle_all(self, outcomes: dict[int, Retry | None]) -> None:
         done = [job_id for job_id, outcome in outcomes.items() if outcome is None]
@@ -299,6 +313,19 @@ class Worker:
             self.queue.reschedule(self.worker_id, job.id, outcome)
 
 
+class _Unavailable:
+    """An address register that cannot be used: every call raises why."""
+
+    def __init__(self, error: FarUnavailableError) -> None:
+        self.error = error
+
+    def is_reachable(
+        self, _sender_number: str, _recipient_ids: Sequence[str]
+    ) -> dict[str, Reachability]:
+        """Never answers: raises why FaR cannot be asked."""
+        raise FarUnavailableError(str(self.error), self.error.reason)
+
+
 class WorkerPool:
     """Worker threads inside one process (`utskick serve`), started and stopped together."""
 
@@ -352,6 +379,7 @@ def drain(settings: Settings, engine: Engine, *, until_idle: bool = True) -> Non
 
 def run_worker(settings: Settings) -> None:
     """A worker process: `worker_threads` threads (at least one) until SIGTERM or SIGINT."""
+    prepare_home(settings)
     engine = create_database_engine(settings.resolved_database_url())
     pool = WorkerPool(settings, engine, max(1, settings.worker_threads))
     stop = threading.Event()
