@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from utskick.benefit.cli import nytta
 from utskick.db.engine import session_factory
 from utskick.identity import InvalidIdentityError, parse_identity, parse_organisation
-from utskick.letters.service import AttachmentInput, LetterInput
+from utskick.letters.service import AttachmentInput, LetterInput, LetterService
 from utskick.mm.delivery import (
     Attachment,
     Delivery,
@@ -41,8 +41,9 @@ from utskick.mm.devca import (
     write_pkcs12,
 )
 from utskick.mm.keys import KeyLoadError, load_certificates, load_signing_identity
+from utskick.mm.private_files import write_private_file
 from utskick.mm.signing import SigningError, sign_and_seal
-from utskick.mm.soap import MessageTooLargeError, deliver_secure_request
+from utskick.mm.soap import MessageTooLargeError, WireForm, deliver_secure_request
 from utskick.mm.verification import (
     TrustStore,
     VerificationError,
@@ -54,6 +55,7 @@ from utskick.web.users_cli import users_app
 
 if TYPE_CHECKING:
     from utskick.intake.models import SendingSystem
+    from utskick.letters.address_screen import ProtectedIdentityLookup
     from utskick.letters.models import Batch
     from utskick.printing.models import PrintBatch
 
@@ -114,10 +116,13 @@ def serve(
 
     from utskick.db import migrate  # noqa: PLC0415
     from utskick.db.engine import create_database_engine  # noqa: PLC0415
-    from utskick.embedded import prepare_embedded_run  # noqa: PLC0415
+    from utskick.db.home import prepare_home  # noqa: PLC0415
+    from utskick.embedded import ignored_settings, prepare_embedded_run  # noqa: PLC0415
 
     settings = load_settings(home=home, host=host, port=port)
-    settings.home.mkdir(parents=True, exist_ok=True)
+    for warning in ignored_settings(settings):
+        errors.print(f"[bold yellow]Varning:[/] {warning}", highlight=False)
+    prepare_home(settings)
     engine = create_database_engine(settings.resolved_database_url())
     migrate.upgrade(engine)
     run = prepare_embedded_run(settings, engine)
@@ -160,9 +165,10 @@ def db_upgrade() -> None:
     """Migrate the database (UTSKICK_DATABASE_URL, or SQLite in UTSKICK_HOME) to the newest version."""
     from utskick.db import migrate  # noqa: PLC0415
     from utskick.db.engine import create_database_engine  # noqa: PLC0415
+    from utskick.db.home import prepare_home  # noqa: PLC0415
 
     settings = load_settings()
-    settings.home.mkdir(parents=True, exist_ok=True)
+    prepare_home(settings)
     engine = create_database_engine(settings.resolved_database_url())
     migrate.upgrade(engine)
     Console().print(f"Databasen är på version {migrate.current_revision(engine)}.")
@@ -199,6 +205,14 @@ def mm_seal(
     message_id: Annotated[
         str | None, typer.Option(help="Meddelandets id (standard: ett nytt UUID).")
     ] = None,
+    wire_form: Annotated[
+        WireForm,
+        typer.Option(
+            help="Hur leveransen skrivs på tråden: prefixed (prefix på varje element, som "
+            "Java/JAXB-avsändare skriver) eller default (standardnamnrymder, de signerade byten "
+            "som de är). Signaturerna är desamma."
+        ),
+    ] = WireForm.PREFIXED,
 ) -> None:
     """Write a SOAP deliverSecure request carrying a signed and sealed delivery."""
     if (body is None) == (body_file is None):
@@ -235,12 +249,14 @@ def mm_seal(
         sealed = sign_and_seal(
             delivery, sender_key, sealer_key, received_on=dt.datetime.now(dt.UTC).date()
         )
-        request = deliver_secure_request(sealed)
+        request = deliver_secure_request(sealed, wire_form)
     except (DeliveryDocumentError, SigningError, MessageTooLargeError) as error:
         raise _fail(str(error)) from None
-    out.write_bytes(request)
+    # The request carries a letter and the recipient's personnummer: the owner's eyes only.
+    write_private_file(out, request, make_folders=False)
     Console(stderr=True).print(
-        f"Skrev {out} ({len(request)} byte): {sender.display} → {recipient_id.display}",
+        f"Skrev {out} ({len(request)} byte, trådform {wire_form}): "
+        f"{sender.display} → {recipient_id.display}",
         highlight=False,
     )
 
@@ -478,9 +494,10 @@ class Installation:
 def _installation(home: Path | None) -> Installation:
     """Open the installation in `home` (or UTSKICK_HOME, or ./var), migrating its database."""
     from utskick.db import migrate  # noqa: PLC0415
+    from utskick.db.home import prepare_home  # noqa: PLC0415
 
     settings = _beside_serve(load_settings(home=home))
-    settings.home.mkdir(parents=True, exist_ok=True)
+    prepare_home(settings)
     return Installation(settings, migrate.migrated_engine(settings.resolved_database_url()))
 
 
@@ -813,13 +830,19 @@ def _letter_from_line(line: str, default_sender: str | None) -> LetterInput:
     from pydantic import ValidationError  # noqa: PLC0415
 
     from utskick.intake.api import letter_input  # noqa: PLC0415
+    from utskick.intake.errors import swedish_error  # noqa: PLC0415
+    from utskick.intake.json_guard import DuplicateKeyError, loads_strict  # noqa: PLC0415
     from utskick.intake.schemas import LetterIn  # noqa: PLC0415
     from utskick.letters.service import LetterRejectedError  # noqa: PLC0415
 
     try:
-        raw = json.loads(line)
+        raw = loads_strict(line)
+    except DuplicateKeyError as error:
+        raise BadLineError(error.message) from None
     except json.JSONDecodeError as error:
-        raise BadLineError(f"ingen giltig JSON ({error.msg}, tecken {error.pos + 1})") from None
+        raise BadLineError(f"ingen giltig JSON (fel vid tecken {error.pos + 1})") from None
+    except RecursionError:
+        raise BadLineError("ingen giltig JSON (för djupt nästlad)") from None
     if not isinstance(raw, dict):
         raise BadLineError("raden ska vara ett JSON-objekt med ett brev")
     if default_sender is not None:
@@ -827,29 +850,12 @@ def _letter_from_line(line: str, default_sender: str | None) -> LetterInput:
     try:
         parsed = LetterIn.model_validate(raw)
     except ValidationError as error:
-        first = error.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "raden"
-        raise BadLineError(f"{where}: {_pydantic_message(first['type'], first['msg'])}") from None
+        first = swedish_error(dict(error.errors()[0]))
+        raise BadLineError(f"{first['field'] or 'raden'}: {first['message']}") from None
     try:
         return letter_input(parsed)
     except LetterRejectedError as error:
         raise BadLineError(str(error)) from None
-
-
-def _pydantic_message(kind: str, fallback: str) -> str:
-    messages = {
-        "missing": "saknas",
-        "extra_forbidden": "okänt fält; ta bort det",
-        "string_type": "ska vara en textsträng",
-        "int_type": "ska vara ett heltal",
-        "int_parsing": "ska vara ett heltal",
-        "string_too_long": "är för lång",
-        "string_too_short": "är för kort",
-        "literal_error": "har ett värde som inte är tillåtet",
-        "list_type": "ska vara en lista",
-        "too_long": "har för många element",
-    }
-    return messages.get(kind, fallback)
 
 
 def _submit_lines(
@@ -865,7 +871,6 @@ def _submit_lines(
 
     from utskick.letters.models import Batch  # noqa: PLC0415
     from utskick.letters.repository import LetterRepository  # noqa: PLC0415
-    from utskick.letters.service import LetterRejectedError, LetterService  # noqa: PLC0415
 
     outcome = BatchOutcome(batch_id)
     size = file.stat().st_size
@@ -891,45 +896,93 @@ def _submit_lines(
         )
         LetterRepository(session).add_batch(batch)
         session.commit()
-        service = LetterService(session, installation.settings)
-        pending = 0
+        chunk = _BatchChunk(LetterService(session, installation.settings), system, batch_id)
         with progress, file.open("rb") as stream:
             task = progress.add_task("", total=size, accepted=0, rejected=0)
             # Read line by line: a file of 500,000 letters never sits in memory.
             for number, raw_line in enumerate(stream, start=1):
                 progress.advance(task, len(raw_line))
-                try:
-                    line = raw_line.decode("utf-8").strip()
-                except UnicodeDecodeError:
-                    outcome.rejected.append((number, "raden är inte UTF-8"))
+                letter = _read_line(number, raw_line, default_sender, outcome)
+                if letter is None:
                     continue
-                if not line:
-                    continue
-                try:
-                    letter_input = _letter_from_line(line, default_sender)
-                    _, created = service.accept(
-                        system, letter_input, actor=CLI_ACTOR, batch_id=batch_id
-                    )
-                except BadLineError as error:
-                    outcome.rejected.append((number, str(error)))
-                    continue
-                except LetterRejectedError as error:
-                    outcome.rejected.append((number, f"{error.field}: {error.message}"))
-                    continue
-                outcome.accepted += 1
-                outcome.replayed += not created
-                pending += 1
-                if pending >= BATCH_COMMIT_EVERY:
+                chunk.letters.append((number, letter))
+                if len(chunk.letters) >= BATCH_COMMIT_EVERY:
+                    chunk.accept(installation, outcome)
                     _record_batch(batch, outcome)
                     session.commit()
-                    pending = 0
                     progress.update(task, accepted=outcome.accepted, rejected=len(outcome.rejected))
+            chunk.accept(installation, outcome)
             _record_batch(batch, outcome, completed=True)
             session.commit()
             progress.update(task, accepted=outcome.accepted, rejected=len(outcome.rejected))
     finally:
         session.close()
     return outcome
+
+
+def _read_line(
+    number: int, raw_line: bytes, default_sender: str | None, outcome: BatchOutcome
+) -> LetterInput | None:
+    """The line's letter; None for a blank line or one refused (recorded in `outcome`)."""
+    try:
+        line = raw_line.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        outcome.rejected.append((number, "raden är inte UTF-8"))
+        return None
+    if not line:
+        return None
+    try:
+        return _letter_from_line(line, default_sender)
+    except BadLineError as error:
+        outcome.rejected.append((number, str(error)))
+        return None
+
+
+@dataclass
+class _BatchChunk:
+    """Letters read since the last commit, accepted together once the register was asked."""
+
+    service: LetterService
+    system: SendingSystem
+    batch_id: str
+    letters: list[tuple[int, LetterInput]] = field(default_factory=list)
+    protection: ProtectedIdentityLookup | None = None
+
+    def accept(self, installation: Installation, outcome: BatchOutcome) -> None:
+        """Screen the chunk's addresses (no transaction is open), then accept its letters."""
+        from utskick.letters.address_screen import screen_addresses  # noqa: PLC0415
+        from utskick.letters.service import LetterRejectedError  # noqa: PLC0415
+
+        letters = [letter for _number, letter in self.letters]
+        if any(letter.postal_address is not None for letter in letters):
+            letters = screen_addresses(letters, self._protection(installation)).letters
+        for (number, _given), letter in zip(self.letters, letters, strict=True):
+            try:
+                _, created = self.service.accept(
+                    self.system, letter, actor=CLI_ACTOR, batch_id=self.batch_id
+                )
+            except LetterRejectedError as error:
+                outcome.rejected.append((number, f"{error.field}: {error.message}"))
+                continue
+            outcome.accepted += 1
+            outcome.replayed += not created
+        self.letters = []
+
+    def _protection(self, installation: Installation) -> ProtectedIdentityLookup | None:
+        """The population register, built on first need (None: it cannot be asked)."""
+        from utskick.printing.addresses import (  # noqa: PLC0415
+            AddressSourceUnavailableError,
+            RegisterProtection,
+            population_register_for,
+        )
+
+        if self.protection is None:
+            try:
+                source = population_register_for(installation.settings, installation.engine)
+            except AddressSourceUnavailableError:
+                return None
+            self.protection = RegisterProtection(source)
+        return self.protection
 
 
 MAX_STORED_REJECTIONS = 1000
@@ -1351,7 +1404,8 @@ def print_download(
     if letters == 0:
         raise _fail("batchen har inga brev att skriva ut")
     try:
-        out.write_bytes(pdf)
+        # Names and addresses: the owner's eyes only.
+        write_private_file(out, pdf, make_folders=False)
     except OSError as error:
         raise _fail(f"kan inte skriva {out}: {error.strerror}") from None
     print(f"{out}: {letters} brev.")

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,10 +28,11 @@ from utskick.intake import systems
 from utskick.intake.auth import AuthenticationError, authenticate
 from utskick.letters.models import MessageType
 from utskick.letters.repository import LetterRepository
-from utskick.reference.context import ReferenceContext, build_context
+from utskick.mm.private_files import write_private_file
+from utskick.reference.context import ReferenceContext, build_context, endpoints_for
 from utskick.reference.runner import Listing, ReferenceInfrastructure, listings
 from utskick.reference.settings import ReferenceSettings
-from utskick.reference.world import EXEMPELKOMMUN, GRANNKOMMUN
+from utskick.reference.world import DEMO_WORLD, EXEMPELKOMMUN, GRANNKOMMUN
 from utskick.senders.repository import SenderRepository
 from utskick.settings import Settings
 from utskick.web.app import create_app
@@ -101,6 +101,50 @@ def connector_settings_for(settings: Settings, context: ReferenceContext) -> Set
     return settings.model_copy(update=update)
 
 
+def ignored_settings(settings: Settings) -> list[str]:
+    """What the embedded default cannot honour: one Swedish warning per setting given.
+
+    With the reference on, the connector talks to the reference's FaR and population
+    register and trusts the demo CA, and the reference keeps its data in UTSKICK_HOME,
+    whatever the settings say. Each warning names the setting, the value used instead, and
+    how to have the setting honoured.
+    """
+    if not settings.embedded_reference:
+        return []
+    reference = ReferenceSettings()
+    endpoints = endpoints_for(reference, DEMO_WORLD)
+    off = "sätt UTSKICK_EMBEDDED_REFERENCE=false för att använda din egen"
+    demo_ca = settings.home / "pki" / "ca.pem"
+    overridden = (
+        ("UTSKICK_FAR_URL", settings.far_url, endpoints.far_url, f"referensens FaR ({{}}); {off}"),
+        (
+            "UTSKICK_POPULATION_URL",
+            settings.population_url,
+            endpoints.population_url,
+            f"referensens folkbokföring ({{}}); {off}",
+        ),
+        (
+            "UTSKICK_TLS_CA_FILE",
+            settings.tls_ca_file,
+            demo_ca,
+            f"demo-CA:n i {{}}; {off} CA-fil",
+        ),
+    )
+    warnings = [
+        f"{name}={given} används inte: utskick serve kör den inbyggda referensinfrastrukturen "
+        f"och använder {instead.format(used)}"
+        for name, given, used, instead in overridden
+        if given is not None and str(given) != str(used)
+    ]
+    if "home" in reference.model_fields_set and reference.home.resolve() != settings.home.resolve():
+        warnings.append(
+            f"UTSKICK_REFERENCE_HOME={reference.home} används inte: utskick serve håller "
+            f"referensinfrastrukturens data i UTSKICK_HOME ({settings.home}); ange samma mapp "
+            "i båda eller ta bort UTSKICK_REFERENCE_HOME"
+        )
+    return warnings
+
+
 def seed_demo_configuration(session: Session, pki_directory: Path, now: dt.datetime) -> None:
     """Add the demo's sender organisations and message types where missing (caller commits).
 
@@ -155,11 +199,7 @@ def ensure_demo_api_key(session: Session, home: Path, now: dt.datetime) -> Path:
 
 def write_secret(path: Path, secret: str) -> None:
     """Write a secret to a file only its owner may read (mode 0600 from the start)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w", encoding="utf-8") as file:
-        file.write(secret + "\n")
-    path.chmod(0o600)
+    write_private_file(path, (secret + "\n").encode("utf-8"))
 
 
 @dataclass
@@ -245,6 +285,12 @@ def prepare_embedded_run(settings: Settings, engine: Engine) -> EmbeddedRun:
         else None
     )
     config = uvicorn.Config(
-        create_app(settings, engine), host=settings.host, port=settings.port, log_level="warning"
+        create_app(settings, engine),
+        host=settings.host,
+        port=settings.port,
+        log_level="warning",
+        # X-Forwarded-* are believed from UTSKICK_TRUSTED_PROXIES only (utskick.web.proxy),
+        # not from whatever uvicorn trusts by default (127.0.0.1).
+        proxy_headers=False,
     )
     return EmbeddedRun(uvicorn.Server(config), reference, workers, demo_key_file, demo_users_file)

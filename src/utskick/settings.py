@@ -6,13 +6,16 @@ The embedded default needs none of them: it keeps everything under `./var`
 
 from __future__ import annotations
 
+import ipaddress
+import json
+import re
 from decimal import Decimal
 from pathlib import Path
-from typing import Self
+from typing import Annotated, Self
 from urllib.parse import SplitResult, urlsplit
 
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class PrintVendor(BaseModel):
@@ -109,6 +112,58 @@ def sftp_address(url: str) -> SplitResult:
     raise ValueError(f"sftp_url måste se ut som {form}: {problem}, fick {url!r}")
 
 
+WIRE_FORMS = ("prefixed", "default")
+_OPERATOR_NUMBER = re.compile(r"(16)?(\d{10})")
+
+
+def operator_wire_form_key(key: str) -> str:
+    """A key of `operator_wire_forms` as the relay looks it up.
+
+    An operator's ServiceAdress without a trailing slash, or its organisationsnummer as ten
+    digits (`556999-0012` and FaR's `165569990012` both become `5569990012`).
+
+    Raises:
+        ValueError: the key is neither (the message says so in Swedish).
+    """
+    text = key.strip()
+    if text.startswith(("https://", "http://")):
+        return text.rstrip("/")
+    number = _OPERATOR_NUMBER.fullmatch(text.replace("-", ""))
+    if number is None:
+        raise ValueError(
+            f"UTSKICK_OPERATOR_WIRE_FORMS: {key!r} är varken en brevlådeoperatörs "
+            "organisationsnummer (t.ex. 556999-0012) eller dess tjänsteadress (https://…, "
+            "ServiceAdress i FaR:s svar)"
+        )
+    return number.group(2)
+
+
+def _operator_wire_forms(value: object) -> dict[str, str]:
+    if isinstance(value, str):
+        try:
+            value = json.loads(value) if value.strip() else {}
+        except json.JSONDecodeError as error:
+            raise ValueError(
+                f"UTSKICK_OPERATOR_WIRE_FORMS är inte giltig JSON ({error.msg}); skriv t.ex. "
+                '{"5569990012": "default"}'
+            ) from None
+    if not isinstance(value, dict):
+        raise ValueError(  # noqa: TRY004 (pydantic reports only a ValueError as a setting's error)
+            "UTSKICK_OPERATOR_WIRE_FORMS ska vara ett JSON-objekt från operatör till trådform, "
+            't.ex. {"5569990012": "default"}'
+        )
+    forms = {}
+    for key, form in value.items():
+        if form not in WIRE_FORMS:
+            raise ValueError(
+                f"UTSKICK_OPERATOR_WIRE_FORMS: trådformen {form!r} för {key} finns inte; välj "
+                '"prefixed" (prefix på varje element, standard) eller "default" '
+                "(standardnamnrymder, de signerade byten som de är)"
+            )
+        forms[operator_wire_form_key(str(key))] = form
+    return forms
+
+
 class Settings(BaseSettings):
     """Settings for every process: the web app, workers and the CLI."""
 
@@ -180,6 +235,21 @@ class Settings(BaseSettings):
     operator_read_timeout_seconds: float = Field(
         default=60.0, description="How long to wait for a mailbox operator's answer."
     )
+    operator_wire_forms: Annotated[dict[str, str], NoDecode] = Field(
+        default={},
+        description="How deliveries are written on the wire, per mailbox operator, as JSON: "
+        "the operator's organisationsnummer or its ServiceAdress → "
+        '"prefixed" (the default: every element namespace-prefixed, as Java/JAXB senders '
+        'write it) or "default" (default namespace declarations: the signed bytes as they '
+        "are), e.g. "
+        '{"5569990012": "default"}. The signatures are the same; see docs/mina-meddelanden.md.',
+    )
+
+    @field_validator("operator_wire_forms", mode="before")
+    @classmethod
+    def _check_operator_wire_forms(cls, value: object) -> dict[str, str]:
+        return _operator_wire_forms(value)
+
     webhook_timeout_seconds: float = Field(
         default=10.0, description="How long to wait for a sending system's webhook to answer."
     )
@@ -200,6 +270,27 @@ class Settings(BaseSettings):
         description="Key that signs the web app's session cookies. Default: generated once and "
         "kept in <home>/session-secret; with several web processes set the same value on all.",
     )
+    trusted_proxies: list[str] = Field(
+        default=[],
+        description="Addresses or networks (e.g. 10.0.0.5 or 10.0.0.0/24) of the TLS-terminating "
+        "proxies in front of the web app, as a JSON list. Only from these peers are "
+        "X-Forwarded-Proto and X-Forwarded-For believed (then cookies are Secure and HSTS is "
+        "sent); empty: nobody's.",
+    )
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _check_trusted_proxies(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry.strip(), strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"trusted_proxies: {entry!r} är ingen IP-adress eller nätverk; skriv t.ex. "
+                    '["10.0.0.5", "192.168.1.0/24"]'
+                ) from None
+        return [entry.strip() for entry in value]
+
     benefit_paper_cost_kr: Decimal = Field(
         default=Decimal("7.00"), ge=0, description="Cost of one paper letter (material + postage)."
     )

@@ -80,6 +80,11 @@ def test_every_answer_carries_the_security_headers(app, method, path):
     assert answer.headers["referrer-policy"] == "no-referrer"
     assert answer.headers["x-frame-options"] == "DENY"
     assert "strict-transport-security" not in answer.headers  # plain HTTP
+    # Letters and addresses must not stay in a disk cache; the packaged assets may.
+    if path.startswith("/static/"):
+        assert answer.headers.get("cache-control") != "no-store"
+    else:
+        assert answer.headers["cache-control"] == "no-store"
 
 
 def test_the_pages_have_no_inline_script_or_style(app):

@@ -6,6 +6,10 @@ an HTML injection that slipped past escaping can neither run script nor send a f
 elsewhere. The pages keep their styles and scripts in static files (`utskick/web/static`);
 charts are inline SVG drawn with presentation attributes instead of style attributes.
 
+Answers carry letters, addresses and identity numbers, so none of them may be kept by a
+browser's disk cache or a proxy on the way: every answer but the packaged static files is
+`Cache-Control: no-store` (an endpoint that sets its own Cache-Control keeps it).
+
 HSTS tells the browser to use HTTPS only from now on; it is sent only on an answer that went
 out over HTTPS (directly, or via a trusted proxy: see `utskick.web.proxy`), because over
 plain HTTP it means nothing and on a test server it would lock the browser out.
@@ -28,6 +32,7 @@ REDOC_POLICY = (
 )
 REDOC_PATH = "/redoc"
 HSTS = "max-age=31536000"
+STATIC_PREFIX = "/static/"
 
 _COMMON = (
     (b"x-content-type-options", b"nosniff"),
@@ -42,7 +47,7 @@ def policy_for(path: str) -> str:
 
 
 class SecurityHeaders:
-    """Adds CSP, nosniff, Referrer-Policy, X-Frame-Options and (over HTTPS) HSTS.
+    """Adds CSP, nosniff, Referrer-Policy, X-Frame-Options, no-store and (over HTTPS) HSTS.
 
     A header the endpoint set itself is left as it is.
     """
@@ -56,6 +61,8 @@ class SecurityHeaders:
             await self.app(scope, receive, send)
             return
         extra = [*_COMMON, (b"content-security-policy", policy_for(scope["path"]).encode())]
+        if not scope["path"].startswith(STATIC_PREFIX):
+            extra.append((b"cache-control", b"no-store"))
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":

@@ -31,6 +31,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from utskick.db.base import Base
+from utskick.mm import private_files
 
 OFFICER = "officer"
 DEPARTMENT_ADMIN = "department_admin"
@@ -292,12 +293,8 @@ def _read_demo_passwords(path: Path) -> dict[str, str]:
 
 
 def write_private_file(path: Path, text: str) -> None:
-    """Write a file only its owner may read (mode 0600 from the moment it exists)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w", encoding="utf-8") as file:
-        file.write(text)
-    path.chmod(0o600)
+    """Write a text file only its owner may read, replacing it whole (never through a link)."""
+    private_files.write_private_file(path, text.encode("utf-8"))
 
 
 def seed_demo_users(session: Session, home: Path) -> Path:

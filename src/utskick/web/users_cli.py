@@ -17,6 +17,7 @@ from rich.table import Table
 from sqlalchemy.orm import Session
 
 from utskick.db.engine import session_factory
+from utskick.db.home import prepare_home
 from utskick.settings import load_settings
 from utskick.web.users import (
     ROLE_NAMES,
@@ -53,7 +54,7 @@ def _session(home: Path | None) -> Session:
     from utskick.db import migrate  # noqa: PLC0415
 
     settings = load_settings(home=home)
-    settings.home.mkdir(parents=True, exist_ok=True)
+    prepare_home(settings)
     return session_factory(migrate.migrated_engine(settings.resolved_database_url()))()
 
 

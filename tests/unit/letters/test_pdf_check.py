@@ -3,7 +3,6 @@ are refused with a Swedish reason, and so are files that cannot be read. Every m
 is built here, with pypdf or as raw bytes, so that what each test feeds in can be read."""
 
 import io
-import time
 import zlib
 
 import pytest
@@ -312,9 +311,8 @@ def _many_pages(size):
     return bytes(out)
 
 
-def test_a_two_megabyte_pdf_of_thousands_of_objects_is_checked_in_well_under_a_second():
+def test_a_two_megabyte_pdf_of_thousands_of_objects_is_accepted():
+    # Its speed is measured, not timed here: see docs/performance.md (intake checks).
     content = _many_pages(2 * 1024 * 1024)
     assert len(content) > 2_000_000
-    started = time.perf_counter()
-    check_pdf("protokoll.pdf", content)
-    assert time.perf_counter() - started < 0.5
+    check_pdf("protokoll.pdf", content)  # raises if refused
