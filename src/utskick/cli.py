@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
+from zoneinfo import ZoneInfo
 
 import typer
 from cryptography.x509.oid import NameOID
@@ -782,11 +783,12 @@ def _print_status(installation: Installation, letter_id: str) -> None:
         highlight=False,
     )
     table = Table(title="Händelser", title_justify="left")
-    for column in ("Tid (UTC)", "Tillstånd", "Skäl", "Av", "Detalj"):
+    table.add_column("Tid", no_wrap=True)
+    for column in ("Tillstånd", "Skäl", "Av", "Detalj"):
         table.add_column(column)
     for event in events:
         table.add_row(
-            event.at.strftime("%Y-%m-%d %H:%M:%S"),
+            _local(event.at).strftime("%Y-%m-%d %H:%M:%S"),
             STATE_TEXTS.get(event.state, event.state),
             event.reason or "",
             event.actor,
@@ -1315,7 +1317,7 @@ def print_batches(
         print(json.dumps(summaries, ensure_ascii=False, indent=2, default=str))
         return
     table = Table(
-        "batch", "väg", "förvaltning", "läge", "brev", "sidor", "ark", "stängs/stängd (UTC)"
+        "batch", "väg", "förvaltning", "läge", "brev", "sidor", "ark", "stängs/stängd"
     )
     for summary in summaries:
         table.add_row(
@@ -1332,7 +1334,17 @@ def print_batches(
 
 
 def _minute(moment: object) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M") if isinstance(moment, dt.datetime) else "–"
+    return _local(moment).strftime("%Y-%m-%d %H:%M") if isinstance(moment, dt.datetime) else "–"
+
+
+# People read times in Swedish local time; the database keeps UTC (naive on SQLite).
+_SWEDISH_TIME = ZoneInfo("Europe/Stockholm")
+
+
+def _local(moment: dt.datetime) -> dt.datetime:
+    """A stored time as Swedish local time, for people to read."""
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+    return aware.astimezone(_SWEDISH_TIME)
 
 
 @print_app.command("close")

@@ -6,11 +6,13 @@ the commands find it through `UTSKICK_REFERENCE_*_PORT`, as they find a running
 `utskick serve`.
 """
 
+import datetime as dt
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import create_engine, func, select
@@ -132,6 +134,11 @@ def test_send_with_wait_delivers_and_status_shows_the_events(installation, tmp_p
     for state in ("mottaget", "kanal vald"):
         assert state in status.stdout
     assert "TransId" in status.stdout
+    # People read Swedish local time, not the UTC the database keeps.
+    now_in_sweden = dt.datetime.now(ZoneInfo("Europe/Stockholm"))
+    hours = {(now_in_sweden - dt.timedelta(minutes=m)).strftime("%Y-%m-%d %H:") for m in (0, 2)}
+    assert any(hour in status.stdout for hour in hours), status.stdout
+    assert "UTC" not in status.stdout
 
 
 def test_send_twice_with_the_same_key_is_one_letter(installation):

@@ -54,8 +54,8 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     app = FastAPI(
         title="Utskick",
         version=__version__,
-        description="Kommunens anslutning till Mina meddelanden: kanalväxel, förmedlingstjänst, "
-        "printtjänst och diarieföring av utskick.",
+        description="Kommunens anslutning till Mina meddelanden: kanalväxel, förmedlingstjänst "
+        "och printtjänst.",
         # Served from the package instead (no CDN, no inline script): utskick.web.docs.
         docs_url=None,
         redoc_url=None,
