@@ -224,6 +224,8 @@ def _standalone_sealed(found: etree._Element) -> etree._Element:
     if found.tag == _SEALED and found.getparent() is None:
         return found
     standalone = etree.Element(_SEALED, nsmap={None: ns.MESSAGE_V3})  # type: ignore[dict-item]
+    # Its text too: white space a sender sealed before SignedDelivery is in the seal's digest.
+    standalone.text = found.text
     for child in found:
         standalone.append(copy.deepcopy(child))
     return standalone
@@ -265,13 +267,13 @@ def _verify_enveloped(
     signed_info, digest_value, hash_for_signature, digest_function = _read_profile(
         signature, policy, what
     )
-    if _enveloped_digest(element, digest_function) != digest_value:
+    if not _enveloped_digest_matches(element, digest_function, digest_value):
         # Some implementations strip every prefix before signing; accept that form too.
         try:
             rebuilt = strip_prefixes(element)
         except UnsafeXMLError as error:
             raise VerificationError(f"{what}: {error}") from None
-        if _enveloped_digest(rebuilt, digest_function) != digest_value:
+        if not _enveloped_digest_matches(rebuilt, digest_function, digest_value):
             raise VerificationError(
                 f"{what}: kontrollsumman stämmer inte, innehållet har ändrats efter signeringen"
             )
@@ -352,18 +354,53 @@ def _digest_function(algorithm: str | None, policy: VerificationPolicy, what: st
     return _DIGEST_METHODS[algorithm]
 
 
-def _enveloped_digest(element: etree._Element, digest_function: object) -> bytes:
-    """Digest of the element without its last child (the enveloped Signature).
+def _enveloped_digest_matches(
+    element: etree._Element, digest_function: object, expected: bytes
+) -> bool:
+    """Whether the digest of the element without its last child (the Signature) is `expected`.
 
-    The Signature is detached for the canonicalisation and put back, so nothing is copied.
+    The enveloped-signature transform removes the Signature element only: text after it stays
+    in what is digested, as every conforming verifier reads it (lxml moves an element's tail
+    with it, so the tail is put back in place; otherwise text added after the seal's
+    Signature would pass unsigned). White space alone at the edges of the element (before its
+    first child, after the Signature) is also tried without: some senders paste the signed
+    children into an indented `deliverSecure` template, and white space there reads as nothing.
+    The Signature is detached and put back, so nothing is copied.
     """
     signature = element[-1]
+    text, tail, previous = element.text, signature.tail, signature.getprevious()
+    previous_tail = previous.tail if previous is not None else None
     element.remove(signature)
     try:
-        canonical = canonicalize(element)
+        for keep_edges in (True, False):
+            if not keep_edges and not (_blank(text) or _blank(tail)):
+                break
+            lead = text if keep_edges or not _blank(text) else None
+            end = tail if keep_edges or not _blank(tail) else None
+            if previous is None:
+                element.text = _joined(lead, end)
+            else:
+                element.text = lead
+                previous.tail = _joined(previous_tail, end)
+            if digest_function(canonicalize(element)).digest() == expected:  # type: ignore[operator]
+                return True
+        return False
     finally:
+        element.text = text
+        if previous is not None:
+            previous.tail = previous_tail
         element.append(signature)
-    return digest_function(canonical).digest()  # type: ignore[operator,no-any-return]
+
+
+def _blank(text: str | None) -> bool:
+    """Non-empty white space only."""
+    return text is not None and text != "" and text.strip(" \t\r\n") == ""
+
+
+def _joined(first: str | None, second: str | None) -> str | None:
+    if first is None or second is None:
+        return second if first is None else first
+    return first + second
 
 
 def _signer_certificate(signature: etree._Element, what: str) -> x509.Certificate:

@@ -328,6 +328,65 @@ class TestOurOwnDeliveries:
         fails(bomb, policy, "DOCTYPE")
 
 
+class TestTextAroundTheSignatures:
+    """Text outside every digest must not pass; white space a sender sealed must not fail."""
+
+    @pytest.mark.parametrize("on_the_wire", [False, True])
+    def test_text_after_the_seals_signature_is_refused(self, sealed, policy, on_the_wire):
+        # lxml moves an element's tail with it: a verifier that detaches the Signature that
+        # way digests without the text after it, which then travels unsigned.
+        document = (
+            deliver_secure_request(sealed)
+            if on_the_wire
+            else etree.tostring(sealed, encoding="UTF-8")
+        )
+        end = document.rindex(b"Signature>") + len(b"Signature>")
+        forged = document[:end] + b"Din ans\xc3\xb6kan \xc3\xa4r INTE beviljad." + document[end:]
+        fails(forged, policy, "sigillet: kontrollsumman stämmer inte")
+
+    def test_a_seal_over_an_indented_sealed_delivery_verifies_on_the_wire(
+        self, sender, intermediary, policy, today
+    ):
+        sealed = etree.Element(f"{{{ns.MESSAGE_V3}}}SealedDelivery", nsmap={None: ns.MESSAGE_V3})
+        sealed.text = "\n  "
+        sealed.append(sign_delivery(letter(), sender))
+        sealed[0].tail = "\n  "
+        seal = etree.SubElement(sealed, f"{{{ns.MESSAGE_V3}}}Seal")
+        seal.tail = "\n  "
+        etree.SubElement(seal, f"{{{ns.MESSAGE}}}ReceivedTime").text = today.isoformat()
+        etree.SubElement(seal, f"{{{ns.MESSAGE}}}SignaturesOK").text = "true"
+        append_enveloped_signature(sealed, intermediary)
+        children = b"".join(etree.tostring(child, encoding="UTF-8") for child in sealed)
+        request = (
+            (
+                f'<Envelope xmlns="{ns.SOAP_ENV}"><Body><deliverSecure xmlns="{ns.SERVICE_V3}">'
+                "<deliverSecure>\n  "
+            ).encode()
+            + children
+            + b"</deliverSecure></deliverSecure></Body></Envelope>"
+        )
+        verified = verify_sealed_delivery(request, policy)
+        assert verified.sealer_organisation == "2021009903"
+        assert verified.delivery.messages[0].subject == "Beslut om förskoleplats – åäö"
+
+    def test_white_space_around_the_signed_children_on_the_wire_still_verifies(
+        self, sealed, policy
+    ):
+        compact = (
+            deliver_secure_request(sealed)
+            .replace(
+                b"<svc:deliverSecure><v3:SignedDelivery>",
+                b"<svc:deliverSecure>\n  <v3:SignedDelivery>",
+            )
+            .replace(
+                b"</ds:Signature></svc:deliverSecure>", b"</ds:Signature>\n</svc:deliverSecure>"
+            )
+        )
+        assert compact.count(b"\n") == 2  # both places exist in the prefixed wire form
+        verified = verify_sealed_delivery(compact, policy)
+        assert verified.delivery.messages[0].subject == "Beslut om förskoleplats – åäö"
+
+
 def _resign_signed_info(signature, identity):
     info = signature.find(f"{DS}SignedInfo")
     signature.find(f"{DS}SignatureValue").text = base64.b64encode(
