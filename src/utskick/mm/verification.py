@@ -403,15 +403,30 @@ def _joined(first: str | None, second: str | None) -> str | None:
     return first + second
 
 
+def read_certificate(der: bytes) -> x509.Certificate:
+    """A DER certificate with every part verification reads parsed now.
+
+    `cryptography` parses the subject, issuer, extensions and key only when first asked for
+    them: a damaged one would otherwise raise in the middle of verification (a crash, and
+    an HTTP 500 without a fault at an operator) instead of being refused as unreadable.
+
+    Raises:
+        ValueError: the certificate or one of those parts cannot be read.
+    """
+    certificate = x509.load_der_x509_certificate(der)
+    for part in ("subject", "issuer", "extensions"):
+        getattr(certificate, part)
+    certificate.public_key()
+    return certificate
+
+
 def _signer_certificate(signature: etree._Element, what: str) -> x509.Certificate:
     dsig = f"{{{ns.DSIG}}}"
     found = signature.findall(f"{dsig}KeyInfo/{dsig}X509Data/{dsig}X509Certificate")
     if len(found) != 1:
         raise VerificationError(f"{what}: KeyInfo ska innehålla exakt ett X509Certificate")
     try:
-        certificate = x509.load_der_x509_certificate(_base64(_whole(found[0], what), what))
-        # The key is parsed only when asked for: a damaged key must fail here, as unreadable.
-        certificate.public_key()
+        certificate = read_certificate(_base64(_whole(found[0], what), what))
     except ValueError:
         raise VerificationError(f"{what}: certifikatet i KeyInfo går inte att läsa") from None
     # KeyInfo is outside SignedInfo: a subject name that disagrees with the certificate

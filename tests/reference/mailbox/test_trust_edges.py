@@ -5,6 +5,7 @@ Over real HTTPS with mutual TLS where the point is what a sender sees (the fault
 on SQLite and PostgreSQL where the point is that nothing was stored.
 """
 
+import base64
 import datetime as dt
 import re
 
@@ -262,6 +263,31 @@ class TestStoredNothing:
         assert rows() == (0, 0)
         operator().deliver_secure(wire, certificate)
         assert rows() == (1, 1)
+
+    def test_a_seal_certificate_whose_subject_cannot_be_read_is_a_fault_and_stores_nothing(
+        self, on_storage, letters
+    ):
+        # cryptography parses a subject lazily: unguarded, this was an HTTP 500 with no fault.
+        from cryptography import x509
+        from cryptography.hazmat.primitives.serialization import Encoding
+
+        operator, rows, _registry, _ = on_storage
+        exempel = letters.identity(EXEMPELKOMMUN)
+        wire = letters.request(letters.letter(TOLVAN))
+        der = exempel.certificate.public_bytes(Encoding.DER)
+        name = exempel.certificate.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)[0]
+        at = der.rindex(name.value.encode()) - 2  # the subject's CN value: tag, length, text
+        damaged = der[:at] + b"\xd3" + der[at + 1 :]
+        x509.load_der_x509_certificate(damaged)  # loads; the subject fails only when read
+        text = wire.decode()
+        start = text.rindex("X509Certificate>", 0, text.rindex("</ds:X509Certificate>")) + 16
+        end = text.rindex("</ds:X509Certificate>")
+        forged = (text[:start] + base64.b64encode(damaged).decode() + text[end:]).encode()
+
+        fault = _refused(operator().deliver_secure, forged, exempel.certificate)
+        assert fault.error_code == 5012
+        assert "sigillets certifikat saknas eller går inte att läsa" in fault.description
+        assert rows() == (0, 0)
 
     def test_sha1_is_refused_by_default_and_accepted_when_the_setting_says_so(
         self, on_storage, letters

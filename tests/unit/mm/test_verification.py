@@ -387,6 +387,33 @@ class TestTextAroundTheSignatures:
         assert verified.delivery.messages[0].subject == "Beslut om förskoleplats – åäö"
 
 
+def _with_damaged_certificate_subject(document: bytes, certificate) -> bytes:
+    """The document with the seal's certificate's subject CN tagged as no string type.
+
+    The certificate still loads: `cryptography` parses the subject only when first asked.
+    """
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    der = certificate.public_bytes(Encoding.DER)
+    name = certificate.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)[0].value
+    at = der.rindex(name.encode()) - 2  # the subject's CN value: tag, length, text
+    damaged = der[:at] + b"\xd3" + der[at + 1 :]
+    x509.load_der_x509_certificate(damaged)  # loads fine
+    text = document.decode()
+    start = text.rindex("<X509Certificate>") + len("<X509Certificate>")
+    end = text.rindex("</X509Certificate>")
+    return (text[:start] + base64.b64encode(damaged).decode() + text[end:]).encode()
+
+
+def test_a_certificate_whose_subject_cannot_be_read_is_refused_not_a_crash(
+    sealed, policy, intermediary
+):
+    forged = _with_damaged_certificate_subject(
+        etree.tostring(sealed, encoding="UTF-8"), intermediary.certificate
+    )
+    fails(forged, policy, "sigillet: certifikatet i KeyInfo går inte att läsa")
+
+
 def _resign_signed_info(signature, identity):
     info = signature.find(f"{DS}SignedInfo")
     signature.find(f"{DS}SignatureValue").text = base64.b64encode(

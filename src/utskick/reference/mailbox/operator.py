@@ -62,6 +62,7 @@ from utskick.mm.verification import (
     TrustStore,
     VerificationError,
     VerificationPolicy,
+    read_certificate,
     verify_sealed_delivery,
 )
 from utskick.mm.xml import UnsafeXMLError, refuse_comments_and_instructions, text_content
@@ -339,9 +340,7 @@ class MailboxOperator:
             signature.find(_SEAL_CERTIFICATE) if signature is not None else None
         )
         try:
-            certificate = x509.load_der_x509_certificate(
-                base64.b64decode("".join((der_base64 or "").split()))
-            )
+            certificate = read_certificate(base64.b64decode("".join((der_base64 or "").split())))
         except ValueError:
             raise Refused(
                 SIGNATURE_ERROR, "sigillets certifikat saknas eller går inte att läsa"
