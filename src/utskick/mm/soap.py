@@ -15,7 +15,6 @@ Neither form is ever re-indented: no whitespace is added between elements.
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 from dataclasses import dataclass
 from enum import StrEnum
@@ -24,6 +23,7 @@ from xml.sax.saxutils import escape
 from lxml import etree
 
 from utskick.mm import namespaces as ns
+from utskick.mm.prefixed_form import write_prefixed
 from utskick.mm.xml import XMLLimits, parse_untrusted
 
 SOAP_CONTENT_TYPE = "text/xml; charset=utf-8"
@@ -118,7 +118,7 @@ def deliver_secure_request(
             + b"</deliverSecure></deliverSecure>"
         )
     else:
-        content = _prefixed_deliver_secure(sealed_delivery)
+        content = write_prefixed(sealed_delivery)
     request = envelope(content)
     if len(request) > MAX_MESSAGE_BYTES:
         raise MessageTooLargeError(
@@ -126,58 +126,6 @@ def deliver_secure_request(
             "högst 2 MB inklusive bilagor (dela upp den, eller skicka på papper)"
         )
     return request
-
-
-def _prefixed_deliver_secure(sealed_delivery: etree._Element) -> bytes:
-    """`deliverSecure/deliverSecure` with every element prefixed, declared on the outer one.
-
-    Only the namespaces the delivery uses are declared. Stripping the prefixes again (each
-    element that changes namespace gets a default declaration) gives back the signed form,
-    so both signatures verify for a receiver that strips, as the operators do.
-    """
-    used = {ns.SERVICE_V3}
-    for element in sealed_delivery.iter():
-        tag = element.tag
-        if isinstance(tag, str) and tag.startswith("{"):
-            used.add(tag[1 : tag.index("}")])
-    outer = etree.Element(ns.qname(ns.SERVICE_V3, "deliverSecure"), nsmap=_wire_prefixes(used))
-    inner = etree.SubElement(outer, ns.qname(ns.SERVICE_V3, "deliverSecure"))
-    for child in sealed_delivery:
-        _append_prefixed(inner, child)
-    return etree.tostring(outer, encoding="UTF-8")
-
-
-def _wire_prefixes(namespaces: set[str]) -> dict[str, str]:
-    """Prefix → namespace: the named prefixes, and `ns1`, `ns2`, … for any other namespace."""
-    # A fixed order, so that the same delivery is always the same bytes.
-    prefixes = {
-        prefix: namespace
-        for namespace, prefix in ns.WIRE_PREFIXES.items()
-        if namespace in namespaces
-    }
-    others = sorted(n for n in namespaces if n not in ns.WIRE_PREFIXES)
-    for number, namespace in enumerate(others, start=1):
-        prefixes[f"ns{number}"] = namespace
-    return prefixes
-
-
-def _append_prefixed(parent: etree._Element, source: etree._Element) -> None:
-    """Copy `source` under `parent`; each element takes the prefix declared above it.
-
-    Runs once per element of every letter, so it touches only what is there.
-    """
-    if not isinstance(source.tag, str):
-        parent.append(copy.deepcopy(source))  # a comment or PI stays as it was signed
-        return
-    element = etree.SubElement(parent, source.tag)
-    for name, value in source.items():
-        element.set(name, value)
-    if source.text is not None:
-        element.text = source.text
-    if source.tail is not None:
-        element.tail = source.tail
-    for child in source:
-        _append_prefixed(element, child)
 
 
 @dataclass(frozen=True, slots=True)
