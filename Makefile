@@ -50,6 +50,7 @@ lint: $(DEV_STAMP)
 ## Benchmarks; figures go into docs/performance.md.
 bench: $(STAMP)
 	$(BIN)/utskick bench sign --json
+	$(BIN)/utskick bench checks --json
 	$(BIN)/utskick bench far --json
 	$(BIN)/utskick bench deliver --json
 

@@ -411,6 +411,27 @@ def _print_result(result: Mapping[str, object], as_json: bool) -> None:
         print(f"{name:40} {value}")
 
 
+@bench_app.command("checks")
+def bench_checks(
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Skriv resultatet som ett JSON-objekt.")
+    ] = False,
+    quick: Annotated[
+        bool,
+        typer.Option(
+            "--quick", help="Små indata (64 kB) och korta mätningar, för en snabb kontroll."
+        ),
+    ] = False,
+    seconds: Annotated[float, typer.Option(help="Mättid per delmätning i sekunder.")] = 0.5,
+) -> None:
+    """Measure the intake checks (HTML body, PDF attachment) against their parsers alone."""
+    from utskick.benchmarks.checks import run_checks_benchmark  # noqa: PLC0415
+
+    if seconds <= 0:
+        raise _fail("--seconds ska vara större än 0")
+    _print_result(run_checks_benchmark(quick=quick, seconds=0.05 if quick else seconds), as_json)
+
+
 @bench_app.command("far")
 def bench_far(
     as_json: Annotated[

@@ -200,3 +200,12 @@ def test_bench_sign_prints_the_figures_as_json():
         2 * figures["messages_per_s"] / figures["raw_rsa_signs_per_s"], rel=0.01
     )
     assert {"pdf_100kb_messages_per_s", "verify_per_s", "verify_pdf_100kb_per_s"} <= figures.keys()
+    # Both wire forms: the default (prefixed) in messages_per_s, the other beside it, and the
+    # cost of writing each form alone, with the simple tree rebuild as the baseline.
+    assert figures["default_namespaces_messages_per_s"] > 0
+    for letter in ("text", "pdf_100kb"):
+        for form in ("prefixed", "prefixed_rebuild", "default"):
+            assert figures[f"wire_{letter}_{form}_us"] > 0
+            assert figures[f"wire_{letter}_{form}_cpu_us"] > 0
+        assert figures[f"wire_{letter}_prefixed_per_default"] > 0
+        assert figures[f"wire_{letter}_rebuild_per_prefixed"] > 0
