@@ -31,6 +31,9 @@ def test_bench_checks_quick_prints_every_case_as_json():
         for field in ("bytes", "check_ms", "check_cpu_ms", "baseline_ms", "baseline_cpu_ms"):
             assert figures[f"{case}_{field}"] > 0, f"{case}_{field}"
         assert figures[f"{case}_ratio"] > 0
+    for case in CASES[2:]:  # the PDFs: opening the file alone, the floor under both
+        assert figures[f"{case}_open_only_ms"] > 0
+        assert figures[f"{case}_open_only_cpu_ms"] > 0
     for case in LARGE:
         assert {f"{case}_check_peak_mib", f"{case}_baseline_peak_mib"} <= figures.keys()
     assert figures["quick"] == 1
