@@ -3,7 +3,9 @@
 A temporary installation runs the embedded reference in this process on free ports. Extra
 recipients are registered straight in the reference's FaR and mailbox tables so that the
 reachable share (60 %) is spread over many distinct persons; the rest (40 %) are valid
-personnummer that FaR does not know (paper, `not_registered`). The submitter and one
+personnummer that FaR does not know (paper, `not_registered`) and that the reference population
+register knows with an address, so that they are addressed and gathered into print batches
+(`batched`) as in a real run. The submitter and one
 `utskick worker` process run as subprocesses, as in production, and their peak memory is read
 from `/proc/<pid>/status` (VmHWM) while they run.
 """
@@ -33,7 +35,7 @@ from utskick.reference.context import ReferenceContext, build_context
 from utskick.reference.runner import ReferenceInfrastructure
 from utskick.reference.runner import free_loopback_ports as _free_ports
 from utskick.reference.settings import ReferenceSettings
-from utskick.reference.store import FarAccount, MailboxAccount
+from utskick.reference.store import FarAccount, MailboxAccount, PopulationPerson
 from utskick.reference.world import EXEMPELKOMMUN, NORD, SYD
 
 REACHABLE_SHARE = 0.6
@@ -95,6 +97,22 @@ def register_reachable(context: ReferenceContext, ids: list[str]) -> None:
                     active=True,
                 )
             )
+
+
+def register_addresses(context: ReferenceContext, ids: list[str]) -> None:
+    """Give each id a postal address in the reference population register."""
+    with context.sessions.begin() as session:
+        session.add_all(
+            PopulationPerson(
+                id=person_id,
+                given_name="Testperson",
+                surname=f"Nummer {index}",
+                street=f"Storgatan {index % 200 + 1}",
+                postal_code="12345",
+                city="Exempelstad",
+            )
+            for index, person_id in enumerate(ids)
+        )
 
 
 def write_letters(path: Path, letters: int, reachable: list[str], unreachable: list[str]) -> None:
@@ -215,6 +233,7 @@ def run_batch_benchmark(  # noqa: PLR0915 (one measured run, set up and torn dow
         reachable = list(synthetic_personnummer(0, reachable_count, year=1961))
         unreachable = list(synthetic_personnummer(0, max(1, letters // 4), year=1962))
         register_reachable(context, reachable)
+        register_addresses(context, unreachable)
         batch_file = home / "batch.ndjson"
         write_letters(batch_file, letters, reachable, unreachable)
         url, engine, schema = _database(database, home)
@@ -231,6 +250,7 @@ def run_batch_benchmark(  # noqa: PLR0915 (one measured run, set up and torn dow
                 UTSKICK_HOME=str(home),
                 UTSKICK_DATABASE_URL=url,
                 UTSKICK_FAR_URL=context.endpoints.far_url,
+                UTSKICK_POPULATION_URL=context.endpoints.population_url,
                 UTSKICK_TLS_CA_FILE=str(context.pki.ca_certificate),
                 UTSKICK_WORKER_THREADS=str(worker_threads),
                 UTSKICK_EMBEDDED_REFERENCE="false",
