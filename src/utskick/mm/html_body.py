@@ -20,7 +20,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import html5lib
+from html5lib._tokenizer import HTMLTokenizer
 from html5lib.constants import namespaces
+from html5lib.treebuilders import getTreeBuilder
 
 HTML_NAMESPACE = namespaces["html"]
 
@@ -82,6 +84,73 @@ class HtmlBodyError(ValueError):
     """An HTML body that is refused; the message names what is not allowed, in Swedish."""
 
 
+# html5lib is quadratic in two places: it looks elements up in its stack of open elements
+# for every tag, and compares every attribute name with all earlier ones in the same tag. A
+# body of nothing but unclosed tags (`<div>` 50,000 times, 250 kB) or one tag with 100,000
+# attributes (700 kB) takes minutes. Both are bounded while parsing, well above anything a
+# letter needs (browsers stop nesting at 512; the allow-list has at most two attributes).
+MAX_NESTING = 200
+MAX_ATTRIBUTES = 20
+
+
+class _OpenElements(list[Any]):
+    """The parser's stack of open elements, refusing a body nested deeper than MAX_NESTING."""
+
+    def append(self, element: Any) -> None:
+        self._room()
+        super().append(element)
+
+    def insert(self, index: Any, element: Any) -> None:
+        self._room()
+        super().insert(index, element)
+
+    def _room(self) -> None:
+        if len(self) >= MAX_NESTING:
+            raise HtmlBodyError(
+                f"HTML-koden är nästlad i fler än {MAX_NESTING} nivåer (ofta taggar som inte "
+                "stängs, t.ex. <div> utan </div>); stäng taggarna"
+            )
+
+
+class _BoundedTreeBuilder(getTreeBuilder("etree")):  # type: ignore[misc]
+    """html5lib's ElementTree builder with a bounded stack of open elements."""
+
+    def reset(self) -> None:
+        super().reset()
+        self.openElements = _OpenElements()
+
+
+class _BoundedTokenizer(HTMLTokenizer):
+    """html5lib's tokenizer, refusing a tag with more than MAX_ATTRIBUTES attributes."""
+
+    def attributeNameState(self) -> bool:  # noqa: N802 (html5lib's name)
+        token = self.currentToken
+        if token is not None and len(token["data"]) > MAX_ATTRIBUTES:
+            raise HtmlBodyError(
+                f"en tagg i HTML-koden har fler än {MAX_ATTRIBUTES} attribut; skriv taggarna "
+                'som vanlig HTML, t.ex. <a href="https://exempel.se">länk</a>'
+            )
+        return bool(super().attributeNameState())
+
+
+class _BoundedParser(html5lib.HTMLParser):
+    """html5lib's parser with the bounded tree builder and tokenizer."""
+
+    def __init__(self) -> None:
+        super().__init__(tree=_BoundedTreeBuilder, namespaceHTMLElements=True)
+
+    def reset(self) -> None:
+        # The parser makes a plain tokenizer right before each reset; ours only adds a check.
+        tokenizer = getattr(self, "tokenizer", None)
+        if tokenizer is not None and type(tokenizer) is HTMLTokenizer:
+            tokenizer.__class__ = _BoundedTokenizer
+        super().reset()
+
+
+def _parser() -> html5lib.HTMLParser:
+    return _BoundedParser()
+
+
 def check_html_body(html: str) -> None:
     """Refuse an HTML body with anything the allow-list does not allow, as a browser parses it.
 
@@ -94,11 +163,11 @@ def check_html_body(html: str) -> None:
     Raises:
         HtmlBodyError: naming the first element, attribute, link or comment that is refused.
     """
-    fragment_parser = html5lib.HTMLParser(namespaceHTMLElements=True)
+    fragment_parser = _parser()
     _check_tree(fragment_parser.parseFragment(html, container="div"), document=False)
     _refuse_malformed_tags(fragment_parser.errors)
     if _DOCUMENT_TAG.search(html):
-        _check_tree(html5lib.HTMLParser(namespaceHTMLElements=True).parse(html), document=True)
+        _check_tree(_parser().parse(html), document=True)
 
 
 def _refuse_malformed_tags(errors: list[Any]) -> None:

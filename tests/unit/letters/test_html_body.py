@@ -1,6 +1,8 @@
 """HTML bodies are judged as a browser parses them: every parser differential a sanitizer can
 get wrong is refused with a Swedish reason naming what is not allowed."""
 
+import time
+
 import pytest
 
 from utskick.mm.delivery import DeliveryDocumentError, check_restricted_html
@@ -126,3 +128,28 @@ def test_the_wire_builder_uses_the_same_check():
     # Building a delivery refuses what intake refuses: neither can be bypassed by the other.
     with pytest.raises(DeliveryDocumentError, match="kommentarer"):
         check_restricted_html("<![CDATA[x]]><p>a</p>")
+
+
+@pytest.mark.parametrize(
+    ("html", "reason"),
+    [
+        # Each took html5lib minutes unbounded (quadratic): 145 s, 18 s and 400 s.
+        pytest.param("<div>" * 50_000, "nästlad i fler än 200 nivåer", id="unclosed-divs"),
+        pytest.param("<b>" * 50_000 + "x", "nästlad i fler än 200 nivåer", id="unclosed-bold"),
+        pytest.param(
+            "<p " + " ".join(f"a{i}=1" for i in range(100_000)) + ">",
+            "fler än 20 attribut",
+            id="one-tag-with-100000-attributes",
+        ),
+    ],
+)
+def test_a_body_built_to_make_the_parser_slow_is_refused_at_once(html, reason):
+    started = time.perf_counter()
+    with pytest.raises(HtmlBodyError, match=reason):
+        check_html_body(html)
+    assert time.perf_counter() - started < 2
+
+
+def test_nesting_a_letter_could_need_is_accepted():
+    check_html_body("<div>" * 150 + "<p>Beslut</p>" + "</div>" * 150)
+    check_html_body("<ul><li>" * 60 + "punkt")
