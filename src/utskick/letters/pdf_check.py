@@ -18,7 +18,15 @@ from collections import Counter
 from collections.abc import Iterator
 
 from pypdf import PdfReader
-from pypdf.generic import ArrayObject, DictionaryObject, IndirectObject, PdfObject, StreamObject
+from pypdf._utils import read_non_whitespace
+from pypdf.generic import (
+    ArrayObject,
+    DictionaryObject,
+    IndirectObject,
+    PdfObject,
+    StreamObject,
+    read_object,
+)
 
 # Actions that run code, start programs, send or fetch data, or open other files.
 _REFUSED_ACTIONS = {
@@ -50,6 +58,17 @@ _XFA = (
     "vanlig PDF (t.ex. PDF/A) och försök igen"
 )
 _RICH_MEDIA = "innehåller multimedia (/RichMedia); skapa PDF-filen utan multimedia"
+# The reason for a refused name found where no dictionary can be read (an unnamed object stream).
+_REASON_FOR_NAME = {
+    b"JS": _JAVASCRIPT,
+    **{name[1:].encode(): reason for name, reason in _REFUSED_ACTIONS.items()},
+    b"EmbeddedFile": _EMBEDDED_FILES,
+    b"EmbeddedFiles": _EMBEDDED_FILES,
+    b"EF": _EMBEDDED_FILES,
+    b"FileAttachment": _EMBEDDED_FILES,
+    b"XFA": _XFA,
+    b"RichMedia": _RICH_MEDIA,
+}
 # Names whose presence sends a file to the exact check, as they appear after the slash.
 _SUSPICIOUS_NAMES = frozenset(
     name[1:].encode()
@@ -93,19 +112,24 @@ def _problem(content: bytes) -> str | None:
             )
         if _page_count(reader) < 1:
             return "har inga sidor; spara dokumentet som PDF på nytt och försök igen"
-        suspicious = _names_in(content, reader)
-        if not suspicious or (suspicious == {b"OpenAction": 1} and _only_opens_a_page(reader)):
-            return None
-        for dictionary in _dictionaries(reader):
-            problem = _dictionary_problem(dictionary)
-            if problem is not None:
-                return problem
+        return _active_content_problem(content, reader)
     except Exception as error:  # noqa: BLE001 (a damaged file fails in many ways; all mean unreadable)
         return (
             f"kan inte läsas som PDF ({type(error).__name__}); spara dokumentet som PDF på nytt "
             "och försök igen"
         )
     return None
+
+
+def _active_content_problem(content: bytes, reader: PdfReader) -> str | None:
+    suspicious = _names_in(content, reader)
+    if not suspicious or (suspicious == {b"OpenAction": 1} and _only_opens_a_page(reader)):
+        return None
+    for dictionary in _dictionaries(reader):
+        problem = _dictionary_problem(dictionary)
+        if problem is not None:
+            return problem
+    return _problem_in_other_definitions(content, reader)
 
 
 def _catalog(reader: PdfReader) -> DictionaryObject:
@@ -137,10 +161,17 @@ def _names_in(content: bytes, reader: PdfReader) -> Counter[bytes]:
             texts.append(stream.get_data())
     found: Counter[bytes] = Counter()
     for text in texts:
-        for token, count in Counter(_NAME_TOKEN.findall(text)).items():
-            name = _NAME_ESCAPE.sub(_unescape, token) if b"#" in token else token
-            if name in _SUSPICIOUS_NAMES:
-                found[name] += count
+        found.update(_names_in_text(text))
+    return found
+
+
+def _names_in_text(text: bytes) -> Counter[bytes]:
+    """The refused names among the name tokens of one text, `#xx` escapes decoded."""
+    found: Counter[bytes] = Counter()
+    for token, count in Counter(_NAME_TOKEN.findall(text)).items():
+        name = _NAME_ESCAPE.sub(_unescape, token) if b"#" in token else token
+        if name in _SUSPICIOUS_NAMES:
+            found[name] += count
     return found
 
 
@@ -183,6 +214,54 @@ def _dictionaries(reader: PdfReader) -> Iterator[DictionaryObject]:
             stack.extend(item.values())
         elif isinstance(item, ArrayObject):
             stack.extend(item)
+
+
+# The start of an object definition, `12 0 obj`, as a reader that repairs a file finds it.
+_WHITE = rb"[\x00\t\n\x0c\r ]+"
+_DEFINITION = re.compile(rb"(?<![0-9])[0-9]{1,10}" + _WHITE + rb"[0-9]{1,5}" + _WHITE + rb"obj")
+
+
+def _problem_in_other_definitions(content: bytes, reader: PdfReader) -> str | None:
+    """What is refused in an object definition the cross-reference table does not point to.
+
+    A file may define an object twice (the catalog again after `%%EOF`, say) or define one
+    the table leaves out. A reader that finds a table entry wrong rebuilds the table from
+    every `N G obj` in the file and takes the last definition, so a file whose offsets are a
+    little off (pypdf forgives that) shows such a reader another document. Each definition
+    that holds a refused name is therefore read and checked too; an object stream among them
+    that the table does not name is refused outright if it holds one.
+    """
+    starts = list(_DEFINITION.finditer(content))
+    for index, start in enumerate(starts):
+        end = starts[index + 1].start() if index + 1 < len(starts) else len(content)
+        if not _names_in_text(content[start.end() : end]):
+            continue
+        stream = io.BytesIO(content)
+        stream.seek(start.end())
+        read_non_whitespace(stream)
+        stream.seek(-1, io.SEEK_CUR)
+        defined = read_object(stream, reader)
+        if isinstance(defined, StreamObject) and _name(defined.get("/Type")) == "/ObjStm":
+            found = _names_in_text(defined.get_data())
+            if found and not all(name == b"OpenAction" for name in found):
+                return _REASON_FOR_NAME.get(min(found), _ADDITIONAL_ACTIONS)
+        for dictionary in _dictionaries_from(defined):
+            problem = _dictionary_problem(dictionary)
+            if problem is not None:
+                return problem
+    return None
+
+
+def _dictionaries_from(item: PdfObject) -> Iterator[DictionaryObject]:
+    """The direct dictionaries in one object (its indirect references are checked elsewhere)."""
+    stack = [item]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, DictionaryObject):
+            yield current
+            stack.extend(v for v in current.values() if not isinstance(v, IndirectObject))
+        elif isinstance(current, ArrayObject):
+            stack.extend(v for v in current if not isinstance(v, IndirectObject))
 
 
 def _dictionary_problem(dictionary: DictionaryObject) -> str | None:

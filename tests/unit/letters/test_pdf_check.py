@@ -3,6 +3,7 @@ are refused with a Swedish reason, and so are files that cannot be read. Every m
 is built here, with pypdf or as raw bytes, so that what each test feeds in can be read."""
 
 import io
+import re
 import zlib
 
 import pytest
@@ -316,3 +317,38 @@ def test_a_two_megabyte_pdf_of_thousands_of_objects_is_accepted():
     content = _many_pages(2 * 1024 * 1024)
     assert len(content) > 2_000_000
     check_pdf("protokoll.pdf", content)  # raises if refused
+
+
+def _with_offsets_shifted(pdf, by):
+    """The same file with every cross-reference offset `by` bytes off: pypdf forgives it,
+    while a reader that checks an entry rebuilds the table from every `N 0 obj` it finds."""
+    return re.sub(rb"(\d{10}) 00000 n", lambda m: b"%010d 00000 n" % (int(m[1]) + by), pdf)
+
+
+REDEFINED_CATALOG = (
+    b"1 0 obj\n<< /Type /Catalog /Pages 2 0 R "
+    b"/OpenAction << /S /JavaScript /JS (app.alert(1)) >> >>\nendobj\n"
+)
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        pytest.param(one_page() + REDEFINED_CATALOG, id="catalog-redefined-after-eof"),
+        pytest.param(
+            _with_offsets_shifted(one_page(), 3) + REDEFINED_CATALOG,
+            id="catalog-redefined-and-offsets-a-little-off",
+        ),
+        pytest.param(
+            one_page() + b"9 0 obj\n<< /S /Java#53cript /J#53 (app.alert(1)) >>\nendobj\n",
+            id="script-object-outside-the-table",
+        ),
+    ],
+)
+def test_a_definition_the_cross_reference_table_does_not_point_to_is_checked_too(content):
+    # A repairing reader takes the last definition of each object: the second catalog runs.
+    assert "innehåller JavaScript" in refusal(content)
+
+
+def test_refused_names_inside_strings_outside_the_table_are_not_a_script():
+    check_pdf("beslut.pdf", one_page() + b"9 0 obj\n[(/JS is only text)]\nendobj\n")
