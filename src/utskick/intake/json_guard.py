@@ -9,6 +9,7 @@ when any object in it, at any depth, names a key twice.
 
 from __future__ import annotations
 
+import email.message
 import json
 from typing import Any
 
@@ -76,11 +77,23 @@ def loads_strict(text: str | bytes, *, numbers_as_text: bool = False) -> Any:
 
 
 def _is_json(scope: Scope) -> bool:
-    """Whether the request's body is read as JSON: a JSON media type, or none given."""
+    r"""Whether the request's body is read as JSON: a JSON media type, or none given.
+
+    The media type is also read the way FastAPI reads it (`email.message`, which strips
+    every character `str.strip` does): `application/json\x1c` is JSON to FastAPI, and a
+    body it parses must never pass unchecked.
+    """
     for name, value in scope.get("headers", []):
         if name == b"content-type":
             media_type: bytes = value.split(b";", 1)[0].strip().lower()
-            return media_type == b"application/json" or media_type.endswith(b"+json")
+            if media_type == b"application/json" or media_type.endswith(b"+json"):
+                return True
+            message = email.message.Message()
+            message["content-type"] = value.decode("latin-1")
+            subtype = message.get_content_subtype()
+            return message.get_content_maintype() == "application" and (
+                subtype == "json" or subtype.endswith("+json")
+            )
     return True
 
 

@@ -121,6 +121,23 @@ class TestRepeatedKeys:
         assert answer.status_code == 422
         assert answer.json()["errors"][0]["field"] == "recipient"
 
+    @pytest.mark.parametrize("content_type", [b"application/json\x1c", b"application/json\x1f"])
+    def test_a_content_type_fastapi_reads_as_json_is_checked_too(
+        self, storage_client, headers, stored, content_type
+    ):
+        # FastAPI strips what str.strip strips (information separators included) and parses
+        # the body as JSON; unchecked, the letter went to the last recipient with 201.
+        before = stored()
+        raw = {name.encode(): value.encode() for name, value in headers.items()}
+        answer = storage_client.post(
+            "/api/v1/letters",
+            content=REPEATED_RECIPIENT.encode(),
+            headers=raw | {b"Content-Type": content_type},
+        )
+        assert answer.status_code == 422
+        assert answer.json()["errors"][0]["field"] == "recipient"
+        assert stored() == before
+
     def test_a_batch_line_with_a_repeated_key_is_refused_and_the_others_are_taken(
         self, storage_client, headers, stored
     ):
