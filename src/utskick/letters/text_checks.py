@@ -16,7 +16,9 @@ import unicodedata
 BIDI_FORMATTING = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c"
 _CONTROLS = "\x00-\x1f\x7f-\x9f"
 _NOT_XML = "\ufffe\uffff\ud800-\udfff"
-_REFUSED_IN_LINE = re.compile(f"[{_CONTROLS}{BIDI_FORMATTING}{_NOT_XML}]")
+# The Unicode line and paragraph separators break a line as surely as a newline does.
+_LINE_BREAKS = "\u2028\u2029"
+_REFUSED_IN_LINE = re.compile(f"[{_CONTROLS}{_LINE_BREAKS}{BIDI_FORMATTING}{_NOT_XML}]")
 # Multi-line texts (a support text) may break lines and use tabs.
 _REFUSED_IN_TEXT = re.compile(f"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f{BIDI_FORMATTING}{_NOT_XML}]")
 _DRIVE = re.compile(r"[A-Za-z]:")
@@ -42,6 +44,8 @@ def refused_character(text: str, *, multiline: bool = False) -> str | None:
         )
     if char in "\t\n\r":
         return "en radbrytning eller tabb"
+    if char in _LINE_BREAKS:
+        return f"radbrytningen {code} ({unicodedata.name(char)})"
     return f"styrtecknet {code}"
 
 

@@ -59,3 +59,13 @@ def test_a_support_text_may_break_lines_but_not_turn_text_around():
 def test_ordinary_swedish_and_arabic_text_passes():
     assert refused_character("Beslut om bygglov – Åsa Öberg, ärende 12/2026") is None
     assert refused_character("قرار بشأن ترخيص البناء") is None
+
+
+@pytest.mark.parametrize("separator", ["\u2028", "\u2029"])
+def test_a_unicode_line_separator_is_a_line_break_in_a_one_line_text(separator):
+    assert refused_character(f"Beslut{separator}Falskt") == (
+        f"radbrytningen U+{ord(separator):04X} ("
+        + ("LINE SEPARATOR" if separator == "\u2028" else "PARAGRAPH SEPARATOR")
+        + ")"
+    )
+    assert refused_character(f"Rad ett{separator}rad två", multiline=True) is None
