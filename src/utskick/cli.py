@@ -422,7 +422,7 @@ def bench_checks(
             "--quick", help="Små indata (64 kB) och korta mätningar, för en snabb kontroll."
         ),
     ] = False,
-    seconds: Annotated[float, typer.Option(help="Mättid per delmätning i sekunder.")] = 0.3,
+    seconds: Annotated[float, typer.Option(help="Mättid per delmätning i sekunder.")] = 0.2,
 ) -> None:
     """Measure the intake checks (HTML body, PDF attachment) against their parsers alone."""
     from utskick.benchmarks.checks import run_checks_benchmark  # noqa: PLC0415

@@ -35,7 +35,9 @@ def test_bench_checks_quick_prints_every_case_as_json():
         assert figures[f"{case}_open_only_ms"] > 0
         assert figures[f"{case}_open_only_cpu_ms"] > 0
     for case in LARGE:
-        assert {f"{case}_check_peak_mib", f"{case}_baseline_peak_mib"} <= figures.keys()
+        assert figures[f"{case}_check_peak_mib"] >= 0
+    for case in ("pdf_many_objects", "pdf_one_image"):
+        assert figures[f"{case}_baseline_peak_mib"] >= 0
     assert figures["quick"] == 1
     assert figures["html_baseline"] == "html5lib parseFragment"
     assert figures["pdf_baseline"] == "pypdf PdfReader + len(pages)"
