@@ -187,6 +187,21 @@ def test_an_address_the_browser_made_up_before_the_proxies_is_not_believed():
     assert seen["client"] == "203.0.113.7"
 
 
+def test_a_line_the_browser_sent_before_the_proxys_own_line_is_not_believed():
+    # HAProxy adds its own X-Forwarded-For line instead of appending to the browser's; reading
+    # only the first line believed the address the browser made up (and dodged the throttle).
+    seen = seen_by_the_app(
+        PROXY,
+        [
+            ("X-Forwarded-For", "1.2.3.4"),
+            ("X-Forwarded-Proto", "https"),
+            ("X-Forwarded-For", "203.0.113.7"),
+            ("X-Forwarded-Proto", "http"),
+        ],
+    )
+    assert seen == {"scheme": "http", "client": "203.0.113.7"}
+
+
 def test_an_untrusted_peer_cannot_change_its_address_or_scheme():
     seen = seen_by_the_app("198.51.100.20", {"X-Forwarded-For": "10.0.0.1",
                                               "X-Forwarded-Proto": "https"})  # fmt: skip

@@ -52,6 +52,11 @@ def _client_from(forwarded_for: str, proxies: TrustedProxies) -> str | None:
     return hops[0] if hops else None
 
 
+def _joined(headers: Headers, name: str) -> str:
+    """Every line of a header, in the order received, as one comma-separated value."""
+    return ",".join(headers.getlist(name))
+
+
 class ForwardedHeaders:
     """Sets the request's scheme and client from a trusted proxy's X-Forwarded-* headers."""
 
@@ -66,14 +71,16 @@ class ForwardedHeaders:
             if peer and self.proxies.trusts(peer[0]):
                 headers = Headers(scope=scope)
                 # With several proxies, the nearest (trusted) one's word is the last value.
-                proto = headers.get("x-forwarded-proto", "").split(",")[-1].strip().lower()
+                # A proxy may add its own header line rather than append to the one the
+                # browser sent (HAProxy does): every line counts, in order.
+                proto = _joined(headers, "x-forwarded-proto").split(",")[-1].strip().lower()
                 if proto in {"http", "https"}:
                     secure = proto == "https"
                     if scope["type"] == "websocket":
                         scope["scheme"] = "wss" if secure else "ws"
                     else:
                         scope["scheme"] = proto
-                client = _client_from(headers.get("x-forwarded-for", ""), self.proxies)
+                client = _client_from(_joined(headers, "x-forwarded-for"), self.proxies)
                 if client is not None:
                     scope["client"] = (client, 0)
         await self.app(scope, receive, send)
