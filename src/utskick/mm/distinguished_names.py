@@ -154,6 +154,16 @@ def prepare(value: str) -> str:
     return " ".join(folded.split())
 
 
+SHOWN_CHARACTERS = 120
+
+
+def shown(text: str) -> str:
+    """A name as a reason quotes it: its start only, so a reason never echoes megabytes."""
+    if len(text) <= SHOWN_CHARACTERS:
+        return repr(text)
+    return repr(text[:SHOWN_CHARACTERS]) + f"… ({len(text)} tecken)"
+
+
 def _value(attribute: x509.NameAttribute[str | bytes]) -> str:
     value = attribute.value
     return value.decode("latin-1") if isinstance(value, bytes) else value
@@ -167,7 +177,7 @@ class _Parser:
         self.pos = 0
 
     def fail(self, what: str) -> DistinguishedNameError:
-        return DistinguishedNameError(f"{what} (vid tecken {self.pos + 1} i {self.text!r})")
+        return DistinguishedNameError(f"{what} (vid tecken {self.pos + 1} i {shown(self.text)})")
 
     def at_end(self) -> bool:
         return self.pos >= len(self.text)
@@ -275,12 +285,12 @@ def _attribute_type(written: str, parser: _Parser) -> str:
     if oid is not None:
         return oid.group(1)
     if _KEYWORD.fullmatch(written) is None:
-        raise parser.fail(f"{written!r} är ingen attributtyp")
+        raise parser.fail(f"{shown(written)} är ingen attributtyp")
     keyword = written.upper()
     if keyword == _AMBIGUOUS_SN:
         return _AMBIGUOUS_SN
     if keyword not in _KEYWORDS:
-        raise parser.fail(f"attributtypen {written!r} är okänd; skriv den som OID")
+        raise parser.fail(f"attributtypen {shown(written)} är okänd; skriv den som OID")
     return _KEYWORDS[keyword]
 
 

@@ -37,7 +37,7 @@ from utskick.mm.delivery import (
     attachment_checksum_problems,
     parse_delivery,
 )
-from utskick.mm.distinguished_names import DistinguishedNameError, names_match
+from utskick.mm.distinguished_names import DistinguishedNameError, names_match, shown
 from utskick.mm.keys import organisation_number_of
 from utskick.mm.signing import ENVELOPED_SIGNATURE, EXCLUSIVE_C14N, canonicalize
 from utskick.mm.xml import (
@@ -443,7 +443,7 @@ def _signer_certificate(signature: etree._Element, what: str) -> x509.Certificat
         if not matches:
             raise VerificationError(
                 f"{what}: X509SubjectName stämmer inte med certifikatets subject "
-                f"(skrivet: {written.strip()}; certifikatet: "
+                f"(skrivet: {shown(written.strip())}; certifikatet: "
                 f"{certificate.subject.rfc4514_string()})"
             )
     return certificate

@@ -384,3 +384,19 @@ def test_the_writers_write_what_they_claim():
         "CN=Exempelkommun + SERIALNUMBER=162021004748, O=Exempelkommun, C=SE",
         "SERIALNUMBER=162021004748 + CN=Exempelkommun, O=Exempelkommun, C=SE",
     )
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        pytest.param('CN="' + "a" * 1_000_000, id="unterminated-quote"),
+        pytest.param("A" * 1_000_000 + "=x", id="unknown-attribute-type"),
+        pytest.param("CN=#" + "a" * 1_000_001, id="odd-hex"),
+    ],
+)
+def test_a_reason_quotes_only_the_start_of_a_huge_name(written):
+    # The reason ends up in a SOAP fault and a log line: it must not echo a megabyte.
+    with pytest.raises(DistinguishedNameError) as refused:
+        parse_distinguished_name(written)
+    assert len(str(refused.value)) < 400
+    assert "tecken)" in str(refused.value)
