@@ -149,11 +149,16 @@ def organisation_number_of(certificate: x509.Certificate) -> str | None:
     if len(values) != 1:
         return None
     value = str(values[0].value).removeprefix("SE").strip()
-    if len(value) == 12 and value.startswith("16") and value.isdigit():  # noqa: PLR2004
+    # ASCII digits only: str.isdigit() would take other scripts' digits for a number.
+    if len(value) == 12 and value.startswith("16") and _ascii_digits(value):  # noqa: PLR2004
         return value[2:]
-    if len(value) == 10 and value.isdigit():  # noqa: PLR2004
+    if len(value) == 10 and _ascii_digits(value):  # noqa: PLR2004
         return value
     return None
+
+
+def _ascii_digits(value: str) -> bool:
+    return value.isascii() and value.isdigit()
 
 
 def format_subject(name: x509.Name) -> str:

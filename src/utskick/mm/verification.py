@@ -203,6 +203,7 @@ def verify_sealed_delivery(
         received_on = parse_xs_date(received)
     except ValueError as error:
         raise VerificationError(f"sigillets ReceivedTime: {error}") from None
+    _check_signatures_ok(_text(sealed[1], f"{{{ns.MESSAGE}}}SignaturesOK", "sigillet") or "")
     return VerifiedDelivery(
         delivery=delivery,
         sender_organisation=sender_org,
@@ -212,6 +213,25 @@ def verify_sealed_delivery(
         received_on=received_on,
         sealed_delivery=sealed,
         warnings=warnings,
+    )
+
+
+def _check_signatures_ok(value: str) -> None:
+    """The intermediary must vouch for the sender's signature (xs:boolean true or 1).
+
+    A seal that says the signatures are not OK is the intermediary refusing the letter; it is
+    never delivered, even though the sender's signature is checked here as well.
+    """
+    written = value.strip()
+    if written in ("true", "1"):
+        return
+    if written in ("false", "0"):
+        raise VerificationError(
+            "sigillet intygar inte att signaturerna är giltiga (SignaturesOK är false); "
+            "förmedlaren får bara försegla brev vars signatur den har kontrollerat"
+        )
+    raise VerificationError(
+        f"sigillets SignaturesOK {written[:20]!r} är inget xs:boolean; ange true"
     )
 
 

@@ -459,6 +459,36 @@ class TestReceivedTime:
         assert why in reason
 
 
+def _sealed_with_signatures_ok(sender, intermediary, text):
+    """A delivery whose seal says SignaturesOK `text`, sealed validly over that text."""
+    sealed = seal_delivery(
+        sign_delivery(letter(), sender), intermediary, received_on=dt.date(2023, 10, 11)
+    )
+    sealed.remove(sealed[-1])
+    sealed.find(f"{{{ns.MESSAGE_V3}}}Seal/{{{ns.MESSAGE}}}SignaturesOK").text = text
+    append_enveloped_signature(sealed, intermediary)
+    return deliver_secure_request(sealed)
+
+
+class TestSignaturesOk:
+    @pytest.mark.parametrize("written", ["true", "1", " true "])
+    def test_a_seal_vouching_for_the_signatures_is_accepted(
+        self, sender, intermediary, policy, written
+    ):
+        request = _sealed_with_signatures_ok(sender, intermediary, written)
+        assert verify_sealed_delivery(request, policy).sender_organisation == "2021004748"
+
+    @pytest.mark.parametrize(
+        ("written", "why"),
+        [("false", "intygar inte"), ("0", "intygar inte"), ("ja", "inget xs:boolean")],
+    )
+    def test_a_seal_that_does_not_vouch_for_them_is_refused_though_validly_sealed(
+        self, sender, intermediary, policy, written, why
+    ):
+        request = _sealed_with_signatures_ok(sender, intermediary, written)
+        assert why in fails(request, policy, "SignaturesOK")
+
+
 class TestOlderSendersSha1:
     def test_a_delivery_signed_and_sealed_with_rsa_sha1_by_another_signer(
         self, sealed, policy, sender, intermediary
