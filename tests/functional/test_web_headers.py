@@ -216,3 +216,19 @@ def test_an_ipv4_proxy_seen_as_an_ipv6_mapped_address_is_trusted():
 def test_a_wrong_trusted_proxy_setting_is_refused_in_swedish():
     with pytest.raises(ValidationError, match="ingen IP-adress eller nätverk"):
         Settings(trusted_proxies=["proxy.example"])
+
+
+def test_an_unexpected_error_is_a_swedish_500_with_the_security_headers(engine, tmp_path):
+    app = create_app(Settings(home=tmp_path), engine)
+
+    @app.get("/api/v1/trasig")
+    def broken():
+        raise RuntimeError("internal detail that must not reach the caller")
+
+    answer = TestClient(app, raise_server_exceptions=False).get("/api/v1/trasig")
+    assert answer.status_code == 500
+    assert "oväntat fel" in answer.json()["detail"]
+    assert "internal detail" not in answer.text
+    assert answer.headers["content-security-policy"] == CSP
+    assert answer.headers["x-content-type-options"] == "nosniff"
+    assert answer.headers["cache-control"] == "no-store"

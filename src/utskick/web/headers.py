@@ -46,6 +46,16 @@ def policy_for(path: str) -> str:
     return REDOC_POLICY if path == REDOC_PATH else CONTENT_SECURITY_POLICY
 
 
+def security_headers(scope: Scope) -> list[tuple[bytes, bytes]]:
+    """The headers every answer to this request carries (HSTS only over HTTPS)."""
+    headers = [*_COMMON, (b"content-security-policy", policy_for(scope["path"]).encode())]
+    if not scope["path"].startswith(STATIC_PREFIX):
+        headers.append((b"cache-control", b"no-store"))
+    if scope.get("scheme") == "https":  # as the trusted-proxy middleware set it
+        headers.append((b"strict-transport-security", HSTS.encode()))
+    return headers
+
+
 class SecurityHeaders:
     """Adds CSP, nosniff, Referrer-Policy, X-Frame-Options, no-store and (over HTTPS) HSTS.
 
@@ -60,17 +70,12 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        extra = [*_COMMON, (b"content-security-policy", policy_for(scope["path"]).encode())]
-        if not scope["path"].startswith(STATIC_PREFIX):
-            extra.append((b"cache-control", b"no-store"))
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
                 present = {name.lower() for name, _ in headers}
-                wanted = list(extra)
-                if scope.get("scheme") == "https":  # as the trusted-proxy middleware set it
-                    wanted.append((b"strict-transport-security", HSTS.encode()))
+                wanted = security_headers(scope)
                 headers += [(name, value) for name, value in wanted if name not in present]
                 message = {**message, "headers": headers}
             await send(message)
