@@ -24,7 +24,7 @@ from rich.table import Table
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from utskick.benefit.cli import nytta
+from utskick.benefit.cli import NYTTA_HELP, nytta
 from utskick.db.engine import session_factory
 from utskick.identity import InvalidIdentityError, parse_identity, parse_organisation
 from utskick.letters.service import AttachmentInput, LetterInput, LetterService
@@ -60,14 +60,20 @@ if TYPE_CHECKING:
     from utskick.letters.models import Batch
     from utskick.printing.models import PrintBatch
 
-app = typer.Typer(help="Utskick: kommunens anslutning till Mina meddelanden.", no_args_is_help=True)
+# Help is Swedish, given as `help=`; docstrings stay English, for developers. Shell completion
+# is left out: an operator does not need it, and its two options' help is Typer's English.
+app = typer.Typer(
+    help="Utskick: kommunens anslutning till Mina meddelanden.",
+    no_args_is_help=True,
+    add_completion=False,
+)
 mm_app = typer.Typer(
     help="Mina meddelanden på tråden: försegla och verifiera leveranser.", no_args_is_help=True
 )
 ca_app = typer.Typer(
     help="Test-CA för utveckling och demo (aldrig för produktion).", no_args_is_help=True
 )
-db_app = typer.Typer(help="Databasen: migreringar.", no_args_is_help=True)
+db_app = typer.Typer(help="Databasen: migrera till senaste versionen.", no_args_is_help=True)
 bench_app = typer.Typer(help="Prestandamätningar.", no_args_is_help=True)
 app.add_typer(mm_app, name="mm")
 app.add_typer(ca_app, name="dev-ca")
@@ -104,7 +110,9 @@ def _pdf_attachment(path: Path) -> Attachment:
 # --- serve and db --------------------------------------------------------------------------
 
 
-@app.command()
+@app.command(
+    help="Starta Utskick med den inbäddade referensinfrastrukturen och visa alla adresser."
+)
 def serve(
     home: Annotated[
         Path | None, typer.Option(help="Mapp för databas och allt tillstånd (standard ./var).")
@@ -149,7 +157,10 @@ def serve(
         raise _fail(str(error)) from None
 
 
-@app.command()
+@app.command(
+    help="Kör en worker som utför jobben (klassning, leverans, övergång till papper, webhooks) "
+    "tills den stoppas."
+)
 def worker(
     home: Annotated[
         Path | None, typer.Option(help="Installationens mapp (standard UTSKICK_HOME eller ./var).")
@@ -161,7 +172,11 @@ def worker(
     run_worker(_beside_serve(load_settings(home=home)))
 
 
-@db_app.command("upgrade")
+@db_app.command(
+    "upgrade",
+    help="Migrera databasen (UTSKICK_DATABASE_URL, eller SQLite i UTSKICK_HOME) till senaste "
+    "versionen.",
+)
 def db_upgrade() -> None:
     """Migrate the database (UTSKICK_DATABASE_URL, or SQLite in UTSKICK_HOME) to the newest version."""
     from utskick.db import migrate  # noqa: PLC0415
@@ -178,7 +193,9 @@ def db_upgrade() -> None:
 # --- mm seal / verify ----------------------------------------------------------------------
 
 
-@mm_app.command("seal")
+@mm_app.command(
+    "seal", help="Skriv ett SOAP-anrop (deliverSecure) med en signerad och förseglad leverans."
+)
 def mm_seal(
     key: Annotated[Path, typer.Option(help="Avsändarens nyckel och certifikat (.p12 eller .pem).")],
     sender_org: Annotated[str, typer.Option(help="Avsändarens organisationsnummer.")],
@@ -269,7 +286,10 @@ def _read_text(path: Path) -> str:
         raise _fail(f"kan inte läsa {path} som UTF-8-text: {error}") from None
 
 
-@mm_app.command("verify")
+@mm_app.command(
+    "verify",
+    help="Verifiera förseglingen och avsändarens signatur; skriver OK, eller INVALID med skälet.",
+)
 def mm_verify(
     file: Annotated[
         Path,
@@ -328,14 +348,16 @@ def mm_verify(
 _CA_DIR_HELP = "Mapp för test-CA:ns nyckel och certifikat (skapas vid behov)."
 
 
-@ca_app.command("init")
+@ca_app.command("init", help="Skapa test-CA:n (om den saknas) och visa var dess certifikat ligger.")
 def ca_init(ca_dir: Annotated[Path, typer.Option(help=_CA_DIR_HELP)] = Path("var/pki")) -> None:
     """Create the test CA (if it does not exist) and print where its certificate is."""
     DevCertificateAuthority.load_or_create(ca_dir)
     print(ca_dir / "ca.pem")
 
 
-@ca_app.command("issue")
+@ca_app.command(
+    "issue", help="Utfärda ett organisationscertifikat (serialNumber = 16 + organisationsnummer)."
+)
 def ca_issue(
     org: Annotated[str, typer.Option(help="Organisationsnummer.")],
     name: Annotated[str, typer.Option(help="Organisationens namn.")],
@@ -373,7 +395,10 @@ def ca_issue(
     )
 
 
-@ca_app.command("server")
+@ca_app.command(
+    "server",
+    help="Utfärda ett TLS-servercertifikat för loopback (standard localhost och 127.0.0.1).",
+)
 def ca_server(
     out: Annotated[Path, typer.Option(help="Fil att skriva (PEM med nyckel och certifikat).")],
     host: Annotated[
@@ -390,7 +415,10 @@ def ca_server(
 # --- bench ---------------------------------------------------------------------------------
 
 
-@bench_app.command("sign")
+@bench_app.command(
+    "sign",
+    help="Mät signering med försegling och verifiering, jämfört med ren RSA-signering (en kärna).",
+)
 def bench_sign(
     as_json: Annotated[
         bool, typer.Option("--json", help="Skriv resultatet som ett JSON-objekt.")
@@ -411,7 +439,10 @@ def _print_result(result: Mapping[str, object], as_json: bool) -> None:
         print(f"{name:40} {value}")
 
 
-@bench_app.command("checks")
+@bench_app.command(
+    "checks",
+    help="Mät kontrollerna vid mottagning (HTML-brödtext, PDF-bilaga) mot enbart deras tolkare.",
+)
 def bench_checks(
     as_json: Annotated[
         bool, typer.Option("--json", help="Skriv resultatet som ett JSON-objekt.")
@@ -432,7 +463,9 @@ def bench_checks(
     _print_result(run_checks_benchmark(quick=quick, seconds=0.05 if quick else seconds), as_json)
 
 
-@bench_app.command("far")
+@bench_app.command(
+    "far", help="Mät referens-FaR:ens isReachable (1 000 id per anrop, HTTPS med ömsesidig TLS)."
+)
 def bench_far(
     as_json: Annotated[
         bool, typer.Option("--json", help="Skriv resultatet som ett JSON-objekt.")
@@ -445,7 +478,10 @@ def bench_far(
     _print_result(run_is_reachable_benchmark(seconds=seconds), as_json)
 
 
-@bench_app.command("deliver")
+@bench_app.command(
+    "deliver",
+    help="Mät hur en referensoperatör för brevlådor tar emot deliverSecure (verifiera och lagra).",
+)
 def bench_deliver(
     as_json: Annotated[
         bool, typer.Option("--json", help="Skriv resultatet som ett JSON-objekt.")
@@ -603,7 +639,10 @@ def _default_sender(session: Session, typed: str | None) -> str:
     raise _fail("ange avsändarorganisationen med --sender (organisationsnummer)")
 
 
-@app.command()
+@app.command(
+    help="Visa vilken kanal varje mottagare skulle få nu (digital, papper eller omöjlig) och "
+    "varför."
+)
 def precheck(
     ids: Annotated[
         list[str], typer.Argument(help="Person-, samordnings- eller organisationsnummer.")
@@ -670,7 +709,7 @@ def precheck(
     Console().print(table)
 
 
-@app.command()
+@app.command(help='Lämna över ett brev (som det avsändande systemet "cli") och skriv ut dess id.')
 def send(
     sender: Annotated[str, typer.Option(help="Avsändarorganisationens organisationsnummer.")],
     recipient: Annotated[
@@ -818,7 +857,7 @@ def _print_status(installation: Installation, letter_id: str) -> None:
     console.print(table)
 
 
-@app.command()
+@app.command(help="Visa ett brevs läge, kanal, skäl och alla händelser.")
 def status(
     letter_id: Annotated[str, typer.Argument(help="Brevets id (från utskick send).")],
     home: HomeOption = None,
@@ -1022,7 +1061,10 @@ def _record_batch(batch: Batch, outcome: BatchOutcome, *, completed: bool = Fals
         batch.completed_at = _now()
 
 
-@batch_app.command("submit")
+@batch_app.command(
+    "submit",
+    help="Lämna över alla brev i en NDJSON-fil; visa antalet godtagna och varje avvisad rad.",
+)
 def batch_submit(
     file: Annotated[Path, typer.Argument(help="NDJSON-fil: ett brev (JSON-objekt) per rad.")],
     home: HomeOption = None,
@@ -1101,7 +1143,11 @@ def _print_batch_outcomes(installation: Installation, batch_id: str) -> None:
 # --- systems and senders ---------------------------------------------------------------------
 
 
-@systems_app.command("add")
+@systems_app.command(
+    "add",
+    help="Lägg till ett avsändande system som får skicka för vissa avsändarorganisationer "
+    "(och förvaltningar).",
+)
 def systems_add(
     name: Annotated[str, typer.Argument(help="Systemets namn (syns i händelseloggen).")],
     sender: Annotated[
@@ -1146,7 +1192,10 @@ def systems_add(
             )
 
 
-@systems_app.command("key")
+@systems_app.command(
+    "key",
+    help="Skapa en ny API-nyckel för ett avsändande system och skriv ut den (visas bara en gång).",
+)
 def systems_key(
     name: Annotated[str, typer.Argument(help="Systemets namn eller id.")],
     home: HomeOption = None,
@@ -1169,7 +1218,9 @@ def systems_key(
     print(issued.clear_key)
 
 
-@senders_app.command("add")
+@senders_app.command(
+    "add", help="Lägg till en avsändarorganisation som signerar med sin egen nyckel."
+)
 def senders_add(
     org: Annotated[str, typer.Argument(help="Organisationsnummer.")],
     name: Annotated[str, typer.Option(help="Organisationens namn.")],
@@ -1228,7 +1279,11 @@ def senders_add(
     )
 
 
-@bench_app.command("batch")
+@bench_app.command(
+    "batch",
+    help="Mät ett massutskick från början till slut: utskick batch submit tills alla brev har "
+    "ett slutligt utfall.",
+)
 def bench_batch(
     letters: Annotated[int, typer.Option(help="Antal brev i massutskicket.")] = 10_000,
     database: Annotated[str, typer.Option(help="sqlite eller postgresql.")] = "sqlite",
@@ -1250,7 +1305,11 @@ def bench_batch(
     )
 
 
-@bench_app.command("precheck")
+@bench_app.command(
+    "precheck",
+    help="Mät svarstiden (p50/p99) för förhandskontroll av en mottagare via API:t, med och "
+    "utan cache.",
+)
 def bench_precheck(
     calls: Annotated[int, typer.Option(help="Mätta anrop per variant.")] = 1000,
     as_json: Annotated[
@@ -1265,7 +1324,11 @@ def bench_precheck(
     _print_result(run_precheck_benchmark(calls=calls), as_json)
 
 
-@bench_app.command("print")
+@bench_app.command(
+    "print",
+    help="Mät rendering, adressering och överlämning till tryckeriet på en kärna, med "
+    "minnesåtgång.",
+)
 def bench_print(
     batch: Annotated[
         list[int] | None,
@@ -1310,7 +1373,7 @@ def _print_batch_or_fail(session: Session, batch_id: str) -> PrintBatch:
     return batch
 
 
-@print_app.command("batches")
+@print_app.command("batches", help="Lista utskriftsbatcher, nyaste först.")
 def print_batches(
     home: HomeOption = None,
     state: Annotated[
@@ -1368,7 +1431,10 @@ def _local(moment: dt.datetime) -> dt.datetime:
     return aware.astimezone(_SWEDISH_TIME)
 
 
-@print_app.command("close")
+@print_app.command(
+    "close",
+    help="Stäng en batch nu; en tryckeribatch lämnas då genast till tryckeriets inlämningsplats.",
+)
 def print_close(
     batch_id: Annotated[str, typer.Argument(help="Batchens id.")],
     home: HomeOption = None,
@@ -1391,7 +1457,11 @@ def print_close(
     _hand_over(installation, batch_id)
 
 
-@print_app.command("handover")
+@print_app.command(
+    "handover",
+    help="Lämna en stängd batch till tryckeriets inlämningsplats; en redan lämnad batch "
+    "lämnas orörd.",
+)
 def print_handover(
     batch_id: Annotated[str, typer.Argument(help="Batchens id.")],
     home: HomeOption = None,
@@ -1421,7 +1491,10 @@ def _hand_over(installation: Installation, batch_id: str) -> None:
         print(f"Batchen är lämnad till tryckeriet: {outcome.location} ({outcome.letters} brev).")
 
 
-@print_app.command("download")
+@print_app.command(
+    "download",
+    help="Skriv en batch (en undantagslista eller en tryckeribatch) som en PDF att skriva ut.",
+)
 def print_download(
     batch_id: Annotated[str, typer.Argument(help="Batchens id.")],
     out: Annotated[Path, typer.Option(help="PDF-fil att skriva (alla brev i en fil).")],
@@ -1444,7 +1517,9 @@ def print_download(
     print(f"{out}: {letters} brev.")
 
 
-@print_app.command("mark-printed")
+@print_app.command(
+    "mark-printed", help="Markera brev i en stängd batch (standard: alla) som utskrivna."
+)
 def print_mark_printed(
     batch_id: Annotated[str, typer.Argument(help="Batchens id.")],
     letters: Annotated[
@@ -1468,7 +1543,10 @@ def print_mark_printed(
     print(f"{marked} brev markerade som utskrivna.")
 
 
-@print_app.command("list")
+@print_app.command(
+    "list",
+    help="Visa breven i en batch: mottagare (aldrig en skyddad persons adress), sidor, utskrivet.",
+)
 def print_list(
     batch_id: Annotated[str, typer.Argument(help="Batchens id.")],
     home: HomeOption = None,
@@ -1495,5 +1573,5 @@ def print_list(
 
 # --- the benefit model and web users -------------------------------------------------------
 
-app.command("nytta")(nytta)
+app.command("nytta", help=NYTTA_HELP)(nytta)
 app.add_typer(users_app, name="users")

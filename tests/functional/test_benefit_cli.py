@@ -6,7 +6,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from utskick.benefit.cli import nytta
+from utskick.benefit.cli import NYTTA_HELP, nytta
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -14,7 +14,7 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 @pytest.fixture
 def run():
     app = typer.Typer()
-    app.command("nytta")(nytta)
+    app.command("nytta", help=NYTTA_HELP)(nytta)
 
     @app.callback()
     def main():

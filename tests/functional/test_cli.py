@@ -1,13 +1,18 @@
 """The integrator's tools, run as a user runs them: the real `utskick` command in a subprocess."""
 
 import json
+import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import typer.core
+import typer.main
 
 from utskick.benchmarks.signing import minimal_pdf
+from utskick.cli import app
 
 UTSKICK = str(Path(sys.executable).with_name("utskick"))
 
@@ -209,3 +214,39 @@ def test_bench_sign_prints_the_figures_as_json():
             assert figures[f"wire_{letter}_{form}_cpu_us"] > 0
         assert figures[f"wire_{letter}_prefixed_per_default"] > 0
         assert figures[f"wire_{letter}_rebuild_per_prefixed"] > 0
+
+
+# The command tree as Typer builds it: every group, so a new group is checked without editing here.
+_ROOT = typer.main.get_command(app)
+_GROUPS = sorted(
+    name for name, command in _ROOT.commands.items() if isinstance(command, typer.core.TyperGroup)
+)
+# A row of the rich "Commands" panel: "│ name   description   │".
+_COMMAND_ROW = re.compile(r"^│ (\S+) {2,}(\S.*?)\s*│$")
+_SWEDISH_LETTERS = set("åäöÅÄÖ")
+_SWEDISH_WORDS = {"och", "en", "ett", "som", "för", "med", "till", "av", "på", "alla", "eller",
+                  "att"}  # fmt: skip
+_ENGLISH_STARTS = ("Start ", "Run ", "List ", "Show ", "Hand ", "Write ", "Close ", "Mark ", "Measure ",
+                   "Add ", "Set ", "Issue ", "Create ", "Verify ", "Migrate ", "The ")  # fmt: skip
+
+
+def _listed_commands(help_text):
+    """The command names and descriptions in a `--help` output's Commands panel."""
+    panel = help_text.split("─ Commands ─", 1)[1].split("╰", 1)[0]
+    return dict(row.groups() for line in panel.splitlines() if (row := _COMMAND_ROW.match(line)))
+
+
+@pytest.mark.parametrize("group", ["", *_GROUPS])
+def test_every_command_in_the_help_is_described_in_swedish(group):
+    result = run(*([group] if group else []), "--help", env=dict(os.environ, COLUMNS="250"))
+    assert result.returncode == 0, result.stderr
+    listed = _listed_commands(result.stdout)
+    command = _ROOT.commands[group] if group else _ROOT
+    assert set(listed) == set(command.commands), result.stdout
+    for name, description in listed.items():
+        words = set(re.findall(r"\w+", description))
+        assert _SWEDISH_LETTERS & set(description) or _SWEDISH_WORDS & words, (name, description)
+        assert not description.startswith(_ENGLISH_STARTS), (name, description)
+    # Typer's shell-completion options are left out: their help is English and not for operators.
+    assert "--install-completion" not in result.stdout
+    assert "--show-completion" not in result.stdout

@@ -36,6 +36,12 @@ from utskick.benefit.model import (
 )
 from utskick.benefit.sensitivity import SensitivityResult
 
+# The command's help for users (Swedish); the docstring below is for developers.
+NYTTA_HELP = (
+    "Förenklad nyttomodell: lönar sig anslutningen till Mina meddelanden?\n\n"
+    "Räknar förstudiens modell med Exempelkommunens värden om inget annat anges med --set."
+)
+
 
 def nytta(
     json_out: Annotated[
@@ -68,9 +74,10 @@ def nytta(
         ),
     ] = False,
 ) -> None:
-    """Förenklad nyttomodell: lönar sig anslutningen till Mina meddelanden?
+    """Print the simplified benefit model: does joining Mina meddelanden pay off?
 
-    Räknar förstudiens modell med Exempelkommunens värden om inget annat anges med --set.
+    Computes the feasibility study's model with Exempelkommun's values unless `--set` says
+    otherwise. The help users see is `NYTTA_HELP` (Swedish), given where the command is registered.
     """
     # Drawing needs matplotlib, which takes a third of a second to import: only when asked.
     from utskick.benefit import charts  # noqa: PLC0415

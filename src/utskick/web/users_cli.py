@@ -66,7 +66,7 @@ def _password(from_stdin: bool) -> str:
     return password
 
 
-@users_app.command("add")
+@users_app.command("add", help="Lägg till en person som loggar in i webbappen, med en roll.")
 def users_add(  # noqa: PLR0917 (typer maps options to parameters)
     username: Annotated[str, typer.Argument(help="Användarnamn (små bokstäver, siffror, . _ -).")],
     role: Annotated[str, typer.Option(help=ROLE_HELP)],
@@ -104,7 +104,7 @@ def users_add(  # noqa: PLR0917 (typer maps options to parameters)
         )
 
 
-@users_app.command("list")
+@users_app.command("list", help="Lista alla som får logga in, med roll och förvaltning.")
 def users_list(home: HomeOption = None) -> None:
     """List every person who may log in, with role and department."""
     with _session(home) as session:
@@ -125,7 +125,9 @@ def users_list(home: HomeOption = None) -> None:
     Console(width=120).print(table)
 
 
-@users_app.command("password")
+@users_app.command(
+    "password", help="Sätt ett nytt lösenord för en person (personens öppna sessioner avslutas)."
+)
 def users_password(
     username: Annotated[str, typer.Argument(help="Användarnamn.")],
     password_stdin: PasswordStdinOption = False,
