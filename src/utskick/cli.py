@@ -1400,9 +1400,7 @@ def print_batches(
     if json_out:
         print(json.dumps(summaries, ensure_ascii=False, indent=2, default=str))
         return
-    table = Table(
-        "batch", "väg", "förvaltning", "läge", "brev", "sidor", "ark", "stängs/stängd"
-    )
+    table = Table("batch", "väg", "förvaltning", "läge", "brev", "sidor", "ark", "stängs/stängd")
     for summary in summaries:
         table.add_row(
             str(summary["id"]),
