@@ -46,9 +46,13 @@ class SigningError(ValueError):
     """A delivery that may not be signed as asked; the message says why."""
 
 
-def canonicalize(element: etree._Element) -> bytes:
-    """Exclusive XML canonicalisation (without comments) of an element and its subtree."""
-    return etree.tostring(element, method="c14n", exclusive=True, with_comments=False)
+def canonicalize(element: etree._Element, *, exclusive: bool = True) -> bytes:
+    """XML canonicalisation (without comments) of an element and its subtree.
+
+    Exclusive unless asked otherwise: inclusive C14N 1.0 is only for verifying a Reference
+    whose transforms leave a node-set (see `verification._Digest`).
+    """
+    return etree.tostring(element, method="c14n", exclusive=exclusive, with_comments=False)
 
 
 def append_enveloped_signature(root: etree._Element, signer: SigningIdentity) -> etree._Element:

@@ -284,16 +284,14 @@ def _verify_enveloped(
     and the signer's certificate.
     """
     signature = element[-1]
-    signed_info, digest_value, hash_for_signature, digest_function = _read_profile(
-        signature, policy, what
-    )
-    if not _enveloped_digest_matches(element, digest_function, digest_value):
+    signed_info, digest_value, hash_for_signature, digest = _read_profile(signature, policy, what)
+    if not _enveloped_digest_matches(element, digest, digest_value):
         # Some implementations strip every prefix before signing; accept that form too.
         try:
             rebuilt = strip_prefixes(element)
         except UnsafeXMLError as error:
             raise VerificationError(f"{what}: {error}") from None
-        if not _enveloped_digest_matches(rebuilt, digest_function, digest_value):
+        if not _enveloped_digest_matches(rebuilt, digest, digest_value):
             raise VerificationError(
                 f"{what}: kontrollsumman stämmer inte, innehållet har ändrats efter signeringen"
             )
@@ -316,9 +314,35 @@ def _verify_enveloped(
     return element, certificate
 
 
+@dataclass(frozen=True)
+class _Digest:
+    """How a Reference's digest is computed: the hash and the canonical forms to hash.
+
+    XML-DSig turns the node-set the transforms leave into octets with inclusive Canonical
+    XML 1.0 when no transform canonicalises it (the Reference holds the enveloped-signature
+    transform alone): that is what the JDK's javax.xml.crypto (Apache Santuario) digests.
+    Inclusive C14N renders every namespace declaration in scope, so it differs from the
+    exclusive form when a document declares prefixes it does not use where it declares them
+    (JAXB declares them all on the root); exclusive C14N is still tried after it, as Utskick
+    and others have always digested (the two are equal for the prefix-free form). Both are
+    faithful renderings of the same elements, attributes and text.
+    """
+
+    function: object
+    exclusive_only: bool
+
+    def matches(self, element: etree._Element, expected: bytes) -> bool:
+        """Whether one of the canonical forms of `element` hashes to `expected`."""
+        forms = (True,) if self.exclusive_only else (False, True)
+        return any(
+            self.function(canonicalize(element, exclusive=exclusive)).digest() == expected  # type: ignore[operator]
+            for exclusive in forms
+        )
+
+
 def _read_profile(
     signature: etree._Element, policy: VerificationPolicy, what: str
-) -> tuple[etree._Element, bytes, hashes.HashAlgorithm, object]:
+) -> tuple[etree._Element, bytes, hashes.HashAlgorithm, _Digest]:
     """Check SignedInfo against the accepted profile; return what verification needs."""
     dsig = f"{{{ns.DSIG}}}"
     signed_info = signature.find(f"{dsig}SignedInfo")
@@ -347,9 +371,9 @@ def _read_profile(
         raise VerificationError(f"{what}: otillåtna transformer {transforms}")
     digest_method = reference.find(f"{dsig}DigestMethod")
     algorithm = digest_method.get("Algorithm") if digest_method is not None else None
-    digest_function = _digest_function(algorithm, policy, what)
+    digest = _Digest(_digest_function(algorithm, policy, what), transforms != [ENVELOPED_SIGNATURE])
     digest_value = _base64(_text(reference, f"{dsig}DigestValue", what), what)
-    return signed_info, digest_value, hash_for_signature, digest_function
+    return signed_info, digest_value, hash_for_signature, digest
 
 
 def _signature_hash(
@@ -374,9 +398,7 @@ def _digest_function(algorithm: str | None, policy: VerificationPolicy, what: st
     return _DIGEST_METHODS[algorithm]
 
 
-def _enveloped_digest_matches(
-    element: etree._Element, digest_function: object, expected: bytes
-) -> bool:
+def _enveloped_digest_matches(element: etree._Element, digest: _Digest, expected: bytes) -> bool:
     """Whether the digest of the element without its last child (the Signature) is `expected`.
 
     The enveloped-signature transform removes the Signature element only: text after it stays
@@ -402,7 +424,7 @@ def _enveloped_digest_matches(
             else:
                 element.text = lead
                 previous.tail = _joined(previous_tail, end)
-            if digest_function(canonicalize(element)).digest() == expected:  # type: ignore[operator]
+            if digest.matches(element, expected):
                 return True
         return False
     finally:
