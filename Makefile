@@ -41,9 +41,10 @@ browser:
 	    ( $(SUDO) apt-get update -q >/dev/null 2>&1 && $(SUDO) apt-get install -y -q chromium >/dev/null ) ); \
 	} || echo "Chromium could not be installed (apt-get install chromium): the browser tests will skip."
 
-## ruff, mypy and import-linter.
+## ruff (lint and format), mypy and import-linter.
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 

@@ -44,7 +44,12 @@ def log_in(client, username, password=PASSWORD, next_path="/statistik"):
     form = client.get("/logga-in")
     return client.post(
         "/logga-in",
-        data={"username": username, "password": password, "csrf_token": csrf_token(form), "next": next_path},
+        data={
+            "username": username,
+            "password": password,
+            "csrf_token": csrf_token(form),
+            "next": next_path,
+        },
         follow_redirects=False,
     )
 
@@ -64,7 +69,9 @@ class TestLogin:
         answer = log_in(client, "ledning")
         assert answer.status_code == 303
         assert answer.headers["location"] == "/statistik"
-        cookie = next(c for c in answer.headers.get_list("set-cookie") if c.startswith("utskick_session="))
+        cookie = next(
+            c for c in answer.headers.get_list("set-cookie") if c.startswith("utskick_session=")
+        )
         assert "HttpOnly" in cookie
         assert "SameSite=lax" in cookie
         assert client.get("/statistik", headers=HTML).status_code == 200
@@ -107,7 +114,9 @@ class TestLogin:
     def test_logout_ends_the_session(self, client):
         log_in(client, "ledning")
         page = client.get("/statistik", headers=HTML)
-        answer = client.post("/logga-ut", data={"csrf_token": csrf_token(page)}, follow_redirects=False)
+        answer = client.post(
+            "/logga-ut", data={"csrf_token": csrf_token(page)}, follow_redirects=False
+        )
         assert answer.status_code == 303
         client.cookies.delete("utskick_session")  # as the browser does on the deleting cookie
         assert client.get("/statistik", headers=HTML, follow_redirects=False).status_code == 303

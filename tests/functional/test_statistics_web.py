@@ -107,7 +107,9 @@ class TestPage:
         assert BYGG not in page.text
 
     def test_a_bad_filter_shows_the_form_with_the_error(self, client):
-        page = client.get("/statistik", params={"from": "2026-05", "to": "2026-04"}, auth=("ledning", PASSWORD))
+        page = client.get(
+            "/statistik", params={"from": "2026-05", "to": "2026-04"}, auth=("ledning", PASSWORD)
+        )
         assert page.status_code == 400
         assert "Perioden börjar (2026-05) efter att den slutar (2026-04)" in page.text
 

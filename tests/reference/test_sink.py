@@ -55,7 +55,9 @@ def send(sink, *, to, subject, text=None, html=None):
 class TestSmtpSink:
     def test_a_mail_with_swedish_subject_and_body_is_kept_decoded(self, smtp_sink, page):
         send(
-            smtp_sink, to="tolvan@exempel.test", subject="Nytt brev från Exempelkommun – läs nu",
+            smtp_sink,
+            to="tolvan@exempel.test",
+            subject="Nytt brev från Exempelkommun – läs nu",
             text="Hej Tolvan!\nDu har fått ett brev i din brevlåda hos Brevlåda Syd AB.\n" * 3,
         )
         [mail] = page.get("/api/mail", params={"till": "tolvan@exempel.test"}).json()
@@ -64,9 +66,7 @@ class TestSmtpSink:
         assert mail["from"] == "no-reply@brevlada.test"
         assert mail["body"].startswith("Hej Tolvan!\nDu har fått ett brev i din brevlåda")
 
-    def test_the_text_part_is_preferred_and_an_html_only_mail_loses_its_tags(
-        self, smtp_sink, page
-    ):
+    def test_the_text_part_is_preferred_and_an_html_only_mail_loses_its_tags(self, smtp_sink, page):
         send(smtp_sink, to="both@exempel.test", subject="Båda", text="Texten", html="<p>Html</p>")
         send(smtp_sink, to="html@exempel.test", subject="Html", html="<p>Hej <b>Anna</b></p>")
         [both] = page.get("/api/mail", params={"till": "both@exempel.test"}).json()

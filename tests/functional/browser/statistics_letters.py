@@ -87,7 +87,12 @@ def add_letter(
 
 def _event(letter_id, at, state, reason=None):
     return LetterEvent(
-        event_id=str(uuid.uuid4()), letter_id=letter_id, at=at, actor="test", state=state, reason=reason
+        event_id=str(uuid.uuid4()),
+        letter_id=letter_id,
+        at=at,
+        actor="test",
+        state=state,
+        reason=reason,
     )
 
 

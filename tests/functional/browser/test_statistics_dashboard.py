@@ -33,7 +33,9 @@ from utskick.reference.runner import free_loopback_ports
 from utskick.settings import Settings
 from utskick.web.users import seed_demo_users
 
-SCREENSHOT = Path(__file__).resolve().parents[3] / "docs" / "screenshots" / "statistics-dashboard.png"
+SCREENSHOT = (
+    Path(__file__).resolve().parents[3] / "docs" / "screenshots" / "statistics-dashboard.png"
+)
 PERIOD = "from=2026-06&to=2026-11"
 
 

@@ -60,7 +60,11 @@ def test_a_test_person_reads_a_delivered_letter_and_opens_its_pdf(
 ):
     subject = f"Beslut om förskoleplats {uuid.uuid4().hex[:6]}"
     deliver_letter(
-        reference, sender_client, IDA, subject=subject, pdf_name="beslut.pdf",
+        reference,
+        sender_client,
+        IDA,
+        subject=subject,
+        pdf_name="beslut.pdf",
         body="Hej Ida!\n\nDu har fått en plats på Solrosens förskola.",
     )
     page = new_page()
@@ -136,8 +140,9 @@ def test_a_delegate_reads_the_owners_letters_but_cannot_delete_or_change_setting
     page.get_by_role("link", name=subject).click()
     expect(page.get_by_role("heading", name=subject)).to_be_visible()
     expect(page.get_by_role("button", name="Radera meddelandet")).to_have_count(0)
-    pdf = page.request.get(urljoin(page.url, page.get_by_role("link", name="kallelse.pdf")
-                                   .get_attribute("href")))
+    pdf = page.request.get(
+        urljoin(page.url, page.get_by_role("link", name="kallelse.pdf").get_attribute("href"))
+    )
     assert pdf.body().startswith(b"%PDF")
 
     # The controls are absent; a hand-made POST with a valid session and token is refused too.
@@ -166,15 +171,20 @@ def test_an_html_letter_is_shown_inside_a_sandboxed_frame(reference, sender_clie
     page = new_page()
     person_id = register_fresh_person(page, ui_url(reference))
     deliver_letter(
-        reference, sender_client, person_id, subject="Nyhetsbrev", content_type="text/html",
+        reference,
+        sender_client,
+        person_id,
+        subject="Nyhetsbrev",
+        content_type="text/html",
         body='<h1>Välkommen</h1><p>Läs mer på <a href="https://exempelkommun.test">webben</a>.</p>',
     )
     page.reload()
     page.get_by_role("link", name="Nyhetsbrev").click()
     frame = page.locator("iframe.body-html")
     assert frame.get_attribute("sandbox") == ""
-    expect(page.frame_locator("iframe.body-html").get_by_role("heading", name="Välkommen")) \
-        .to_be_visible()
+    expect(
+        page.frame_locator("iframe.body-html").get_by_role("heading", name="Välkommen")
+    ).to_be_visible()
     expect(page.get_by_role("heading", name="Välkommen")).to_have_count(0)  # not in the page
 
 

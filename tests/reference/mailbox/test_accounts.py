@@ -55,17 +55,29 @@ def session_maker(tmp_path):
     with maker.begin() as session:
         session.add_all(
             [
-                MailboxAccount(operator_number=SYD, owner_id=OWNER, kind="person",
-                               name="Tolvan Tolvansson", email="tolvan@exempel.test"),
-                MailboxAccount(operator_number=SYD, owner_id=DELEGATE, kind="person",
-                               name="Ida Ivarsson"),
-                MailboxAccount(operator_number=SYD, owner_id=COMPANY, kind="company",
-                               name="Exempelbolaget AB"),
-                MailboxCompanyAdministrator(operator_number=SYD, company_id=COMPANY,
-                                            person_id=SIGNATORY),
+                MailboxAccount(
+                    operator_number=SYD,
+                    owner_id=OWNER,
+                    kind="person",
+                    name="Tolvan Tolvansson",
+                    email="tolvan@exempel.test",
+                ),
+                MailboxAccount(
+                    operator_number=SYD, owner_id=DELEGATE, kind="person", name="Ida Ivarsson"
+                ),
+                MailboxAccount(
+                    operator_number=SYD, owner_id=COMPANY, kind="company", name="Exempelbolaget AB"
+                ),
+                MailboxCompanyAdministrator(
+                    operator_number=SYD, company_id=COMPANY, person_id=SIGNATORY
+                ),
                 # The same people at another operator must not count here.
-                MailboxAccount(operator_number="5569990020", owner_id=SIGNATORY, kind="person",
-                               name="Anna Andersson"),
+                MailboxAccount(
+                    operator_number="5569990020",
+                    owner_id=SIGNATORY,
+                    kind="person",
+                    name="Anna Andersson",
+                ),
             ]
         )
     yield maker
@@ -153,9 +165,7 @@ class TestOpeningAndClosing:
             accounts.open_mailbox(OWNER, "Tolvan Tolvansson", far)
         assert far.calls == []
 
-    def test_closing_deregisters_ends_delegations_and_blocks_changes(
-        self, accounts, session_maker
-    ):
+    def test_closing_deregisters_ends_delegations_and_blocks_changes(self, accounts, session_maker):
         accounts.grant_delegation(OWNER, DELEGATE)
         far = RecordingFar()
         accounts.deactivate(OWNER, OWNER, far)

@@ -46,19 +46,24 @@ def refused(call, *arguments):
 
 
 def notification(recipients, *, sender=EXEMPELKOMMUN, email_text=None):
-    return notify_request(build_notification_delivery(NotificationDelivery(
-        sender_id="16" + sender,
-        sender_name="Exempelkommun",
-        recipient_ids=tuple(recipients),
-        message=SecureMessage(
-            id=f"notis-{uuid.uuid4().hex}", subject="Vattnet stängs av i morgon",
-            support_info=SupportInfo("Ring 010-123 45 67"),
-            body=b"Vattnet stangs av mellan 9 och 12.",
-        ),
-        email_from="info@exempelkommun.test" if email_text else None,
-        email_subject="Vattenavstängning" if email_text else None,
-        email_text=email_text,
-    )))
+    return notify_request(
+        build_notification_delivery(
+            NotificationDelivery(
+                sender_id="16" + sender,
+                sender_name="Exempelkommun",
+                recipient_ids=tuple(recipients),
+                message=SecureMessage(
+                    id=f"notis-{uuid.uuid4().hex}",
+                    subject="Vattnet stängs av i morgon",
+                    support_info=SupportInfo("Ring 010-123 45 67"),
+                    body=b"Vattnet stangs av mellan 9 och 12.",
+                ),
+                email_from="info@exempelkommun.test" if email_text else None,
+                email_subject="Vattenavstängning" if email_text else None,
+                email_text=email_text,
+            )
+        )
+    )
 
 
 class TestOrderOfChecks:
@@ -75,11 +80,10 @@ class TestOrderOfChecks:
         self, syd, letters, certificates
     ):
         stranger, _ = letters.stranger("5566778899", "Utan Brevlåda AB")
-        letter = letters.letter(TOLVAN, sender="5566778899", sender_name="Utan Brevlåda AB",
-                                subject="Erbjudande")
-        tampered = letters.request(letter, signer=stranger).replace(
-            b"Erbjudande", b"Erbjudandet"
+        letter = letters.letter(
+            TOLVAN, sender="5566778899", sender_name="Utan Brevlåda AB", subject="Erbjudande"
         )
+        tampered = letters.request(letter, signer=stranger).replace(b"Erbjudande", b"Erbjudandet")
         fault = refused(syd.deliver_secure, tampered, certificates[EXEMPELKOMMUN])
         assert fault.error_code == 5014
 
@@ -101,7 +105,8 @@ class TestOrderOfChecks:
         self, mailbox_context, letters, certificates
     ):
         later = MailboxOperator(
-            mailbox_context, mailbox_context.operator("syd"),
+            mailbox_context,
+            mailbox_context.operator("syd"),
             clock=lambda: dt.datetime(2090, 1, 1, tzinfo=dt.UTC),
         )
         fault = refused(later.deliver_secure, letters.request(), certificates[EXEMPELKOMMUN])
@@ -140,7 +145,8 @@ class TestStoring:
             syd.deliver_secure(letters.request(delivery), certificates[EXEMPELKOMMUN])
         )
         subjects = sorted(
-            entry.subject for entry in syd_store.inbox(TOLVAN)
+            entry.subject
+            for entry in syd_store.inbox(TOLVAN)
             if syd_store.message(TOLVAN, entry.id).trans_id == result.trans_id
         )
         assert subjects == ["Del 1 av 2", "Del 2 av 2"]
@@ -181,14 +187,18 @@ class TestNotify:
     def test_a_notification_is_stored_as_a_simple_message_with_its_forwardable_text(
         self, syd, certificates, syd_store
     ):
-        answer = syd.notify(notification([TOLVAN, ANNA], email_text="Vattnet stängs av kl 9."),
-                            certificates[EXEMPELKOMMUN])
+        answer = syd.notify(
+            notification([TOLVAN, ANNA], email_text="Vattnet stängs av kl 9."),
+            certificates[EXEMPELKOMMUN],
+        )
         result = parse_notify_response(answer)
         assert [(s.recipient_id, s.delivered) for s in result.statuses] == [
-            (TOLVAN, True), (ANNA, False)
+            (TOLVAN, True),
+            (ANNA, False),
         ]
         [entry] = [
-            e for e in syd_store.inbox(TOLVAN)
+            e
+            for e in syd_store.inbox(TOLVAN)
             if syd_store.message(TOLVAN, e.id).trans_id == result.trans_id
         ]
         assert not entry.secure
@@ -211,18 +221,13 @@ class TestNotify:
         assert fault.error_code == 6005
         assert stored_rows() == before
 
-    def test_a_notification_from_an_unknown_sender_is_refused_with_5014(
-        self, syd, certificates
-    ):
+    def test_a_notification_from_an_unknown_sender_is_refused_with_5014(self, syd, certificates):
         request = notification([TOLVAN], sender="5566778899")
         fault = refused(syd.notify, request, certificates[EXEMPELKOMMUN])
         assert fault.error_code == 5014
 
-    def test_a_notification_that_breaks_the_schema_is_refused_with_5001(
-        self, syd, certificates
-    ):
+    def test_a_notification_that_breaks_the_schema_is_refused_with_5001(self, syd, certificates):
         request = re.sub(rb"<Subject[^>]*>[^<]*</Subject>", b"", notification([TOLVAN]))
         fault = refused(syd.notify, request, certificates[EXEMPELKOMMUN])
         assert fault.error_code == 5001
         assert "Subject" in fault.description
-

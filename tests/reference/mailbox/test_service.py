@@ -28,7 +28,8 @@ def subject_of(store, recipient, trans_id):
     """The subjects in the recipient's inbox from the delivery with this TransId."""
     entries = store.inbox(recipient)
     return [
-        entry.subject for entry in entries
+        entry.subject
+        for entry in entries
         if store.message(recipient, entry.id).trans_id == trans_id
     ]
 
@@ -64,7 +65,8 @@ class TestAccepted:
         result = parse_deliver_secure_response(response.content)
         assert [(s.recipient_id, s.delivered) for s in result.statuses] == [(KARIN, True)]
         entries = [
-            e for e in syd_store.inbox(KARIN)
+            e
+            for e in syd_store.inbox(KARIN)
             if syd_store.message(KARIN, e.id).trans_id == result.trans_id
         ]
         assert [e.subject for e in entries] == [
@@ -118,8 +120,9 @@ class TestAccepted:
         grannkommun = letters.identity(GRANNKOMMUN)
         letter = letters.letter(TOLVAN, sender=GRANNKOMMUN, sender_name="Grannkommun")
         request = letters.request(letter, sealer=grannkommun)
-        result = parse_deliver_secure_response(post(client(GRANNKOMMUN), services.syd,
-                                                    request).content)
+        result = parse_deliver_secure_response(
+            post(client(GRANNKOMMUN), services.syd, request).content
+        )
         assert result.statuses[0].delivered
 
     def test_the_service_description_names_this_operators_address(self, services, client):
@@ -144,7 +147,8 @@ class TestAccepted:
             sender_name="Exempelkommun",
             recipient_ids=(TOLVAN, ANNA),
             message=SecureMessage(
-                id="notis-service-1", subject="Sophämtning flyttas",
+                id="notis-service-1",
+                subject="Sophämtning flyttas",
                 support_info=SupportInfo("Ring 010-123 45 67"),
                 body=b"Sophamtningen flyttas till tisdag.",
             ),
@@ -155,15 +159,14 @@ class TestAccepted:
         assert response.status_code == 200, response.text
         result = parse_notify_response(response.content)
         assert [(s.recipient_id, s.delivered) for s in result.statuses] == [
-            (TOLVAN, True), (ANNA, False)
+            (TOLVAN, True),
+            (ANNA, False),
         ]
         assert subject_of(syd_store, TOLVAN, result.trans_id) == ["Sophämtning flyttas"]
 
 
 class TestRefused:
-    def test_an_unknown_sender_is_refused_with_5014(
-        self, services, client, letters, stored_rows
-    ):
+    def test_an_unknown_sender_is_refused_with_5014(self, services, client, letters, stored_rows):
         stranger, _bundle = letters.stranger("5566778899", "Utan Brevlåda AB")
         letter = letters.letter(TOLVAN, sender="5566778899", sender_name="Utan Brevlåda AB")
         before = stored_rows()
@@ -188,8 +191,9 @@ class TestRefused:
     ):
         stranger, _bundle = letters.stranger("5566778899", "Utan Brevlåda AB")
         before = stored_rows()
-        fault = refusal(post(client(), services.syd,
-                             letters.request(letters.letter(TOLVAN), sealer=stranger)))
+        fault = refusal(
+            post(client(), services.syd, letters.request(letters.letter(TOLVAN), sealer=stranger))
+        )
         assert fault.error_code == 6005
         assert stored_rows() == before
 
@@ -210,15 +214,17 @@ class TestRefused:
         # An intermediary rewrites Grannkommun's signed letter and hides the original inside
         # the sender's Signature (where a naive verifier might find what the digest covered),
         # then seals the result with its own, valid, seal.
-        original = letters.letter(TOLVAN, sender=GRANNKOMMUN, sender_name="Grannkommun",
-                                  subject="Beslut om bidrag")
+        original = letters.letter(
+            TOLVAN, sender=GRANNKOMMUN, sender_name="Grannkommun", subject="Beslut om bidrag"
+        )
         signed = sign_delivery(original, letters.identity(GRANNKOMMUN))
         delivery, signature = signed[0], signed[1]
         hidden = etree.SubElement(signature, f"{{{ns.DSIG}}}Object")
         hidden.append(copy.deepcopy(delivery))
         delivery.find(f"{V3}Message/{V3}Header/{V3}Subject").text = "Betala 5 000 kr till bg 123"
-        sealed = seal_delivery(signed, letters.identity(EXEMPELKOMMUN),
-                               received_on=dt.datetime.now(dt.UTC).date())
+        sealed = seal_delivery(
+            signed, letters.identity(EXEMPELKOMMUN), received_on=dt.datetime.now(dt.UTC).date()
+        )
         before = stored_rows()
         fault = refusal(post(client(), services.syd, deliver_secure_request(sealed)))
         assert fault.error_code == 5012
@@ -239,9 +245,11 @@ class TestRefused:
     def test_an_attachment_of_a_type_not_accepted_is_refused_with_5019(
         self, services, client, letters, stored_rows
     ):
-        document = Attachment("kallelse.docx", b"PK\x03\x04 not a pdf",
-                              "application/vnd.openxmlformats-officedocument"
-                              ".wordprocessingml.document")
+        document = Attachment(
+            "kallelse.docx",
+            b"PK\x03\x04 not a pdf",
+            "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        )
         before = stored_rows()
         request = letters.request(letters.letter(TOLVAN, attachments=(document,)))
         fault = refusal(post(client(), services.syd, request))
@@ -311,13 +319,15 @@ class TestRefused:
             (
                 "nesting deeper than our limit",
                 b'<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body>'
-                + b"<a>" * 200 + b"</a>" * 200
+                + b"<a>" * 200
+                + b"</a>" * 200
                 + b"</soap:Body></soap:Envelope>",
             ),
             (
                 "nesting deeper than the parser's limit",
                 b'<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body>'
-                + b"<a>" * 5000 + b"</a>" * 5000
+                + b"<a>" * 5000
+                + b"</a>" * 5000
                 + b"</soap:Body></soap:Envelope>",
             ),
             ("not XML", b"this is not XML at all"),
@@ -337,8 +347,10 @@ class TestRefused:
         self, services, client, letters, stored_rows
     ):
         request = letters.request(letters.letter(TOLVAN))
-        broken = request.replace(b"<v3:Language>svSE</v3:Language>",
-                                 b"<v3:Language>svSE</v3:Language><v3:Colour>red</v3:Colour>")
+        broken = request.replace(
+            b"<v3:Language>svSE</v3:Language>",
+            b"<v3:Language>svSE</v3:Language><v3:Colour>red</v3:Colour>",
+        )
         assert broken != request
         before = stored_rows()
         fault = refusal(post(client(), services.syd, broken))
@@ -355,4 +367,3 @@ class TestRefused:
         fault = refusal(post(client(), services.syd, request))
         assert fault.error_code == 5001
         assert "deliverForward" in fault.description
-

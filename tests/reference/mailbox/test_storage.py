@@ -39,11 +39,19 @@ def store(reference_sessions):
 def deliver(store, sender, intermediary, today):
     """Store a signed and sealed letter as the operator would; returns (StoredDelivery, request)."""
 
-    def send(recipient=TOLVAN, subject="Beslut om bygglov", message_id="bygglov-1",
-             body=b"Bygglov beviljas.", attachments=()):
+    def send(
+        recipient=TOLVAN,
+        subject="Beslut om bygglov",
+        message_id="bygglov-1",
+        body=b"Bygglov beviljas.",
+        attachments=(),
+    ):
         message = SecureMessage(
-            id=message_id, subject=subject, support_info=SupportInfo("Ring 010-123 45 67"),
-            body=body, attachments=attachments,
+            id=message_id,
+            subject=subject,
+            support_info=SupportInfo("Ring 010-123 45 67"),
+            body=body,
+            attachments=attachments,
         )
         delivery = Delivery("16" + EXEMPELKOMMUN, "Exempelkommun", recipient, (message,))
         request = deliver_secure_request(
@@ -71,7 +79,10 @@ class TestStoring:
 
         entry = only_entry(store, TOLVAN)
         assert (entry.sender_name, entry.subject, entry.read, entry.secure) == (
-            "Exempelkommun", "Beslut om bygglov", False, True
+            "Exempelkommun",
+            "Beslut om bygglov",
+            False,
+            True,
         )
         assert entry.received_at.tzinfo is not None
         content = store.message(TOLVAN, entry.id)
@@ -114,9 +125,7 @@ class TestStoring:
         with reference_sessions() as session:
             assert len(session.scalars(select(MailboxDelivery)).all()) == 1
 
-    def test_the_same_message_id_from_the_same_sender_to_another_recipient_is_new(
-        self, deliver
-    ):
+    def test_the_same_message_id_from_the_same_sender_to_another_recipient_is_new(self, deliver):
         first, _ = deliver(TOLVAN)
         other, _ = deliver(BERTIL)
         assert other.new
@@ -205,9 +214,7 @@ class TestInbox:
         entry = only_entry(store, TOLVAN)
         assert store.message(TOLVAN, entry.id).body_text == "Hej Tolvan! Välkommen."
 
-    def test_the_samples_doubly_encoded_body_and_pdf_are_shown_decoded(
-        self, store, sample_bytes
-    ):
+    def test_the_samples_doubly_encoded_body_and_pdf_are_shown_decoded(self, store, sample_bytes):
         request = deliver_secure_request(etree.fromstring(sample_bytes))
         store.store_delivery(
             request, [NewMessage(KARIN, EXEMPELKOMMUN, "Kommun A", "198101052382")], secure=True
@@ -220,11 +227,17 @@ class TestInbox:
 
     def test_a_notification_reads_back_as_a_simple_message(self, store):
         notification = NotificationDelivery(
-            sender_id="16" + EXEMPELKOMMUN, sender_name="Exempelkommun",
+            sender_id="16" + EXEMPELKOMMUN,
+            sender_name="Exempelkommun",
             recipient_ids=(TOLVAN,),
-            message=SecureMessage(id="n-1", subject="Sophämtning",
-                                  support_info=SupportInfo("Ring oss"), body=b"Tisdag."),
-            sms_from="Kommunen", sms_text="Sophamtning tisdag",
+            message=SecureMessage(
+                id="n-1",
+                subject="Sophämtning",
+                support_info=SupportInfo("Ring oss"),
+                body=b"Tisdag.",
+            ),
+            sms_from="Kommunen",
+            sms_text="Sophamtning tisdag",
         )
         request = notify_request(build_notification_delivery(notification))
         store.store_delivery(
@@ -234,18 +247,30 @@ class TestInbox:
         content = store.message(TOLVAN, entry.id)
         assert not entry.secure
         assert (content.subject, content.body_text, content.sms_text) == (
-            "Sophämtning", "Tisdag.", "Sophamtning tisdag"
+            "Sophämtning",
+            "Tisdag.",
+            "Sophamtning tisdag",
         )
 
 
 class TestMailboxes:
     def test_only_an_active_mailbox_receives(self, store, reference_sessions):
         with reference_sessions.begin() as session:
-            session.add(MailboxAccount(operator_number=SYD, owner_id=TOLVAN, kind="person",
-                                       name="Tolvan Tolvansson"))
-            session.add(MailboxAccount(operator_number=SYD, owner_id=BERTIL, kind="person",
-                                       name="Bertil", active=False,
-                                       deactivated_at=dt.datetime.now(dt.UTC)))
+            session.add(
+                MailboxAccount(
+                    operator_number=SYD, owner_id=TOLVAN, kind="person", name="Tolvan Tolvansson"
+                )
+            )
+            session.add(
+                MailboxAccount(
+                    operator_number=SYD,
+                    owner_id=BERTIL,
+                    kind="person",
+                    name="Bertil",
+                    active=False,
+                    deactivated_at=dt.datetime.now(dt.UTC),
+                )
+            )
         assert store.has_active_mailbox(TOLVAN)
         assert not store.has_active_mailbox(BERTIL)
         assert not store.has_active_mailbox(KARIN)

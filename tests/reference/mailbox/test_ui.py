@@ -130,8 +130,9 @@ class TestLogin:
 
     def test_without_test_login_nobody_can_log_in(self, world):
         settings = world.settings.model_copy(update={"test_login": False})
-        app = create_mailbox_ui_app(dataclasses.replace(world, settings=settings),
-                                    world.operator("syd"))
+        app = create_mailbox_ui_app(
+            dataclasses.replace(world, settings=settings), world.operator("syd")
+        )
         with TestClient(app) as client:
             page = client.get("/logga-in")
             assert "avstängd" in page.text
@@ -149,7 +150,9 @@ class TestReading:
         self, world, sender_client, owner
     ):
         person_id, visitor = owner
-        deliver_letter(world, sender_client, person_id, subject="Beslut om bygglov", pdf_name="beslut.pdf")
+        deliver_letter(
+            world, sender_client, person_id, subject="Beslut om bygglov", pdf_name="beslut.pdf"
+        )
         inbox = visitor.get("/inkorg")
         assert "1 olästa" in inbox.text
         [(state, row)] = _inbox_rows(inbox.text)
@@ -171,7 +174,9 @@ class TestReading:
 
     def test_the_pdf_attachment_opens_as_a_pdf_in_the_browser(self, world, sender_client, owner):
         person_id, visitor = owner
-        deliver_letter(world, sender_client, person_id, subject="Faktura", pdf_name="faktura mars.pdf")
+        deliver_letter(
+            world, sender_client, person_id, subject="Faktura", pdf_name="faktura mars.pdf"
+        )
         message_id = re.search(r'href="/meddelanden/(\d+)"', visitor.get("/inkorg").text).group(1)
         page = visitor.get(f"/meddelanden/{message_id}")
         link = re.search(r'href="(/meddelanden/\d+/bilagor/0)"[^>]*>faktura mars.pdf<', page.text)
@@ -186,9 +191,15 @@ class TestReading:
         self, world, sender_client, owner
     ):
         person_id, visitor = owner
-        deliver_letter(world, sender_client, person_id, subject="Text", body="<script>alert(1)</script>")
         deliver_letter(
-            world, sender_client, person_id, subject="Html", content_type="text/html",
+            world, sender_client, person_id, subject="Text", body="<script>alert(1)</script>"
+        )
+        deliver_letter(
+            world,
+            sender_client,
+            person_id,
+            subject="Html",
+            content_type="text/html",
             body="<p>Hej <b>du</b></p>",
         )
         links = re.findall(r'href="/meddelanden/(\d+)">([^<]+)<', visitor.get("/inkorg").text)
@@ -248,7 +259,9 @@ class TestDelegation:
         self, world, sender_client, owner, visit
     ):
         person_id, visitor = owner
-        deliver_letter(world, sender_client, person_id, subject="Till ombudet", pdf_name="underlag.pdf")
+        deliver_letter(
+            world, sender_client, person_id, subject="Till ombudet", pdf_name="underlag.pdf"
+        )
         granted = visitor.post("/installningar/ombud", {"personnummer": IDA})
         assert "19930228-1465 kan nu läsa brevlådan" in granted.text
 
@@ -360,7 +373,9 @@ class TestSettings:
         with world.sessions() as session:
             account = session.get(MailboxAccount, (SYD, person_id))
         assert (account.email, account.phone, account.notice_frequency) == (
-            "ny@exempel.test", "0709876543", "veckovis"
+            "ny@exempel.test",
+            "0709876543",
+            "veckovis",
         )
 
     def test_opting_out_of_a_sender_is_stored_in_far(self, world, owner, far_as_sender):
@@ -442,7 +457,9 @@ class TestRegistration:
         visitor.log_in(ANNA)
         refused = visitor.post("/registrera", {"villkor": "ja"})
         assert refused.status_code == 400
-        assert "Brevlådan kunde inte öppnas. Förmedlingsadressregistret (FaR) svarade:" in refused.text
+        assert (
+            "Brevlådan kunde inte öppnas. Förmedlingsadressregistret (FaR) svarade:" in refused.text
+        )
         assert "annan operatör" in refused.text
         with world.sessions() as session:
             assert session.get(MailboxAccount, (SYD, ANNA)) is None

@@ -58,7 +58,12 @@ def seeded(db_session):
 
     def social(created_at, state, after=None, reason=None):
         add_letter(
-            db_session, system, created_at=created_at, state=state, reached_after=after, reason=reason
+            db_session,
+            system,
+            created_at=created_at,
+            state=state,
+            reached_after=after,
+            reason=reason,
         )
 
     def bygg(state, after=None, reason=None):
@@ -253,7 +258,17 @@ class TestExport:
         assert len(lines) == 4
         [bygg] = [line for line in lines if BYGG in line]
         fields = bygg.split(";")
-        assert fields[:9] == [JANUARY, BYGG, "Grannkommun", GRANNKOMMUN, "Faktura", "7", "1", "0", "2"]
+        assert fields[:9] == [
+            JANUARY,
+            BYGG,
+            "Grannkommun",
+            GRANNKOMMUN,
+            "Faktura",
+            "7",
+            "1",
+            "0",
+            "2",
+        ]
         assert fields[-3:] == ["5,50", "0,17", "58,33"]
 
     def test_json_has_filters_total_months_with_plan_and_rows(self, seeded, settings):

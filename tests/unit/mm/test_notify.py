@@ -27,7 +27,9 @@ def notification():
         sender_name="Exempelkommun",
         recipient_ids=("191212121212", "198004232388"),
         message=SecureMessage(
-            id="notis-1", subject="Vattnet stängs av", support_info=SupportInfo("Ring oss"),
+            id="notis-1",
+            subject="Vattnet stängs av",
+            support_info=SupportInfo("Ring oss"),
             body=b"Vattnet stangs av kl 9-12.",
         ),
         sms_from="Kommunen",
@@ -44,7 +46,9 @@ def test_a_notify_request_validates_against_service_v3_and_reads_back():
 
 def test_a_notify_request_needs_a_notify_element():
     with pytest.raises(ValueError, match="notify-element"):
-        notify_request(etree.Element("{http://minameddelanden.gov.se/schema/Service/v3}deliverSecure"))
+        notify_request(
+            etree.Element("{http://minameddelanden.gov.se/schema/Service/v3}deliverSecure")
+        )
 
 
 def test_a_notify_response_validates_and_reads_back():
@@ -62,12 +66,20 @@ def test_a_notify_response_validates_and_reads_back():
 
 def test_a_notify_response_names_only_the_contracts_channels():
     with pytest.raises(ValueError, match="okänd aviseringskanal"):
-        notify_response(NotifyResult("t", (NotifyStatus("191212121212", delivered=True, notified_by=("Brev",)),)))
+        notify_response(
+            NotifyResult(
+                "t", (NotifyStatus("191212121212", delivered=True, notified_by=("Brev",)),)
+            )
+        )
 
 
 def test_a_recipient_not_reached_cannot_have_been_notified():
     with pytest.raises(ValueError, match="inte nåtts"):
-        notify_response(NotifyResult("t", (NotifyStatus("191212121212", delivered=False, notified_by=("SMS",)),)))
+        notify_response(
+            NotifyResult(
+                "t", (NotifyStatus("191212121212", delivered=False, notified_by=("SMS",)),)
+            )
+        )
 
 
 def test_a_fault_is_raised_when_reading_a_notify_response():

@@ -38,7 +38,9 @@ class TestPasswords:
 @pytest.mark.storage
 class TestCreateUser:
     def test_a_user_is_stored_with_a_hash_not_the_password(self, db_session):
-        user = create_user(db_session, username="Lena", password=PASSWORD, role="management", now=NOW)
+        user = create_user(
+            db_session, username="Lena", password=PASSWORD, role="management", now=NOW
+        )
         stored = UserRepository(db_session).by_username("lena")
         assert stored is user
         assert PASSWORD not in stored.password_hash
@@ -46,7 +48,9 @@ class TestCreateUser:
 
     def test_a_department_admin_needs_a_department(self, db_session):
         with pytest.raises(UserInputError, match="måste ha en förvaltning"):
-            create_user(db_session, username="sara", password=PASSWORD, role="department_admin", now=NOW)
+            create_user(
+                db_session, username="sara", password=PASSWORD, role="department_admin", now=NOW
+            )
 
     def test_management_sees_everything_and_takes_no_department(self, db_session):
         with pytest.raises(UserInputError, match="ser alla förvaltningar"):
@@ -73,7 +77,9 @@ class TestCreateUser:
 
 @pytest.mark.storage
 class TestDemoUsers:
-    def test_the_demo_users_get_passwords_in_a_file_only_the_owner_reads(self, db_session, tmp_path):
+    def test_the_demo_users_get_passwords_in_a_file_only_the_owner_reads(
+        self, db_session, tmp_path
+    ):
         path = seed_demo_users(db_session, tmp_path)
         assert path == tmp_path / DEMO_USERS_FILE
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
@@ -96,4 +102,6 @@ class TestDemoUsers:
         new = seed_demo_users(db_session, tmp_path).read_text()
         assert new != old
         [ledning] = [line.split()[1] for line in new.splitlines() if line.startswith("ledning")]
-        assert verify_password(ledning, UserRepository(db_session).by_username("ledning").password_hash)
+        assert verify_password(
+            ledning, UserRepository(db_session).by_username("ledning").password_hash
+        )
