@@ -11,6 +11,8 @@ import random
 from reportlab.lib.pagesizes import A4
 from reportlab.pdfgen.canvas import Canvas
 
+from utskick.benchmarks.signing import assemble_pdf
+
 _PARAGRAPH = (
     "<p>Hej! Vi har fattat <strong>beslut</strong> i ditt ärende om bygglov för en "
     "komplementbyggnad på fastigheten Exempel 1:23. Beslutet gäller från den dag det "
@@ -113,17 +115,5 @@ def image_pdf(size: int) -> bytes:
 
 
 def _pdf(objects: list[bytes]) -> bytes:
-    """A PDF 1.4 file of these objects (numbered from 1) with a correct xref table."""
-    out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
-    offsets = []
-    for number, body in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += f"{number} 0 obj\n".encode() + body + b"\nendobj\n"
-    xref = len(out)
-    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
-    for offset in offsets:
-        out += f"{offset:010d} 00000 n \n".encode()
-    out += (
-        f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
-    )
-    return bytes(out)
+    # The binary comment line marks the file as binary, as PDF writers do.
+    return assemble_pdf(objects, header=b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")

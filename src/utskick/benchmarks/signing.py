@@ -44,7 +44,12 @@ def minimal_pdf(size: int) -> bytes:
         b"<< /Length " + str(len(stream)).encode() + b" >>\nstream\n" + stream + b"endstream",
         b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
     ]
-    out = bytearray(b"%PDF-1.4\n")
+    return assemble_pdf(objects)
+
+
+def assemble_pdf(objects: list[bytes], header: bytes = b"%PDF-1.4\n") -> bytes:
+    """A PDF file of these objects (numbered from 1, the first the catalog) with a correct xref."""
+    out = bytearray(header)
     offsets = []
     for number, body in enumerate(objects, start=1):
         offsets.append(len(out))
