@@ -8,15 +8,13 @@ where `javac` is missing). Without `java` the tests are skipped with the reason,
 UTSKICK_TEST_REQUIRE_JAVA=1 (CI), where that is a failure.
 """
 
-import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
 from cryptography.hazmat.primitives import serialization
 
-from support.jdk_verifier import REQUIRE_JAVA
+from support.jdk_verifier import java_command, require_java
 
 SOURCE = Path(__file__).with_name("JdkSealedDeliverySigner.java")
 MAIN_CLASS = "JdkSealedDeliverySigner"
@@ -48,15 +46,7 @@ class JdkSigner:
 
     def __init__(self, workdir: Path):
         self.workdir = workdir
-        javac = shutil.which("javac")
-        if javac:
-            classes = workdir / "classes"
-            subprocess.run(
-                [javac, "-d", str(classes), str(SOURCE)], check=True, capture_output=True
-            )
-            self.command = [shutil.which("java"), "-cp", str(classes), MAIN_CLASS]
-        else:
-            self.command = [shutil.which("java"), str(SOURCE)]
+        self.command = java_command(SOURCE, MAIN_CLASS, workdir)
         self._count = 0
 
     def sign(self, variant: str, delivery: bytes, sender: Path, sealer: Path) -> JavaSigned:
@@ -79,12 +69,5 @@ class JdkSigner:
 
 def jdk_signer_or_skip(workdir: Path) -> JdkSigner:
     """The signer; a skip with the reason where `java` is missing (a failure in CI)."""
-    if shutil.which("java") is None:
-        reason = (
-            "java is not installed, so the JDK's XML-signature signer cannot run "
-            "(apt-get install openjdk-17-jdk-headless)"
-        )
-        if REQUIRE_JAVA:
-            pytest.fail(reason + "; UTSKICK_TEST_REQUIRE_JAVA=1: CI must run it")
-        pytest.skip(reason)
+    require_java("the JDK's XML-signature signer")
     return JdkSigner(workdir)

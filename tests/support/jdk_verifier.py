@@ -41,15 +41,7 @@ class JdkVerifier:
 
     def __init__(self, workdir: Path):
         self.workdir = workdir
-        javac = shutil.which("javac")
-        if javac:
-            classes = workdir / "classes"
-            subprocess.run(
-                [javac, "-d", str(classes), str(SOURCE)], check=True, capture_output=True
-            )
-            self.command = [shutil.which("java"), "-cp", str(classes), MAIN_CLASS]
-        else:
-            self.command = [shutil.which("java"), str(SOURCE)]
+        self.command = java_command(SOURCE, MAIN_CLASS, workdir)
         self._count = 0
 
     def verify(self, request: bytes, ca_pem: Path | None = None) -> JdkVerdict:
@@ -66,12 +58,26 @@ class JdkVerifier:
 
 def jdk_verifier_or_skip(workdir: Path) -> JdkVerifier:
     """The verifier; a skip with the reason where `java` is missing (a failure in CI)."""
+    require_java("the JDK's XML-signature verifier")
+    return JdkVerifier(workdir)
+
+
+def require_java(what: str) -> None:
+    """Skip with the reason where `java` is missing; fail instead in CI."""
     if shutil.which("java") is None:
         reason = (
-            "java is not installed, so the JDK's XML-signature verifier cannot run "
-            "(apt-get install openjdk-17-jdk-headless)"
+            f"java is not installed, so {what} cannot run (apt-get install openjdk-17-jdk-headless)"
         )
         if REQUIRE_JAVA:
             pytest.fail(reason + "; UTSKICK_TEST_REQUIRE_JAVA=1: CI must run it")
         pytest.skip(reason)
-    return JdkVerifier(workdir)
+
+
+def java_command(source: Path, main_class: str, workdir: Path) -> list[str]:
+    """The command that runs a Java program: compiled into `workdir`, or as a source file."""
+    javac = shutil.which("javac")
+    if javac is None:
+        return [shutil.which("java"), str(source)]
+    classes = workdir / "classes"
+    subprocess.run([javac, "-d", str(classes), str(source)], check=True, capture_output=True)
+    return [shutil.which("java"), "-cp", str(classes), main_class]
