@@ -3,7 +3,18 @@
 import pytest
 from sqlalchemy import text
 
-from support.connector_world import connector_settings, prepare_connector, start_reference
+from support.connector_world import (
+    EXEMPELKOMMUN,
+    SYD,
+    connector_settings,
+    prepare_connector,
+    start_reference,
+)
+from support.jdk_verifier import jdk_verifier_or_skip
+from utskick.reference.mailbox.storage import MessageStore
+from utskick.relay.operator import HttpMailboxOperatorClient
+from utskick.senders.keys import client_tls_context
+from utskick.senders.models import SenderOrganisation
 
 
 @pytest.fixture(scope="session")
@@ -33,3 +44,30 @@ def clean_jobs(world):
     yield
     with engine.begin() as connection:
         connection.execute(text("DELETE FROM job"))
+
+
+@pytest.fixture(scope="module")
+def http_client(world):
+    """The relay's real HTTPS client, with Exempelkommun's certificate (mutual TLS)."""
+    context, settings, _, _ = world
+    intermediary = SenderOrganisation(
+        organisation_number=EXEMPELKOMMUN,
+        name="Exempelkommun",
+        key_path=str(context.pki.key_and_certificate(EXEMPELKOMMUN)),
+    )
+    client = HttpMailboxOperatorClient(client_tls_context(intermediary, settings.tls_ca_file))
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="module")
+def syd_inbox(world):
+    """Brevlåda Syd's message store, to see what reached a mailbox."""
+    context, _, _, _ = world
+    return MessageStore(context.sessions, SYD, context.storage_keys["syd"])
+
+
+@pytest.fixture(scope="module")
+def jdk(tmp_path_factory):
+    """The JDK's XML-signature verifier (skipped without java, a failure in CI)."""
+    return jdk_verifier_or_skip(tmp_path_factory.mktemp("jdk-verifier"))

@@ -14,27 +14,10 @@ import uuid
 import pytest
 from lxml import etree
 
-from support.connector_world import EXEMPELKOMMUN, SYD, TOLVAN
+from support.connector_world import EXEMPELKOMMUN, TOLVAN, subjects_with_trans_id
 from support.jdk_signer import jdk_signer_or_skip
-from support.jdk_verifier import jdk_verifier_or_skip
 from utskick.mm.delivery import Delivery, SecureMessage, SupportInfo, build_delivery
-from utskick.reference.mailbox.storage import MessageStore
-from utskick.relay.operator import DeliveryRefusedError, HttpMailboxOperatorClient
-from utskick.senders.keys import client_tls_context
-from utskick.senders.models import SenderOrganisation
-
-
-@pytest.fixture(scope="module")
-def http_client(world):
-    context, settings, _, _ = world
-    intermediary = SenderOrganisation(
-        organisation_number=EXEMPELKOMMUN,
-        name="Exempelkommun",
-        key_path=str(context.pki.key_and_certificate(EXEMPELKOMMUN)),
-    )
-    client = HttpMailboxOperatorClient(client_tls_context(intermediary, settings.tls_ca_file))
-    yield client
-    client.close()
+from utskick.relay.operator import DeliveryRefusedError
 
 
 @pytest.fixture(scope="module")
@@ -64,23 +47,9 @@ def java_signed(world, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def syd(world):
+def syd(world, syd_inbox):
     context, _, _, _ = world
-    store = MessageStore(context.sessions, SYD, context.storage_keys["syd"])
-    return context.endpoints.operators["syd"].service_url, store
-
-
-def subjects_with_trans_id(inbox, trans_id):
-    return [
-        entry.subject
-        for entry in inbox.inbox(TOLVAN)
-        if inbox.message(TOLVAN, entry.id).trans_id == trans_id
-    ]
-
-
-@pytest.fixture(scope="module")
-def jdk(tmp_path_factory):
-    return jdk_verifier_or_skip(tmp_path_factory.mktemp("jdk-verifier"))
+    return context.endpoints.operators["syd"].service_url, syd_inbox
 
 
 def test_the_operator_accepts_a_java_signed_delivery(world, http_client, java_signed, syd, jdk):

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from support.connector_world import EXEMPELKOMMUN, SYD, TOLVAN
+from support.connector_world import EXEMPELKOMMUN, TOLVAN, subjects_with_trans_id
 from support.independent_verifier import (
     inner_deliver_secure,
     renamed_to_sealed_delivery,
@@ -23,7 +23,6 @@ from support.independent_verifier import (
     strip_prefixes_textually,
     verify_enveloped,
 )
-from support.jdk_verifier import jdk_verifier_or_skip
 from utskick.intake.models import SendingSystem
 from utskick.letters.models import Letter, LetterEvent
 from utskick.letters.service import LetterInput, LetterService
@@ -31,10 +30,7 @@ from utskick.mm.delivery import Delivery, SecureMessage, SupportInfo
 from utskick.mm.keys import load_signing_identity
 from utskick.mm.signing import sign_and_seal
 from utskick.mm.soap import WireForm, deliver_secure_request
-from utskick.reference.mailbox.storage import MessageStore
-from utskick.relay.operator import DeliveryRefusedError, HttpMailboxOperatorClient
-from utskick.senders.keys import client_tls_context
-from utskick.senders.models import SenderOrganisation
+from utskick.relay.operator import DeliveryRefusedError
 from utskick.worker.runner import Worker
 
 PREFIXED_SIGNATURE = b"<ds:Signature>"
@@ -51,38 +47,6 @@ class RecordingClient:
     def deliver(self, service_address, request):
         self.requests.append((service_address, request))
         return self.client.deliver(service_address, request)
-
-
-@pytest.fixture(scope="module")
-def http_client(world):
-    context, settings, _, _ = world
-    intermediary = SenderOrganisation(
-        organisation_number=EXEMPELKOMMUN,
-        name="Exempelkommun",
-        key_path=str(context.pki.key_and_certificate(EXEMPELKOMMUN)),
-    )
-    client = HttpMailboxOperatorClient(client_tls_context(intermediary, settings.tls_ca_file))
-    yield client
-    client.close()
-
-
-@pytest.fixture(scope="module")
-def jdk(tmp_path_factory):
-    return jdk_verifier_or_skip(tmp_path_factory.mktemp("jdk"))
-
-
-@pytest.fixture(scope="module")
-def syd_inbox(world):
-    context, _, _, _ = world
-    return MessageStore(context.sessions, SYD, context.storage_keys["syd"])
-
-
-def subjects_with_trans_id(inbox, trans_id):
-    return [
-        entry.subject
-        for entry in inbox.inbox(TOLVAN)
-        if inbox.message(TOLVAN, entry.id).trans_id == trans_id
-    ]
 
 
 def sealed_letter(context, subject):

@@ -135,3 +135,12 @@ def prepare_connector(settings: Settings, context, engine=None):
             )
         )
     return engine, system_id
+
+
+def subjects_with_trans_id(inbox, trans_id):
+    """The subjects of Tolvan's messages in `inbox` that came with this TransId."""
+    return [
+        entry.subject
+        for entry in inbox.inbox(TOLVAN)
+        if inbox.message(TOLVAN, entry.id).trans_id == trans_id
+    ]
