@@ -34,6 +34,7 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session, sessionmaker
 
 from utskick.db.engine import session_factory
+from utskick.mm.private_files import write_private_file
 from utskick.settings import Settings
 from utskick.web.cookies import (
     SESSION_COOKIE,
@@ -57,7 +58,6 @@ from utskick.web.users import (
     WebUser,
     hash_password,
     verify_password,
-    write_private_file,
 )
 
 LOGIN_PATH = "/logga-in"
@@ -184,7 +184,7 @@ def session_secret(settings: Settings) -> str:
         stored = ""
     if not stored:
         stored = secrets.token_urlsafe(32)
-        write_private_file(path, stored + "\n")
+        write_private_file(path, (stored + "\n").encode("utf-8"))
     return stored
 
 

@@ -292,11 +292,6 @@ def _read_demo_passwords(path: Path) -> dict[str, str]:
     return passwords
 
 
-def write_private_file(path: Path, text: str) -> None:
-    """Write a text file only its owner may read, replacing it whole (never through a link)."""
-    private_files.write_private_file(path, text.encode("utf-8"))
-
-
 def seed_demo_users(session: Session, home: Path) -> Path:
     """Make sure the demo users exist and `<home>/demo-users.txt` holds their passwords.
 
@@ -337,5 +332,5 @@ def seed_demo_users(session: Session, home: Path) -> Path:
         role = ROLE_NAMES[demo.role] + (f" ({demo.department})" if demo.department else "")
         lines.append(f"{demo.username}  {password}  {role}")
     session.flush()
-    write_private_file(path, "\n".join(lines) + "\n")
+    private_files.write_private_file(path, ("\n".join(lines) + "\n").encode("utf-8"))
     return path
