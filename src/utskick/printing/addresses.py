@@ -231,7 +231,8 @@ def population_register_for(settings: Settings, engine: Engine) -> PopulationReg
     """
     if not settings.population_url:
         raise AddressSourceUnavailableError(
-            "folkbokföringens adress är inte inställd; sätt UTSKICK_POPULATION_URL"
+            "folkbokföringens adress är inte inställd; sätt UTSKICK_POPULATION_URL "
+            "(eller kör utskick serve)"
         )
     with Session(engine) as session:
         intermediary = SenderRepository(session).intermediary()

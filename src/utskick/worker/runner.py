@@ -29,8 +29,8 @@ from utskick.db.engine import create_database_engine, session_factory
 from utskick.db.home import prepare_home
 from utskick.printing.addresses import (
     AddressSource,
-    AddressSourceUnavailableError,
     PopulationRegisterClient,
+    population_register_for,
 )
 from utskick.printing.handover import handover_batch
 from utskick.printing.service import MAX_BATCH as MAX_PRINT_BATCH
@@ -128,22 +128,7 @@ class Worker:
     def address_source(self) -> AddressSource:
         """The population register, asked with the intermediary's certificate."""
         if self._address_source is None:
-            if not self.settings.population_url:
-                raise AddressSourceUnavailableError(
-                    "folkbokföringens adress är inte inställd; sätt UTSKICK_POPULATION_URL "
-                    "(eller kör utskick serve)"
-                )
-            tls = self._intermediary_tls(
-                AddressSourceUnavailableError(
-                    "ingen avsändarorganisation är förmedlare; folkbokföringen kan inte frågas "
-                    "utan förmedlarens certifikat"
-                )
-            )
-            self._address_source = PopulationRegisterClient(
-                self.settings.population_url,
-                tls,
-                timeout_seconds=self.settings.far_timeout_seconds,
-            )
+            self._address_source = population_register_for(self.settings, self.engine)
         return self._address_source
 
     def _intermediary_tls(self, missing: Exception) -> ssl.SSLContext:
