@@ -146,6 +146,12 @@ class TestApi:
             "errors": [],
         }
 
+    def test_a_body_of_only_white_space_is_no_json_and_not_the_defaults(self, client):
+        response = client.post(
+            "/api/v1/nytta", content=b" \n", headers={"Content-Type": "application/json"}
+        )
+        assert response.status_code == 400
+
     def test_query_parameters_on_get(self, client):
         data = client.get("/api/v1/nytta", params={"paper_cost": "8"}).json()
         assert data["views"]["mailing_cost"]["totals"]["benefit"] == 1_012_000

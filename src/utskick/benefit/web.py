@@ -37,7 +37,7 @@ from utskick.benefit.model import (
     to_json,
 )
 from utskick.intake.json_guard import DuplicateKeyError, loads_strict
-from utskick.intake.schemas import ErrorItem, ErrorResponse
+from utskick.web.errors import ErrorItem, ErrorResponse
 from utskick.web.pages import svg_for_strict_csp
 
 API_PATH = "/api/v1/nytta"
@@ -152,7 +152,7 @@ async def computed_result(request: Request) -> JSONResponse:
     try:
         # Numbers are kept as written: `1e309` or a number of 5,000 digits is then refused by
         # the model's bounds with the text shown, never rounded to infinity or a crash.
-        body = loads_strict(raw, numbers_as_text=True) if raw.strip() else {}
+        body = loads_strict(raw, numbers_as_text=True) if raw else {}
     except DuplicateKeyError as error:
         return _error(422, "felaktig indata", [InputError(error.key, error.message)])
     except (ValueError, RecursionError):  # not JSON, not UTF-8, or beyond reason

@@ -40,13 +40,13 @@ from utskick.intake.errors import swedish_error, swedish_validation_error
 from utskick.intake.json_guard import DuplicateKeyError, StrictJsonBodies, loads_strict
 from utskick.intake.limits import MAX_JSON_BODY_BYTES, BodySizeLimit
 from utskick.intake.models import SendingSystem
+from utskick.intake.query_guard import SingleQueryValues
 from utskick.intake.schemas import (
     AttachmentOut,
     BatchOut,
     BatchProgressOut,
     BatchRejection,
     DecisionOut,
-    ErrorResponse,
     EventOut,
     IdempotencyConflictOut,
     LetterIn,
@@ -78,6 +78,7 @@ from utskick.printing.addresses import (
 )
 from utskick.settings import Settings
 from utskick.switch.precheck import FarUnavailableError, Precheck, precheck_for
+from utskick.web.errors import ErrorResponse
 
 API_PREFIX = "/api/v1"
 # A batch commits every so many lines, so that memory and transactions stay small ...
@@ -144,6 +145,7 @@ def include_intake_api(app: FastAPI) -> None:
         exempt=f"{API_PREFIX}/batches",
         limit=MAX_JSON_BODY_BYTES,
     )
+    app.add_middleware(SingleQueryValues, prefix=API_PREFIX)
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(RequestValidationError, swedish_validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
@@ -168,6 +170,21 @@ def current_system(
     api_key: Annotated[str | None, Depends(_api_key_header)],
 ) -> SendingSystem:
     """The sending system whose API key came with the request (401 otherwise)."""
+    # A request must not leave it to us which of two credentials counts: a malformed
+    # Authorization header, or two different keys, is refused even if one key would pass.
+    if bearer is None and request.headers.get("authorization") is not None:
+        raise ApiError(
+            401,
+            "huvudet Authorization ska ha formen 'Bearer <nyckel>'; rätta det eller ta bort "
+            "det och skicka nyckeln i X-API-Key",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    if bearer is not None and api_key is not None and bearer.credentials != api_key:
+        raise ApiError(
+            401,
+            "anropet har två olika API-nycklar (Authorization och X-API-Key); skicka en av dem",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
     presented = bearer.credentials if bearer is not None else api_key
     with _sessions(request)() as session:
         try:

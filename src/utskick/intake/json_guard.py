@@ -129,7 +129,7 @@ class StrictJsonBodies:
         refusal = _refusal(body)
         if refusal is not None:
             status, detail, errors = refusal
-            await _answer(send, status, detail, errors)
+            await answer_error(send, status, detail, errors)
             return
         await self.app(scope, replaying(body, receive), send)
 
@@ -165,9 +165,10 @@ async def _read_body(receive: Receive) -> bytes | None:
             return b"".join(chunks)
 
 
-async def _answer(
+async def answer_error(
     send: Send, status: int, detail: str, errors: list[dict[str, str | None]]
 ) -> None:
+    """Answer the request with a JSON error in the API's error shape (`ErrorResponse`)."""
     body = json.dumps({"detail": detail, "errors": errors}, ensure_ascii=False).encode()
     await send(
         {

@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from utskick.web.errors import ErrorResponse
+
 Policy = Literal["digital-or-paper", "digital-only", "paper-only"]
 AttachmentChannel = Literal["both", "digital", "paper"]
 BodyType = Literal["text/plain", "text/html"]
@@ -28,20 +30,6 @@ PrecheckChannel = Literal["digital", "paper", "impossible"]
 
 EXAMPLE_LETTER_ID = "6f1c2a3e-9b7d-4c1e-8f00-2b3c4d5e6f70"
 _STRICT = ConfigDict(extra="forbid")
-
-
-class ErrorItem(BaseModel):
-    """One thing wrong with a request."""
-
-    field: str | None = Field(description="The field it concerns (e.g. `attachments[0].content`).")
-    message: str = Field(description="What is wrong and what to do, in Swedish.")
-
-
-class ErrorResponse(BaseModel):
-    """Every error answer: a Swedish summary and, for bad input, each field that is wrong."""
-
-    detail: str = Field(examples=["mottagaren är inget giltigt identitetsnummer"])
-    errors: list[ErrorItem] = Field(default_factory=list)
 
 
 class IdempotencyConflictOut(ErrorResponse):

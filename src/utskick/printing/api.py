@@ -21,7 +21,6 @@ from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session, sessionmaker
 
 from utskick.db.engine import session_factory
-from utskick.intake.schemas import ErrorResponse
 from utskick.printing.handover import (
     DropUnavailableError,
     HandoverError,
@@ -35,6 +34,7 @@ from utskick.printing.views import batch_letters, batch_pdf, batch_summary
 from utskick.settings import Settings
 from utskick.web.auth import USER_ERRORS, require_role
 from utskick.web.csrf import csrf_valid, issue_csrf_token
+from utskick.web.errors import ErrorResponse
 from utskick.web.pages import page_templates
 from utskick.web.users import ADMIN, DEPARTMENT_ADMIN, OFFICER, WebUser
 

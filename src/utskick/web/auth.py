@@ -51,6 +51,7 @@ from utskick.web.csrf import (
     new_login_csrf_cookie,
     uses_api_key,
 )
+from utskick.web.errors import ErrorResponse
 from utskick.web.sessions import SessionStore, cookie_token
 from utskick.web.users import (
     ROLE_NAMES,
@@ -77,6 +78,7 @@ TEMPLATES = Jinja2Templates(directory=str(Path(__file__).with_name("templates"))
 USER_ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "Inte inloggad: logga in, eller använd HTTP Basic med användarnamn."},
     403: {"description": "Rollen eller förvaltningen ger inte tillgång."},
+    422: {"model": ErrorResponse, "description": "Felaktig indata; varje fel fält är namngivet."},
     429: {"description": "För många misslyckade inloggningar; vänta och försök igen."},
 }
 

@@ -37,6 +37,50 @@ class TestAuthentication:
         key = new_system()["Authorization"].removeprefix("Bearer ")
         assert client.get("/api/v1/letters", headers={"X-API-Key": key}).status_code == 200
 
+    def test_a_malformed_authorization_header_is_401_even_beside_a_good_key(
+        self, client, new_system
+    ):
+        key = new_system()["Authorization"].removeprefix("Bearer ")
+        for malformed in ("Token " + key, key, "Bearer", "Basic dXNlcjpwYXNz"):
+            answer = client.get(
+                "/api/v1/letters", headers={"X-API-Key": key, "Authorization": malformed}
+            )
+            assert answer.status_code == 401, malformed
+            assert "Bearer <nyckel>" in answer.json()["detail"]
+
+    def test_two_different_keys_are_401(self, client, new_system):
+        first = new_system()
+        second = new_system()["Authorization"].removeprefix("Bearer ")
+        answer = client.get("/api/v1/letters", headers={**first, "X-API-Key": second})
+        assert answer.status_code == 401
+        assert "två olika API-nycklar" in answer.json()["detail"]
+
+    def test_the_same_key_in_both_headers_is_accepted(self, client, new_system):
+        headers = new_system()
+        key = headers["Authorization"].removeprefix("Bearer ")
+        answer = client.get("/api/v1/letters", headers={**headers, "X-API-Key": key})
+        assert answer.status_code == 200
+
+
+class TestQueryParameters:
+    def test_a_parameter_named_twice_is_422_naming_it(self, client, new_system):
+        answer = client.get("/api/v1/letters?reference=A&reference=B", headers=new_system())
+        assert answer.status_code == 422
+        assert answer.json()["errors"] == [
+            {
+                "field": "reference",
+                "message": "parametern anges flera gånger; ange reference en gång",
+            }
+        ]
+
+    def test_a_parameter_named_twice_is_refused_before_the_key_is_checked(self, client):
+        answer = client.get("/api/v1/letters?limit=1&limit=2")
+        assert answer.status_code == 422
+
+    def test_distinct_parameters_are_accepted(self, client, new_system):
+        answer = client.get("/api/v1/letters?reference=A&limit=1", headers=new_system())
+        assert answer.status_code == 200
+
 
 class TestSubmitLetter:
     def test_a_body_over_four_megabytes_is_413_and_nothing_is_stored(
