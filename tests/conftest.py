@@ -7,8 +7,8 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
-from utskick.db import migrate
 from utskick.db.engine import create_database_engine, normalise_url
+from utskick.migrations import migrate
 from utskick.mm.devca import DevCertificateAuthority
 from utskick.mm.keys import SigningIdentity
 

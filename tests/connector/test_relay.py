@@ -10,15 +10,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from support.connector_world import ANNA, BERTIL, EXEMPELKOMMUN, TOLVAN
-from utskick.benchmarks.signing import minimal_pdf
-from utskick.intake.models import SendingSystem
+from utskick.entrypoints.benchmarks.signing import minimal_pdf
+from utskick.entrypoints.worker import Worker
+from utskick.jobs.models import Job
+from utskick.jobs.queue import DELIVER, FALLBACK, JobQueue
 from utskick.letters.models import Letter, LetterEvent
 from utskick.letters.service import AttachmentInput, LetterInput, LetterService
 from utskick.mm.soap import DeliveryResult, DeliveryStatus
 from utskick.relay.operator import DeliveryRefusedError, TransientDeliveryError
-from utskick.worker.models import Job
-from utskick.worker.queue import DELIVER, FALLBACK, JobQueue
-from utskick.worker.runner import Worker
+from utskick.senders.models import SendingSystem
 
 PDF = minimal_pdf(1000)  # attachments are opened at intake: a real PDF
 V3 = "http://minameddelanden.gov.se/schema/Message/v3"
@@ -362,7 +362,7 @@ def test_while_far_is_down_letters_wait_and_are_classified_when_it_is_back(world
     clock = Clock()
     letter_id = accept(clock=clock)
     down = make_worker(world, FakeOperator(), clock)
-    down._register = DownFar()
+    down.adapters.register = DownFar()
 
     while down.run_once():
         pass
@@ -386,7 +386,7 @@ def test_a_letter_whose_deadline_passes_while_far_is_down_goes_on_paper(world, a
     _, settings, _, _ = world
     clock.advance(settings.fallback_after_seconds + 1)
     down = make_worker(world, FakeOperator(), clock)
-    down._register = DownFar()
+    down.adapters.register = DownFar()
 
     while down.run_once():
         pass

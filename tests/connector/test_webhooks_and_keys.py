@@ -13,15 +13,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from support.connector_world import EXEMPELKOMMUN, KARIN
-from utskick.intake.models import SendingSystem
+from utskick.entrypoints.worker import WorkerPool, drain
+from utskick.jobs.models import Job
+from utskick.jobs.queue import WEBHOOK, ClaimedJob
 from utskick.letters.models import Letter, LetterEvent
 from utskick.letters.service import LetterInput, LetterService
+from utskick.letters.webhooks import webhook_job
 from utskick.senders.keys import SenderKeyError, client_tls_context, signing_identity
-from utskick.senders.models import SenderOrganisation
-from utskick.worker.models import Job
-from utskick.worker.queue import WEBHOOK, ClaimedJob
-from utskick.worker.runner import WorkerPool, drain
-from utskick.worker.webhooks import webhook_job
+from utskick.senders.models import SenderOrganisation, SendingSystem
 
 SECRET = "hemlig-nyckel-for-test"
 

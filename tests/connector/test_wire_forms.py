@@ -23,7 +23,7 @@ from support.independent_verifier import (
     strip_prefixes_textually,
     verify_enveloped,
 )
-from utskick.intake.models import SendingSystem
+from utskick.entrypoints.worker import Worker
 from utskick.letters.models import Letter, LetterEvent
 from utskick.letters.service import LetterInput, LetterService
 from utskick.mm.delivery import Delivery, SecureMessage, SupportInfo
@@ -31,7 +31,7 @@ from utskick.mm.keys import load_signing_identity
 from utskick.mm.signing import sign_and_seal
 from utskick.mm.soap import WireForm, deliver_secure_request
 from utskick.relay.operator import DeliveryRefusedError
-from utskick.worker.runner import Worker
+from utskick.senders.models import SendingSystem
 
 PREFIXED_SIGNATURE = b"<ds:Signature>"
 DEFAULT_SIGNATURE = b'<Signature xmlns="http://www.w3.org/2000/09/xmldsig#">'

@@ -38,11 +38,11 @@ from support.connector_world import (
 )
 from support.postgres import postgres_schema_url
 from utskick.db.engine import create_database_engine
-from utskick.intake.models import SendingSystem
 from utskick.letters import events
 from utskick.letters.models import Letter, LetterEvent
 from utskick.letters.service import LetterInput, LetterService
 from utskick.reference.store import MailboxDelivery, MailboxMessage
+from utskick.senders.models import SendingSystem
 
 LETTERS = 2000
 WORKER_PROCESSES = 2

@@ -14,13 +14,14 @@ import json
 import pytest
 from sqlalchemy import func, select
 
-from utskick.db import migrate
 from utskick.db.engine import create_database_engine, session_factory
-from utskick.embedded import seed_demo_configuration
-from utskick.intake import systems
+from utskick.entrypoints.embedded import seed_demo_configuration
+from utskick.entrypoints.worker import drain
+from utskick.jobs.queue import enqueue
 from utskick.letters import events
 from utskick.letters.models import Letter, LetterEvent
 from utskick.letters.service import LetterInput, LetterService
+from utskick.migrations import migrate
 from utskick.printing.repository import BatchFilter, PrintRepository
 from utskick.printing.service import close_on_command
 from utskick.reference.context import build_context
@@ -30,10 +31,9 @@ from utskick.reference.runner import free_loopback_ports as _free_ports
 from utskick.reference.settings import ReferenceSettings
 from utskick.reference.store import MailboxMessage
 from utskick.reference.world import EXEMPELKOMMUN, GRANNKOMMUN, NORD, SYD
+from utskick.senders import systems
 from utskick.settings import Settings
 from utskick.switch import precheck
-from utskick.worker.queue import enqueue
-from utskick.worker.runner import drain
 
 PORT_SETTINGS = (
     "far_port",

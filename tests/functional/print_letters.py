@@ -11,14 +11,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from support.paper_letters import ensure_sender_and_system, paper_letter
-from utskick.db import migrate
 from utskick.db.engine import create_database_engine
+from utskick.jobs.queue import ClaimedJob
 from utskick.letters.models import Letter
+from utskick.migrations import migrate
 from utskick.printing.addresses import FixedAddressSource, RegisterEntry
 from utskick.printing.models import PrintBatch
 from utskick.printing.service import address_jobs
 from utskick.web.users import create_user
-from utskick.worker.queue import ClaimedJob
 
 SOCIAL = "Socialtjänsten"  # prints its own letters from a daily exception list
 BYGG = "Byggnadsnämnden"  # letters go to the vendor

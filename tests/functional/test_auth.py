@@ -7,8 +7,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from functional.browser.statistics_letters import add_users, statistics_app
-from utskick.db import migrate
 from utskick.db.engine import create_database_engine
+from utskick.migrations import migrate
 from utskick.settings import Settings
 from utskick.web.auth import LOCKOUT_SECONDS, LoginThrottle
 

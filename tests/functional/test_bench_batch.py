@@ -5,7 +5,7 @@ paper letters with; a small run here keeps the documented command honest (its sp
 measured by running it, see docs/performance.md, not here).
 """
 
-from utskick.benchmarks.batch import run_batch_benchmark
+from utskick.entrypoints.benchmarks.batch import run_batch_benchmark
 
 
 def test_a_small_batch_benchmark_ends_with_every_letter_delivered_or_in_a_print_batch():

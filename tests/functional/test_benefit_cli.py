@@ -6,7 +6,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from utskick.benefit.cli import NYTTA_HELP, nytta
+from utskick.entrypoints.cli.nytta import NYTTA_HELP, nytta
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

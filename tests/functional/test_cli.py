@@ -11,8 +11,8 @@ import pytest
 import typer.core
 import typer.main
 
-from utskick.benchmarks.signing import minimal_pdf
-from utskick.cli import app
+from utskick.entrypoints.benchmarks.signing import minimal_pdf
+from utskick.entrypoints.cli import app
 
 UTSKICK = str(Path(sys.executable).with_name("utskick"))
 

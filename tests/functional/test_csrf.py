@@ -19,9 +19,9 @@ from functional.print_letters import SOCIAL, VENDOR, new_database, seed_batches
 from functional.web_login import HTML, SESSION_COOKIE, log_in, page_token
 from support.api import new_api_key_headers
 from utskick.db.base import Base
+from utskick.entrypoints.app import create_app
 from utskick.printing.models import PrintBatch
 from utskick.settings import PrintVendor, Settings
-from utskick.web.app import create_app
 
 PASSWORD = "rätt-lösenord-1"
 UNSAFE = ("POST", "PUT", "PATCH", "DELETE")

@@ -17,15 +17,15 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import create_engine, func, select
 
-from utskick.benchmarks.signing import minimal_pdf
 from utskick.db.engine import create_database_engine, session_factory
-from utskick.intake.auth import authenticate
+from utskick.entrypoints.benchmarks.signing import minimal_pdf
 from utskick.letters.models import Letter
 from utskick.reference.context import build_context
 from utskick.reference.runner import ReferenceInfrastructure
 from utskick.reference.runner import free_loopback_ports as _free_ports
 from utskick.reference.settings import ReferenceSettings
 from utskick.reference.world import EXEMPELKOMMUN, GRANNKOMMUN
+from utskick.senders.api_keys import authenticate
 
 UTSKICK = str(Path(sys.executable).with_name("utskick"))
 PORTS = (
@@ -246,7 +246,7 @@ def test_systems_add_and_key_issue_a_key_that_the_api_accepts(installation):
 
 
 def test_commands_beside_serve_find_the_far_the_reference_serves(tmp_path, monkeypatch):
-    from utskick.cli import _beside_serve
+    from utskick.entrypoints.cli import _beside_serve
     from utskick.reference.context import endpoints_for
     from utskick.reference.world import DEMO_WORLD
     from utskick.settings import Settings

@@ -25,10 +25,10 @@ from functional.print_letters import (
     seed_batches,
 )
 from utskick.db.engine import create_database_engine
+from utskick.entrypoints.app import create_app
 from utskick.letters.models import LetterEvent
 from utskick.printing.models import PrintBatch, PrintItem
 from utskick.settings import PrintVendor, Settings
-from utskick.web.app import create_app
 
 PASSWORD = "rätt-lösenord-1"
 API = "/api/v1/print/batches"

@@ -24,7 +24,7 @@ from functional.print_letters import (
     new_database,
     seed_batches,
 )
-from utskick.cli import app
+from utskick.entrypoints.cli import app
 from utskick.letters.models import LetterEvent
 from utskick.printing.models import PrintBatch
 from utskick.settings import Settings

@@ -18,8 +18,8 @@ from functional.browser.statistics_letters import (
     statistics_app,
     utc,
 )
-from utskick.db import migrate
 from utskick.db.engine import create_database_engine
+from utskick.migrations import migrate
 from utskick.settings import Settings
 
 PASSWORD = "rätt-lösenord-1"

@@ -1,7 +1,7 @@
 from fastapi.testclient import TestClient
 
+from utskick.entrypoints.app import create_app
 from utskick.settings import Settings
-from utskick.web.app import create_app
 
 
 def test_start_page_and_health_on_a_migrated_database(migrated_engine, tmp_path):

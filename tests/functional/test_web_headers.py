@@ -14,10 +14,10 @@ from sqlalchemy.orm import Session
 from starlette.responses import JSONResponse
 
 from functional.web_login import SESSION_COOKIE, csrf_token, log_in, set_cookies
-from utskick.db import migrate
 from utskick.db.engine import create_database_engine
+from utskick.entrypoints.app import create_app
+from utskick.migrations import migrate
 from utskick.settings import Settings
-from utskick.web.app import create_app
 from utskick.web.proxy import ForwardedHeaders, TrustedProxies
 from utskick.web.users import create_user
 

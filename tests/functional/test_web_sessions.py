@@ -13,9 +13,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from functional.web_login import HTML, SESSION_COOKIE, log_in, page_token
-from utskick.db import migrate
+from utskick.entrypoints.app import create_app
+from utskick.migrations import migrate
 from utskick.settings import Settings
-from utskick.web.app import create_app
 from utskick.web.sessions import SessionStore
 from utskick.web.users import UserRepository, WebSession, create_user, hash_password
 
@@ -161,7 +161,7 @@ def test_utskick_users_password_logs_the_person_out_everywhere(tmp_path):
     from typer.testing import CliRunner
 
     from utskick.db.engine import create_database_engine
-    from utskick.web.users_cli import users_app
+    from utskick.entrypoints.cli.users import users_app
 
     def users(*args, stdin):
         return CliRunner().invoke(users_app, [*args, "--home", str(tmp_path)], input=stdin)

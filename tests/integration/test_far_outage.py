@@ -29,19 +29,19 @@ from support.connector_world import (
     start_reference,
 )
 from support.postgres import postgres_schema_url
-from utskick.cli import app as cli
 from utskick.db.engine import create_database_engine
-from utskick.intake import systems
-from utskick.intake.models import SendingSystem
+from utskick.entrypoints.app import create_app
+from utskick.entrypoints.cli import app as cli
+from utskick.entrypoints.worker import Worker
+from utskick.jobs.dependencies import DEGRADED, FAR, OK, dependency_state, record_outcome
+from utskick.jobs.models import Job
 from utskick.letters.models import Letter, LetterEvent
 from utskick.letters.service import LetterInput, LetterService
 from utskick.reference.runner import free_loopback_ports
+from utskick.senders import systems
+from utskick.senders.models import SendingSystem
 from utskick.settings import Settings
 from utskick.switch import precheck
-from utskick.web.app import create_app
-from utskick.worker.dependencies import DEGRADED, FAR, OK, dependency_state, record_outcome
-from utskick.worker.models import Job
-from utskick.worker.runner import Worker
 
 pytestmark = pytest.mark.storage
 

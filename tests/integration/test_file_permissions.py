@@ -20,11 +20,11 @@ from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from support.print_drop import VENDOR, connector_database, seed_closed_batch
-from utskick.cli import app
-from utskick.db import migrate
 from utskick.db.engine import create_database_engine, session_factory
 from utskick.db.home import prepare_home
-from utskick.embedded import prepare_embedded_run, write_secret
+from utskick.entrypoints.cli import app
+from utskick.entrypoints.embedded import prepare_embedded_run, write_secret
+from utskick.migrations import migrate
 from utskick.mm.devca import write_pem_bundle
 from utskick.mm.private_files import write_private_file
 from utskick.printing.handover import LOCK_FOLDER, MANIFEST_JSON, WORK_FOLDER, handover_batch

@@ -6,8 +6,8 @@ import pytest
 from sqlalchemy import inspect, text
 from sqlalchemy.exc import IntegrityError
 
-from utskick.db import migrate
 from utskick.identity import InvalidIdentityError
+from utskick.migrations import migrate
 from utskick.senders.models import SenderOrganisation
 from utskick.senders.repository import DuplicateSenderError, SenderRepository
 

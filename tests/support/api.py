@@ -4,7 +4,7 @@ in-memory population register."""
 import base64
 import datetime as dt
 
-from utskick.benchmarks.signing import minimal_pdf
+from utskick.entrypoints.benchmarks.signing import minimal_pdf
 from utskick.printing.addresses import FixedAddressSource, RegisterEntry
 from utskick.switch.precheck import Decision, FarUnavailableError
 
@@ -52,8 +52,8 @@ def letter_json(**changes):
 
 def migrated_api_engine(path):
     """A migrated SQLite database at `path` of its own (the API commits), with two senders."""
-    from utskick.db import migrate
     from utskick.db.engine import create_database_engine
+    from utskick.migrations import migrate
 
     engine = create_database_engine(f"sqlite:///{path}")
     migrate.upgrade(engine)
@@ -86,12 +86,12 @@ def add_demo_senders(engine):
 def api_app(engine, home):
     """The web app on that database, with the fake precheck in place of FaR and an in-memory
     population register in which PROTECTED_PERSON has a protected identity."""
+    from utskick.entrypoints.app import create_app
     from utskick.settings import Settings
-    from utskick.web.app import create_app
 
     app = create_app(Settings(home=home), engine)
-    app.state.precheck = FakePrecheck()
-    app.state.address_source = FixedAddressSource(
+    app.state.adapters.precheck = FakePrecheck()
+    app.state.adapters.address_source = FixedAddressSource(
         {PROTECTED_PERSON: RegisterEntry(PROTECTED_PERSON, found=True, protected=True)}
     )
     return app
@@ -103,7 +103,7 @@ def new_api_key_headers(engine, sender_numbers=(EXEMPELKOMMUN,), departments=Non
 
     from sqlalchemy.orm import Session
 
-    from utskick.intake.systems import create_sending_system, issue_api_key
+    from utskick.senders.systems import create_sending_system, issue_api_key
 
     with Session(engine) as session:
         system = create_sending_system(

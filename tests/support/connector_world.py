@@ -13,14 +13,13 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
-from utskick.db import migrate
 from utskick.db.engine import create_database_engine
-from utskick.intake.models import SendingSystem
+from utskick.migrations import migrate
 from utskick.reference.context import build_context
 from utskick.reference.runner import ReferenceInfrastructure
 from utskick.reference.runner import free_loopback_ports as free_ports
 from utskick.reference.settings import ReferenceSettings
-from utskick.senders.models import SenderOrganisation
+from utskick.senders.models import SenderOrganisation, SendingSystem
 from utskick.settings import Settings
 
 EXEMPELKOMMUN = "2021004748"

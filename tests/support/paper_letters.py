@@ -8,10 +8,9 @@ import uuid
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from utskick.intake.models import SendingSystem
 from utskick.letters import events
 from utskick.letters.models import Letter
-from utskick.senders.models import SenderOrganisation
+from utskick.senders.models import SenderOrganisation, SendingSystem
 
 EXEMPELKOMMUN = "2021004748"
 NOW = dt.datetime(2026, 11, 27, 9, 0, tzinfo=dt.UTC)

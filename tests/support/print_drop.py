@@ -23,12 +23,12 @@ from sqlalchemy.orm import Session
 
 from support.connector_world import DAVID, EVA, EXEMPELKOMMUN, IDA, TOLVAN
 from support.postgres import postgres_schema_url
-from utskick.db import migrate
 from utskick.db.engine import create_database_engine
-from utskick.intake.models import SendingSystem
 from utskick.letters import events
 from utskick.letters.models import Letter, LetterEvent
+from utskick.migrations import migrate
 from utskick.printing.models import CLOSED, WHOLE_LETTER, PrintBatch, PrintItem
+from utskick.senders.models import SendingSystem
 
 VENDOR = "tryckeriet"
 DEPARTMENT = "Samhällsbyggnad"

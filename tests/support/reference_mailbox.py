@@ -10,7 +10,7 @@ from html import unescape
 
 import httpx
 
-from utskick.benchmarks.signing import minimal_pdf
+from utskick.entrypoints.benchmarks.signing import minimal_pdf
 from utskick.mm.delivery import Attachment, Delivery, SecureMessage, SupportInfo
 from utskick.mm.keys import load_signing_identity
 from utskick.mm.signing import sign_and_seal

@@ -36,8 +36,8 @@ from utskick.benefit.model import (
     parse_input,
     to_json,
 )
-from utskick.intake.json_guard import DuplicateKeyError, loads_strict
 from utskick.web.errors import ErrorItem, ErrorResponse
+from utskick.web.json_guard import DuplicateKeyError, loads_strict
 from utskick.web.pages import svg_for_strict_csp
 
 API_PATH = "/api/v1/nytta"

@@ -13,7 +13,6 @@ import base64
 import binascii
 import datetime as dt
 import re
-import threading
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -35,12 +34,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from utskick.db.engine import session_factory
 from utskick.identity import InvalidIdentityError, parse_identity, parse_organisation
-from utskick.intake.auth import AuthenticationError, authenticate
-from utskick.intake.errors import swedish_error, swedish_validation_error
-from utskick.intake.json_guard import DuplicateKeyError, StrictJsonBodies, loads_strict
-from utskick.intake.limits import MAX_JSON_BODY_BYTES, BodySizeLimit
-from utskick.intake.models import SendingSystem
-from utskick.intake.query_guard import SingleQueryValues
 from utskick.intake.schemas import (
     AttachmentOut,
     BatchOut,
@@ -71,14 +64,14 @@ from utskick.letters.service import (
     LetterService,
     utc_now,
 )
-from utskick.printing.addresses import (
-    AddressSourceUnavailableError,
-    RegisterProtection,
-    population_register_for,
-)
+from utskick.senders.api_keys import AuthenticationError, authenticate
+from utskick.senders.models import SendingSystem
 from utskick.settings import Settings
-from utskick.switch.precheck import FarUnavailableError, Precheck, precheck_for
-from utskick.web.errors import ErrorResponse
+from utskick.switch.precheck import FarUnavailableError, Precheck
+from utskick.web.errors import ErrorResponse, swedish_error, swedish_validation_error
+from utskick.web.json_guard import DuplicateKeyError, StrictJsonBodies, loads_strict
+from utskick.web.limits import MAX_JSON_BODY_BYTES, BodySizeLimit
+from utskick.web.query_guard import SingleQueryValues
 
 API_PREFIX = "/api/v1"
 # A batch commits every so many lines, so that memory and transactions stay small ...
@@ -132,10 +125,24 @@ class ApiError(Exception):
         super().__init__(detail)
 
 
-def include_intake_api(app: FastAPI) -> None:
-    """Mount the API on an app whose `state` holds `engine` and `settings`."""
+def include_intake_api(
+    app: FastAPI,
+    *,
+    precheck: Callable[[], Precheck],
+    protection: Callable[[], ProtectedIdentityLookup | None],
+) -> None:
+    """Mount the API on an app whose `state` holds `engine` and `settings`.
+
+    Args:
+        app: the app.
+        precheck: the process's precheck (its FaR client and cache are shared); raises
+            `FarUnavailableError` when FaR cannot be asked.
+        protection: the population register as the intake asks it, or None when no register
+            can be asked (an address given is then refused rather than stored).
+    """
     app.state.sessions = session_factory(app.state.engine)
-    app.state.precheck_lock = threading.Lock()
+    app.state.intake_precheck = precheck
+    app.state.intake_protection = protection
     app.include_router(router)
     # Added first, so that it runs inside the size limit: it reads bodies already bounded.
     app.add_middleware(StrictJsonBodies, prefix=API_PREFIX, exempt=f"{API_PREFIX}/batches")
@@ -450,25 +457,9 @@ def submit_letter(
 
 
 def _protection(request: Request) -> ProtectedIdentityLookup | None:
-    """The population register as the intake asks it, built on first use and kept.
-
-    None when no register can be asked (no address set, no intermediary): an address given
-    then cannot be judged, and is refused rather than stored.
-    """
-    state = request.app.state
-    with state.precheck_lock:
-        lookup: ProtectedIdentityLookup | None = getattr(state, "protection", None)
-        if lookup is None:
-            source = getattr(state, "address_source", None)
-            if source is None:
-                try:
-                    source = population_register_for(_settings(request), state.engine)
-                except AddressSourceUnavailableError:
-                    return None
-                state.address_source = source
-            lookup = RegisterProtection(source)
-            state.protection = lookup
-        return lookup
+    """The population register as the intake asks it (None: none can be asked)."""
+    provider: Callable[[], ProtectedIdentityLookup | None] = request.app.state.intake_protection
+    return provider()
 
 
 def _screen(request: Request, letters: list[LetterInput]) -> Screened:
@@ -888,14 +879,9 @@ def batch_progress(
 
 
 def _precheck(request: Request) -> Precheck:
-    """The app's precheck, built on first use and kept (its FaR client and cache are shared)."""
-    state = request.app.state
-    with state.precheck_lock:
-        checker: Precheck | None = getattr(state, "precheck", None)
-        if checker is None:
-            checker = precheck_for(_settings(request), state.engine)
-            state.precheck = checker
-        return checker
+    """The process's precheck (its FaR client and cache are shared)."""
+    provider: Callable[[], Precheck] = request.app.state.intake_precheck
+    return provider()
 
 
 @router.post(

@@ -13,9 +13,9 @@ from collections.abc import Mapping
 
 from sqlalchemy.orm import Session
 
-from utskick.intake.models import SendingSystem
+from utskick.jobs.models import Job
 from utskick.letters.models import Letter, LetterEvent
-from utskick.worker.models import Job
+from utskick.senders.models import SendingSystem
 
 # The states a letter passes through. Terminal ones end the letter's life on its channel.
 RECEIVED = "received"

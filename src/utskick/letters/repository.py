@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import ColumnElement, delete, func, select
+from sqlalchemy import ColumnElement, delete, func, select, update
 from sqlalchemy.orm import Session
 
+from utskick.jobs.models import Job
 from utskick.letters.models import Batch, Letter, LetterEvent, MessageType
-from utskick.worker.models import Job
 
 # Jobs that belong to a letter's way out; webhook jobs report what happened and stay.
 _LETTER_WORK_JOBS = ("classify", "deliver", "fallback")
@@ -184,3 +185,21 @@ class LetterRepository:
         self.session.execute(
             delete(Job).where(Job.letter_id == letter_id, Job.kind.in_(_LETTER_WORK_JOBS))
         )
+
+
+def lock_letters(session: Session, letter_ids: Sequence[str]) -> None:
+    """Take the write lock on letters before reading them in this transaction.
+
+    A no-op update: on PostgreSQL it locks the rows until commit; on SQLite, as the
+    transaction's first statement, it takes the database's write lock before anything is
+    read. Either way two workers deciding about the same letter take turns, and the second
+    sees what the first committed.
+    """
+    if not letter_ids:
+        return
+    session.execute(
+        update(Letter)
+        .where(Letter.id.in_(list(letter_ids)))
+        .values(updated_at=Letter.updated_at)
+        .execution_options(synchronize_session=False)
+    )

@@ -22,7 +22,7 @@ from lxml import etree
 from sqlalchemy.orm import Session
 
 from utskick.identity import InvalidIdentityError, parse_identity, parse_organisation
-from utskick.intake.models import SendingSystem
+from utskick.jobs.models import Job
 from utskick.letters import events
 from utskick.letters.models import Letter, LetterAttachment
 from utskick.letters.pdf_check import PdfRefusedError, check_pdf
@@ -30,10 +30,9 @@ from utskick.letters.repository import LetterRepository
 from utskick.letters.text_checks import attachment_base_name, is_empty_name, refused_character
 from utskick.mm import delivery as wire
 from utskick.mm.html_body import HtmlBodyError, check_html_body
-from utskick.senders.models import SenderOrganisation
+from utskick.senders.models import SenderOrganisation, SendingSystem
 from utskick.senders.repository import SenderRepository
 from utskick.settings import Settings
-from utskick.worker.models import Job
 
 POLICIES = ("digital-or-paper", "digital-only", "paper-only")
 ATTACHMENT_CHANNELS = ("both", "digital", "paper")

@@ -40,7 +40,9 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from utskick.jobs.queue import utc
 from utskick.letters import events
+from utskick.letters.repository import lock_letters
 from utskick.mm.private_files import FILE_MODE, create_private_folders, open_private_file
 from utskick.printing.documents import DocumentBuilder
 from utskick.printing.models import CLOSED, HANDED_OVER, OPEN, WHOLE_LETTER, PrintBatch, PrintItem
@@ -48,7 +50,6 @@ from utskick.printing.render import LetterRenderer, PrintLetter, Window, sheets_
 from utskick.printing.repository import PrintRepository
 from utskick.printing.routes import vendor_named
 from utskick.settings import PrintVendor, Settings
-from utskick.worker.queue import lock_letters, utc
 
 logger = logging.getLogger(__name__)
 

@@ -16,8 +16,17 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from utskick.jobs.queue import (
+    PRINT_CLOSE,
+    PRINT_HANDOVER,
+    ClaimedJob,
+    Retry,
+    backoff_seconds,
+    enqueue,
+)
 from utskick.letters import events
 from utskick.letters.models import Letter
+from utskick.letters.repository import lock_letters
 from utskick.printing.addresses import (
     IMPOSSIBLE_TEXTS,
     AddressSource,
@@ -39,15 +48,6 @@ from utskick.printing.models import (
 from utskick.printing.repository import PrintRepository
 from utskick.printing.routes import next_close, route_for
 from utskick.settings import Settings
-from utskick.worker.queue import (
-    PRINT_CLOSE,
-    PRINT_HANDOVER,
-    ClaimedJob,
-    Retry,
-    backoff_seconds,
-    enqueue,
-    lock_letters,
-)
 
 MAX_BATCH = 1000
 RECORD_CHUNK = 100

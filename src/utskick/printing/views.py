@@ -10,6 +10,7 @@ import datetime as dt
 
 from sqlalchemy.orm import Session
 
+from utskick.jobs.queue import utc
 from utskick.printing.documents import DocumentBuilder
 from utskick.printing.handover import window_of
 from utskick.printing.models import PrintBatch
@@ -17,7 +18,6 @@ from utskick.printing.render import LetterRenderer
 from utskick.printing.repository import PrintRepository
 from utskick.printing.routes import vendor_named
 from utskick.settings import PrintVendor, Settings
-from utskick.worker.queue import utc
 
 PROTECTED_TEXT = "skyddad identitet (via Skatteverket)"
 

@@ -24,8 +24,18 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from utskick.jobs.queue import (
+    DELIVER,
+    PRINT,
+    ClaimedJob,
+    JobQueue,
+    Retry,
+    backoff_seconds,
+    enqueue,
+)
 from utskick.letters import events
 from utskick.letters.models import Letter
+from utskick.letters.repository import lock_letters
 from utskick.mm.delivery import (
     Attachment,
     Delivery,
@@ -46,16 +56,6 @@ from utskick.senders.repository import SenderRepository
 from utskick.settings import Settings, operator_wire_form_key
 from utskick.switch import reasons
 from utskick.switch.rule import DIGITAL, DIGITAL_ONLY
-from utskick.worker.queue import (
-    DELIVER,
-    PRINT,
-    ClaimedJob,
-    JobQueue,
-    Retry,
-    backoff_seconds,
-    enqueue,
-    lock_letters,
-)
 
 logger = logging.getLogger(__name__)
 

@@ -1,10 +1,13 @@
-"""The sender organisation table."""
+"""Who sends: sender organisations, and the sending systems that hand letters over.
+
+A sending system presents an API key, kept only as a hash.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Boolean, CheckConstraint, DateTime, String
+from sqlalchemy import JSON, Boolean, CheckConstraint, DateTime, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from utskick.db.base import Base
@@ -32,3 +35,36 @@ class SenderOrganisation(Base):
     support_phone: Mapped[str | None] = mapped_column(String(64))
     support_email: Mapped[str | None] = mapped_column(String(256))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+UtcDateTime = DateTime(timezone=True)
+
+
+class SendingSystem(Base):
+    """A system that hands letters over; it sees only its own letters."""
+
+    __tablename__ = "sending_system"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    # Sender organisations (10 digits) and departments it may send for; None: any department.
+    sender_numbers: Mapped[list[str]] = mapped_column(JSON)
+    departments: Mapped[list[str] | None] = mapped_column(JSON)
+    webhook_url: Mapped[str | None] = mapped_column(String(1024))
+    # The shared secret webhooks are HMAC-signed with (the receiver must know it too).
+    webhook_secret: Mapped[str | None] = mapped_column(String(128))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+
+
+class ApiKey(Base):
+    """An API key of a sending system, stored as a SHA-256 hash of a random secret."""
+
+    __tablename__ = "api_key"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    sending_system_id: Mapped[str] = mapped_column(ForeignKey("sending_system.id"), index=True)
+    # The first characters of the key, shown in lists to tell keys apart.
+    prefix: Mapped[str] = mapped_column(String(16))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)

@@ -17,8 +17,18 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from utskick.jobs.queue import (
+    DELIVER,
+    FALLBACK,
+    ClaimedJob,
+    Retry,
+    backoff_seconds,
+    enqueue,
+    utc,
+)
 from utskick.letters import events
 from utskick.letters.models import Letter, LetterEvent
+from utskick.letters.repository import lock_letters
 from utskick.settings import Settings
 from utskick.switch import reasons
 from utskick.switch.far import AddressRegister, FarUnavailableError, Reachability
@@ -29,16 +39,6 @@ from utskick.switch.rule import (
     Decision,
     RulePolicy,
     decide,
-)
-from utskick.worker.queue import (
-    DELIVER,
-    FALLBACK,
-    ClaimedJob,
-    Retry,
-    backoff_seconds,
-    enqueue,
-    lock_letters,
-    utc,
 )
 
 MAX_BATCH = 1000

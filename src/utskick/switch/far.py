@@ -180,7 +180,7 @@ def transport_reason(error: httpx.HTTPError, timeout_seconds: float) -> str:
 class RecordingAddressRegister:
     """Passes every call on and reports how it went: None when FaR answered, else the reason.
 
-    Sits under the cache, so that only real calls are reported (`utskick.worker.dependencies`
+    Sits under the cache, so that only real calls are reported (`utskick.jobs.dependencies`
     keeps the last outcome for `/health`).
     """
 

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from utskick.db.engine import create_database_engine
 from utskick.identity import parse_identity, parse_organisation
+from utskick.jobs.dependencies import FAR, record_outcome
 from utskick.senders.keys import client_tls_context
 from utskick.senders.repository import SenderRepository
 from utskick.settings import Settings
@@ -26,7 +27,6 @@ from utskick.switch.far import (
     RecordingAddressRegister,
 )
 from utskick.switch.rule import DIGITAL_OR_PAPER, PAPER_ONLY, Decision, RulePolicy, decide
-from utskick.worker.dependencies import FAR, record_outcome
 
 __all__ = ["Decision", "FarUnavailableError", "Precheck", "address_register_for", "precheck_for"]
 
@@ -93,7 +93,7 @@ def address_register_for(settings: Settings, engine: Engine | None = None) -> Ad
 
     It presents the intermediary's certificate (the sender organisation marked as
     intermediary) and trusts `settings.tls_ca_file`. Given an engine, it records each call's
-    outcome there for `/health` (`utskick.worker.dependencies`).
+    outcome there for `/health` (`utskick.jobs.dependencies`).
 
     Raises:
         FarUnavailableError: FaR's address is not set, or no intermediary is configured.

@@ -44,8 +44,8 @@ def _postgres_api_engine():
 
     from sqlalchemy import create_engine, text
 
-    from utskick.db import migrate
     from utskick.db.engine import create_database_engine, normalise_url
+    from utskick.migrations import migrate
 
     url = normalise_url(
         os.environ.get("UTSKICK_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -103,8 +103,8 @@ def stored(storage_engine):
     from sqlalchemy import func, select
     from sqlalchemy.orm import Session
 
+    from utskick.jobs.models import Job
     from utskick.letters.models import Batch, Letter, LetterAttachment, LetterEvent
-    from utskick.worker.models import Job
 
     def count():
         with Session(storage_engine) as session:

@@ -11,9 +11,9 @@ from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from support.api import add_demo_senders, letter_json
-from utskick.cli import app
-from utskick.db import migrate
+from utskick.entrypoints.cli import app
 from utskick.letters.models import Letter
+from utskick.migrations import migrate
 
 ADDRESS = {"name": "Eva Ek", "lines": ["Dolda gatan 7"], "postal_code": "999 99", "city": "X"}
 

@@ -227,7 +227,7 @@ class TestProtectedAddress:
         self, storage_engine, headers, stored, tmp_path
     ):
         app = api_app(storage_engine, tmp_path)
-        app.state.address_source = _DownRegister()
+        app.state.adapters.address_source = _DownRegister()
         client = TestClient(app, raise_server_exceptions=False)
         before = stored()
         answer = client.post(
@@ -248,7 +248,7 @@ class TestProtectedAddress:
         self, storage_engine, headers, stored, tmp_path
     ):
         app = api_app(storage_engine, tmp_path)
-        app.state.address_source = _DownRegister()
+        app.state.adapters.address_source = _DownRegister()
         client = TestClient(app, raise_server_exceptions=False)
         before = stored()
         answer = _ndjson(

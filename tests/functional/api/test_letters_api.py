@@ -8,8 +8,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from support.api import EXEMPELKOMMUN, NOW, PDF_BASE64, letter_json
-from utskick.intake.systems import revoke_api_key
 from utskick.letters.models import Batch, Letter
+from utskick.senders.systems import revoke_api_key
 
 
 class TestAuthentication:
@@ -314,7 +314,7 @@ class TestPrecheck:
         assert decisions[0]["operator"] == "Kivra"
 
     def test_far_down_is_503_saying_to_try_again_or_print(self, client, new_system, app):
-        app.state.precheck.far_down = True
+        app.state.adapters.precheck.far_down = True
         try:
             answer = client.post(
                 "/api/v1/precheck",
@@ -322,7 +322,7 @@ class TestPrecheck:
                 headers=new_system(),
             )
         finally:
-            app.state.precheck.far_down = False
+            app.state.adapters.precheck.far_down = False
         assert answer.status_code == 503
         assert "Försök igen om en stund" in answer.json()["detail"]
         assert "skriv ut brevet" in answer.json()["detail"]

@@ -7,9 +7,8 @@ current state `reached_after` later, as the letter's life would have written the
 import datetime as dt
 import uuid
 
-from utskick.intake.models import SendingSystem
 from utskick.letters.models import Letter, LetterEvent, MessageType
-from utskick.senders.models import SenderOrganisation
+from utskick.senders.models import SenderOrganisation, SendingSystem
 
 EXEMPELKOMMUN = "2021004748"
 GRANNKOMMUN = "2021009903"
@@ -98,8 +97,8 @@ def _event(letter_id, at, state, reason=None):
 
 def statistics_app(settings, engine):
     """The web app with login and statistics, whether or not the app factory adds them yet."""
-    from utskick.benefit.statistics_web import include_statistics
-    from utskick.web.app import create_app
+    from utskick.entrypoints.app import create_app
+    from utskick.statistics.web import include_statistics
     from utskick.web.auth import include_auth
 
     app = create_app(settings, engine)

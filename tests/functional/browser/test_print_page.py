@@ -22,8 +22,8 @@ from functional.print_letters import (
     new_database,
     seed_batches,
 )
+from utskick.entrypoints.app import create_app
 from utskick.settings import PrintVendor, Settings
-from utskick.web.app import create_app
 
 SCREENSHOT = (
     Path(__file__).resolve().parents[3] / "docs" / "screenshots" / "print-exception-list.png"

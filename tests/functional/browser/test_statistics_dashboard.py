@@ -27,8 +27,8 @@ from functional.browser.statistics_letters import (
     statistics_app,
     utc,
 )
-from utskick.db import migrate
 from utskick.db.engine import create_database_engine
+from utskick.migrations import migrate
 from utskick.reference.runner import free_loopback_ports
 from utskick.settings import Settings
 from utskick.web.users import seed_demo_users

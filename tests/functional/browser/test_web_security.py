@@ -13,9 +13,9 @@ from sqlalchemy.orm import Session
 
 from functional.browser.live_server import serving
 from functional.print_letters import SOCIAL, VENDOR, new_database, seed_batches
+from utskick.entrypoints.app import create_app
 from utskick.printing.models import PrintBatch
 from utskick.settings import PrintVendor, Settings
-from utskick.web.app import create_app
 
 PASSWORD = "rätt-lösenord-1"
 COST_RED = "rgb(192, 57, 43)"  # utskick.benefit.charts.COST_COLOUR

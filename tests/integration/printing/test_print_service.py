@@ -16,10 +16,11 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import sessionmaker
 
 from support.paper_letters import NOW, ensure_sender_and_system, paper_letter
-from utskick.db import migrate
-from utskick.intake.models import SendingSystem
+from utskick.jobs.models import Job
+from utskick.jobs.queue import PRINT_CLOSE, PRINT_HANDOVER, ClaimedJob, enqueue
 from utskick.letters.models import Letter, LetterAttachment, LetterEvent
 from utskick.letters.service import LetterNotCancellableError, LetterService
+from utskick.migrations import migrate
 from utskick.printing.addresses import FixedAddressSource, RegisterEntry
 from utskick.printing.handover import MANIFEST_CSV, MANIFEST_JSON, WORK_FOLDER, handover_batch
 from utskick.printing.models import PrintBatch, PrintItem
@@ -31,9 +32,8 @@ from utskick.printing.service import (
     close_on_command,
     mark_printed,
 )
+from utskick.senders.models import SendingSystem
 from utskick.settings import PrintVendor, Settings
-from utskick.worker.models import Job
-from utskick.worker.queue import PRINT_CLOSE, PRINT_HANDOVER, ClaimedJob, enqueue
 
 DAVID = "196611090827"
 EVA = "198512304166"  # protected identity

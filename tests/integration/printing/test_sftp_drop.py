@@ -32,6 +32,8 @@ from support.print_drop import (
     visible_entries,
 )
 from utskick.db.engine import session_factory
+from utskick.entrypoints.worker import Worker
+from utskick.jobs.queue import PRINT_HANDOVER, ClaimedJob, Retry
 from utskick.printing import handover
 from utskick.printing.handover import (
     LETTER_FOLDER,
@@ -46,8 +48,6 @@ from utskick.printing.handover import (
 from utskick.printing.models import CLOSED, HANDED_OVER
 from utskick.printing.sftp import UnknownHostKeyError
 from utskick.settings import PrintVendor, Settings
-from utskick.worker.queue import PRINT_HANDOVER, ClaimedJob, Retry
-from utskick.worker.runner import Worker
 
 LETTERS = 12
 REMOTE = "/inkommande"

@@ -1,6 +1,10 @@
 """The isReachable benchmark measures a real FaR and reports comparable figures."""
 
-from utskick.benchmarks.far import RECIPIENTS_PER_CALL, _personnummer, run_is_reachable_benchmark
+from utskick.entrypoints.benchmarks.far import (
+    RECIPIENTS_PER_CALL,
+    _personnummer,
+    run_is_reachable_benchmark,
+)
 from utskick.reference.far.registry import check_recipient_id
 
 

@@ -1,6 +1,6 @@
 """The deliverSecure benchmark measures real acceptances next to raw RSA verification."""
 
-from utskick.benchmarks.delivery import run_deliver_secure_benchmark
+from utskick.entrypoints.benchmarks.delivery import run_deliver_secure_benchmark
 
 
 def test_the_benchmark_reports_acceptance_next_to_raw_rsa_verification():

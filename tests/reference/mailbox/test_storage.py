@@ -8,7 +8,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from lxml import etree
 from sqlalchemy import select, update
 
-from utskick.benchmarks.signing import minimal_pdf
+from utskick.entrypoints.benchmarks.signing import minimal_pdf
 from utskick.mm.delivery import (
     Attachment,
     Delivery,

@@ -10,7 +10,7 @@ import pytest
 from cryptography import x509
 from lxml import etree
 
-from utskick.benchmarks.signing import minimal_pdf
+from utskick.entrypoints.benchmarks.signing import minimal_pdf
 from utskick.mm import namespaces as ns
 from utskick.mm.delivery import Attachment, Delivery, SecureMessage, SupportInfo
 from utskick.mm.devca import write_pem_bundle

@@ -30,16 +30,16 @@ from functional.browser.statistics_letters import (
     add_reference_data,
     utc,
 )
-from utskick.benefit import statistics
-from utskick.benefit.statistics import (
+from utskick.settings import Settings
+from utskick.statistics import report as statistics
+from utskick.statistics.report import (
     BenefitPrices,
     StatisticsFilterError,
     build_report,
     percentile,
     scope_from_filters,
 )
-from utskick.benefit.statistics_repository import LetterScope, Month
-from utskick.settings import Settings
+from utskick.statistics.repository import LetterScope, Month
 
 SECOND = dt.timedelta(seconds=1)
 JANUARY = "2026-01"

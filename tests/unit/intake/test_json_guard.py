@@ -2,7 +2,7 @@
 
 import pytest
 
-from utskick.intake.json_guard import DuplicateKeyError, NumberText, loads_strict
+from utskick.web.json_guard import DuplicateKeyError, NumberText, loads_strict
 
 
 @pytest.mark.parametrize(

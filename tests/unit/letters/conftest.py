@@ -5,12 +5,12 @@ import datetime as dt
 import pytest
 from sqlalchemy import func, select
 
-from utskick.intake.systems import create_sending_system
+from utskick.jobs.models import Job
 from utskick.letters.models import Batch, Letter, LetterAttachment, LetterEvent
 from utskick.letters.service import LetterInput, LetterService
 from utskick.senders.models import SenderOrganisation
+from utskick.senders.systems import create_sending_system
 from utskick.settings import Settings
-from utskick.worker.models import Job
 
 INTAKE_NOW = dt.datetime(2026, 11, 27, 9, 0, tzinfo=dt.UTC)
 

@@ -7,6 +7,7 @@ import json
 import pytest
 from sqlalchemy import event, select
 
+from utskick.jobs.models import Job
 from utskick.letters.address_screen import (
     UNAVAILABLE,
     ProtectionUnknownError,
@@ -15,7 +16,6 @@ from utskick.letters.address_screen import (
 from utskick.letters.models import Letter, LetterEvent
 from utskick.letters.service import ADDRESS_NOT_SCREENED, LetterRejectedError
 from utskick.printing.addresses import FixedAddressSource, RegisterEntry, RegisterProtection
-from utskick.worker.models import Job
 
 pytestmark = pytest.mark.storage
 

@@ -9,7 +9,7 @@ from pypdf import PdfWriter
 from pypdf.generic import DictionaryObject, NameObject, TextStringObject
 from sqlalchemy import select
 
-from utskick.benchmarks.signing import minimal_pdf
+from utskick.entrypoints.benchmarks.signing import minimal_pdf
 from utskick.letters.service import AttachmentInput, LetterRejectedError
 from utskick.letters.text_checks import BIDI_FORMATTING
 from utskick.senders.models import SenderOrganisation

@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from utskick.benchmarks.signing import minimal_pdf
+from utskick.entrypoints.benchmarks.signing import minimal_pdf
 from utskick.letters.models import Letter
 from utskick.letters.service import AttachmentInput, IdempotencyConflictError
 

@@ -16,7 +16,7 @@ from pypdf.generic import (
     TextStringObject,
 )
 
-from utskick.benchmarks.signing import minimal_pdf
+from utskick.entrypoints.benchmarks.signing import minimal_pdf
 from utskick.letters.pdf_check import PdfRefusedError, check_pdf
 
 

@@ -6,8 +6,8 @@ import datetime as dt
 import pytest
 from sqlalchemy import func, select
 
-from utskick.benchmarks.signing import minimal_pdf
-from utskick.intake.systems import create_sending_system
+from utskick.entrypoints.benchmarks.signing import minimal_pdf
+from utskick.jobs.models import Job
 from utskick.letters import events
 from utskick.letters.models import Letter, LetterAttachment, LetterEvent, MessageType
 from utskick.letters.service import (
@@ -20,8 +20,8 @@ from utskick.letters.service import (
     LetterService,
 )
 from utskick.senders.models import SenderOrganisation
+from utskick.senders.systems import create_sending_system
 from utskick.settings import Settings
-from utskick.worker.models import Job
 
 EXEMPELKOMMUN = "2021004748"
 GRANNKOMMUN = "2021009903"

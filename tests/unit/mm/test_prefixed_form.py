@@ -20,7 +20,7 @@ from support.independent_verifier import (
     renamed_to_sealed_delivery,
     strip_prefixes_textually,
 )
-from utskick.benchmarks.signing import minimal_pdf
+from utskick.entrypoints.benchmarks.signing import minimal_pdf
 from utskick.mm.delivery import Attachment, Delivery, OfficialMatter, SecureMessage, SupportInfo
 from utskick.mm.prefixed_form import rebuild_prefixed, rewrite_prefix_free, write_prefixed
 from utskick.mm.signing import sign_and_seal

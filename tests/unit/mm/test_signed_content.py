@@ -27,7 +27,7 @@ from support.tampering import (
     insert_after_tag,
     insert_into_text,
 )
-from utskick.benchmarks.signing import minimal_pdf
+from utskick.entrypoints.benchmarks.signing import minimal_pdf
 from utskick.mm import namespaces as ns
 from utskick.mm.delivery import (
     Attachment,

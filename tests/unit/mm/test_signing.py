@@ -12,7 +12,7 @@ from support.independent_verifier import (
     strip_prefixes_textually,
     verify_enveloped,
 )
-from utskick.benchmarks.signing import minimal_pdf
+from utskick.entrypoints.benchmarks.signing import minimal_pdf
 from utskick.mm import schemas
 from utskick.mm.delivery import Attachment, Delivery, OfficialMatter, SecureMessage, SupportInfo
 from utskick.mm.keys import organisation_number_of

@@ -23,7 +23,7 @@ from support.independent_verifier import (
     verify_enveloped,
 )
 from support.jdk_verifier import jdk_verifier_or_skip
-from utskick.benchmarks.signing import minimal_pdf
+from utskick.entrypoints.benchmarks.signing import minimal_pdf
 from utskick.mm import schemas
 from utskick.mm.delivery import Attachment
 from utskick.mm.devca import write_certificate

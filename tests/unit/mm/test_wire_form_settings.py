@@ -4,7 +4,7 @@ import pytest
 from pydantic import ValidationError
 from typer.testing import CliRunner
 
-from utskick.cli import app
+from utskick.entrypoints.cli import app
 from utskick.mm.soap import WireForm
 from utskick.relay.deliver import wire_form_for
 from utskick.settings import Settings

@@ -3,7 +3,7 @@
 import pytest
 from typer.testing import CliRunner
 
-from utskick.web.users_cli import users_app
+from utskick.entrypoints.cli.users import users_app
 
 runner = CliRunner()
 PASSWORD = "ett-bra-lösenord\n"

@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from utskick.worker.models import Job
-from utskick.worker.queue import JobQueue, Retry, backoff_seconds, enqueue
+from utskick.jobs.models import Job
+from utskick.jobs.queue import JobQueue, Retry, backoff_seconds, enqueue
 
 NOW = dt.datetime(2026, 11, 27, 12, 0, tzinfo=dt.UTC)
 

@@ -1,0 +1,114 @@
+"""The FastAPI application factory.
+
+The app has a start page, a health endpoint and the REST API (`/api/v1`, from
+`utskick.intake.api`); the case officer's pages are added by their area.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse
+from sqlalchemy import Engine, text
+
+from utskick import __version__
+from utskick.benefit.web import include_benefit_calculator
+from utskick.db.engine import create_database_engine
+from utskick.entrypoints.bootstrap import Adapters
+from utskick.intake.api import include_intake_api
+from utskick.jobs.dependencies import DEGRADED, FAR, dependency_state
+from utskick.migrations import migrate
+from utskick.printing.api import include_printing
+from utskick.settings import Settings
+from utskick.statistics.web import include_statistics
+from utskick.web.auth import include_auth
+from utskick.web.docs import include_api_docs, include_static_files
+from utskick.web.pages import WEB_TEMPLATES, page_templates
+from utskick.web.protection import include_protection
+
+TEMPLATES = page_templates(WEB_TEMPLATES)
+
+
+def database_health(engine: Engine) -> dict[str, Any]:
+    """Whether the database answers and is migrated to the revision this code expects."""
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        current = migrate.current_revision(engine)
+    except Exception as error:  # noqa: BLE001 (any failure means unhealthy; the reason is shown)
+        return {"ok": False, "detail": f"databasen svarar inte: {type(error).__name__}"}
+    expected = migrate.head_revision()
+    if current != expected:
+        return {
+            "ok": False,
+            "detail": f"databasen är på version {current}, väntade {expected} "
+            "(kör utskick db upgrade)",
+        }
+    return {"ok": True, "detail": f"version {current}"}
+
+
+def create_app(
+    settings: Settings, engine: Engine | None = None, adapters: Adapters | None = None
+) -> FastAPI:
+    """The web app for these settings; the engine and the adapters may be handed in.
+
+    `utskick serve` shares its engine and adapters with the worker threads it runs; tests
+    hand in fakes through `adapters` (kept in `app.state.adapters`).
+    """
+    engine = engine or create_database_engine(settings.resolved_database_url())
+    adapters = adapters or Adapters(settings, engine)
+    app = FastAPI(
+        title="Utskick",
+        version=__version__,
+        description="Kommunens anslutning till Mina meddelanden: kanalväxel, förmedlingstjänst "
+        "och printtjänst.",
+        # Served from the package instead (no CDN, no inline script): utskick.web.docs.
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.engine = engine
+    app.state.settings = settings
+    app.state.adapters = adapters
+    include_intake_api(app, precheck=lambda: adapters.precheck, protection=adapters.protection)
+    include_auth(app)  # before the pages that ask for a role
+    include_statistics(app)
+    include_printing(app)
+    include_benefit_calculator(app)
+    include_static_files(app)
+    include_api_docs(app)
+    include_protection(app)  # last: its middlewares wrap all others
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def start_page(request: Request) -> HTMLResponse:
+        return TEMPLATES.TemplateResponse(
+            request,
+            "index.html",
+            {
+                "version": __version__,
+                "database": database_health(engine),
+                "backend": engine.dialect.name,
+            },
+        )
+
+    @app.get("/health", tags=["drift"], summary="Hälsokontroll")
+    def health() -> JSONResponse:
+        """200 when the service and its database are ready; 503 with the reason otherwise.
+
+        `far` is how the last call to FaR went (recorded by the process that made it). FaR
+        down makes the status `degraded`, still 200: the service takes letters, and they
+        wait for FaR (see docs/operations.md).
+        """
+        database = database_health(engine)
+        if not database["ok"]:
+            return JSONResponse(
+                {"status": "fel", "version": __version__, "database": database},
+                status_code=503,
+            )
+        far = dependency_state(engine, FAR)
+        status = "degraded" if far.status == DEGRADED else "ok"
+        return JSONResponse(
+            {"status": status, "version": __version__, "database": database, "far": far.as_json()}
+        )
+
+    return app

@@ -1,0 +1,369 @@
+"""One-page paper letters: rendering, addressing, and handing a batch to the vendor's drop.
+
+Three measurements, each on one core:
+
+- **Rendering only**: `LetterRenderer.render` (one PDF per letter) and `render_merged` (one
+  PDF for all) of ready-made letters, in this process after one warm-up letter.
+- **Addressing**: `address_jobs` for `print` jobs of letters in state `paper`, 1,000 jobs at
+  a time as the worker takes them, with an in-memory register (`FixedAddressSource`): the
+  time is the print service's own (SQLite transactions, batching, events), not the
+  register's. This step also builds the closed batch that the hand-over then writes.
+- **Hand-over**: `handover_batch` of a closed batch of N letters on SQLite in a temporary
+  home, once with one PDF per letter and once merged, each in a fresh Python process that
+  reports its time and its peak resident set (VmHWM) before and after, so that the memory a
+  growing batch costs is visible.
+
+"Hours for 200,000 letters on 2 cores" is 200,000 ÷ (letters/s × 2) ÷ 3,600: the nightly
+invoice run of the issue, split over two worker processes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from utskick.db.engine import create_database_engine, session_factory
+from utskick.entrypoints.benchmarks.batch import synthetic_personnummer
+from utskick.jobs.queue import ClaimedJob
+from utskick.letters import events
+from utskick.letters.models import Letter
+from utskick.migrations import migrate
+from utskick.printing.addresses import FixedAddressSource, RegisterEntry
+from utskick.printing.handover import handover_batch, window_of
+from utskick.printing.models import CLOSED, PrintBatch
+from utskick.printing.render import LetterRenderer, PrintLetter
+from utskick.printing.service import MAX_BATCH, address_jobs
+from utskick.senders.models import SenderOrganisation, SendingSystem
+from utskick.settings import PrintVendor, Settings
+
+EXEMPELKOMMUN = "2021004748"
+DEPARTMENT = "Samhällsbyggnad"
+VENDOR = "tryckeriet"
+NIGHT_RUN_LETTERS = 200_000
+CORES = 2
+TARGET_PER_CORE = 100
+SUBJECT = "Faktura för vatten och avlopp"
+# About 150 words: one A4 page with the letter head, as a typical invoice letter.
+BODY = (
+    "Hej!\n\n"
+    "Här kommer din faktura för vatten och avlopp för perioden januari till mars. Beloppet "
+    "dras automatiskt om du har autogiro; annars betalar du till bankgiro 123-4567 senast "
+    "den 30 april. Ange fakturanumret som referens när du betalar.\n\n"
+    "Förbrukningen är beräknad på din senaste mätarställning. Om du tycker att den inte "
+    "stämmer kan du lämna en ny avläsning på kommunens webbplats eller ringa kundcenter. "
+    "Vi rättar då fakturan och skickar en ny.\n\n"
+    "Från den 1 juli höjs brukningsavgiften med tre procent enligt beslut i "
+    "kommunfullmäktige. Beslutet och den nya taxan finns på kommunens webbplats.\n\n"
+    "Har du frågor om fakturan är du välkommen att kontakta oss på telefon eller e-post. "
+    "Tänk på att aldrig lämna ut dina bankuppgifter till någon som ringer och säger sig "
+    "vara från kommunen.\n\n"
+    "Med vänliga hälsningar\nVA-avdelningen"
+)
+
+
+def _per_hour_figures(rate: float) -> dict[str, float]:
+    return {
+        "letters_per_s": round(rate, 1),
+        "hours_for_200k_on_2_cores": round(NIGHT_RUN_LETTERS / (rate * CORES) / 3600, 3),
+    }
+
+
+def sample_letter(number: int, created: dt.datetime) -> PrintLetter:
+    """A one-page letter to an ordinary address, the same in every run but its number."""
+    return PrintLetter(
+        letter_id=str(uuid.UUID(int=number)),
+        sender_name="Exempelkommun",
+        department=DEPARTMENT,
+        letter_date=created.date(),
+        created_at=created,
+        subject=f"{SUBJECT} nr {number}",
+        body=BODY,
+        address_lines=(
+            f"Mottagare {number}",
+            f"Storgatan {number % 200 + 1}",
+            "123 45 Exempelstad",
+        ),
+        case_number=f"VA 2026-{number:06d}",
+        footer_lines=(
+            "Kontakta Exempelkommuns kundcenter, 0771-00 00 00.",
+            "https://exempel.test/kontakt",
+        ),
+    )
+
+
+def measure_rendering(letters: int) -> dict[str, object]:
+    """Letters/s of `render` (one file each) and of `render_merged` (one file for all)."""
+    created = dt.datetime(2026, 3, 31, 8, tzinfo=dt.UTC)
+    renderer = LetterRenderer(window_of(PrintVendor()))
+    documents = [sample_letter(number, created) for number in range(letters)]
+    warm = renderer.render(documents[0])  # fonts and the sRGB profile load once per process
+    started = time.perf_counter()
+    total_bytes = sum(len(renderer.render(document).pdf) for document in documents)
+    per_letter_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    merged, parts = renderer.render_merged(
+        documents, title="Utskriftsbatch", author="Exempelkommun", created=created
+    )
+    merged_seconds = time.perf_counter() - started
+    return {
+        "letters": letters,
+        "pages_per_letter": warm.pages,
+        "per_letter": {
+            **_per_hour_figures(letters / per_letter_seconds),
+            "mean_pdf_kib": round(total_bytes / letters / 1024, 1),
+        },
+        "merged": {
+            **_per_hour_figures(letters / merged_seconds),
+            "pdf_kib_per_letter": round(len(merged) / len(parts) / 1024, 2),
+        },
+    }
+
+
+def _settings(home: Path, *, batch_size: int, merged: bool) -> Settings:
+    return Settings(
+        home=home,
+        embedded_reference=False,
+        print_batch_max_letters=batch_size,
+        print_vendors=[PrintVendor(name=VENDOR, drop=home / "drop", merged=merged)],
+    )
+
+
+def _seed_paper_letters(sessions: sessionmaker[Session], recipients: Sequence[str]) -> list[str]:
+    """Letters in state `paper` (as the channel switch leaves them); their ids."""
+    now = dt.datetime.now(dt.UTC)
+    system_id = str(uuid.uuid4())
+    ids = [str(uuid.uuid4()) for _ in recipients]
+    with sessions.begin() as session:
+        session.add(
+            SenderOrganisation(
+                organisation_number=EXEMPELKOMMUN,
+                name="Exempelkommun",
+                support_text="Kontakta Exempelkommuns kundcenter, 0771-00 00 00.",
+                support_url="https://exempel.test/kontakt",
+                created_at=now,
+            )
+        )
+        session.add(
+            SendingSystem(
+                id=system_id,
+                name="Ekonomisystemet",
+                sender_numbers=[EXEMPELKOMMUN],
+                departments=None,
+                created_at=now,
+            )
+        )
+        session.flush()
+        session.execute(
+            insert(Letter),
+            [
+                {
+                    "id": letter_id,
+                    "sending_system_id": system_id,
+                    "idempotency_key": f"faktura-{number}",
+                    "sender_number": EXEMPELKOMMUN,
+                    "department": DEPARTMENT,
+                    "recipient_id": recipient,
+                    "subject": f"{SUBJECT} nr {number}",
+                    "body_type": "text/plain",
+                    "body": BODY,
+                    "protection_class": 1,
+                    "policy": "paper-only",
+                    "case_number": f"VA 2026-{number:06d}",
+                    "message_id": str(uuid.uuid4()),
+                    "created_at": now,
+                    "state": events.PAPER,
+                    "channel": "paper",
+                    "reason": "paper_only_policy",
+                    "updated_at": now,
+                }
+                for number, (letter_id, recipient) in enumerate(zip(ids, recipients, strict=True))
+            ],
+        )
+    return ids
+
+
+def _register(recipients: Sequence[str]) -> FixedAddressSource:
+    return FixedAddressSource(
+        {
+            recipient: RegisterEntry(
+                recipient,
+                found=True,
+                name=f"Mottagare {number}",
+                lines=(f"Storgatan {number % 200 + 1}", "123 45 Exempelstad"),
+            )
+            for number, recipient in enumerate(recipients)
+        }
+    )
+
+
+def build_closed_batch(home: Path, letters: int) -> tuple[str, float]:
+    """Letters in `paper`, addressed and batched by `address_jobs` until the batch closes.
+
+    Returns:
+        The closed batch's id, and the addressing rate in letters/s.
+    """
+    settings = _settings(home, batch_size=letters, merged=False)
+    engine = create_database_engine(settings.resolved_database_url())
+    try:
+        migrate.upgrade(engine)
+        sessions = session_factory(engine)
+        recipients = list(synthetic_personnummer(0, letters, year=1971))
+        ids = _seed_paper_letters(sessions, recipients)
+        source = _register(recipients)
+        now = dt.datetime.now(dt.UTC)
+        jobs = [
+            ClaimedJob(number, events.PRINT_JOB, letter_id, None, 1, now)
+            for number, letter_id in enumerate(ids, start=1)
+        ]
+        started = time.perf_counter()
+        for first in range(0, len(jobs), MAX_BATCH):
+            address_jobs(
+                jobs[first : first + MAX_BATCH],
+                sessions=sessions,
+                source=source,
+                settings=settings,
+                clock=lambda: dt.datetime.now(dt.UTC),
+                actor="bench",
+            )
+        seconds = time.perf_counter() - started
+        with sessions() as session:
+            closed = list(
+                session.scalars(
+                    select(PrintBatch).where(PrintBatch.state == CLOSED, PrintBatch.route == VENDOR)
+                )
+            )
+        if len(closed) != 1 or closed[0].letter_count != letters:
+            raise RuntimeError(
+                f"adresseringen gav {len(closed)} stängda batcher, väntade en med {letters} brev"
+            )
+        return closed[0].id, letters / seconds
+    finally:
+        engine.dispose()
+
+
+def _memory_kib(field: str) -> int:
+    for line in Path("/proc/self/status").read_text(encoding="utf-8").splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1])
+    return 0
+
+
+def handover_and_report(home: str, batch_id: str, letters: int, merged: bool) -> str:
+    """Hand the batch over in this process; seconds and memory (KiB) as JSON.
+
+    Meant for a fresh process (see `measure_handover`), so that the peak resident set is the
+    hand-over's and not the benchmark's.
+    """
+    settings = _settings(Path(home), batch_size=letters, merged=merged)
+    engine = create_database_engine(settings.resolved_database_url())
+    baseline = _memory_kib("VmHWM")
+    started = time.perf_counter()
+    outcome = handover_batch(
+        batch_id,
+        sessions=session_factory(engine),
+        settings=settings,
+        clock=lambda: dt.datetime.now(dt.UTC),
+        actor="bench",
+    )
+    seconds = time.perf_counter() - started
+    engine.dispose()
+    files = [path for path in outcome.folder.rglob("*") if path.is_file()]
+    return json.dumps(
+        {
+            "seconds": seconds,
+            "letters": outcome.letters,
+            "baseline_kib": baseline,
+            "peak_kib": _memory_kib("VmHWM"),
+            "drop_bytes": sum(path.stat().st_size for path in files),
+        }
+    )
+
+
+_CHILD = (
+    "import sys\n"
+    "from utskick.entrypoints.benchmarks.printing import handover_and_report\n"
+    "print(handover_and_report(sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4] == '1'))"
+)
+
+
+def measure_handover(home: Path, batch_id: str, letters: int, *, merged: bool) -> dict[str, float]:
+    """Hand the batch over in a fresh Python process; letters/s and peak memory."""
+    arguments = [str(home), batch_id, str(letters), "1" if merged else "0"]
+    child = subprocess.run(  # noqa: S603 (this Python, our own module)
+        [sys.executable, "-c", _CHILD, *arguments],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if child.returncode != 0:
+        raise RuntimeError(f"överlämningen misslyckades: {child.stderr[-2000:]}")
+    report = json.loads(child.stdout.strip().splitlines()[-1])
+    if report["letters"] != letters:
+        raise RuntimeError(f"överlämningen gav {report['letters']} brev, väntade {letters}")
+    return {
+        **_per_hour_figures(letters / report["seconds"]),
+        "seconds": round(report["seconds"], 2),
+        "baseline_rss_mib": round(report["baseline_kib"] / 1024, 1),
+        "peak_rss_mib": round(report["peak_kib"] / 1024, 1),
+        "growth_mib": round((report["peak_kib"] - report["baseline_kib"]) / 1024, 1),
+        "drop_mib": round(report["drop_bytes"] / 1024 / 1024, 1),
+    }
+
+
+def run_print_benchmark(
+    batch_sizes: Sequence[int] = (1_000, 5_000, 20_000),
+    render_letters: int = 2_000,
+) -> dict[str, object]:
+    """Render, address and hand over one-page letters on one core (see the module text).
+
+    Args:
+        batch_sizes: letters per closed batch handed over (each once per file mode).
+        render_letters: letters in the rendering-only measurement.
+
+    Returns:
+        Letters/s and hours for 200,000 letters on 2 cores for each step; for each batch
+        size and mode the hand-over's time and peak memory; per mode, the slowest hand-over
+        and whether it meets 100 letters/s per core.
+    """
+    result: dict[str, object] = {"rendering": measure_rendering(render_letters)}
+    addressing: dict[str, object] = {}
+    handovers: dict[str, object] = {}
+    slowest = {"per_letter": float("inf"), "merged": float("inf")}
+    with tempfile.TemporaryDirectory(prefix="utskick-bench-print-") as folder:
+        for size in batch_sizes:
+            per_letter_home = Path(folder) / f"{size}-per-letter"
+            merged_home = Path(folder) / f"{size}-merged"
+            per_letter_home.mkdir()
+            batch_id, address_rate = build_closed_batch(per_letter_home, size)
+            addressing[str(size)] = _per_hour_figures(address_rate)
+            # The same closed batch for the merged mode: a copy of the database file.
+            merged_home.mkdir()
+            for database_file in per_letter_home.glob("utskick.db*"):
+                shutil.copy(database_file, merged_home / database_file.name)
+            for mode, home, merged in (
+                ("per_letter", per_letter_home, False),
+                ("merged", merged_home, True),
+            ):
+                figures = measure_handover(home, batch_id, size, merged=merged)
+                handovers[f"{size}_{mode}"] = figures
+                slowest[mode] = min(slowest[mode], figures["letters_per_s"])
+                shutil.rmtree(home / "drop")
+    result["addressing"] = addressing
+    result["handover"] = handovers
+    result["slowest_handover_letters_per_s"] = slowest
+    result["target_letters_per_s_per_core"] = TARGET_PER_CORE
+    result["target_met"] = {mode: rate >= TARGET_PER_CORE for mode, rate in slowest.items()}
+    result["cpus"] = os.cpu_count()
+    return result

@@ -1,0 +1,193 @@
+"""Every outside system's adapter, built in one place, once per process.
+
+FaR (through the process's cache), the mailbox operators, the population register, the
+sending systems' webhooks and the clock are ports of the areas below; this is the only module
+that chooses and builds their real adapters. The web app, the worker and the commands each get
+one `Adapters` and read from it, so that a process makes one FaR cache and one connection pool
+per party, and a test hands in a fake for any port by passing it to the constructor or
+assigning it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Callable
+from typing import TypeVar
+
+import httpx
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from utskick.letters.address_screen import ProtectedIdentityLookup
+from utskick.printing.addresses import (
+    AddressSource,
+    AddressSourceUnavailableError,
+    PopulationRegisterClient,
+    RegisterProtection,
+    population_register_for,
+)
+from utskick.relay.operator import HttpMailboxOperatorClient, MailboxOperatorClient
+from utskick.senders.keys import client_tls_context
+from utskick.senders.repository import SenderRepository
+from utskick.settings import Settings
+from utskick.switch.far import AddressRegister
+from utskick.switch.precheck import Precheck, address_register_for
+
+T = TypeVar("T")
+
+
+def utc_now() -> dt.datetime:
+    """The current time in UTC: the clock every adapter and handler reads by default."""
+    return dt.datetime.now(dt.UTC)
+
+
+class OperatorClientUnavailableError(RuntimeError):
+    """No intermediary is configured, so there is no certificate to deliver with."""
+
+
+class Adapters:
+    """The outside systems as one process talks to them; each built on first use, then kept.
+
+    Building waits for first use because an installation may lack a party for a while (no
+    intermediary yet, no population register set) and must still start; the error then
+    belongs to the job or request that needs the party.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        engine: Engine,
+        *,
+        clock: Callable[[], dt.datetime] = utc_now,
+        register: AddressRegister | None = None,
+        operator_client: MailboxOperatorClient | None = None,
+        address_source: AddressSource | None = None,
+        webhook_client: httpx.Client | None = None,
+        precheck: Precheck | None = None,
+    ) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.clock = clock
+        self._register = register
+        self._operator_client = operator_client
+        self._address_source = address_source
+        self._webhook_client = webhook_client
+        self._precheck = precheck
+        self._lock = threading.RLock()
+
+    def _kept(self, current: T | None, build: Callable[[], T], keep: Callable[[T], None]) -> T:
+        if current is not None:
+            return current
+        with self._lock:
+            built = build()
+            keep(built)
+            return built
+
+    @property
+    def register(self) -> AddressRegister:
+        """FaR through the process's cache, asked with the intermediary's certificate."""
+        return self._kept(
+            self._register,
+            lambda: address_register_for(self.settings, self.engine),
+            lambda built: setattr(self, "_register", built),
+        )
+
+    @register.setter
+    def register(self, value: AddressRegister) -> None:
+        self._register = value
+
+    @property
+    def precheck(self) -> Precheck:
+        """The synchronous precheck on the process's FaR cache.
+
+        Raises:
+            FarUnavailableError: FaR cannot be asked (no intermediary).
+        """
+        return self._kept(
+            self._precheck,
+            lambda: Precheck(self.register, self.settings),
+            lambda built: setattr(self, "_precheck", built),
+        )
+
+    @precheck.setter
+    def precheck(self, value: Precheck) -> None:
+        self._precheck = value
+
+    @property
+    def operator_client(self) -> MailboxOperatorClient:
+        """The mailbox operators' client, presenting the intermediary's certificate.
+
+        Raises:
+            OperatorClientUnavailableError: no sender organisation is the intermediary.
+        """
+        return self._kept(
+            self._operator_client,
+            self._build_operator_client,
+            lambda built: setattr(self, "_operator_client", built),
+        )
+
+    @operator_client.setter
+    def operator_client(self, value: MailboxOperatorClient) -> None:
+        self._operator_client = value
+
+    def _build_operator_client(self) -> MailboxOperatorClient:
+        with Session(self.engine) as session:
+            intermediary = SenderRepository(session).intermediary()
+        if intermediary is None:
+            raise OperatorClientUnavailableError(
+                "ingen avsändarorganisation är förmedlare; brev kan inte levereras utan "
+                "förmedlarens certifikat"
+            )
+        return HttpMailboxOperatorClient(
+            client_tls_context(intermediary, self.settings.tls_ca_file),
+            connect_timeout_seconds=self.settings.operator_connect_timeout_seconds,
+            read_timeout_seconds=self.settings.operator_read_timeout_seconds,
+        )
+
+    @property
+    def address_source(self) -> AddressSource:
+        """The population register, asked with the intermediary's certificate.
+
+        Raises:
+            AddressSourceUnavailableError: no register is set, or no intermediary.
+        """
+        return self._kept(
+            self._address_source,
+            lambda: population_register_for(self.settings, self.engine),
+            lambda built: setattr(self, "_address_source", built),
+        )
+
+    @address_source.setter
+    def address_source(self, value: AddressSource) -> None:
+        self._address_source = value
+
+    def protection(self) -> ProtectedIdentityLookup | None:
+        """The population register as the intake asks it: who has a protected identity.
+
+        None when no register can be asked: an address given then cannot be judged, and is
+        refused rather than stored.
+        """
+        try:
+            return RegisterProtection(self.address_source)
+        except AddressSourceUnavailableError:
+            return None
+
+    @property
+    def webhook_client(self) -> httpx.Client:
+        """A plain HTTPS client for the sending systems' webhooks."""
+        return self._kept(
+            self._webhook_client,
+            lambda: httpx.Client(timeout=self.settings.webhook_timeout_seconds),
+            lambda built: setattr(self, "_webhook_client", built),
+        )
+
+    def close(self) -> None:
+        """Close the HTTP clients held here (the FaR client is the process's, shared)."""
+        if self._webhook_client is not None:
+            self._webhook_client.close()
+        if isinstance(self._address_source, PopulationRegisterClient):
+            self._address_source.close()
+        if isinstance(self._operator_client, HttpMailboxOperatorClient):
+            # Open keep-alive connections would hold the operators' servers on shutdown.
+            self._operator_client.close()

@@ -1,0 +1,150 @@
+"""`utskick users`: add and list the people who log in to the web app, set their passwords.
+
+A password is typed at a hidden prompt (twice) or read from standard input with
+`--password-stdin`, so that it never appears in the shell's history or the process list.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy.orm import Session
+
+from utskick.db.engine import session_factory
+from utskick.db.home import prepare_home
+from utskick.settings import load_settings
+from utskick.web.users import (
+    ROLE_NAMES,
+    UserInputError,
+    UserRepository,
+    check_new_password,
+    create_user,
+    hash_password,
+)
+
+users_app = typer.Typer(
+    help="Personer som loggar in i webbappen, deras roller och lösenord.", no_args_is_help=True
+)
+errors = Console(stderr=True, soft_wrap=True)
+
+ROLE_HELP = "Roll: " + ", ".join(f"{code} ({name})" for code, name in ROLE_NAMES.items()) + "."
+
+HomeOption = Annotated[
+    Path | None, typer.Option(help="Mapp för databas och allt tillstånd (standard ./var).")
+]
+PasswordStdinOption = Annotated[
+    bool, typer.Option("--password-stdin", help="Läs lösenordet från standard in (en rad).")
+]
+
+
+def _fail(message: str) -> typer.Exit:
+    errors.print(f"[bold red]Fel:[/] {message}", highlight=False)
+    return typer.Exit(2)
+
+
+def _session(home: Path | None) -> Session:
+    """A unit of work on the installation's database, migrated first (the command commits)."""
+    # Migrations (alembic) load only when a users command runs, not on every `utskick` call.
+    from utskick.migrations import migrate  # noqa: PLC0415
+
+    settings = load_settings(home=home)
+    prepare_home(settings)
+    return session_factory(migrate.migrated_engine(settings.resolved_database_url()))()
+
+
+def _password(from_stdin: bool) -> str:
+    """The new password from standard input or from a hidden prompt typed twice."""
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    password: str = typer.prompt("Lösenord", hide_input=True, confirmation_prompt=True)
+    return password
+
+
+@users_app.command("add", help="Lägg till en person som loggar in i webbappen, med en roll.")
+def users_add(  # noqa: PLR0917 (typer maps options to parameters)
+    username: Annotated[str, typer.Argument(help="Användarnamn (små bokstäver, siffror, . _ -).")],
+    role: Annotated[str, typer.Option(help=ROLE_HELP)],
+    department: Annotated[
+        str | None,
+        typer.Option(help="Förvaltning (krävs för department_admin, valfri för officer)."),
+    ] = None,
+    name: Annotated[str | None, typer.Option(help="Namn som visas i appen.")] = None,
+    password_stdin: PasswordStdinOption = False,
+    home: HomeOption = None,
+) -> None:
+    """Add a person who logs in to the web app, with a role."""
+    if role not in ROLE_NAMES:
+        raise _fail(f"okänd roll {role!r}; välj en av {', '.join(ROLE_NAMES)}")
+    password = _password(password_stdin)
+    with _session(home) as session:
+        try:
+            user = create_user(
+                session,
+                username=username,
+                password=password,
+                role=role,
+                department=department,
+                display_name=name,
+                now=dt.datetime.now(dt.UTC),
+            )
+        except UserInputError as error:
+            raise _fail(str(error)) from None
+        session.commit()
+        where = f", förvaltning {user.department}" if user.department else ""
+        Console(soft_wrap=True).print(
+            f"Användaren {user.username} ({user.display_name}) är tillagd med rollen "
+            f"{user.role_name}{where}. Logga in på /logga-in.",
+            highlight=False,
+        )
+
+
+@users_app.command("list", help="Lista alla som får logga in, med roll och förvaltning.")
+def users_list(home: HomeOption = None) -> None:
+    """List every person who may log in, with role and department."""
+    with _session(home) as session:
+        users = UserRepository(session).all()
+    if not users:
+        Console(soft_wrap=True).print("Inga användare ännu; lägg till en med utskick users add.")
+        return
+    table = Table("Användarnamn", "Namn", "Roll", "Förvaltning", "Aktiv", "Skapad")
+    for user in users:
+        table.add_row(
+            user.username,
+            user.display_name,
+            user.role_name,
+            user.department or "–",
+            "ja" if user.active else "nej",
+            f"{user.created_at:%Y-%m-%d}",
+        )
+    Console(width=120).print(table)
+
+
+@users_app.command(
+    "password", help="Sätt ett nytt lösenord för en person (personens öppna sessioner avslutas)."
+)
+def users_password(
+    username: Annotated[str, typer.Argument(help="Användarnamn.")],
+    password_stdin: PasswordStdinOption = False,
+    home: HomeOption = None,
+) -> None:
+    """Set a new password for a person (their open sessions end)."""
+    with _session(home) as session:
+        user = UserRepository(session).by_username(username)
+        if user is None:
+            raise _fail(f"användaren {username} finns inte; se utskick users list")
+        password = _password(password_stdin)
+        try:
+            check_new_password(password)
+        except UserInputError as error:
+            raise _fail(str(error)) from None
+        user.password_hash = hash_password(password)
+        # A session that began with the old password would be refused anyway; gone is tidier.
+        UserRepository(session).end_sessions(user.id)
+        session.commit()
+    Console(soft_wrap=True).print(f"Nytt lösenord för {user.username} är satt.", highlight=False)

@@ -1,0 +1,1 @@
+"""The job table and its leased queue, which every area's work runs through."""

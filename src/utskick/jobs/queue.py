@@ -1,0 +1,188 @@
+"""The job queue: enqueue, claim with a lease, complete, reschedule.
+
+A claim is one `UPDATE … WHERE id IN (SELECT … LIMIT n) RETURNING …` statement. On
+PostgreSQL the inner select takes `FOR UPDATE SKIP LOCKED`, so concurrent workers take
+different jobs without waiting for each other. On SQLite the statement is the first of its
+transaction and writes, so it takes SQLite's single write lock before it reads: claims are
+serialised and two workers never take the same job. A job whose lease has run out (its
+worker died or hangs) is due again; handlers are idempotent, so running it twice is safe.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import Engine, and_, delete, or_, select, update
+from sqlalchemy.orm import Session
+
+from utskick.jobs.models import Job
+
+CLASSIFY = "classify"
+DELIVER = "deliver"
+FALLBACK = "fallback"
+WEBHOOK = "webhook"
+PRINT = "print"  # address a paper letter and put it in a print batch (run in bulk)
+PRINT_CLOSE = "print_close"  # close a print batch at its scheduled time
+PRINT_HANDOVER = "print_handover"  # write a closed batch to its vendor's drop
+
+
+@dataclass(frozen=True)
+class ClaimedJob:
+    """A job as claimed: a plain copy, usable after the claim's session has closed."""
+
+    id: int
+    kind: str
+    letter_id: str | None
+    payload: dict[str, object] | None
+    attempts: int  # including this attempt
+    created_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class Retry:
+    """A handler's answer: run the job again at `at`, remembering why."""
+
+    at: dt.datetime
+    error: str
+
+
+def utc(value: dt.datetime) -> dt.datetime:
+    """A datetime from the database as aware UTC (SQLite returns naive values)."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+
+
+def enqueue(
+    session: Session,
+    kind: str,
+    *,
+    now: dt.datetime,
+    letter_id: str | None = None,
+    run_at: dt.datetime | None = None,
+    payload: dict[str, object] | None = None,
+) -> Job:
+    """Add a job in the caller's transaction (it exists once the caller commits)."""
+    job = Job(
+        kind=kind,
+        letter_id=letter_id,
+        payload=payload,
+        run_at=run_at or now,
+        attempts=0,
+        created_at=now,
+    )
+    session.add(job)
+    return job
+
+
+def backoff_seconds(
+    attempts: int, base: float, maximum: float, rng: random.Random | None = None
+) -> float:
+    """Exponential backoff with full jitter: a random delay in [base, min(max, base·2ⁿ⁻¹)].
+
+    The jitter spreads the retries of many letters that failed together (an operator down
+    for a minute) so that they do not all come back in the same second.
+    """
+    ceiling = min(maximum, base * 2 ** max(0, min(attempts - 1, 60)))
+    return (rng or random).uniform(base, max(base, ceiling))
+
+
+class JobQueue:
+    """Claims and settles jobs; every method is its own short transaction."""
+
+    def __init__(self, engine: Engine, lease_seconds: float) -> None:
+        self.engine = engine
+        self.lease = dt.timedelta(seconds=lease_seconds)
+        self._postgres = engine.dialect.name == "postgresql"
+
+    def claim(
+        self,
+        owner: str,
+        *,
+        now: dt.datetime,
+        limit: int = 1,
+        kinds: Sequence[str] | None = None,
+        exclude_kinds: Sequence[str] | None = None,
+    ) -> list[ClaimedJob]:
+        """Take up to `limit` due jobs (oldest first) for `owner` until now + lease."""
+        due = select(Job.id).where(
+            Job.run_at <= now,
+            or_(Job.lease_expires.is_(None), Job.lease_expires < now),
+        )
+        if kinds:
+            due = due.where(Job.kind.in_(list(kinds)))
+        if exclude_kinds:
+            due = due.where(Job.kind.not_in(list(exclude_kinds)))
+        due = due.order_by(Job.run_at, Job.id).limit(limit)
+        if self._postgres:
+            due = due.with_for_update(skip_locked=True)
+        statement = (
+            update(Job)
+            .where(Job.id.in_(due.scalar_subquery()))
+            .values(lease_owner=owner, lease_expires=now + self.lease, attempts=Job.attempts + 1)
+            .returning(Job.id, Job.kind, Job.letter_id, Job.payload, Job.attempts, Job.created_at)
+            .execution_options(synchronize_session=False)
+        )
+        with Session(self.engine) as session, session.begin():
+            rows = session.execute(statement).all()
+        jobs = [
+            ClaimedJob(
+                row.id, row.kind, row.letter_id, row.payload, row.attempts, utc(row.created_at)
+            )
+            for row in rows
+        ]
+        return sorted(jobs, key=lambda job: job.id)
+
+    def complete(self, owner: str, job_ids: Sequence[int]) -> None:
+        """Remove finished jobs that are still this owner's."""
+        if not job_ids:
+            return
+        with Session(self.engine) as session, session.begin():
+            session.execute(delete(Job).where(Job.id.in_(list(job_ids)), Job.lease_owner == owner))
+
+    def reschedule(self, owner: str, job_id: int, retry: Retry) -> None:
+        """Release the lease and run the job again at `retry.at`."""
+        with Session(self.engine) as session, session.begin():
+            session.execute(
+                update(Job)
+                .where(Job.id == job_id, Job.lease_owner == owner)
+                .values(
+                    run_at=retry.at,
+                    lease_owner=None,
+                    lease_expires=None,
+                    last_error=retry.error[:4000],
+                )
+                .execution_options(synchronize_session=False)
+            )
+
+    def next_due(self, *, now: dt.datetime) -> dt.datetime | None:
+        """When the next job falls due (None: no jobs at all)."""
+        with Session(self.engine) as session:
+            value = session.scalar(
+                select(Job.run_at)
+                .where(or_(Job.lease_expires.is_(None), Job.lease_expires < now))
+                .order_by(Job.run_at)
+                .limit(1)
+            )
+        return utc(value) if value is not None else None
+
+    def has_active_lease(
+        self, session: Session, letter_id: str, kind: str, *, now: dt.datetime
+    ) -> bool:
+        """Whether a job of this kind for this letter is being run by some worker right now."""
+        return (
+            session.scalar(
+                select(Job.id)
+                .where(
+                    and_(
+                        Job.letter_id == letter_id,
+                        Job.kind == kind,
+                        Job.lease_expires.is_not(None),
+                        Job.lease_expires >= now,
+                    )
+                )
+                .limit(1)
+            )
+            is not None
+        )

@@ -1,0 +1,31 @@
+"""Alembic environment: migrations run on the engine handed over in the config's attributes."""
+
+from alembic import context
+from sqlalchemy import Engine
+
+from utskick.db.base import Base
+from utskick.db.engine import create_database_engine
+from utskick.jobs import models as _worker  # noqa: F401
+from utskick.letters import models as _letters  # noqa: F401
+from utskick.printing import models as _printing  # noqa: F401
+from utskick.senders import models as _intake  # noqa: F401 (registers the tables)
+from utskick.senders import models as _senders  # noqa: F401
+from utskick.settings import load_settings
+from utskick.web import users as _web_users  # noqa: F401
+
+config = context.config
+engine: Engine = config.attributes.get("engine") or create_database_engine(
+    load_settings().resolved_database_url()
+)
+
+with engine.connect() as connection:
+    context.configure(
+        connection=connection,
+        target_metadata=Base.metadata,
+        # SQLite cannot ALTER most things; batch mode copies the table instead.
+        render_as_batch=connection.dialect.name == "sqlite",
+        compare_type=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+    connection.commit()

@@ -1,0 +1,1 @@
+"""What happened to the letters, month by month, and the benefit realised."""

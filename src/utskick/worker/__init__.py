@@ -1,1 +1,0 @@
-"""The job loop: claim with a lease, run, retry with backoff."""
