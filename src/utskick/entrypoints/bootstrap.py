@@ -183,11 +183,19 @@ class Adapters:
         )
 
     def close(self) -> None:
-        """Close the HTTP clients held here (the FaR client is the process's, shared)."""
-        if self._webhook_client is not None:
-            self._webhook_client.close()
-        if isinstance(self._address_source, PopulationRegisterClient):
-            self._address_source.close()
-        if isinstance(self._operator_client, HttpMailboxOperatorClient):
-            # Open keep-alive connections would hold the operators' servers on shutdown.
-            self._operator_client.close()
+        """Close the HTTP clients held here; a later use builds them again.
+
+        The FaR client is the process's (shared through `address_register_for`'s cache), so
+        it stays open.
+        """
+        with self._lock:
+            if self._webhook_client is not None:
+                self._webhook_client.close()
+                self._webhook_client = None
+            if isinstance(self._address_source, PopulationRegisterClient):
+                self._address_source.close()
+                self._address_source = None
+            if isinstance(self._operator_client, HttpMailboxOperatorClient):
+                # Open keep-alive connections would hold the operators' servers on shutdown.
+                self._operator_client.close()
+                self._operator_client = None

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from utskick.db.engine import session_factory
 from utskick.entrypoints.app import create_app
+from utskick.entrypoints.bootstrap import Adapters
 from utskick.entrypoints.worker import WorkerPool
 from utskick.letters.models import MessageType
 from utskick.letters.repository import LetterRepository
@@ -208,6 +209,7 @@ class EmbeddedRun:
 
     connector: uvicorn.Server
     reference: ReferenceInfrastructure | None
+    adapters: Adapters
     workers: WorkerPool | None = None
     demo_key_file: Path | None = None
     demo_users_file: Path | None = None
@@ -253,6 +255,7 @@ class EmbeddedRun:
         finally:
             if self.workers is not None:
                 await asyncio.to_thread(self.workers.stop)
+            self.adapters.close()
             if self.reference is not None:
                 for server in self.reference.servers.servers:
                     server.should_exit = True
@@ -279,13 +282,15 @@ def prepare_embedded_run(settings: Settings, engine: Engine) -> EmbeddedRun:
             seed_demo_configuration(session, context.pki.directory, now)
             demo_key_file = ensure_demo_api_key(session, settings.home, now)
             demo_users_file = seed_demo_users(session, settings.home)
+    # One set of adapters for the app and the worker threads: one FaR cache per process.
+    adapters = Adapters(settings, engine)
     workers = (
-        WorkerPool(settings, engine, settings.worker_threads)
+        WorkerPool(settings, engine, settings.worker_threads, adapters)
         if settings.worker_threads > 0
         else None
     )
     config = uvicorn.Config(
-        create_app(settings, engine),
+        create_app(settings, engine, adapters),
         host=settings.host,
         port=settings.port,
         log_level="warning",
@@ -293,4 +298,6 @@ def prepare_embedded_run(settings: Settings, engine: Engine) -> EmbeddedRun:
         # not from whatever uvicorn trusts by default (127.0.0.1).
         proxy_headers=False,
     )
-    return EmbeddedRun(uvicorn.Server(config), reference, workers, demo_key_file, demo_users_file)
+    return EmbeddedRun(
+        uvicorn.Server(config), reference, adapters, workers, demo_key_file, demo_users_file
+    )

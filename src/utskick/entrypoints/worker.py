@@ -83,6 +83,8 @@ class Worker:
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.actor = f"worker:{self.worker_id}"
         self.clock = clock
+        # Adapters handed in are shared (a pool's threads, the app): their owner closes them.
+        self._owns_adapters = adapters is None
         self.adapters = adapters or Adapters(
             settings,
             engine,
@@ -164,8 +166,9 @@ class Worker:
                 stop.wait(self.settings.worker_poll_seconds)
 
     def close(self) -> None:
-        """Close the HTTP clients of this worker's adapters (the FaR client is the process's)."""
-        self.adapters.close()
+        """Close the HTTP clients of this worker's own adapters (not shared ones)."""
+        if self._owns_adapters:
+            self.adapters.close()
 
     def _run_classify(self, jobs: list[ClaimedJob]) -> None:
         try:
@@ -277,10 +280,15 @@ class _Unavailable:
 class WorkerPool:
     """Worker threads inside one process (`utskick serve`), started and stopped together."""
 
-    def __init__(self, settings: Settings, engine: Engine, threads: int) -> None:
+    def __init__(
+        self, settings: Settings, engine: Engine, threads: int, adapters: Adapters | None = None
+    ) -> None:
         self.settings = settings
         self.engine = engine
         self.count = threads
+        # One set of adapters for every thread: one FaR cache and one pool per party.
+        self._owns_adapters = adapters is None
+        self.adapters = adapters or Adapters(settings, engine)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._workers: list[Worker] = []
@@ -293,6 +301,7 @@ class WorkerPool:
                 self.settings,
                 self.engine,
                 worker_id=f"{socket.gethostname()}:{os.getpid()}:{index}",
+                adapters=self.adapters,
             )
             thread = threading.Thread(
                 target=worker.run_until,
@@ -309,10 +318,10 @@ class WorkerPool:
         self._stop.set()
         for thread in self._threads:
             thread.join(timeout)
-        for worker in self._workers:
-            worker.close()
         self._threads.clear()
         self._workers.clear()
+        if self._owns_adapters:
+            self.adapters.close()
 
 
 def drain(settings: Settings, engine: Engine, *, until_idle: bool = True) -> None:

@@ -11,6 +11,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
+from utskick.db.engine import create_database_engine
+
 MIGRATIONS = Path(__file__).parent
 
 
@@ -29,8 +31,6 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 
 def migrated_engine(url: str) -> Engine:
     """An engine for the database at `url`, migrated to the newest revision."""
-    from utskick.db.engine import create_database_engine  # noqa: PLC0415 (engine imports nothing of this)
-
     engine = create_database_engine(url)
     upgrade(engine)
     return engine
