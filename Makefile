@@ -43,10 +43,11 @@ browser:
 
 ## ruff (lint and format), mypy and import-linter.
 lint: $(DEV_STAMP)
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench tools
+	$(BIN)/ruff format --check src tests bench tools
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+	$(BIN)/python tools/import_cycles.py
 
 ## Benchmarks; figures go into docs/performance.md.
 bench: $(STAMP)
