@@ -20,6 +20,8 @@ from sqlalchemy.orm import Session
 
 from utskick.jobs.models import Job
 
+# The kinds of job, named only here (the `kind` column holds them): the areas that enqueue a
+# job and the worker's registry of handlers import them. The queue itself runs any kind.
 CLASSIFY = "classify"
 DELIVER = "deliver"
 FALLBACK = "fallback"

@@ -10,10 +10,11 @@ from sqlalchemy import ColumnElement, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from utskick.jobs.models import Job
+from utskick.jobs.queue import CLASSIFY, DELIVER, FALLBACK
 from utskick.letters.models import Batch, Letter, LetterEvent, MessageType
 
 # Jobs that belong to a letter's way out; webhook jobs report what happened and stay.
-_LETTER_WORK_JOBS = ("classify", "deliver", "fallback")
+_LETTER_WORK_JOBS = (CLASSIFY, DELIVER, FALLBACK)
 
 
 @dataclass(frozen=True)
@@ -163,7 +164,7 @@ class LetterRepository:
         started = self.session.scalar(
             select(func.count(Job.id)).where(
                 Job.letter_id == letter_id,
-                Job.kind == "deliver",
+                Job.kind == DELIVER,
                 (Job.attempts > 0) | (Job.lease_expires > now),
             )
         )

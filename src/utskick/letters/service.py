@@ -23,7 +23,8 @@ from sqlalchemy.orm import Session
 
 from utskick.identity import InvalidIdentityError, parse_identity, parse_organisation
 from utskick.jobs.models import Job
-from utskick.letters import events
+from utskick.jobs.queue import CLASSIFY
+from utskick.letters import events, vocabulary
 from utskick.letters.models import Letter, LetterAttachment
 from utskick.letters.pdf_check import PdfRefusedError, check_pdf
 from utskick.letters.repository import LetterRepository
@@ -34,12 +35,10 @@ from utskick.senders.models import SenderOrganisation, SendingSystem
 from utskick.senders.repository import SenderRepository
 from utskick.settings import Settings
 
-POLICIES = ("digital-or-paper", "digital-only", "paper-only")
 ATTACHMENT_CHANNELS = ("both", "digital", "paper")
 BODY_TYPES = ("text/plain", "text/html")
 SENDABLE_PROTECTION_CLASSES = (1, 2, 3)
 REFUSED_PROTECTION_CLASS = 4
-CLASSIFY_JOB = "classify"
 
 # Mina meddelanden takes at most 2 MB per message including attachments, and working
 # implementations check the whole SOAP envelope. The unsigned delivery is measured exactly;
@@ -86,7 +85,7 @@ class LetterInput:
     attachments: tuple[AttachmentInput, ...] = ()
     protection_class: int | None = None
     message_type: str | None = None
-    policy: str = "digital-or-paper"
+    policy: str = vocabulary.DIGITAL_OR_PAPER
     department: str | None = None
     eservice_url: str | None = None
     case_number: str | None = None
@@ -132,6 +131,19 @@ class LetterNotFoundError(LookupError):
 
 class LetterNotCancellableError(ValueError):
     """The letter has gone out, or may have, so it can no longer be cancelled."""
+
+
+@dataclasses.dataclass(frozen=True)
+class _CheckedLetter:
+    """What the checks of a letter found or normalised, ready to store."""
+
+    sender_number: str
+    department: str | None
+    recipient: str
+    protection_class: int
+    attachments: tuple[AttachmentInput, ...]
+    eservice_url: str | None
+    postal_address: dict[str, object] | None
 
 
 class LetterService:
@@ -188,11 +200,31 @@ class LetterService:
                     raise IdempotencyConflictError(key, earlier.id)
                 return earlier, False
         now = self.clock()
+        checked = self._checked(system, letter, now)
+        stored = self._new_letter(system, letter, checked, now)
+        stored.idempotency_key = key or stored.id
+        stored.batch_id = batch_id
+        stored.request_fingerprint = fingerprint
+        self.letters.add(stored)
+        events.record(self.session, stored, vocabulary.RECEIVED, actor=actor, now=now)
+        self.session.add(
+            Job(kind=CLASSIFY, letter_id=stored.id, run_at=now, attempts=0, created_at=now)
+        )
+        return stored, True
+
+    def _checked(
+        self, system: SendingSystem, letter: LetterInput, now: dt.datetime
+    ) -> _CheckedLetter:
+        """Every check of a letter, in the order a sender fixes them; nothing is stored.
+
+        Raises:
+            LetterRejectedError: naming the field and saying, in Swedish, what to do.
+        """
         sender = self._sender(system, letter.sender)
         department = self._department(system, letter.department)
         recipient = _recipient(letter.recipient, now.date())
         protection_class = self._protection_class(letter)
-        _check_choice("policy", letter.policy, POLICIES, "sändningspolicyn")
+        _check_choice("policy", letter.policy, vocabulary.POLICIES, "sändningspolicyn")
         _check_text(letter)
         attachments = _attachments(letter.attachments)
         eservice_url = _eservice_url(letter.eservice_url)
@@ -200,35 +232,49 @@ class LetterService:
         _check_wire_size(
             sender, recipient, dataclasses.replace(letter, attachments=attachments), department
         )
-
-        letter_id = str(uuid.uuid4())
-        stored = Letter(
-            id=letter_id,
-            sending_system_id=system.id,
-            idempotency_key=key or letter_id,
-            batch_id=batch_id,
+        return _CheckedLetter(
             sender_number=sender.organisation_number,
             department=department,
-            recipient_id=recipient,
+            recipient=recipient,
+            protection_class=protection_class,
+            attachments=attachments,
+            eservice_url=eservice_url,
+            postal_address=postal_address,
+        )
+
+    def _new_letter(
+        self,
+        system: SendingSystem,
+        letter: LetterInput,
+        checked: _CheckedLetter,
+        now: dt.datetime,
+    ) -> Letter:
+        """The letter row with its attachments, as checked; received now."""
+        letter_id = str(uuid.uuid4())
+        return Letter(
+            id=letter_id,
+            sending_system_id=system.id,
+            sender_number=checked.sender_number,
+            department=checked.department,
+            recipient_id=checked.recipient,
             subject=letter.subject,
             body_type=letter.body_type,
             body=letter.body,
-            protection_class=protection_class,
+            protection_class=checked.protection_class,
             message_type=letter.message_type,
             policy=letter.policy,
-            eservice_url=eservice_url,
+            eservice_url=checked.eservice_url,
             case_number=letter.case_number,
             reference=letter.reference,
-            postal_address=postal_address,
-            request_fingerprint=fingerprint,
+            postal_address=checked.postal_address,
             message_id=uuid.uuid4().hex,
             created_at=now,
             deliver_by=(
                 now + dt.timedelta(seconds=self.settings.fallback_after_seconds)
-                if letter.policy == "digital-or-paper"
+                if letter.policy == vocabulary.DIGITAL_OR_PAPER
                 else None
             ),
-            state=events.RECEIVED,
+            state=vocabulary.RECEIVED,
             updated_at=now,
             attachments=[
                 LetterAttachment(
@@ -240,15 +286,9 @@ class LetterService:
                     sha256=hashlib.sha256(attachment.content).hexdigest(),
                     content=attachment.content,
                 )
-                for position, attachment in enumerate(attachments, start=1)
+                for position, attachment in enumerate(checked.attachments, start=1)
             ],
         )
-        self.letters.add(stored)
-        events.record(self.session, stored, events.RECEIVED, actor=actor, now=now)
-        self.session.add(
-            Job(kind=CLASSIFY_JOB, letter_id=letter_id, run_at=now, attempts=0, created_at=now)
-        )
-        return stored, True
 
     def cancel(self, system: SendingSystem, letter_id: str, *, actor: str) -> Letter:
         """Cancel a letter before anything went out; its pending work is dropped (caller commits).
@@ -262,16 +302,16 @@ class LetterService:
         if letter is None:
             raise LetterNotFoundError(letter_id)
         now = self.clock()
-        if letter.state in events.TERMINAL_STATES:
+        if letter.state in vocabulary.TERMINAL_STATES:
             raise LetterNotCancellableError(
                 f"brevet kan inte makuleras: det är redan avslutat ({letter.state})"
             )
-        if letter.state == events.BATCHED:
+        if letter.state == vocabulary.BATCHED:
             raise LetterNotCancellableError(
                 "brevet kan inte makuleras: det ligger redan i en utskriftsbatch; kontakta "
                 "utskriftsrummet om batchen ännu inte är skickad till tryckeriet"
             )
-        if letter.state == events.RETRYING or self.letters.delivery_started(letter.id, now):
+        if letter.state == vocabulary.RETRYING or self.letters.delivery_started(letter.id, now):
             raise LetterNotCancellableError(
                 "brevet kan inte makuleras: ett leveransförsök har redan gjorts och brevet kan ha "
                 "nått mottagarens brevlåda; följ brevets händelser för att se hur det gick"
@@ -285,10 +325,10 @@ class LetterService:
         events.record(
             self.session,
             letter,
-            events.CANCELLED,
+            vocabulary.CANCELLED,
             actor=actor,
             now=now,
-            reason="cancelled",
+            reason=vocabulary.CANCELLED,
             detail="Brevet makulerades av avsändaren innan det skickades.",
             channel="none",
         )

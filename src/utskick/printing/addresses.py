@@ -20,21 +20,12 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from utskick.letters.address_screen import ProtectionUnknownError
+from utskick.letters.vocabulary import DECEASED, EMIGRATED, NO_ADDRESS, NOT_FOUND
 from utskick.senders.keys import SenderKeyError, client_tls_context
 from utskick.senders.repository import SenderRepository
 from utskick.settings import Settings
-from utskick.switch import reasons
 
 MAX_IDS_PER_LOOKUP = 1000
-
-# Why a paper letter cannot be sent (the letter's reason when it ends `impossible`).
-DECEASED = reasons.DECEASED
-EMIGRATED = reasons.EMIGRATED
-NO_ADDRESS = reasons.NO_ADDRESS
-NOT_FOUND = reasons.NOT_FOUND
-IMPOSSIBLE_TEXTS: dict[str, str] = {
-    reason: reasons.text_for(reason) for reason in (DECEASED, EMIGRATED, NO_ADDRESS, NOT_FOUND)
-}
 
 
 class AddressSourceUnavailableError(RuntimeError):

@@ -21,12 +21,8 @@ from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session, sessionmaker
 
 from utskick.db.engine import session_factory
-from utskick.printing.handover import (
-    DropUnavailableError,
-    HandoverError,
-    ascii_name,
-    handover_batch,
-)
+from utskick.printing.drops import DropUnavailableError, HandoverError
+from utskick.printing.handover import ascii_name, handover_batch
 from utskick.printing.models import PrintBatch
 from utskick.printing.repository import BatchFilter, PrintRepository
 from utskick.printing.service import PrintBatchError, close_on_command, mark_printed

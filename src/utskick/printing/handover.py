@@ -12,9 +12,10 @@ rename but before the database knew, the next run finds the finished folder (its
 names the batch) and only records it. Handing over a handed-over batch changes nothing.
 Rendering is deterministic, so every run writes the same bytes.
 
-A vendor with an SFTP server (`sftp_url`) gets the batch the same way over SFTP
-(`utskick.printing.sftp`): the local drop is then only where the batch is rendered and
-where the lock lives, and the batch appears on the server by the server's rename.
+The rename is the vendor's drop's to make (`utskick.printing.drops`). A vendor with an SFTP
+server (`sftp_url`) gets the batch the same way over SFTP (`utskick.printing.sftp`): the local
+drop is then only where the batch is rendered and where the lock lives, and the batch
+appears on the server by the server's rename.
 """
 
 from __future__ import annotations
@@ -35,16 +36,23 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from utskick.jobs.queue import utc
-from utskick.letters import events
+from utskick.letters import events, vocabulary
 from utskick.letters.repository import lock_letters
 from utskick.mm.private_files import FILE_MODE, create_private_folders, open_private_file
 from utskick.printing.documents import DocumentBuilder
+from utskick.printing.drops import (
+    MANIFEST_JSON,
+    WORK_FOLDER,
+    Drop,
+    FolderDrop,
+    HandoverError,
+    sync_folder,
+)
 from utskick.printing.models import CLOSED, HANDED_OVER, OPEN, WHOLE_LETTER, PrintBatch, PrintItem
 from utskick.printing.render import LetterRenderer, PrintLetter, Window, sheets_for
 from utskick.printing.repository import PrintRepository
@@ -53,22 +61,12 @@ from utskick.settings import PrintVendor, Settings
 
 logger = logging.getLogger(__name__)
 
-WORK_FOLDER = ".utskick-tmp"
 LOCK_FOLDER = ".utskick-locks"
-MANIFEST_JSON = "manifest.json"
 MANIFEST_CSV = "manifest.csv"
 MERGED_FILE = "brev.pdf"
 LETTER_FOLDER = "brev"
 MAX_ADDRESS_LINES = 6
 LETTERS_PER_READ = 500
-
-
-class HandoverError(RuntimeError):
-    """A batch cannot be handed over as it is; the message says why (Swedish)."""
-
-
-class DropUnavailableError(HandoverError):
-    """The vendor's drop cannot be reached now; handing over again later may work."""
 
 
 @dataclass(frozen=True)
@@ -83,60 +81,6 @@ class HandoverOutcome:
     already_done: bool
     location: str = ""
     """Where the vendor finds the batch: the folder, or its sftp:// address on the server."""
-
-
-class Drop(Protocol):
-    """Where a vendor picks up batches: a folder or an SFTP server."""
-
-    def location(self, name: str) -> str:
-        """Where the vendor finds the batch folder `name`, for people to read."""
-        ...
-
-    def complete(self, name: str, batch_id: str) -> bytes | None:
-        """The manifest of the batch's folder when it is already whole in the drop, else None.
-
-        Raises:
-            HandoverError: a folder of that name is there but is not this batch's, or a file
-                in its manifest is missing or differs.
-        """
-        ...
-
-    def publish(self, work: Path, name: str) -> None:
-        """Make the finished working folder `work` appear in the drop as `name`, in one step."""
-        ...
-
-
-class FolderDrop:
-    """A drop that is a folder: the working folder is renamed into place."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-
-    def location(self, name: str) -> str:
-        """The batch folder's path."""
-        return str(self.root / name)
-
-    def complete(self, name: str, batch_id: str) -> bytes | None:
-        """The manifest of the batch's folder when it is already in place (see `Drop`)."""
-        target = self.root / name
-        if not _complete_folder(target, batch_id):
-            return None
-        return (target / MANIFEST_JSON).read_bytes()
-
-    def publish(self, work: Path, name: str) -> None:
-        """Rename the working folder into place and make the rename durable."""
-        work.replace(self.root / name)
-        _sync_folder(self.root)
-
-
-def drop_for(vendor: PrintVendor, root: Path) -> Drop:
-    """The vendor's drop: its SFTP server when it has one, else the folder `root`."""
-    if vendor.sftp_url is None:
-        return FolderDrop(root)
-    # Imported here: paramiko is only loaded by installations that hand over by SFTP.
-    from utskick.printing.sftp import SftpDrop  # noqa: PLC0415
-
-    return SftpDrop(vendor)
 
 
 @dataclass(frozen=True)
@@ -154,6 +98,18 @@ class _Row:
     file: str
     first_page: int
     sha256: str
+
+
+def drop_for(vendor: PrintVendor, root: Path) -> Drop:
+    """The vendor's drop: its SFTP server when it has one, else the folder `root`."""
+    if vendor.sftp_url is None:
+        return FolderDrop(root)
+    # Imported here, not at the top: only installations that hand over by SFTP need paramiko,
+    # and it would add 45-65 ms (`python -X importtime`, best of 10 runs), 138 modules (nacl,
+    # bcrypt, invoke, yaml) and 5 MiB to every worker and web process that loads this module.
+    from utskick.printing.sftp import SftpDrop  # noqa: PLC0415
+
+    return SftpDrop(vendor)
 
 
 def window_of(vendor: PrintVendor) -> Window:
@@ -275,62 +231,6 @@ def _check(
     return None, vendor, target
 
 
-def _complete_folder(target: Path, batch_id: str) -> bool:
-    """Whether the batch's folder is already in place (a crash after the rename).
-
-    Raises:
-        HandoverError: a folder of this batch is there but a file in its manifest is missing
-            or differs: it must not be recorded as handed over.
-    """
-    manifest_path = target / MANIFEST_JSON
-    if not manifest_path.is_file():
-        return False
-    try:
-        content = manifest_path.read_bytes()
-    except OSError:
-        content = b""
-
-    def digest(file_name: str) -> str:
-        file = target / file_name
-        return hashlib.sha256(file.read_bytes()).hexdigest() if file.is_file() else ""
-
-    check_folder(content, batch_id, str(target), digest)
-    return True
-
-
-def check_folder(manifest: bytes, batch_id: str, where: str, digest: Callable[[str], str]) -> None:
-    """Check that a batch folder found in a drop is this batch's and whole.
-
-    Args:
-        manifest: the folder's manifest.json.
-        batch_id: the batch being handed over.
-        where: the folder, as people know it (for the message).
-        digest: a file's SHA-256 (hex) by its name in the manifest; "" when it is missing.
-
-    Raises:
-        HandoverError: the folder belongs to another batch, or a file of it is missing or
-            differs: it must not be recorded as handed over.
-    """
-    try:
-        parsed = json.loads(manifest.decode("utf-8"))
-    except ValueError:
-        parsed = {}
-    if not isinstance(parsed, dict) or parsed.get("batch_id") != batch_id:
-        raise HandoverError(
-            f"mappen {where} finns redan i tryckeriets mapp men hör inte till batchen; "
-            "flytta undan den och lämna över igen"
-        )
-    checked: dict[str, str] = {}
-    for row in parsed.get("letters", []):
-        if row["file"] not in checked:
-            checked[row["file"]] = digest(row["file"])
-        if checked[row["file"]] != row["sha256"]:
-            raise HandoverError(
-                f"mappen {where} är skadad ({row['file']} saknas eller är ändrad); "
-                "kontakta tryckeriet innan batchen lämnas över igen"
-            )
-
-
 def _write_folder(
     batch_id: str,
     target: Path,
@@ -366,9 +266,9 @@ def _write_folder(
     _write_durably(
         work / MANIFEST_JSON, json.dumps(manifest, ensure_ascii=False, indent=2).encode()
     )
-    _sync_folder(work)
+    sync_folder(work)
     if (work / LETTER_FOLDER).is_dir():
-        _sync_folder(work / LETTER_FOLDER)
+        sync_folder(work / LETTER_FOLDER)
     return work
 
 
@@ -540,14 +440,6 @@ def _write_durably(path: Path, content: bytes) -> None:
         os.fsync(file.fileno())
 
 
-def _sync_folder(path: Path) -> None:
-    descriptor = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
-
-
 def _record_handover(
     batch_id: str,
     target: Path,
@@ -593,7 +485,7 @@ def _record_handover(
             events.record(
                 session,
                 letter,
-                events.HANDED_TO_PRINT,
+                vocabulary.HANDED_TO_PRINT,
                 actor=actor,
                 now=now,
                 detail=f"Brevet är lämnat för utskrift och kuvertering ({batch.route}).",

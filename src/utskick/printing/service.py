@@ -24,11 +24,10 @@ from utskick.jobs.queue import (
     backoff_seconds,
     enqueue,
 )
-from utskick.letters import events
+from utskick.letters import events, vocabulary
 from utskick.letters.models import Letter
 from utskick.letters.repository import lock_letters
 from utskick.printing.addresses import (
-    IMPOSSIBLE_TEXTS,
     AddressSource,
     AddressSourceUnavailableError,
     Envelope,
@@ -125,7 +124,7 @@ def _waiting_letters(sessions: sessionmaker[Session], parts: dict[str, str]) -> 
 
 
 def _waits(state: str, part: str) -> bool:
-    return state == (events.DELIVERED if part == PAPER_PART else events.PAPER)
+    return state == (vocabulary.DELIVERED if part == PAPER_PART else vocabulary.PAPER)
 
 
 def _batch_letters(
@@ -179,11 +178,11 @@ def _record_impossible(
     events.record(
         session,
         letter,
-        events.IMPOSSIBLE,
+        vocabulary.IMPOSSIBLE,
         actor=actor,
         now=now,
         reason=reason,
-        detail=IMPOSSIBLE_TEXTS[reason],
+        detail=vocabulary.REASON_TEXTS[reason],
         data={"part": part},
         channel="none",
         current=part == WHOLE_LETTER,
@@ -228,7 +227,7 @@ def _add_to_batch(  # noqa: PLR0917 (the batching step's facts, in order)
     events.record(
         session,
         letter,
-        events.BATCHED,
+        vocabulary.BATCHED,
         actor=actor,
         now=now,
         detail=detail,
@@ -328,7 +327,7 @@ def mark_printed(
         events.record(
             session,
             letter,
-            events.PRINTED,
+            vocabulary.PRINTED,
             actor=actor,
             now=now,
             detail="Brevet är utskrivet.",

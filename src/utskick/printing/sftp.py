@@ -31,7 +31,7 @@ from pathlib import Path
 
 import paramiko
 
-from utskick.printing.handover import (
+from utskick.printing.drops import (
     MANIFEST_JSON,
     WORK_FOLDER,
     DropUnavailableError,

@@ -33,7 +33,7 @@ from utskick.jobs.queue import (
     backoff_seconds,
     enqueue,
 )
-from utskick.letters import events
+from utskick.letters import events, vocabulary
 from utskick.letters.models import Letter
 from utskick.letters.repository import lock_letters
 from utskick.mm.delivery import (
@@ -54,15 +54,14 @@ from utskick.senders.keys import SenderKeyError, signing_identity
 from utskick.senders.models import SenderOrganisation
 from utskick.senders.repository import SenderRepository
 from utskick.settings import Settings, operator_wire_form_key
-from utskick.switch import reasons
-from utskick.switch.rule import DIGITAL, DIGITAL_ONLY
+from utskick.switch.rule import DIGITAL
 
 logger = logging.getLogger(__name__)
 
 DIGITAL_ATTACHMENT_CHANNELS = ("both", "digital")
 PAPER_ATTACHMENT_CHANNEL = "paper"
 PAPER_PART = "paper_part"  # the print job's part for a digitally delivered letter's paper
-_DELIVERABLE_STATES = (events.CLASSIFIED, events.RETRYING)
+_DELIVERABLE_STATES = (vocabulary.CLASSIFIED, vocabulary.RETRYING)
 # How soon a fallback looks again while a delivery attempt is running.
 _FALLBACK_RECHECK_SECONDS = 5.0
 
@@ -251,7 +250,7 @@ def _retry(job: ClaimedJob, deps: RelayDependencies, error: str, *, record: bool
             events.record(
                 session,
                 letter,
-                events.RETRYING,
+                vocabulary.RETRYING,
                 actor=deps.actor,
                 now=now,
                 detail=f"Leveransen misslyckades och görs om: {error}",
@@ -267,16 +266,22 @@ def _record_refused(
     with deps.sessions() as session, session.begin():
         lock_letters(session, [letter_id])
         letter = session.get(Letter, letter_id)
-        if letter is None or letter.state in events.SETTLED_STATES:
+        if letter is None or letter.state in vocabulary.SETTLED_STATES:
             return
         detail = (
-            f"{reasons.text_for(reasons.DELIVERY_REFUSED)} Fel {code}: {description}"
+            f"{vocabulary.text_for(vocabulary.DELIVERY_REFUSED)} Fel {code}: {description}"
             if code is not None
-            else f"{reasons.text_for(reasons.DELIVERY_REFUSED)} {description}"
+            else f"{vocabulary.text_for(vocabulary.DELIVERY_REFUSED)} {description}"
         )
         data: dict[str, object] = {"code": code, "description": description}
         _record_not_delivered(
-            session, letter, reasons.DELIVERY_REFUSED, detail, actor=deps.actor, now=now, data=data
+            session,
+            letter,
+            vocabulary.DELIVERY_REFUSED,
+            detail,
+            actor=deps.actor,
+            now=now,
+            data=data,
         )
 
 
@@ -289,8 +294,8 @@ def _record_delivered(
         letter = session.get(Letter, letter_id)
         if letter is None:
             return
-        if letter.state in events.SETTLED_STATES:
-            if letter.state != events.DELIVERED:
+        if letter.state in vocabulary.SETTLED_STATES:
+            if letter.state != vocabulary.DELIVERED:
                 logger.error(
                     "letter %s was delivered (TransId %s) after it became %s",
                     letter_id,
@@ -308,14 +313,14 @@ def _record_delivered(
         ]
         if paper_only:
             # The letter asked for both channels: its paper part goes to the print service.
-            data["paper_part"] = {"state": events.PAPER, "attachments": paper_only}
+            data["paper_part"] = {"state": vocabulary.PAPER, "attachments": paper_only}
         events.record(
             session,
             letter,
-            events.DELIVERED,
+            vocabulary.DELIVERED,
             actor=deps.actor,
             now=now,
-            reason=reasons.REACHABLE,
+            reason=vocabulary.REACHABLE,
             detail="Brevet är levererat till mottagarens digitala brevlåda.",
             data=data,
             channel=DIGITAL,
@@ -346,11 +351,11 @@ def _record_not_delivered(
     failed_detail: str | None = None,
 ) -> None:
     """A letter that will not reach the mailbox: on paper, or FAILED when it is digital-only."""
-    if letter.policy == DIGITAL_ONLY:
+    if letter.policy == vocabulary.DIGITAL_ONLY:
         events.record(
             session,
             letter,
-            events.FAILED,
+            vocabulary.FAILED,
             actor=actor,
             now=now,
             reason=reason,
@@ -361,7 +366,7 @@ def _record_not_delivered(
     events.record(
         session,
         letter,
-        events.PAPER,
+        vocabulary.PAPER,
         actor=actor,
         now=now,
         reason=reason,
@@ -379,7 +384,7 @@ def fallback_job(job: ClaimedJob, deps: RelayDependencies, queue: JobQueue) -> R
     with deps.sessions() as session, session.begin():
         lock_letters(session, [job.letter_id])
         letter = session.get(Letter, job.letter_id)
-        if letter is None or letter.state in events.SETTLED_STATES:
+        if letter is None or letter.state in vocabulary.SETTLED_STATES:
             return None
         if queue.has_active_lease(session, letter.id, DELIVER, now=now):
             # An attempt is on the wire: its answer decides; look again after it.
@@ -387,8 +392,8 @@ def fallback_job(job: ClaimedJob, deps: RelayDependencies, queue: JobQueue) -> R
         _record_not_delivered(
             session,
             letter,
-            reasons.DEADLINE_PASSED,
-            reasons.text_for(reasons.DEADLINE_PASSED),
+            vocabulary.DEADLINE_PASSED,
+            vocabulary.text_for(vocabulary.DEADLINE_PASSED),
             actor=deps.actor,
             now=now,
             failed_detail="Brevet kunde inte levereras digitalt i tid.",

@@ -33,6 +33,16 @@ from utskick.benefit.model import (
     rounded,
 )
 from utskick.identity import InvalidIdentityError, parse_organisation
+from utskick.letters.vocabulary import (
+    CANCELLED,
+    DELIVERED,
+    FAILED,
+    HANDED_TO_PRINT,
+    IMPOSSIBLE,
+    IMPOSSIBLE_REASONS,
+    NOT_REACHABLE,
+    PRINTED,
+)
 from utskick.settings import Settings
 from utskick.statistics.repository import (
     MONTHS_PER_YEAR,
@@ -48,21 +58,11 @@ MAX_MONTHS = 120
 MINUTES_PER_HOUR = Decimal(60)
 SECONDS_PER_HOUR = 3600.0
 
-DIGITAL_STATES = frozenset({"delivered"})
-PAPER_STATES = frozenset({"handed_to_print", "printed"})
-IMPOSSIBLE_STATE = "impossible"
-# The reasons paper is impossible, with their Swedish names; any other reason is "other".
-IMPOSSIBLE_REASONS = {
-    "deceased": "avliden",
-    "emigrated": "utvandrad",
-    "no_address": "adress saknas",
-    "not_found": "finns inte i folkbokföringen",
-}
+DIGITAL_STATES = frozenset({DELIVERED})
+PAPER_STATES = frozenset({HANDED_TO_PRINT, PRINTED})
+# Paper impossible for a reason not among IMPOSSIBLE_REASONS (they have Swedish names).
 OTHER_REASON = "other"
 OTHER_REASON_NAME = "annat skäl"
-NOT_REACHABLE_STATE = "not_reachable"
-FAILED_STATE = "failed"
-CANCELLED_STATE = "cancelled"
 NO_DEPARTMENT = "(ingen förvaltning)"
 NO_MESSAGE_TYPE = "(ingen meddelandetyp)"
 
@@ -92,14 +92,14 @@ class OutcomeCounts:
             self.digital += letters
         elif state in PAPER_STATES:
             self.paper += letters
-        elif state == IMPOSSIBLE_STATE:
+        elif state == IMPOSSIBLE:
             key = reason if reason in IMPOSSIBLE_REASONS else OTHER_REASON
             self.impossible[key] = self.impossible.get(key, 0) + letters
-        elif state == NOT_REACHABLE_STATE:
+        elif state == NOT_REACHABLE:
             self.not_reachable += letters
-        elif state == FAILED_STATE:
+        elif state == FAILED:
             self.failed += letters
-        elif state == CANCELLED_STATE:
+        elif state == CANCELLED:
             self.cancelled += letters
         else:
             self.in_progress += letters

@@ -18,6 +18,7 @@ from sqlalchemy import ColumnElement, case, func, select
 from sqlalchemy.orm import Session
 
 from utskick.letters.models import Letter, LetterEvent, MessageType
+from utskick.letters.vocabulary import DELIVERED, HANDED_TO_PRINT, PRINTED
 from utskick.senders.models import SenderOrganisation
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
@@ -25,7 +26,7 @@ MONTHS_PER_YEAR = 12
 
 # The states that end a letter's way to its recipient, digital or on paper, and from which
 # its delivery time is read.
-DELIVERED_STATES = ("delivered", "handed_to_print", "printed")
+DELIVERED_STATES = (DELIVERED, HANDED_TO_PRINT, PRINTED)
 
 
 @dataclass(frozen=True, order=True)

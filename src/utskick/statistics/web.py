@@ -18,11 +18,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from utskick.benefit.charts import inline_svg
 from utskick.benefit.model import format_kr, format_number
 from utskick.db.engine import session_factory
+from utskick.letters.vocabulary import IMPOSSIBLE_REASONS
 from utskick.settings import Settings
 from utskick.statistics import report as statistics
 from utskick.statistics.charts import month_label, outcomes_chart, plan_chart
 from utskick.statistics.report import (
-    IMPOSSIBLE_REASONS,
     OTHER_REASON,
     OTHER_REASON_NAME,
     StatisticsFilterError,

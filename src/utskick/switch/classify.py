@@ -26,16 +26,14 @@ from utskick.jobs.queue import (
     enqueue,
     utc,
 )
-from utskick.letters import events
+from utskick.letters import events, vocabulary
 from utskick.letters.models import Letter, LetterEvent
 from utskick.letters.repository import lock_letters
 from utskick.settings import Settings
-from utskick.switch import reasons
 from utskick.switch.far import AddressRegister, FarUnavailableError, Reachability
 from utskick.switch.rule import (
     DIGITAL,
     IMPOSSIBLE,
-    PAPER_ONLY,
     Decision,
     RulePolicy,
     decide,
@@ -73,7 +71,9 @@ def classify_jobs(
     answers: dict[str, Reachability] = {}
     classifiable: list[_Waiting] = []
     for sender, letters in by_sender.items():
-        asking = [letter.recipient_id for letter in letters if letter.policy != PAPER_ONLY]
+        asking = [
+            letter.recipient_id for letter in letters if letter.policy != vocabulary.PAPER_ONLY
+        ]
         try:
             found = register.is_reachable(sender, asking) if asking else {}
         except FarUnavailableError as error:
@@ -120,7 +120,7 @@ def _waiting_letters(sessions: sessionmaker[Session], letter_ids: list[str]) -> 
                 Letter.recipient_id,
                 Letter.policy,
                 Letter.deliver_by,
-            ).where(Letter.id.in_(letter_ids), Letter.state == events.RECEIVED)
+            ).where(Letter.id.in_(letter_ids), Letter.state == vocabulary.RECEIVED)
         ).all()
     return [
         _Waiting(row.id, row.sender_number, row.recipient_id, row.policy, row.deliver_by)
@@ -155,15 +155,15 @@ def record_waiting(
             lock_letters(session, chunk)
             told = _told(session, chunk, reason)  # again: another worker may have told it
             for letter in session.scalars(select(Letter).where(Letter.id.in_(chunk))):
-                if letter.state != events.RECEIVED or letter.id in told:
+                if letter.state != vocabulary.RECEIVED or letter.id in told:
                     continue
                 events.record(
                     session,
                     letter,
-                    events.RECEIVED,
+                    vocabulary.RECEIVED,
                     actor=actor,
                     now=now,
-                    reason=reasons.FAR_UNAVAILABLE,
+                    reason=vocabulary.FAR_UNAVAILABLE,
                     detail=detail,
                     data={"far_reason": reason, "error": error},
                 )
@@ -176,7 +176,7 @@ def _told(session: Session, letter_ids: list[str], reason: str) -> set[str]:
         select(LetterEvent.letter_id, LetterEvent.data)
         .where(
             LetterEvent.letter_id.in_(letter_ids),
-            LetterEvent.reason == reasons.FAR_UNAVAILABLE,
+            LetterEvent.reason == vocabulary.FAR_UNAVAILABLE,
         )
         .order_by(LetterEvent.id)
     )
@@ -199,20 +199,22 @@ def _record_overdue(
     """
     if not letters:
         return
-    detail = f"{reasons.text_for(reasons.DEADLINE_PASSED)} FaR gick inte att fråga: {far_error}"
+    detail = (
+        f"{vocabulary.text_for(vocabulary.DEADLINE_PASSED)} FaR gick inte att fråga: {far_error}"
+    )
     with sessions() as session, session.begin():
         ids = [letter.letter_id for letter in letters]
         lock_letters(session, ids)
         for letter in session.scalars(select(Letter).where(Letter.id.in_(ids))):
-            if letter.state != events.RECEIVED:
+            if letter.state != vocabulary.RECEIVED:
                 continue  # a cancel came first
             events.record(
                 session,
                 letter,
-                events.PAPER,
+                vocabulary.PAPER,
                 actor=actor,
                 now=now,
-                reason=reasons.DEADLINE_PASSED,
+                reason=vocabulary.DEADLINE_PASSED,
                 detail=detail,
                 channel="paper",
             )
@@ -236,7 +238,7 @@ def _record(
         with sessions() as session, session.begin():
             lock_letters(session, chunk)
             for letter in session.scalars(select(Letter).where(Letter.id.in_(chunk))):
-                if letter.state != events.RECEIVED:
+                if letter.state != vocabulary.RECEIVED:
                     continue  # another worker, or a cancel, came first
                 answer = answers.get(f"{letter.sender_number}:{letter.recipient_id}")
                 decision = decide(
@@ -278,11 +280,11 @@ def apply_decision(
         data["operator"] = decision.operator_number
     if decision.operator_name:
         data["operator_name"] = decision.operator_name
-    text = reasons.text_for(decision.reason)
+    text = vocabulary.text_for(decision.reason)
     events.record(
         session,
         letter,
-        events.CLASSIFIED,
+        vocabulary.CLASSIFIED,
         actor=actor,
         now=now,
         reason=decision.reason,
@@ -302,7 +304,7 @@ def apply_decision(
         events.record(
             session,
             letter,
-            events.NOT_REACHABLE,
+            vocabulary.NOT_REACHABLE,
             actor=actor,
             now=now,
             reason=decision.reason,
@@ -312,7 +314,7 @@ def apply_decision(
         events.record(
             session,
             letter,
-            events.PAPER,
+            vocabulary.PAPER,
             actor=actor,
             now=now,
             reason=decision.reason,

@@ -22,6 +22,7 @@ from typing import Protocol
 
 import httpx
 
+from utskick.letters import vocabulary
 from utskick.mm.soap import (
     MAX_RECIPIENTS_PER_CALL,
     SOAP_HEADERS,
@@ -32,7 +33,6 @@ from utskick.mm.soap import (
     parse_is_reachable_response,
 )
 from utskick.mm.xml import UnsafeXMLError
-from utskick.switch import reasons
 
 PROTECTED_IDENTITY_FAULT = 6006
 INVALID_INPUT_FAULT = 5001
@@ -116,9 +116,9 @@ class HttpAddressRegister:
                     sender_number, ids[middle:]
                 )
             reason = (
-                reasons.PROTECTED_IDENTITY
+                vocabulary.PROTECTED_IDENTITY
                 if fault.error_code == PROTECTED_IDENTITY_FAULT
-                else reasons.FAR_ERROR
+                else vocabulary.FAR_ERROR
             )
             detail = f"FaR svarade med fel {fault.error_code}: {fault.description}"
             return [Reachability(i, None, reason, detail) for i in ids]
@@ -126,7 +126,7 @@ class HttpAddressRegister:
         return [
             Reachability(i, by_id[i])
             if i in by_id
-            else Reachability(i, None, reasons.FAR_ERROR, "FaR gav inget svar för mottagaren")
+            else Reachability(i, None, vocabulary.FAR_ERROR, "FaR gav inget svar för mottagaren")
             for i in ids
         ]
 
@@ -239,7 +239,7 @@ class CachedAddressRegister:
             with self._lock:
                 for recipient_id, answer in fresh.items():
                     if answer.status is not None or (
-                        answer.failure_reason == reasons.PROTECTED_IDENTITY
+                        answer.failure_reason == vocabulary.PROTECTED_IDENTITY
                     ):
                         self._entries[(sender_number, recipient_id)] = (expires, answer)
                 self._evict(now)

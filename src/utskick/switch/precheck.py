@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from utskick.db.engine import create_database_engine
 from utskick.identity import parse_identity, parse_organisation
 from utskick.jobs.dependencies import FAR, record_outcome
+from utskick.letters.vocabulary import DIGITAL_OR_PAPER, PAPER_ONLY
 from utskick.senders.keys import client_tls_context
 from utskick.senders.repository import SenderRepository
 from utskick.settings import Settings
@@ -26,7 +27,7 @@ from utskick.switch.far import (
     HttpAddressRegister,
     RecordingAddressRegister,
 )
-from utskick.switch.rule import DIGITAL_OR_PAPER, PAPER_ONLY, Decision, RulePolicy, decide
+from utskick.switch.rule import Decision, RulePolicy, decide
 
 __all__ = ["Decision", "FarUnavailableError", "Precheck", "address_register_for", "precheck_for"]
 

@@ -14,18 +14,13 @@ from collections.abc import Collection
 from dataclasses import dataclass
 
 from utskick.identity import InvalidIdentityError, parse_identity
+from utskick.letters import vocabulary
 from utskick.mm.far import organisation_number_of_id
 from utskick.mm.soap import ReachabilityStatus
-from utskick.switch import reasons
 
 DIGITAL = "digital"
 PAPER = "paper"
 IMPOSSIBLE = "impossible"
-
-DIGITAL_OR_PAPER = "digital-or-paper"
-DIGITAL_ONLY = "digital-only"
-PAPER_ONLY = "paper-only"
-POLICIES = (DIGITAL_OR_PAPER, DIGITAL_ONLY, PAPER_ONLY)
 
 SECURE_ACCOUNT = "Secure"
 
@@ -63,20 +58,20 @@ def reachability_reason(
     # In the order a person would explain it: no mailbox, then the mailbox's own state,
     # then the installation's rules.
     refusals = (
-        (status.account_type != SECURE_ACCOUNT, reasons.NOT_REGISTERED),
-        (status.pending, reasons.PENDING),
-        (not status.sender_accepted, reasons.SENDER_NOT_ACCEPTED),
-        (supplier is None or not supplier.service_address.strip(), reasons.NO_OPERATOR),
-        (_under_age(status.recipient_id, rule.minimum_age, today), reasons.UNDER_AGE),
+        (status.account_type != SECURE_ACCOUNT, vocabulary.NOT_REGISTERED),
+        (status.pending, vocabulary.PENDING),
+        (not status.sender_accepted, vocabulary.SENDER_NOT_ACCEPTED),
+        (supplier is None or not supplier.service_address.strip(), vocabulary.NO_OPERATOR),
+        (_under_age(status.recipient_id, rule.minimum_age, today), vocabulary.UNDER_AGE),
         (
             bool(rule.operator_allow_list) and operator not in set(rule.operator_allow_list),
-            reasons.OPERATOR_NOT_ALLOWED,
+            vocabulary.OPERATOR_NOT_ALLOWED,
         ),
     )
     for refused, reason in refusals:
         if refused:
             return reason, operator
-    return reasons.REACHABLE, operator
+    return vocabulary.REACHABLE, operator
 
 
 def decide(
@@ -99,14 +94,14 @@ def decide(
         today: the date ages are counted on.
         failure_reason: the reason when there is no status.
     """
-    if policy == PAPER_ONLY:
-        return Decision(recipient_id, PAPER, reasons.PAPER_ONLY_POLICY)
+    if policy == vocabulary.PAPER_ONLY:
+        return Decision(recipient_id, PAPER, vocabulary.PAPER_ONLY_POLICY)
     if status is None:
-        reason = failure_reason or reasons.FAR_ERROR
+        reason = failure_reason or vocabulary.FAR_ERROR
         return Decision(recipient_id, _not_digital(policy), reason)
     reason, operator = reachability_reason(status, rule, today)
     supplier = status.service_supplier
-    if reason == reasons.REACHABLE and supplier is not None:
+    if reason == vocabulary.REACHABLE and supplier is not None:
         return Decision(
             recipient_id,
             DIGITAL,
@@ -125,7 +120,7 @@ def decide(
 
 
 def _not_digital(policy: str) -> str:
-    return IMPOSSIBLE if policy == DIGITAL_ONLY else PAPER
+    return IMPOSSIBLE if policy == vocabulary.DIGITAL_ONLY else PAPER
 
 
 def _operator_number(supplier_id: str) -> str | None:

@@ -15,14 +15,16 @@ from pypdf import PdfReader
 from sqlalchemy import delete, select
 from sqlalchemy.orm import sessionmaker
 
-from support.paper_letters import NOW, ensure_sender_and_system, paper_letter
+from support.paper_letters import ensure_sender_and_system, paper_letter
+from support.world import DAVID, EVA, HANNA, JONAS, LENA, NOW
 from utskick.jobs.models import Job
 from utskick.jobs.queue import PRINT_CLOSE, PRINT_HANDOVER, ClaimedJob, enqueue
 from utskick.letters.models import Letter, LetterAttachment, LetterEvent
 from utskick.letters.service import LetterNotCancellableError, LetterService
 from utskick.migrations import migrate
 from utskick.printing.addresses import FixedAddressSource, RegisterEntry
-from utskick.printing.handover import MANIFEST_CSV, MANIFEST_JSON, WORK_FOLDER, handover_batch
+from utskick.printing.drops import MANIFEST_JSON, WORK_FOLDER
+from utskick.printing.handover import MANIFEST_CSV, handover_batch
 from utskick.printing.models import PrintBatch, PrintItem
 from utskick.printing.render import LetterRenderer, PrintLetter, Window
 from utskick.printing.service import (
@@ -35,11 +37,6 @@ from utskick.printing.service import (
 from utskick.senders.models import SendingSystem
 from utskick.settings import PrintVendor, Settings
 
-DAVID = "196611090827"
-EVA = "198512304166"  # protected identity
-HANNA = "195807183529"  # deceased
-JONAS = "197604122387"  # emigrated
-LENA = "198807192466"  # no address
 EVA_SECRET_ADDRESS = "Hemliga vägen 7"
 
 REGISTER = FixedAddressSource(

@@ -34,17 +34,9 @@ from support.print_drop import (
 from utskick.db.engine import session_factory
 from utskick.entrypoints.worker import Worker
 from utskick.jobs.queue import PRINT_HANDOVER, ClaimedJob, Retry
-from utskick.printing import handover
-from utskick.printing.handover import (
-    LETTER_FOLDER,
-    MANIFEST_CSV,
-    MANIFEST_JSON,
-    WORK_FOLDER,
-    DropUnavailableError,
-    HandoverError,
-    HandoverOutcome,
-    folder_name,
-)
+from utskick.printing import drops, handover
+from utskick.printing.drops import MANIFEST_JSON, WORK_FOLDER, DropUnavailableError, HandoverError
+from utskick.printing.handover import LETTER_FOLDER, MANIFEST_CSV, HandoverOutcome, folder_name
 from utskick.printing.models import CLOSED, HANDED_OVER
 from utskick.printing.sftp import UnknownHostKeyError
 from utskick.settings import PrintVendor, Settings
@@ -474,4 +466,4 @@ class TestSettings:
     def test_a_vendor_without_sftp_url_keeps_the_folder_drop(self, tmp_path):
         vendor = PrintVendor(drop=tmp_path / "drop")
 
-        assert isinstance(handover.drop_for(vendor, tmp_path / "drop"), handover.FolderDrop)
+        assert isinstance(handover.drop_for(vendor, tmp_path / "drop"), drops.FolderDrop)
