@@ -246,7 +246,7 @@ def test_systems_add_and_key_issue_a_key_that_the_api_accepts(installation):
 
 
 def test_commands_beside_serve_find_the_far_the_reference_serves(tmp_path, monkeypatch):
-    from utskick.entrypoints.cli import _beside_serve
+    from utskick.entrypoints.cli.common import beside_serve as _beside_serve
     from utskick.reference.context import endpoints_for
     from utskick.reference.world import DEMO_WORLD
     from utskick.settings import Settings

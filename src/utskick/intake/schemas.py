@@ -1,31 +1,27 @@
-"""The REST API's request and response bodies (what the OpenAPI description shows)."""
+"""The REST API's request and response bodies (what the OpenAPI description shows).
+
+`letter_input` reads a letter body into the letter service's input; the API's letters and
+every line of a batch (from the API or the command line) are read by it.
+"""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import datetime as dt
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from utskick.letters import vocabulary
+from utskick.letters.service import AttachmentInput, LetterInput, LetterRejectedError
 from utskick.web.errors import ErrorResponse
 
-Policy = Literal["digital-or-paper", "digital-only", "paper-only"]
+# The API's names for the letter's policies and states, whose values letters.vocabulary keeps.
+Policy = vocabulary.Policy
 AttachmentChannel = Literal["both", "digital", "paper"]
 BodyType = Literal["text/plain", "text/html"]
-State = Literal[
-    "received",
-    "classified",
-    "retrying",
-    "delivered",
-    "paper",
-    "batched",
-    "handed_to_print",
-    "printed",
-    "impossible",
-    "not_reachable",
-    "failed",
-    "cancelled",
-]
+State = vocabulary.State
 PrecheckChannel = Literal["digital", "paper", "impossible"]
 
 EXAMPLE_LETTER_ID = "6f1c2a3e-9b7d-4c1e-8f00-2b3c4d5e6f70"
@@ -269,3 +265,52 @@ class PrecheckOut(BaseModel):
     """One decision per recipient, in the order asked."""
 
     decisions: list[DecisionOut]
+
+
+def letter_input(body: LetterIn, header_key: str | None = None) -> LetterInput:
+    """The service's input from an API body; attachments are decoded from base64.
+
+    Raises:
+        LetterRejectedError: an attachment is not valid base64, or two different
+            idempotency keys were given.
+    """
+    if header_key is not None and body.idempotency_key not in (None, header_key):
+        raise LetterRejectedError(
+            "idempotency_key",
+            "huvudet Idempotency-Key och fältet idempotency_key har olika värden; ange ett av dem",
+        )
+    attachments = []
+    for index, attachment in enumerate(body.attachments):
+        try:
+            content = base64.b64decode(attachment.content_base64, validate=True)
+        except (binascii.Error, ValueError):
+            raise LetterRejectedError(
+                f"attachments[{index}].content_base64",
+                f"bilagan {attachment.filename} är inte giltig base64; koda PDF-filen med "
+                "standardalfabetet och utfyllnad (=)",
+            ) from None
+        attachments.append(
+            AttachmentInput(
+                filename=attachment.filename,
+                content=content,
+                channel=attachment.channel,
+                content_type=attachment.content_type,
+            )
+        )
+    return LetterInput(
+        sender=body.sender,
+        recipient=body.recipient,
+        subject=body.subject,
+        body=body.body,
+        body_type=body.body_type,
+        attachments=tuple(attachments),
+        protection_class=body.protection_class,
+        message_type=body.message_type,
+        policy=body.policy,
+        department=body.department,
+        eservice_url=body.eservice_url,
+        case_number=body.case_number,
+        reference=body.reference,
+        idempotency_key=header_key if header_key is not None else body.idempotency_key,
+        postal_address=body.address.model_dump() if body.address is not None else None,
+    )

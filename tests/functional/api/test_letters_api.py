@@ -7,7 +7,8 @@ import uuid
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from support.api import EXEMPELKOMMUN, NOW, PDF_BASE64, letter_json
+from support.api import PDF_BASE64, letter_json
+from support.world import EXEMPELKOMMUN, NOW
 from utskick.letters.models import Batch, Letter
 from utskick.senders.systems import revoke_api_key
 
@@ -285,9 +286,9 @@ class TestBatches:
         )
 
     def test_a_batch_larger_than_one_commit_is_stored_whole(self, client, new_system, monkeypatch):
-        from utskick.intake import api
+        from utskick.intake import batch
 
-        monkeypatch.setattr(api, "BATCH_COMMIT_LINES", 7)
+        monkeypatch.setattr(batch, "BATCH_COMMIT_LINES", 7)
         headers = new_system()
         body = "\n".join(json.dumps(letter_json(reference=str(n))) for n in range(30)) + "\n"
         answer = client.post("/api/v1/batches", content=body.encode(), headers=headers)

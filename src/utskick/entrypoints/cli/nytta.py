@@ -80,8 +80,8 @@ def nytta(
     Computes the feasibility study's model with Exempelkommun's values unless `--set` says
     otherwise. The help users see is `NYTTA_HELP` (Swedish), given where the command is registered.
     """
-    # Drawing needs matplotlib, which takes a third of a second to import: only when asked.
-    from utskick.benefit import charts  # noqa: PLC0415
+    # Drawing needs matplotlib: imported only when a chart is asked for.
+    from utskick.benefit import charts  # noqa: PLC0415 (matplotlib: +0.42 s on every run)
 
     errors = Console(stderr=True)
     try:

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from utskick.db.engine import session_factory
 from utskick.db.home import prepare_home
+from utskick.entrypoints.cli.common import migrated_engine
 from utskick.settings import load_settings
 from utskick.web.users import (
     ROLE_NAMES,
@@ -50,12 +51,9 @@ def _fail(message: str) -> typer.Exit:
 
 def _session(home: Path | None) -> Session:
     """A unit of work on the installation's database, migrated first (the command commits)."""
-    # Migrations (alembic) load only when a users command runs, not on every `utskick` call.
-    from utskick.migrations import migrate  # noqa: PLC0415
-
     settings = load_settings(home=home)
     prepare_home(settings)
-    return session_factory(migrate.migrated_engine(settings.resolved_database_url()))()
+    return session_factory(migrated_engine(settings.resolved_database_url()))()
 
 
 def _password(from_stdin: bool) -> str:
@@ -67,7 +65,8 @@ def _password(from_stdin: bool) -> str:
 
 
 @users_app.command("add", help="Lägg till en person som loggar in i webbappen, med en roll.")
-def users_add(  # noqa: PLR0917 (typer maps options to parameters)
+def users_add(
+    *,
     username: Annotated[str, typer.Argument(help="Användarnamn (små bokstäver, siffror, . _ -).")],
     role: Annotated[str, typer.Option(help=ROLE_HELP)],
     department: Annotated[

@@ -1,0 +1,178 @@
+"""What the `utskick` commands share: errors, options, the installation a command acts on, times.
+
+Help is Swedish, given as `help=`; docstrings stay English, for developers.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated
+from zoneinfo import ZoneInfo
+
+import typer
+from rich.console import Console
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from utskick.db.engine import session_factory
+from utskick.db.home import prepare_home
+from utskick.entrypoints.bootstrap import Adapters
+from utskick.reference.settings import ReferenceSettings
+from utskick.senders import systems
+from utskick.senders.models import SendingSystem
+from utskick.senders.repository import SenderRepository
+from utskick.settings import Settings, load_settings
+
+errors = Console(stderr=True)
+
+# The sending system letters from the command line come from, and who acts, for the event log.
+CLI_SYSTEM = "cli"
+CLI_ACTOR = "cli"
+# How often a command that waits for letters runs the jobs due and looks again.
+WAIT_POLL_SECONDS = 0.5
+
+HomeOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--home",
+        help="Installationens mapp (standard UTSKICK_HOME eller ./var).",
+        show_default=False,
+    ),
+]
+RecipientOption = Annotated[
+    str, typer.Option(help="Mottagarens person-, samordnings- eller organisationsnummer.")
+]
+SubjectOption = Annotated[str, typer.Option(help="Ämnesrad (högst 255 tecken).")]
+BodyOption = Annotated[str | None, typer.Option(help="Brödtext.")]
+BodyFileOption = Annotated[Path | None, typer.Option(help="Fil med brödtext (UTF-8).")]
+HtmlOption = Annotated[bool, typer.Option(help="Brödtexten är begränsad HTML.")]
+
+STATE_TEXTS = {
+    "received": "mottaget",
+    "classified": "kanal vald",
+    "retrying": "försöker igen",
+    "delivered": "levererat digitalt",
+    "paper": "skickas på papper",
+    "batched": "i utskriftsbatch",
+    "handed_to_print": "lämnat till tryckeriet",
+    "printed": "utskrivet",
+    "impossible": "kan inte skickas på papper",
+    "not_reachable": "inte nåbar (inget skickat)",
+    "failed": "misslyckades",
+    "cancelled": "makulerat",
+}
+
+# People read times in Swedish local time; the database keeps UTC (naive on SQLite).
+_SWEDISH_TIME = ZoneInfo("Europe/Stockholm")
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    """Say what is wrong on standard error; raise the answer to end with `code`."""
+    errors.print(f"[bold red]Fel:[/] {message}", highlight=False)
+    return typer.Exit(code)
+
+
+def passphrase(variable: str | None) -> bytes | None:
+    """The passphrase in the environment variable named (None when no variable is named)."""
+    if variable is None:
+        return None
+    value = os.environ.get(variable)
+    if value is None:
+        raise fail(f"miljövariabeln {variable} (lösenfrasen) är inte satt")
+    return value.encode()
+
+
+def body_text(body: str | None, body_file: Path | None) -> str:
+    """A letter's body, given as text or as a file, and only one way."""
+    if (body is None) == (body_file is None):
+        raise fail("ange brödtexten med antingen --body eller --body-file")
+    if body is not None:
+        return body
+    assert body_file is not None
+    try:
+        return body_file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise fail(f"kan inte läsa {body_file} som UTF-8-text: {error}") from None
+
+
+def now() -> dt.datetime:
+    """The current time in UTC."""
+    return dt.datetime.now(dt.UTC)
+
+
+def local_time(moment: dt.datetime) -> dt.datetime:
+    """A stored time as Swedish local time, for people to read."""
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+    return aware.astimezone(_SWEDISH_TIME)
+
+
+@dataclass(frozen=True)
+class Installation:
+    """The settings, database and outside systems of the installation a command acts on."""
+
+    settings: Settings
+    engine: Engine
+    adapters: Adapters
+
+    def session(self) -> Session:
+        """A new unit of work (the command commits)."""
+        return session_factory(self.engine)()
+
+
+def open_installation(home: Path | None) -> Installation:
+    """Open the installation in `home` (or UTSKICK_HOME, or ./var), migrating its database."""
+    settings = beside_serve(load_settings(home=home))
+    prepare_home(settings)
+    engine = migrated_engine(settings.resolved_database_url())
+    return Installation(settings, engine, Adapters(settings, engine))
+
+
+def migrated_engine(url: str) -> Engine:
+    """An engine for the database at `url`, migrated to the newest revision."""
+    from utskick.migrations import migrate  # noqa: PLC0415 (alembic: +0.11 s on every run)
+
+    return migrate.migrated_engine(url)
+
+
+def beside_serve(settings: Settings) -> Settings:
+    """Settings for a command run beside `utskick serve` on the embedded default.
+
+    With the embedded reference on and no FaR (or population register) address set, the
+    command talks to the FaR (and register) that the same home's `utskick serve` runs (ports
+    from `UTSKICK_REFERENCE_*_PORT`), trusting the demo CA in `<home>/pki`. Only the reference's
+    settings are read here: a command should not pay for loading the reference services.
+    """
+    if not settings.embedded_reference or (settings.far_url and settings.population_url):
+        return settings
+    reference = ReferenceSettings(home=settings.home)
+    return settings.model_copy(
+        update={
+            "far_url": settings.far_url or f"https://{reference.host}:{reference.far_port}/far",
+            "population_url": settings.population_url
+            or f"https://{reference.host}:{reference.population_port}/",
+            "tls_ca_file": settings.tls_ca_file or settings.home / "pki" / "ca.pem",
+        }
+    )
+
+
+def cli_system(session: Session) -> SendingSystem:
+    """The sending system "cli", created on first use, scoped to every configured sender."""
+    numbers = [sender.organisation_number for sender in SenderRepository(session).all()]
+    if not numbers:
+        raise fail(
+            "inga avsändarorganisationer är konfigurerade; lägg till en med "
+            "utskick senders add (eller starta utskick serve en gång för demot)"
+        )
+    try:
+        system = systems.find_sending_system(session, CLI_SYSTEM)
+    except systems.SendingSystemError:
+        return systems.create_sending_system(
+            session, name=CLI_SYSTEM, sender_numbers=numbers, now=now()
+        )
+    if sorted(system.sender_numbers) != sorted(numbers):
+        # Senders added since: the command line may send for every configured organisation.
+        system.sender_numbers = numbers
+    return system

@@ -1,0 +1,77 @@
+"""`utskick serve` and `utskick worker`: run the service, or a worker beside it."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from utskick.db.home import prepare_home
+from utskick.entrypoints.cli.common import beside_serve, errors, fail, migrated_engine
+from utskick.entrypoints.worker import run_worker
+from utskick.settings import load_settings
+
+# Commands of the root: `utskick serve`, `utskick worker`.
+serve_commands = typer.Typer()
+
+
+@serve_commands.command(
+    help="Starta Utskick med den inbäddade referensinfrastrukturen och visa alla adresser."
+)
+def serve(
+    home: Annotated[
+        Path | None, typer.Option(help="Mapp för databas och allt tillstånd (standard ./var).")
+    ] = None,
+    host: Annotated[str | None, typer.Option(help="Adress att lyssna på.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port att lyssna på.")] = None,
+) -> None:
+    """Start Utskick with the embedded reference infrastructure and print every URL."""
+    # The web app and the reference parties (uvicorn, FastAPI): only this command pays for them.
+    from utskick.entrypoints.embedded import (  # noqa: PLC0415 (+0.9 s on every run)
+        ignored_settings,
+        prepare_embedded_run,
+    )
+
+    settings = load_settings(home=home, host=host, port=port)
+    for warning in ignored_settings(settings):
+        errors.print(f"[bold yellow]Varning:[/] {warning}", highlight=False)
+    prepare_home(settings)
+    engine = migrated_engine(settings.resolved_database_url())
+    run = prepare_embedded_run(settings, engine)
+    url = f"http://{settings.host}:{settings.port}/"
+
+    def print_urls() -> None:
+        table = Table(title="Utskick körs", show_header=True, title_justify="left")
+        table.add_column("Vad")
+        table.add_column("Adress", no_wrap=True)
+        for listing in run.listings(url):
+            table.add_row(listing.what, listing.url)
+        console = Console()
+        console.print(table)
+        console.print(
+            f"Hälsa: {url}health  ·  data och demo-PKI i {settings.home.resolve()}  ·  "
+            "testidentiteter: docs/test-identities.md  ·  stoppa med Ctrl-C",
+            highlight=False,
+        )
+
+    try:
+        asyncio.run(run.serve(on_ready=print_urls))
+    except RuntimeError as error:
+        raise fail(str(error)) from None
+
+
+@serve_commands.command(
+    help="Kör en worker som utför jobben (klassning, leverans, övergång till papper, webhooks) "
+    "tills den stoppas."
+)
+def worker(
+    home: Annotated[
+        Path | None, typer.Option(help="Installationens mapp (standard UTSKICK_HOME eller ./var).")
+    ] = None,
+) -> None:
+    """Run a worker: claim jobs (classify, deliver, fall back, webhooks) until stopped."""
+    run_worker(beside_serve(load_settings(home=home)))
