@@ -8,28 +8,40 @@ register knows with an address, so that they are addressed and gathered into pri
 (`batched`) as in a real run. The submitter and one
 `utskick worker` process run as subprocesses, as in production, and their peak memory is read
 from `/proc/<pid>/status` (VmHWM) while they run.
+
+Whatever way the run ends (Ctrl-C and SIGTERM included), both processes and the reference's
+servers are stopped and the temporary folder (or PostgreSQL schema) is removed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, func, select, text
 
 from utskick.db.engine import create_database_engine, normalise_url, session_factory
+from utskick.entrypoints.benchmarks.cleanup import (
+    benchmark_run,
+    held_interrupts,
+    start_process,
+    temporary_folder,
+)
+from utskick.entrypoints.benchmarks.progress import Progress
+from utskick.entrypoints.benchmarks.signing import run_signing_benchmark
 from utskick.entrypoints.embedded import seed_demo_configuration
-from utskick.letters.events import OUTCOME_KNOWN_STATES
 from utskick.letters.models import Letter
+from utskick.letters.vocabulary import OUTCOME_KNOWN_STATES
 from utskick.migrations import migrate
 from utskick.reference.context import ReferenceContext, build_context
 from utskick.reference.runner import ReferenceInfrastructure
@@ -41,6 +53,11 @@ from utskick.reference.world import EXEMPELKOMMUN, NORD, SYD
 REACHABLE_SHARE = 0.6
 LETTERS_PER_REACHABLE_PERSON = 4
 POSTGRES_URL = os.environ.get("UTSKICK_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1/test")
+BATCH_FILE = "batch.ndjson"
+# How often the letters are counted for the progress line: while the submitter runs (its end
+# is seen at once regardless), and while the worker finishes (the end of the clock).
+SUBMIT_POLL_SECONDS = 0.5
+WORK_POLL_SECONDS = 0.2
 _PORT_SETTINGS = (
     "far_port",
     "population_port",
@@ -137,38 +154,51 @@ class PeakMemory:
     """Follow a process's peak resident set (VmHWM) until it exits."""
 
     def __init__(self, pid: int) -> None:
-        self.pid = pid
+        self._status = Path(f"/proc/{pid}/status")
         self.peak_kib = 0
         self._thread = threading.Thread(target=self._watch, daemon=True)
         self._thread.start()
 
+    def _read(self) -> bool:
+        """Take the process's VmHWM into the peak; False once the process is gone."""
+        try:
+            for line in self._status.read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    self.peak_kib = max(self.peak_kib, int(line.split()[1]))
+        except (OSError, ValueError):
+            return False
+        return True
+
     def _watch(self) -> None:
-        status = Path(f"/proc/{self.pid}/status")
-        while True:
-            try:
-                for line in status.read_text().splitlines():
-                    if line.startswith("VmHWM:"):
-                        self.peak_kib = max(self.peak_kib, int(line.split()[1]))
-            except (OSError, ValueError):
-                return
+        while self._read():
             time.sleep(0.05)
 
     def peak_mib(self) -> float:
-        """The highest resident set seen, in MiB."""
-        self._thread.join(timeout=1)
+        """The highest resident set seen, in MiB (read once more if the process still runs)."""
+        self._read()
         return round(self.peak_kib / 1024, 1)
 
 
-def _open_letters(engine: Engine) -> tuple[int, int]:
+@dataclass(frozen=True, slots=True)
+class _Measured:
+    seconds_submit: float
+    seconds_end_to_end: float
+    submitter_peak_mib: float
+    worker_peak_mib: float
+    outcomes: dict[str, int]
+
+
+def _count_letters(engine: Engine) -> tuple[int, int]:
+    """How many letters there are, and how many of them have an outcome."""
     with session_factory(engine)() as session:
         total = session.scalar(select(func.count(Letter.id))) or 0
-        open_count = (
+        known = (
             session.scalar(
-                select(func.count(Letter.id)).where(Letter.state.not_in(OUTCOME_KNOWN_STATES))
+                select(func.count(Letter.id)).where(Letter.state.in_(OUTCOME_KNOWN_STATES))
             )
             or 0
         )
-    return total, open_count
+    return total, known
 
 
 def _outcomes(engine: Engine) -> dict[str, int]:
@@ -181,28 +211,150 @@ def _outcomes(engine: Engine) -> dict[str, int]:
     return {f"{state}/{reason}": count for state, reason, count in rows}
 
 
-def _database(kind: str, home: Path) -> tuple[str, Engine, str | None]:
+@contextlib.contextmanager
+def _database(kind: str, home: Path, progress: Progress) -> Iterator[tuple[str, Engine]]:
+    """The connector's database: SQLite in `home`, or a fresh PostgreSQL schema, dropped after."""
     if kind == "sqlite":
         url = f"sqlite:///{home / 'utskick.db'}"
-        return url, create_database_engine(url), None
+        engine = create_database_engine(url)
+        try:
+            yield url, engine
+        finally:
+            engine.dispose()
+        return
     schema = f"utskick_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(normalise_url(POSTGRES_URL))
-    with admin.begin() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    admin.dispose()
-    separator = "&" if "?" in POSTGRES_URL else "?"
-    url = f"{POSTGRES_URL}{separator}options=-csearch_path%3D{schema}"
-    return url, create_database_engine(url), schema
+    with contextlib.ExitStack() as stack:
+        admin = create_engine(normalise_url(POSTGRES_URL))
+        stack.callback(admin.dispose)
+        with held_interrupts():
+            _execute(admin, f'CREATE SCHEMA "{schema}"')
+            stack.callback(_execute, admin, f'DROP SCHEMA "{schema}" CASCADE')
+        progress.note(f"Tillfälligt schema: {schema} (tas bort när mätningen slutar)")
+        separator = "&" if "?" in POSTGRES_URL else "?"
+        url = f"{POSTGRES_URL}{separator}options=-csearch_path%3D{schema}"
+        engine = create_database_engine(url)
+        stack.callback(engine.dispose)
+        yield url, engine
 
 
-def _drop_schema(schema: str) -> None:
-    admin = create_engine(normalise_url(POSTGRES_URL))
-    with admin.begin() as connection:
-        connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
+def _execute(engine: Engine, statement: str) -> None:
+    with held_interrupts(), engine.begin() as connection:
+        connection.execute(text(statement))
 
 
-def run_batch_benchmark(  # noqa: PLR0915 (one measured run, set up and torn down in order)
+def _reference(home: Path, letters: int) -> tuple[ReferenceContext, int]:
+    """The reference's data in `home`, its extra persons registered; and how many can be reached."""
+    ports = dict(zip(_PORT_SETTINGS, _free_ports(len(_PORT_SETTINGS)), strict=True))
+    context = build_context(
+        ReferenceSettings.model_validate({"home": home, "run_smtp_sink": False, **ports})
+    )
+    reachable_count = max(1, int(letters * REACHABLE_SHARE) // LETTERS_PER_REACHABLE_PERSON)
+    reachable = list(synthetic_personnummer(0, reachable_count, year=1961))
+    unreachable = list(synthetic_personnummer(0, max(1, letters // 4), year=1962))
+    register_reachable(context, reachable)
+    register_addresses(context, unreachable)
+    write_letters(home / BATCH_FILE, letters, reachable, unreachable)
+    return context, len(reachable)
+
+
+def _environment(
+    home: Path, url: str, context: ReferenceContext, worker_threads: int
+) -> dict[str, str]:
+    return dict(
+        os.environ,
+        UTSKICK_HOME=str(home),
+        UTSKICK_DATABASE_URL=url,
+        UTSKICK_FAR_URL=context.endpoints.far_url,
+        UTSKICK_POPULATION_URL=context.endpoints.population_url,
+        UTSKICK_TLS_CA_FILE=str(context.pki.ca_certificate),
+        UTSKICK_WORKER_THREADS=str(worker_threads),
+        UTSKICK_EMBEDDED_REFERENCE="false",
+    )
+
+
+def _start(
+    stack: contextlib.ExitStack, arguments: list[str], env: dict[str, str], log: Path
+) -> subprocess.Popen[bytes]:
+    """Start `utskick <arguments>`, its output to `log`; it is stopped when `stack` closes."""
+    # A file, not a pipe: a pipe nobody reads while the benchmark waits would fill and stop it.
+    output = stack.enter_context(log.open("wb"))
+    return start_process(
+        stack,
+        [str(Path(sys.executable).with_name("utskick")), *arguments],
+        env=env,
+        stdout=output,
+        stderr=subprocess.STDOUT,
+    )
+
+
+def _submit_and_work(
+    home: Path, env: dict[str, str], engine: Engine, letters: int, progress: Progress
+) -> _Measured:
+    """Run the submitter and one worker until every letter has an outcome; the timings."""
+    with contextlib.ExitStack() as stack:
+        started = time.perf_counter()
+        worker = _start(stack, ["worker"], env, home / "worker.log")
+        worker_memory = PeakMemory(worker.pid)
+        submitter = _start(
+            stack,
+            ["batch", "submit", str(home / BATCH_FILE), "--sender", EXEMPELKOMMUN],
+            env,
+            home / "submit.log",
+        )
+        submitter_memory = PeakMemory(submitter.pid)
+        progress.phase("tar emot breven (utskick batch submit)", letters, "brev")
+        while True:
+            try:
+                submitter.wait(timeout=SUBMIT_POLL_SECONDS)  # returns the moment it exits
+                break
+            except subprocess.TimeoutExpired:
+                progress.update(_count_letters(engine)[0])
+        submitted = time.perf_counter()
+        if submitter.returncode != 0:
+            summary = (home / "submit.log").read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"utskick batch submit misslyckades: {summary}")
+        progress.phase("arbetar tills varje brev har ett utfall", letters, "brev")
+        while True:
+            total, known = _count_letters(engine)
+            progress.update(known)
+            if total >= letters and known == total:
+                break
+            if worker.poll() is not None:
+                raise RuntimeError("utskick worker stannade under mätningen")
+            time.sleep(WORK_POLL_SECONDS)
+        finished = time.perf_counter()
+        measured = _Measured(
+            seconds_submit=submitted - started,
+            seconds_end_to_end=finished - started,
+            submitter_peak_mib=submitter_memory.peak_mib(),
+            worker_peak_mib=worker_memory.peak_mib(),
+            outcomes=_outcomes(engine),  # before the worker stops, as the clock did
+        )
+        progress.phase("stoppar utskick worker")
+    return measured
+
+
+def _measure(
+    home: Path, letters: int, database: str, worker_threads: int, progress: Progress
+) -> tuple[_Measured, int]:
+    """The batch in a temporary installation in `home`; its timings and reachable persons."""
+    progress.phase("förbereder referensen, mottagarna och breven")
+    with contextlib.ExitStack() as stack:
+        context, reachable = _reference(home, letters)
+        stack.callback(context.engine.dispose)
+        url, engine = stack.enter_context(_database(database, home, progress))
+        migrate.upgrade(engine)
+        with session_factory(engine).begin() as session:
+            seed_demo_configuration(session, context.pki.directory, dt.datetime.now(dt.UTC))
+        progress.phase("startar referensinfrastrukturen")
+        infrastructure = ReferenceInfrastructure(context)
+        stack.callback(infrastructure.stop)
+        infrastructure.start_in_thread()
+        env = _environment(home, url, context, worker_threads)
+        return _submit_and_work(home, env, engine, letters, progress), reachable
+
+
+def run_batch_benchmark(
     letters: int = 10_000,
     database: str = "sqlite",
     worker_threads: int = 4,
@@ -220,96 +372,26 @@ def run_batch_benchmark(  # noqa: PLR0915 (one measured run, set up and torn dow
         Letters per second end to end, the peak memory of both processes, the outcomes, and
         the ratio to the sign+seal-only rate of this machine.
     """
-    from utskick.entrypoints.benchmarks.signing import run_signing_benchmark  # noqa: PLC0415
-
-    utskick = str(Path(sys.executable).with_name("utskick"))
-    with tempfile.TemporaryDirectory(prefix="utskick-bench-") as folder:
-        home = Path(folder)
-        ports = dict(zip(_PORT_SETTINGS, _free_ports(len(_PORT_SETTINGS)), strict=True))
-        context = build_context(
-            ReferenceSettings.model_validate({"home": home, "run_smtp_sink": False, **ports})
-        )
-        reachable_count = max(1, int(letters * REACHABLE_SHARE) // LETTERS_PER_REACHABLE_PERSON)
-        reachable = list(synthetic_personnummer(0, reachable_count, year=1961))
-        unreachable = list(synthetic_personnummer(0, max(1, letters // 4), year=1962))
-        register_reachable(context, reachable)
-        register_addresses(context, unreachable)
-        batch_file = home / "batch.ndjson"
-        write_letters(batch_file, letters, reachable, unreachable)
-        url, engine, schema = _database(database, home)
-        infrastructure = ReferenceInfrastructure(context)
-        worker: subprocess.Popen[bytes] | None = None
-        worker_log = None
-        try:
-            migrate.upgrade(engine)
-            with session_factory(engine).begin() as session:
-                seed_demo_configuration(session, context.pki.directory, dt.datetime.now(dt.UTC))
-            infrastructure.start_in_thread()
-            env = dict(
-                os.environ,
-                UTSKICK_HOME=str(home),
-                UTSKICK_DATABASE_URL=url,
-                UTSKICK_FAR_URL=context.endpoints.far_url,
-                UTSKICK_POPULATION_URL=context.endpoints.population_url,
-                UTSKICK_TLS_CA_FILE=str(context.pki.ca_certificate),
-                UTSKICK_WORKER_THREADS=str(worker_threads),
-                UTSKICK_EMBEDDED_REFERENCE="false",
-            )
-            started = time.perf_counter()
-            # The worker's log goes to a file: a pipe nobody reads would fill and stop it.
-            worker_log = (home / "worker.log").open("wb")
-            worker = subprocess.Popen(  # noqa: S603 (our own command)
-                [utskick, "worker"], env=env, stdout=worker_log, stderr=subprocess.STDOUT
-            )
-            worker_memory = PeakMemory(worker.pid)
-            submitter = subprocess.Popen(  # noqa: S603
-                [utskick, "batch", "submit", str(batch_file), "--sender", EXEMPELKOMMUN],
-                env=env,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL,
-            )
-            submitter_memory = PeakMemory(submitter.pid)
-            summary, _ = submitter.communicate()
-            submitted = time.perf_counter()
-            if submitter.returncode != 0:
-                raise RuntimeError(f"utskick batch submit misslyckades: {summary.decode()}")
-            while True:
-                total, open_count = _open_letters(engine)
-                if total >= letters and open_count == 0:
-                    break
-                if worker.poll() is not None:
-                    raise RuntimeError("utskick worker stannade under mätningen")
-                time.sleep(0.2)
-            finished = time.perf_counter()
-            worker_peak = worker_memory.peak_mib()
-            outcomes = _outcomes(engine)
-        finally:
-            if worker is not None and worker.poll() is None:
-                worker.terminate()
-                worker.wait(timeout=30)
-            if worker_log is not None:
-                worker_log.close()
-            infrastructure.stop()
-            engine.dispose()
-            if schema is not None:
-                _drop_schema(schema)
-    seconds = finished - started
-    signing = run_signing_benchmark(seconds=signing_seconds)
+    with benchmark_run("bench batch") as progress:
+        with temporary_folder(progress, "utskick-bench-batch-") as home:
+            measured, reachable = _measure(home, letters, database, worker_threads, progress)
+        signing = run_signing_benchmark(seconds=signing_seconds)
+    seconds = measured.seconds_end_to_end
     rate = letters / seconds
-    digital_rate = outcomes.get("delivered/reachable", 0) / seconds
+    digital_rate = measured.outcomes.get("delivered/reachable", 0) / seconds
     sign_rate = float(signing["messages_per_s"])
     return {
         "letters": letters,
         "database": database,
         "worker_threads": worker_threads,
-        "distinct_reachable_persons": len(reachable),
+        "distinct_reachable_persons": reachable,
         "seconds_end_to_end": round(seconds, 2),
-        "seconds_submit": round(submitted - started, 2),
+        "seconds_submit": round(measured.seconds_submit, 2),
         "letters_per_s": round(rate, 1),
         "digital_letters_per_s": round(digital_rate, 1),
-        "submitter_peak_rss_mib": submitter_memory.peak_mib(),
-        "worker_peak_rss_mib": worker_peak,
-        "outcomes": outcomes,
+        "submitter_peak_rss_mib": measured.submitter_peak_mib,
+        "worker_peak_rss_mib": measured.worker_peak_mib,
+        "outcomes": measured.outcomes,
         "sign_seal_messages_per_s": sign_rate,
         "ratio_to_sign_seal": round(rate / sign_rate, 3),
         "digital_ratio_to_sign_seal": round(digital_rate / sign_rate, 3),

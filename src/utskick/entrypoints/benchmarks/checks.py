@@ -35,6 +35,8 @@ from utskick.entrypoints.benchmarks.check_inputs import (
     letter_pdf,
     many_objects_pdf,
 )
+from utskick.entrypoints.benchmarks.cleanup import benchmark_run
+from utskick.entrypoints.benchmarks.progress import Progress
 from utskick.letters.pdf_check import PdfRefusedError, check_pdf
 from utskick.mm.html_body import check_html_body
 
@@ -152,19 +154,15 @@ def run_checks_benchmark(
     large_html, large_pdf = (
         (QUICK_BYTES, QUICK_BYTES) if quick else (LARGE_BODY_BYTES, LARGE_PDF_BYTES)
     )
-    wall_start, cpu_start = time.perf_counter(), time.process_time()
-    cases = _html_cases(large_html) + _pdf_cases(large_pdf)
-    figures: dict[str, float | int | str] = {}
-    for case in cases:
-        figures[f"{case.name}_bytes"] = case.size
-        # The traced calls are the large cases' first, and warm them up; the others warm up
-        # the imports and caches.
-        for side, operation in (("check", case.check), ("baseline", case.baseline)):
-            if side in case.traced:
-                figures[f"{case.name}_{side}_peak_mib"] = round(_peak_mib(operation), 1)
-            else:
-                operation()
-    best = _timings(cases, rounds, seconds)
+    with benchmark_run("bench checks") as progress:
+        wall_start, cpu_start = time.perf_counter(), time.process_time()
+        progress.phase("bygger brödtexter och PDF-filer")
+        cases = _html_cases(large_html) + _pdf_cases(large_pdf)
+        progress.phase("mäter minnestopp och värmer upp", len(cases), "fall")
+        figures = _peaks(cases, progress)
+        best = _timings(cases, rounds, seconds, progress)
+        wall_seconds = time.perf_counter() - wall_start
+        cpu_seconds = time.process_time() - cpu_start
     for key, (wall, cpu) in best.items():
         figures[f"{key}_ms"] = round(wall * 1000, 3)
         figures[f"{key}_cpu_ms"] = round(cpu * 1000, 3)
@@ -179,24 +177,49 @@ def run_checks_benchmark(
             "quick": int(quick),
             "seconds_per_measurement": seconds,
             "rounds": rounds,
-            "wall_seconds": round(time.perf_counter() - wall_start, 1),
-            "cpu_seconds": round(time.process_time() - cpu_start, 1),
+            "wall_seconds": round(wall_seconds, 1),
+            "cpu_seconds": round(cpu_seconds, 1),
         }
     )
     return figures
 
 
-def _timings(cases: list[_Case], rounds: int, seconds: float) -> dict[str, tuple[float, float]]:
+def _peaks(cases: list[_Case], progress: Progress) -> dict[str, float | int | str]:
+    """Every case's size, and the peak memory of the sides traced (one call each)."""
+    figures: dict[str, float | int | str] = {}
+    for case in cases:
+        figures[f"{case.name}_bytes"] = case.size
+        # The traced calls are the large cases' first, and warm them up; the others warm up
+        # the imports and caches.
+        for side, operation in (("check", case.check), ("baseline", case.baseline)):
+            if side in case.traced:
+                figures[f"{case.name}_{side}_peak_mib"] = round(_peak_mib(operation), 1)
+            else:
+                operation()
+        progress.advance()
+    return figures
+
+
+def _sides(case: _Case) -> dict[str, Callable[[], object]]:
+    sides = {"check": case.check, "baseline": case.baseline}
+    if case.open_only is not None:
+        sides["open_only"] = case.open_only
+    return sides
+
+
+def _timings(
+    cases: list[_Case], rounds: int, seconds: float, progress: Progress
+) -> dict[str, tuple[float, float]]:
     """The best (wall, CPU) seconds per call of every measurement over interleaved rounds."""
     best: dict[str, tuple[float, float]] = {}
+    measurements = rounds * sum(len(_sides(case)) for case in cases)
+    progress.phase("mäter kontrollerna och deras tolkare", measurements, "delmätningar")
     for _ in range(rounds):
         for case in cases:
-            sides = {"check": case.check, "baseline": case.baseline}
-            if case.open_only is not None:
-                sides["open_only"] = case.open_only
-            for side, operation in sides.items():
+            for side, operation in _sides(case).items():
                 wall, cpu = _cost(operation, seconds)
                 key = f"{case.name}_{side}"
                 previous = best.get(key, (float("inf"), float("inf")))
                 best[key] = (min(previous[0], wall), min(previous[1], cpu))
+                progress.advance()
     return best

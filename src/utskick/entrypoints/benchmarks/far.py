@@ -11,15 +11,15 @@ RSA-2048 verify rate of the same run puts the number on the machine's scale.
 from __future__ import annotations
 
 import socket
-import tempfile
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import httpx
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+from utskick.entrypoints.benchmarks.cleanup import benchmark_run, temporary_folder
+from utskick.entrypoints.benchmarks.progress import Progress
 from utskick.mm.soap import SOAP_HEADERS, is_reachable_request, parse_is_reachable_response
 from utskick.reference.context import ReferenceContext, build_context
 from utskick.reference.far.client import mutual_tls_context
@@ -102,6 +102,38 @@ def _raw_verify() -> Callable[[], None]:
     return verify
 
 
+def _far_server(context: ReferenceContext) -> ServerGroup:
+    settings = context.settings
+    app = create_far_app(context)
+    return ServerGroup([server_config(app, _LOOPBACK, settings.far_port, context.pki.server_tls)])
+
+
+def _measure(context: ReferenceContext, share: float, progress: Progress) -> tuple[float, float]:
+    """The best calls/s and raw verifications/s over interleaved rounds of `share` seconds."""
+    recipients = _seed_recipients(context, RECIPIENTS_PER_CALL)
+    request = is_reachable_request("16" + EXEMPELKOMMUN, recipients)
+    verify = _raw_verify()
+    tls = mutual_tls_context(context, EXEMPELKOMMUN)
+    calls = raw = 0.0
+    with _far_server(context).running(), httpx.Client(verify=tls, timeout=60) as client:
+
+        def ask() -> None:
+            response = client.post(context.endpoints.far_url, content=request, headers=SOAP_HEADERS)
+            answers = parse_is_reachable_response(response.content)
+            if len(answers) != RECIPIENTS_PER_CALL:
+                raise RuntimeError(f"FaR svarade för {len(answers)} mottagare, inte 1000")
+
+        # Interleaved rounds, best of each: a neighbour's load on a shared machine then lowers
+        # one round, not one side of the comparison.
+        progress.phase("mäter isReachable och RSA-verifiering", 2 * _ROUNDS, "delmätningar")
+        for _ in range(_ROUNDS):
+            calls = max(calls, _rate(ask, share))
+            progress.advance()
+            raw = max(raw, _rate(verify, share))
+            progress.advance()
+    return calls, raw
+
+
 def run_is_reachable_benchmark(seconds: float = 3.0) -> dict[str, float]:
     """Measure isReachable with 1,000 ids per call over HTTPS + mutual TLS.
 
@@ -109,44 +141,24 @@ def run_is_reachable_benchmark(seconds: float = 3.0) -> dict[str, float]:
         `recipients_per_s`, `calls_per_s` and `raw_rsa_verify_per_s` (RSA-2048 PKCS#1 v1.5
         SHA-256, one core), with `recipients_per_call` and `seconds_per_measurement`.
     """
-    with tempfile.TemporaryDirectory(prefix="utskick-bench-far-") as home:
+    share = seconds / _ROUNDS
+    with (
+        benchmark_run("bench far") as progress,
+        temporary_folder(progress, "utskick-bench-far-") as home,
+    ):
+        progress.phase(f"förbereder FaR med {RECIPIENTS_PER_CALL} mottagare")
         settings = ReferenceSettings(
-            home=Path(home),
+            home=home,
             database_url=None,  # its own SQLite file, whatever the environment says
             host=_LOOPBACK,
             far_port=_free_port(),
             run_smtp_sink=False,
         )
         context = build_context(settings)
-        recipients = _seed_recipients(context, RECIPIENTS_PER_CALL)
-        request = is_reachable_request("16" + EXEMPELKOMMUN, recipients)
-        server = ServerGroup(
-            [
-                server_config(
-                    create_far_app(context), _LOOPBACK, settings.far_port, context.pki.server_tls
-                )
-            ]
-        )
-        verify = _raw_verify()
-        tls = mutual_tls_context(context, EXEMPELKOMMUN)
-        with server.running(), httpx.Client(verify=tls, timeout=60) as client:
-
-            def ask() -> None:
-                response = client.post(
-                    context.endpoints.far_url, content=request, headers=SOAP_HEADERS
-                )
-                answers = parse_is_reachable_response(response.content)
-                if len(answers) != RECIPIENTS_PER_CALL:
-                    raise RuntimeError(f"FaR svarade för {len(answers)} mottagare, inte 1000")
-
-            # Interleaved rounds, best of each: a neighbour's load on a shared machine then
-            # lowers one round, not one side of the comparison.
-            share = seconds / _ROUNDS
-            calls = raw = 0.0
-            for _ in range(_ROUNDS):
-                calls = max(calls, _rate(ask, share))
-                raw = max(raw, _rate(verify, share))
-        context.engine.dispose()
+        try:
+            calls, raw = _measure(context, share, progress)
+        finally:
+            context.engine.dispose()
     return {
         "recipients_per_s": round(calls * RECIPIENTS_PER_CALL, 1),
         "calls_per_s": round(calls, 2),

@@ -19,13 +19,13 @@ invoice run of the issue, split over two worker processes.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Sequence
@@ -36,9 +36,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from utskick.db.engine import create_database_engine, session_factory
 from utskick.entrypoints.benchmarks.batch import synthetic_personnummer
-from utskick.jobs.queue import ClaimedJob
-from utskick.letters import events
+from utskick.entrypoints.benchmarks.cleanup import benchmark_run, start_process, temporary_folder
+from utskick.entrypoints.benchmarks.progress import Progress
+from utskick.jobs.queue import PRINT, ClaimedJob
 from utskick.letters.models import Letter
+from utskick.letters.vocabulary import PAPER
 from utskick.migrations import migrate
 from utskick.printing.addresses import FixedAddressSource, RegisterEntry
 from utskick.printing.handover import handover_batch, window_of
@@ -54,6 +56,8 @@ VENDOR = "tryckeriet"
 NIGHT_RUN_LETTERS = 200_000
 CORES = 2
 TARGET_PER_CORE = 100
+# The file modes of a hand-over: one PDF per letter, or one merged PDF for the batch.
+_MODES = {"per_letter": "en PDF per brev", "merged": "en sammanslagen PDF"}
 SUBJECT = "Faktura för vatten och avlopp"
 # About 150 words: one A4 page with the letter head, as a typical invoice letter.
 BODY = (
@@ -103,15 +107,20 @@ def sample_letter(number: int, created: dt.datetime) -> PrintLetter:
     )
 
 
-def measure_rendering(letters: int) -> dict[str, object]:
+def measure_rendering(letters: int, progress: Progress) -> dict[str, object]:
     """Letters/s of `render` (one file each) and of `render_merged` (one file for all)."""
     created = dt.datetime(2026, 3, 31, 8, tzinfo=dt.UTC)
     renderer = LetterRenderer(window_of(PrintVendor()))
     documents = [sample_letter(number, created) for number in range(letters)]
     warm = renderer.render(documents[0])  # fonts and the sRGB profile load once per process
+    progress.phase("renderar en PDF per brev", letters, "brev")
+    total_bytes = 0
     started = time.perf_counter()
-    total_bytes = sum(len(renderer.render(document).pdf) for document in documents)
+    for done, document in enumerate(documents, start=1):
+        total_bytes += len(renderer.render(document).pdf)
+        progress.update(done)  # an attribute store; a letter takes milliseconds
     per_letter_seconds = time.perf_counter() - started
+    progress.phase(f"renderar {letters} brev i en PDF")
     started = time.perf_counter()
     merged, parts = renderer.render_merged(
         documents, title="Utskriftsbatch", author="Exempelkommun", created=created
@@ -183,7 +192,7 @@ def _seed_paper_letters(sessions: sessionmaker[Session], recipients: Sequence[st
                     "case_number": f"VA 2026-{number:06d}",
                     "message_id": str(uuid.uuid4()),
                     "created_at": now,
-                    "state": events.PAPER,
+                    "state": PAPER,
                     "channel": "paper",
                     "reason": "paper_only_policy",
                     "updated_at": now,
@@ -208,7 +217,7 @@ def _register(recipients: Sequence[str]) -> FixedAddressSource:
     )
 
 
-def build_closed_batch(home: Path, letters: int) -> tuple[str, float]:
+def build_closed_batch(home: Path, letters: int, progress: Progress) -> tuple[str, float]:
     """Letters in `paper`, addressed and batched by `address_jobs` until the batch closes.
 
     Returns:
@@ -217,6 +226,7 @@ def build_closed_batch(home: Path, letters: int) -> tuple[str, float]:
     settings = _settings(home, batch_size=letters, merged=False)
     engine = create_database_engine(settings.resolved_database_url())
     try:
+        progress.phase(f"lägger in {letters} pappersbrev")
         migrate.upgrade(engine)
         sessions = session_factory(engine)
         recipients = list(synthetic_personnummer(0, letters, year=1971))
@@ -224,9 +234,10 @@ def build_closed_batch(home: Path, letters: int) -> tuple[str, float]:
         source = _register(recipients)
         now = dt.datetime.now(dt.UTC)
         jobs = [
-            ClaimedJob(number, events.PRINT_JOB, letter_id, None, 1, now)
+            ClaimedJob(number, PRINT, letter_id, None, 1, now)
             for number, letter_id in enumerate(ids, start=1)
         ]
+        progress.phase("adresserar och samlar i en batch", letters, "brev")
         started = time.perf_counter()
         for first in range(0, len(jobs), MAX_BATCH):
             address_jobs(
@@ -237,6 +248,7 @@ def build_closed_batch(home: Path, letters: int) -> tuple[str, float]:
                 clock=lambda: dt.datetime.now(dt.UTC),
                 actor="bench",
             )
+            progress.update(min(len(jobs), first + MAX_BATCH))
         seconds = time.perf_counter() - started
         with sessions() as session:
             closed = list(
@@ -301,15 +313,17 @@ _CHILD = (
 def measure_handover(home: Path, batch_id: str, letters: int, *, merged: bool) -> dict[str, float]:
     """Hand the batch over in a fresh Python process; letters/s and peak memory."""
     arguments = [str(home), batch_id, str(letters), "1" if merged else "0"]
-    child = subprocess.run(  # noqa: S603 (this Python, our own module)
-        [sys.executable, "-c", _CHILD, *arguments],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    with contextlib.ExitStack() as stack:
+        child = start_process(
+            stack,
+            [sys.executable, "-c", _CHILD, *arguments],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        stdout, stderr = child.communicate()
     if child.returncode != 0:
-        raise RuntimeError(f"överlämningen misslyckades: {child.stderr[-2000:]}")
-    report = json.loads(child.stdout.strip().splitlines()[-1])
+        raise RuntimeError(f"överlämningen misslyckades: {stderr.decode(errors='replace')[-2000:]}")
+    report = json.loads(stdout.decode().strip().splitlines()[-1])
     if report["letters"] != letters:
         raise RuntimeError(f"överlämningen gav {report['letters']} brev, väntade {letters}")
     return {
@@ -337,29 +351,14 @@ def run_print_benchmark(
         size and mode the hand-over's time and peak memory; per mode, the slowest hand-over
         and whether it meets 100 letters/s per core.
     """
-    result: dict[str, object] = {"rendering": measure_rendering(render_letters)}
-    addressing: dict[str, object] = {}
-    handovers: dict[str, object] = {}
-    slowest = {"per_letter": float("inf"), "merged": float("inf")}
-    with tempfile.TemporaryDirectory(prefix="utskick-bench-print-") as folder:
-        for size in batch_sizes:
-            per_letter_home = Path(folder) / f"{size}-per-letter"
-            merged_home = Path(folder) / f"{size}-merged"
-            per_letter_home.mkdir()
-            batch_id, address_rate = build_closed_batch(per_letter_home, size)
-            addressing[str(size)] = _per_hour_figures(address_rate)
-            # The same closed batch for the merged mode: a copy of the database file.
-            merged_home.mkdir()
-            for database_file in per_letter_home.glob("utskick.db*"):
-                shutil.copy(database_file, merged_home / database_file.name)
-            for mode, home, merged in (
-                ("per_letter", per_letter_home, False),
-                ("merged", merged_home, True),
-            ):
-                figures = measure_handover(home, batch_id, size, merged=merged)
-                handovers[f"{size}_{mode}"] = figures
-                slowest[mode] = min(slowest[mode], figures["letters_per_s"])
-                shutil.rmtree(home / "drop")
+    with benchmark_run("bench print") as progress:
+        result: dict[str, object] = {"rendering": measure_rendering(render_letters, progress)}
+        with temporary_folder(progress, "utskick-bench-print-") as folder:
+            addressing, handovers = _address_and_hand_over(folder, batch_sizes, progress)
+    slowest = dict.fromkeys(_MODES, float("inf"))
+    for key, figures in handovers.items():
+        mode = key.split("_", 1)[1]
+        slowest[mode] = min(slowest[mode], figures["letters_per_s"])
     result["addressing"] = addressing
     result["handover"] = handovers
     result["slowest_handover_letters_per_s"] = slowest
@@ -367,3 +366,32 @@ def run_print_benchmark(
     result["target_met"] = {mode: rate >= TARGET_PER_CORE for mode, rate in slowest.items()}
     result["cpus"] = os.cpu_count()
     return result
+
+
+def _address_and_hand_over(
+    folder: Path, batch_sizes: Sequence[int], progress: Progress
+) -> tuple[dict[str, object], dict[str, dict[str, float]]]:
+    """For each size: a closed batch by addressing, handed over in both file modes."""
+    addressing: dict[str, object] = {}
+    handovers: dict[str, dict[str, float]] = {}
+    steps = len(batch_sizes) * len(_MODES)
+    for size in batch_sizes:
+        homes = {mode: folder / f"{size}-{mode.replace('_', '-')}" for mode in _MODES}
+        homes["per_letter"].mkdir()
+        batch_id, address_rate = build_closed_batch(homes["per_letter"], size, progress)
+        addressing[str(size)] = _per_hour_figures(address_rate)
+        # The same closed batch for the merged mode: a copy of the database file.
+        homes["merged"].mkdir()
+        for database_file in homes["per_letter"].glob("utskick.db*"):
+            shutil.copy(database_file, homes["merged"] / database_file.name)
+        for mode, mode_text in _MODES.items():
+            progress.phase(
+                f"lämnar över {size} brev till tryckeriet, {mode_text}",
+                steps,
+                "överlämningar klara",
+                done=len(handovers),
+            )
+            figures = measure_handover(homes[mode], batch_id, size, merged=mode == "merged")
+            handovers[f"{size}_{mode}"] = figures
+            shutil.rmtree(homes[mode] / "drop")
+    return addressing, handovers
