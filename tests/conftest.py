@@ -7,6 +7,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
+from support.world import EXEMPELKOMMUN, GRANNKOMMUN
 from utskick.db.engine import create_database_engine, normalise_url
 from utskick.migrations import migrate
 from utskick.mm.devca import DevCertificateAuthority
@@ -20,9 +21,6 @@ POSTGRES_URL = os.environ.get(
     "UTSKICK_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
 )
 REQUIRE_POSTGRES = os.environ.get("UTSKICK_TEST_REQUIRE_POSTGRES") == "1"
-
-EXEMPELKOMMUN = "2021004748"
-GRANNKOMMUN = "2021009903"
 
 
 @pytest.fixture(scope="session")

@@ -4,13 +4,15 @@ import pytest
 from sqlalchemy import text
 
 from support.connector_world import (
-    EXEMPELKOMMUN,
-    SYD,
     connector_settings,
     prepare_connector,
-    start_reference,
 )
 from support.jdk_verifier import jdk_verifier_or_skip
+from support.world import (
+    EXEMPELKOMMUN,
+    SYD,
+    start_reference,
+)
 from utskick.reference.mailbox.storage import MessageStore
 from utskick.relay.operator import HttpMailboxOperatorClient
 from utskick.senders.keys import client_tls_context
@@ -20,7 +22,9 @@ from utskick.senders.models import SenderOrganisation
 @pytest.fixture(scope="session")
 def world(tmp_path_factory):
     """(reference context, connector settings, engine, sending system id)."""
-    context, infrastructure = start_reference(tmp_path_factory.mktemp("reference"))
+    context, infrastructure = start_reference(
+        tmp_path_factory.mktemp("reference"), run_smtp_sink=False
+    )
     home = tmp_path_factory.mktemp("connector")
     settings = connector_settings(
         home,

@@ -13,12 +13,16 @@ from collections import Counter
 import pytest
 from sqlalchemy import func, select
 
-from support.connector_world import EXEMPELKOMMUN, TOLVAN, free_ports
+from support.world import (
+    EXEMPELKOMMUN,
+    TOLVAN,
+)
 from utskick.mm.delivery import Delivery, SecureMessage, SupportInfo
 from utskick.mm.keys import load_signing_identity
 from utskick.mm.signing import sign_and_seal
 from utskick.mm.soap import deliver_secure_request
 from utskick.reference.mailbox import service as operator_service
+from utskick.reference.runner import free_loopback_ports as free_ports
 from utskick.reference.store import MailboxMessage
 from utskick.reference.tls import ServerGroup, server_config
 from utskick.relay.operator import HttpMailboxOperatorClient, TransientDeliveryError

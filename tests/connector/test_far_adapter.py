@@ -2,7 +2,7 @@
 
 import pytest
 
-from support.connector_world import (
+from support.world import (
     ANNA,
     BERTIL,
     CECILIA,

@@ -5,8 +5,9 @@ The signer (`support/JdkSealedDeliverySigner.java`) imports nothing from Utskick
 that strips the prefixes before signing (Skatteverket's rule) and sends them prefixed is what
 travels: Delivered=true and readable in the mailbox. A changed byte is refused with fault 5012
 and nothing is stored. The variant signed over the prefixed form as it is verifies only as a
-document of its own (tests/unit/mm/test_java_signed.py): inside deliverSecure its seal no longer
-covers what arrives, and the operator refuses it, as the JDK's own stripping verifier does.
+document of its own (tests/unit/mm/test_verification_java_signed.py): inside deliverSecure its
+seal no longer covers what arrives, and the operator refuses it, as the JDK's own stripping
+verifier does.
 """
 
 import uuid
@@ -14,8 +15,12 @@ import uuid
 import pytest
 from lxml import etree
 
-from support.connector_world import EXEMPELKOMMUN, TOLVAN, subjects_with_trans_id
+from support.connector_world import subjects_with_trans_id
 from support.jdk_signer import jdk_signer_or_skip
+from support.world import (
+    EXEMPELKOMMUN,
+    TOLVAN,
+)
 from utskick.mm.delivery import Delivery, SecureMessage, SupportInfo, build_delivery
 from utskick.relay.operator import DeliveryRefusedError
 

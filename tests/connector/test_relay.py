@@ -9,50 +9,26 @@ from lxml import etree
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from support.connector_world import ANNA, BERTIL, EXEMPELKOMMUN, TOLVAN
+from support.world import (
+    ANNA,
+    BERTIL,
+    EXEMPELKOMMUN,
+    TOLVAN,
+    Clock,
+    FakeFar,
+    FakeOperator,
+)
 from utskick.entrypoints.benchmarks.signing import minimal_pdf
 from utskick.entrypoints.worker import Worker
 from utskick.jobs.models import Job
 from utskick.jobs.queue import DELIVER, FALLBACK, JobQueue
 from utskick.letters.models import Letter, LetterEvent
 from utskick.letters.service import AttachmentInput, LetterInput, LetterService
-from utskick.mm.soap import DeliveryResult, DeliveryStatus
 from utskick.relay.operator import DeliveryRefusedError, TransientDeliveryError
 from utskick.senders.models import SendingSystem
 
 PDF = minimal_pdf(1000)  # attachments are opened at intake: a real PDF
 V3 = "http://minameddelanden.gov.se/schema/Message/v3"
-
-
-class FakeOperator:
-    """Answers from a script: an exception to raise, or 'ok' for Delivered."""
-
-    def __init__(self, *script):
-        self.script = list(script)
-        self.requests = []
-
-    def deliver(self, service_address, request):
-        self.requests.append((service_address, request))
-        step = self.script.pop(0) if self.script else "ok"
-        if isinstance(step, Exception):
-            raise step
-        recipient = etree.fromstring(request).findtext(
-            ".//{http://minameddelanden.gov.se/schema/Message/v2}Recipient"
-        )
-        return DeliveryResult(
-            f"trans-{len(self.requests)}", (DeliveryStatus(recipient, delivered=True),)
-        )
-
-
-class Clock:
-    def __init__(self):
-        self.now = dt.datetime.now(dt.UTC)
-
-    def __call__(self):
-        return self.now
-
-    def advance(self, seconds):
-        self.now += dt.timedelta(seconds=seconds)
 
 
 @pytest.fixture
@@ -333,12 +309,12 @@ def test_a_deliver_job_for_a_cancelled_letter_sends_nothing(world, accept):
     jobs = worker.queue.claim(worker.worker_id, now=clock(), limit=10, kinds=["classify"])
     worker._run_classify(jobs)
     with Session(engine) as session, session.begin():
-        from utskick.letters import events
+        from utskick.letters import events, vocabulary
 
         events.record(
             session,
             session.get(Letter, letter_id),
-            events.CANCELLED,
+            vocabulary.CANCELLED,
             actor="cli",
             now=clock(),
             reason="cancelled",
@@ -351,18 +327,11 @@ def test_a_deliver_job_for_a_cancelled_letter_sends_nothing(world, accept):
     assert letter_and_events(world, letter_id)[0].state == "cancelled"
 
 
-class DownFar:
-    def is_reachable(self, _sender_number, _recipient_ids):
-        from utskick.switch.far import FarUnavailableError
-
-        raise FarUnavailableError("FaR (https://far.test) svarar inte: ConnectError")
-
-
 def test_while_far_is_down_letters_wait_and_are_classified_when_it_is_back(world, accept):
     clock = Clock()
     letter_id = accept(clock=clock)
     down = make_worker(world, FakeOperator(), clock)
-    down.adapters.register = DownFar()
+    down.adapters.register = FakeFar(down=True)
 
     while down.run_once():
         pass
@@ -386,7 +355,7 @@ def test_a_letter_whose_deadline_passes_while_far_is_down_goes_on_paper(world, a
     _, settings, _, _ = world
     clock.advance(settings.fallback_after_seconds + 1)
     down = make_worker(world, FakeOperator(), clock)
-    down.adapters.register = DownFar()
+    down.adapters.register = FakeFar(down=True)
 
     while down.run_once():
         pass

@@ -12,7 +12,10 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from support.connector_world import EXEMPELKOMMUN, KARIN
+from support.world import (
+    EXEMPELKOMMUN,
+    KARIN,
+)
 from utskick.entrypoints.worker import WorkerPool, drain
 from utskick.jobs.models import Job
 from utskick.jobs.queue import WEBHOOK, ClaimedJob

@@ -15,13 +15,18 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from support.connector_world import EXEMPELKOMMUN, TOLVAN, subjects_with_trans_id
+from support.connector_world import subjects_with_trans_id
 from support.independent_verifier import (
     inner_deliver_secure,
     renamed_to_sealed_delivery,
     standalone,
     strip_prefixes_textually,
     verify_enveloped,
+)
+from support.world import (
+    EXEMPELKOMMUN,
+    TOLVAN,
+    RecordingOperator,
 )
 from utskick.entrypoints.worker import Worker
 from utskick.letters.models import Letter, LetterEvent
@@ -35,18 +40,6 @@ from utskick.senders.models import SendingSystem
 
 PREFIXED_SIGNATURE = b"<ds:Signature>"
 DEFAULT_SIGNATURE = b'<Signature xmlns="http://www.w3.org/2000/09/xmldsig#">'
-
-
-class RecordingClient:
-    """The real HTTPS client (mutual TLS), keeping each request exactly as it was posted."""
-
-    def __init__(self, client):
-        self.client = client
-        self.requests = []
-
-    def deliver(self, service_address, request):
-        self.requests.append((service_address, request))
-        return self.client.deliver(service_address, request)
 
 
 def sealed_letter(context, subject):
@@ -172,7 +165,7 @@ def test_the_relay_writes_each_operators_form_and_the_letter_is_delivered(
         "address": {context.endpoints.operators["syd"].service_url: "default"},
         "other operator": {"5569990020": "default"},
     }[setting]
-    recorder = RecordingClient(http_client)
+    recorder = RecordingOperator(http_client)
     worker = Worker(
         settings.model_copy(update={"operator_wire_forms": forms}),
         engine,

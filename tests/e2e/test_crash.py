@@ -20,6 +20,12 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from support.connector_world import (
+    connector_environment,
+    connector_settings,
+    prepare_connector,
+)
+from support.postgres import postgres_schema_url
+from support.world import (
     BERTIL,
     CECILIA,
     DAVID,
@@ -31,14 +37,10 @@ from support.connector_world import (
     IDA,
     KARIN,
     TOLVAN,
-    connector_environment,
-    connector_settings,
-    prepare_connector,
     start_reference,
 )
-from support.postgres import postgres_schema_url
 from utskick.db.engine import create_database_engine
-from utskick.letters import events
+from utskick.letters import vocabulary
 from utskick.letters.models import Letter, LetterEvent
 from utskick.letters.service import LetterInput, LetterService
 from utskick.reference.store import MailboxDelivery, MailboxMessage
@@ -121,7 +123,7 @@ def unfinished(engine, accepted):
         open_letters = session.scalar(
             select(func.count())
             .select_from(Letter)
-            .where(Letter.state.not_in(list(events.OUTCOME_KNOWN_STATES)))
+            .where(Letter.state.not_in(list(vocabulary.OUTCOME_KNOWN_STATES)))
         )
     return open_letters + LETTERS - (accepted[-1] if accepted else 0)
 
@@ -168,7 +170,10 @@ def run_with_chaos(engine, env, home, logs, rng, accepted):
 def test_killed_workers_lose_no_letter_and_deliver_none_twice(tmp_path, database, failure_rate):
     rng = random.Random()
     context, infrastructure = start_reference(
-        tmp_path / "reference", failure_rate=failure_rate, failure_delay_seconds=2.0
+        tmp_path / "reference",
+        run_smtp_sink=False,
+        failure_rate=failure_rate,
+        failure_delay_seconds=2.0,
     )
     try:
         home = tmp_path / "home"
@@ -203,7 +208,7 @@ def test_killed_workers_lose_no_letter_and_deliver_none_twice(tmp_path, database
             terminal_events = Counter(
                 session.scalars(
                     select(LetterEvent.letter_id).where(
-                        LetterEvent.state.in_(list(events.OUTCOME_KNOWN_STATES))
+                        LetterEvent.state.in_(list(vocabulary.OUTCOME_KNOWN_STATES))
                     )
                 )
             )
@@ -225,7 +230,7 @@ def test_killed_workers_lose_no_letter_and_deliver_none_twice(tmp_path, database
             ).all()
         stored_count = Counter(message_id for message_id, _ in stored)
         trans_id_of = dict(stored)
-        delivered = [letter for letter in letters if letter.state == events.DELIVERED]
+        delivered = [letter for letter in letters if letter.state == vocabulary.DELIVERED]
         assert len(delivered) == sum(
             1 for i in range(LETTERS) if MIX[i % len(MIX)][1][0] == "delivered"
         )
@@ -241,7 +246,7 @@ def test_killed_workers_lose_no_letter_and_deliver_none_twice(tmp_path, database
                 retries = session.scalar(
                     select(func.count())
                     .select_from(LetterEvent)
-                    .where(LetterEvent.state == events.RETRYING)
+                    .where(LetterEvent.state == vocabulary.RETRYING)
                 )
             assert retries > 0, "the operator's failures never reached the connector"
         engine.dispose()

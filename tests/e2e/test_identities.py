@@ -14,65 +14,52 @@ import json
 import pytest
 from sqlalchemy import func, select
 
+from support.world import (
+    ANNA,
+    BERTIL,
+    CECILIA,
+    DAVID,
+    EVA,
+    EXEMPELBOLAGET,
+    EXEMPELKOMMUN,
+    FILIP,
+    GRANNKOMMUN,
+    GUSTAV,
+    HANNA,
+    IDA,
+    KARIN,
+    NORD,
+    SYD,
+    TOLVAN,
+    UTAN_BREVLADA,
+    running_reference,
+)
 from utskick.db.engine import create_database_engine, session_factory
 from utskick.entrypoints.embedded import seed_demo_configuration
 from utskick.entrypoints.worker import drain
 from utskick.jobs.queue import enqueue
-from utskick.letters import events
+from utskick.letters import vocabulary
 from utskick.letters.models import Letter, LetterEvent
 from utskick.letters.service import LetterInput, LetterService
 from utskick.migrations import migrate
 from utskick.printing.repository import BatchFilter, PrintRepository
 from utskick.printing.service import close_on_command
-from utskick.reference.context import build_context
 from utskick.reference.mailbox.storage import MessageStore
-from utskick.reference.runner import ReferenceInfrastructure
-from utskick.reference.runner import free_loopback_ports as _free_ports
-from utskick.reference.settings import ReferenceSettings
 from utskick.reference.store import MailboxMessage
-from utskick.reference.world import EXEMPELKOMMUN, GRANNKOMMUN, NORD, SYD
 from utskick.senders import systems
 from utskick.settings import Settings
 from utskick.switch import precheck
-
-PORT_SETTINGS = (
-    "far_port",
-    "population_port",
-    "syd_service_port",
-    "syd_ui_port",
-    "nord_service_port",
-    "nord_ui_port",
-    "sink_page_port",
-    "smtp_port",
-)
-
-TOLVAN = "191212121212"
-ANNA = "198004232388"
-BERTIL = "197501012475"
-CECILIA = "199003153146"
-DAVID = "196611090827"
-EVA = "198512304166"
-FILIP = "201206143230"
-GUSTAV = "197001632392"
-HANNA = "195807183529"
-IDA = "199302281465"
-KARIN = "198101052382"
-EXEMPELBOLAGET = "165569990038"
-UTAN_BREVLADA = "165566778899"
 
 
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
     home = tmp_path_factory.mktemp("e2e-reference")
-    ports = dict(zip(PORT_SETTINGS, _free_ports(len(PORT_SETTINGS)), strict=True))
-    context = build_context(ReferenceSettings(home=home, run_smtp_sink=False, **ports))
-    infrastructure = ReferenceInfrastructure(context)
-    infrastructure.start_in_thread()
-    yield context
-    # The connector's clients keep connections alive; let them go so the servers stop at once.
-    precheck._REGISTERS.clear()  # the process-wide FaR client cache
-    gc.collect()
-    infrastructure.stop()
+    with running_reference(home, run_smtp_sink=False) as context:
+        yield context
+        # The connector's clients keep connections alive; let them go so the servers stop
+        # at once.
+        precheck._REGISTERS.clear()  # the process-wide FaR client cache
+        gc.collect()
 
 
 @pytest.fixture(scope="module")
@@ -195,7 +182,7 @@ def test_each_demo_identity_ends_with_the_expected_outcome_and_reason(
     recipient, sender, _, state, channel, reason, operator = CASES[case]
     letter = outcomes[case]
     assert (letter.state, letter.reason) == (state, reason), case
-    assert letter.state in events.TERMINAL_STATES
+    assert letter.state in vocabulary.TERMINAL_STATES
     if state == "handed_to_print":
         _assert_in_the_vendor_drop(connector, letter)
     if channel is not None:

@@ -12,19 +12,12 @@ from pathlib import Path
 import httpx
 import pytest
 
+from support.world import REFERENCE_PORT_SETTINGS
 from utskick.reference.runner import free_loopback_ports as _free_ports
 
 UTSKICK = str(Path(sys.executable).with_name("utskick"))
-REFERENCE_PORTS = (
-    "FAR_PORT",
-    "POPULATION_PORT",
-    "SYD_SERVICE_PORT",
-    "SYD_UI_PORT",
-    "NORD_SERVICE_PORT",
-    "NORD_UI_PORT",
-    "SINK_PAGE_PORT",
-    "SMTP_PORT",
-)
+# The reference's port settings as `UTSKICK_REFERENCE_<NAME>` names them.
+REFERENCE_PORTS = tuple(name.upper() for name in REFERENCE_PORT_SETTINGS)
 
 
 @pytest.fixture(scope="module")

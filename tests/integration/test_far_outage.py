@@ -22,18 +22,21 @@ from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from support.connector_world import (
-    EXEMPELKOMMUN,
-    TOLVAN,
     connector_settings,
     prepare_connector,
-    start_reference,
 )
 from support.postgres import postgres_schema_url
+from support.world import (
+    EXEMPELKOMMUN,
+    TOLVAN,
+    Clock,
+    start_reference,
+)
 from utskick.db.engine import create_database_engine
 from utskick.entrypoints.app import create_app
 from utskick.entrypoints.cli import app as cli
 from utskick.entrypoints.worker import Worker
-from utskick.jobs.dependencies import DEGRADED, FAR, OK, dependency_state, record_outcome
+from utskick.jobs.dependencies import DEGRADED, FAR, OK, dependency_state
 from utskick.jobs.models import Job
 from utskick.letters.models import Letter, LetterEvent
 from utskick.letters.service import LetterInput, LetterService
@@ -50,7 +53,9 @@ WAITING = "far_unavailable"
 
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
-    context, infrastructure = start_reference(tmp_path_factory.mktemp("reference"))
+    context, infrastructure = start_reference(
+        tmp_path_factory.mktemp("reference"), run_smtp_sink=False
+    )
     yield context
     infrastructure.stop()
 
@@ -88,14 +93,6 @@ def connector(request, reference, tmp_path):
         yield settings, engine, system_id, key
         engine.dispose()
         precheck._REGISTERS.clear()  # the process-wide FaR clients hold this engine
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = dt.datetime.now(dt.UTC)
-
-    def __call__(self) -> dt.datetime:
-        return self.now
 
 
 def accept_letter(settings: Settings, engine, system_id: str) -> str:
@@ -253,32 +250,6 @@ def test_health_reports_far_degraded_with_the_reason_and_ok_once_far_answers(con
     assert health["status"] == "ok"
     assert health["far"]["status"] == OK
     assert "reason" not in health["far"]
-
-
-def test_an_outage_keeps_the_time_it_began_and_an_answer_ends_it(migrated_engine):
-    name = f"far-{uuid.uuid4().hex[:8]}"  # the shared test database has its own "far"
-    start = dt.datetime(2026, 12, 7, 2, 0, tzinfo=dt.UTC)
-
-    def at(minutes: int) -> dt.datetime:
-        return start + dt.timedelta(minutes=minutes)
-
-    def seen() -> tuple[str, str | None, dt.datetime | None]:
-        state = dependency_state(migrated_engine, name)
-        since = state.since
-        if since is not None:  # SQLite gives it back naive, in UTC
-            since = since.replace(tzinfo=dt.UTC) if since.tzinfo is None else since
-        return state.status, state.reason, since
-
-    record_outcome(migrated_engine, name, "anslutningen nekades", at(0))
-    record_outcome(migrated_engine, name, "tidsgräns (30 s)", at(5))
-    assert seen() == (DEGRADED, "tidsgräns (30 s)", at(0))
-
-    record_outcome(migrated_engine, name, None, at(10))
-    record_outcome(migrated_engine, name, None, at(15))  # still ok: nothing written
-    assert seen() == (OK, None, at(10))
-
-    record_outcome(migrated_engine, name, "HTTP 503", at(20))
-    assert seen() == (DEGRADED, "HTTP 503", at(20))
 
 
 def test_a_far_without_an_address_is_a_wait_with_that_reason_not_a_crash(connector):

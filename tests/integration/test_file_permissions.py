@@ -27,7 +27,8 @@ from utskick.entrypoints.embedded import prepare_embedded_run, write_secret
 from utskick.migrations import migrate
 from utskick.mm.devca import write_pem_bundle
 from utskick.mm.private_files import write_private_file
-from utskick.printing.handover import LOCK_FOLDER, MANIFEST_JSON, WORK_FOLDER, handover_batch
+from utskick.printing.drops import MANIFEST_JSON, WORK_FOLDER
+from utskick.printing.handover import LOCK_FOLDER, handover_batch
 from utskick.reference.store import create_reference_engine, create_schema
 from utskick.senders.repository import SenderRepository
 from utskick.settings import PrintVendor, Settings

@@ -4,47 +4,21 @@ One running set per test worker: free ports, a data folder of its own, the demo 
 """
 
 import os
-import ssl
 import uuid
 
-import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
-from utskick.reference.context import build_context
-from utskick.reference.runner import ReferenceInfrastructure
-from utskick.reference.runner import free_loopback_ports as free_ports
-from utskick.reference.settings import ReferenceSettings
+from support.world import EXEMPELKOMMUN, running_reference
+from support.world import mtls_client as mtls_client_for
 from utskick.reference.store import create_reference_engine, create_schema, sessions
-from utskick.reference.world import EXEMPELKOMMUN, GRANNKOMMUN, NORD, SYD  # noqa: F401
-
-PORT_SETTINGS = (
-    "far_port",
-    "population_port",
-    "syd_service_port",
-    "syd_ui_port",
-    "nord_service_port",
-    "nord_ui_port",
-    "sink_page_port",
-    "smtp_port",
-)
 
 
 @pytest.fixture(scope="session")
-def reference_settings(tmp_path_factory):
-    home = tmp_path_factory.mktemp("reference-home")
-    ports = dict(zip(PORT_SETTINGS, free_ports(len(PORT_SETTINGS)), strict=True))
-    return ReferenceSettings(home=home, **ports)
-
-
-@pytest.fixture(scope="session")
-def reference(reference_settings):
+def reference(tmp_path_factory):
     """The running reference infrastructure (FaR, population register, Syd, Nord, sinks)."""
-    context = build_context(reference_settings)
-    infrastructure = ReferenceInfrastructure(context)
-    infrastructure.start_in_thread()
-    yield context
-    infrastructure.stop()
+    with running_reference(tmp_path_factory.mktemp("reference-home")) as context:
+        yield context
 
 
 @pytest.fixture(scope="session")
@@ -53,10 +27,7 @@ def mtls_client(reference):
     clients = []
 
     def make(organisation_number=EXEMPELKOMMUN, *, certificate=True):
-        context = ssl.create_default_context(cafile=str(reference.pki.ca_certificate))
-        if certificate:
-            context.load_cert_chain(str(reference.pki.key_and_certificate(organisation_number)))
-        client = httpx.Client(verify=context, timeout=30)
+        client = mtls_client_for(reference, organisation_number, certificate=certificate)
         clients.append(client)
         return client
 

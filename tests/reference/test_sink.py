@@ -7,19 +7,16 @@ from email.message import EmailMessage
 import pytest
 from fastapi.testclient import TestClient
 
-from support.reference_mailbox import free_ports
+from support.world import reference_settings
 from utskick.reference.context import build_context
-from utskick.reference.settings import ReferenceSettings
+from utskick.reference.runner import free_loopback_ports as free_ports
 from utskick.reference.sink import SmtpSink, create_sink_page_app, read_mail
 from utskick.reference.store import SinkSms
 
 
 @pytest.fixture(scope="module")
 def sink_context(tmp_path_factory):
-    [smtp_port] = free_ports(1)
-    return build_context(
-        ReferenceSettings(home=tmp_path_factory.mktemp("sink"), smtp_port=smtp_port)
-    )
+    return build_context(reference_settings(tmp_path_factory.mktemp("sink")))
 
 
 @pytest.fixture(scope="module")

@@ -1,41 +1,14 @@
-"""Helpers of the REST API tests: the demo senders, a small PDF, a fake precheck and an
-in-memory population register."""
+"""Helpers of the REST API tests: the demo senders, a small PDF, and the web app with the
+test world's fake precheck and an in-memory population register."""
 
 import base64
-import datetime as dt
 
+from support.world import EVA, EXEMPELKOMMUN, GRANNKOMMUN, NOW, FakePrecheck
 from utskick.entrypoints.benchmarks.signing import minimal_pdf
 from utskick.printing.addresses import FixedAddressSource, RegisterEntry
-from utskick.switch.precheck import Decision, FarUnavailableError
 
-EXEMPELKOMMUN = "2021004748"
-GRANNKOMMUN = "2021009903"
-NOW = dt.datetime(2026, 11, 27, 9, 0, tzinfo=dt.UTC)
 PDF = minimal_pdf(1000)
-# A person with protected identity in the register the API tests use (Eva Ek of the demo world).
-PROTECTED_PERSON = "198512304166"
 PDF_BASE64 = base64.b64encode(PDF).decode()
-
-
-class FakePrecheck:
-    """Answers like the switch: 191212121212 is digital at Kivra, everyone else paper."""
-
-    def __init__(self):
-        self.far_down = False
-        self.asked = []
-
-    def check(self, sender_number, recipient_ids, *, policy="digital-or-paper"):
-        self.asked.append((sender_number, list(recipient_ids), policy))
-        if self.far_down:
-            raise FarUnavailableError("anslutningen till FaR bröts")
-        return [
-            Decision(
-                rid, "digital", "reachable", "5566778899", "Kivra", "https://kivra.example/svc"
-            )
-            if rid == "191212121212"
-            else Decision(rid, "paper", "not_registered")
-            for rid in recipient_ids
-        ]
 
 
 def letter_json(**changes):
@@ -85,14 +58,14 @@ def add_demo_senders(engine):
 
 def api_app(engine, home):
     """The web app on that database, with the fake precheck in place of FaR and an in-memory
-    population register in which PROTECTED_PERSON has a protected identity."""
+    population register in which Eva has a protected identity."""
     from utskick.entrypoints.app import create_app
     from utskick.settings import Settings
 
     app = create_app(Settings(home=home), engine)
     app.state.adapters.precheck = FakePrecheck()
     app.state.adapters.address_source = FixedAddressSource(
-        {PROTECTED_PERSON: RegisterEntry(PROTECTED_PERSON, found=True, protected=True)}
+        {EVA: RegisterEntry(EVA, found=True, protected=True)}
     )
     return app
 

@@ -1,6 +1,6 @@
 """The connector wired to a running reference infrastructure, for switch, relay and crash tests.
 
-The reference runs on free loopback ports with its own data folder; the connector gets a
+The reference runs as `support.world.start_reference` starts it; the connector gets a
 home of its own, a migrated database, the demo organisations as sender organisations
 (Exempelkommun is also the intermediary) and a sending system allowed to send for both.
 """
@@ -13,54 +13,11 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
+from support.world import EXEMPELKOMMUN, GRANNKOMMUN, TOLVAN
 from utskick.db.engine import create_database_engine
 from utskick.migrations import migrate
-from utskick.reference.context import build_context
-from utskick.reference.runner import ReferenceInfrastructure
-from utskick.reference.runner import free_loopback_ports as free_ports
-from utskick.reference.settings import ReferenceSettings
 from utskick.senders.models import SenderOrganisation, SendingSystem
 from utskick.settings import Settings
-
-EXEMPELKOMMUN = "2021004748"
-GRANNKOMMUN = "2021009903"
-SYD = "5569990012"
-NORD = "5569990020"
-
-# Demo identities (docs/test-identities.md) with their 12-digit ids.
-TOLVAN = "191212121212"  # Syd, accepts all
-ANNA = "198004232388"  # Nord
-BERTIL = "197501012475"  # Syd, opted out of Exempelkommun
-CECILIA = "199003153146"  # Syd, pending
-DAVID = "196611090827"  # not registered
-EVA = "198512304166"  # protected identity
-FILIP = "201206143230"  # Syd, under 18
-GUSTAV = "197001632392"  # samordningsnummer, Nord
-IDA = "199302281465"  # Syd
-KARIN = "198101052382"  # Syd
-EXEMPELBOLAGET = "165569990038"  # company mailbox at Nord
-UTAN_BREVLADA = "165566778899"  # no mailbox
-
-PORT_SETTINGS = (
-    "far_port",
-    "population_port",
-    "syd_service_port",
-    "syd_ui_port",
-    "nord_service_port",
-    "nord_ui_port",
-    "sink_page_port",
-    "smtp_port",
-)
-
-
-def start_reference(home: Path, **overrides):
-    """Build and start the reference infrastructure on free ports; returns (context, running)."""
-    ports = dict(zip(PORT_SETTINGS, free_ports(len(PORT_SETTINGS)), strict=True))
-    settings = ReferenceSettings(home=home, **{"run_smtp_sink": False, **ports, **overrides})
-    context = build_context(settings)
-    infrastructure = ReferenceInfrastructure(context)
-    infrastructure.start_in_thread()
-    return context, infrastructure
 
 
 def connector_settings(home: Path, context, **overrides) -> Settings:

@@ -8,12 +8,10 @@ import uuid
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from utskick.letters import events
+from support.world import EXEMPELKOMMUN, NOW
+from utskick.letters import events, vocabulary
 from utskick.letters.models import Letter
 from utskick.senders.models import SenderOrganisation, SendingSystem
-
-EXEMPELKOMMUN = "2021004748"
-NOW = dt.datetime(2026, 11, 27, 9, 0, tzinfo=dt.UTC)
 
 
 def ensure_sender_and_system(session: Session) -> str:
@@ -78,7 +76,7 @@ def paper_letter(
         postal_address=postal_address,
         message_id=uuid.uuid4().hex,
         created_at=now,
-        state=events.RECEIVED,
+        state=vocabulary.RECEIVED,
         updated_at=now,
     )
     session.add(letter)
@@ -86,7 +84,7 @@ def paper_letter(
     events.record(
         session,
         letter,
-        events.PAPER,
+        vocabulary.PAPER,
         actor="test",
         now=now,
         channel="paper",

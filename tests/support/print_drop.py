@@ -21,10 +21,16 @@ from pathlib import Path
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from support.connector_world import DAVID, EVA, EXEMPELKOMMUN, IDA, TOLVAN
 from support.postgres import postgres_schema_url
+from support.world import (
+    DAVID,
+    EVA,
+    EXEMPELKOMMUN,
+    IDA,
+    TOLVAN,
+)
 from utskick.db.engine import create_database_engine
-from utskick.letters import events
+from utskick.letters import events, vocabulary
 from utskick.letters.models import Letter, LetterEvent
 from utskick.migrations import migrate
 from utskick.printing.models import CLOSED, WHOLE_LETTER, PrintBatch, PrintItem
@@ -125,7 +131,7 @@ def _add_letter(
         },
         message_id=str(uuid.uuid4()),
         created_at=now - dt.timedelta(hours=3),
-        state=events.PAPER,
+        state=vocabulary.PAPER,
         channel="paper",
         reason="paper_only_policy",
         updated_at=now,
@@ -147,7 +153,7 @@ def _add_letter(
     events.record(
         session,
         letter,
-        events.BATCHED,
+        vocabulary.BATCHED,
         actor="test",
         now=now,
         data={"batch_id": batch_id, "position": position},
@@ -167,7 +173,7 @@ def handed_to_print_counts(engine: Engine) -> dict[str, int]:
     with Session(engine) as session:
         rows = session.execute(
             select(LetterEvent.letter_id, func.count())
-            .where(LetterEvent.state == events.HANDED_TO_PRINT)
+            .where(LetterEvent.state == vocabulary.HANDED_TO_PRINT)
             .group_by(LetterEvent.letter_id)
         ).all()
     return {str(letter_id): int(count) for letter_id, count in rows}

@@ -1,73 +1,20 @@
-"""Helpers for the citizen mailbox tests: fresh test persons, letters over mTLS, UI sessions."""
+"""Helpers for the citizen mailbox tests: letters over mTLS, UI sessions."""
 
 import datetime as dt
-import random
 import re
-import ssl
 import uuid
-from contextlib import contextmanager
 from html import unescape
 
 import httpx
 
+from support.world import EXEMPELKOMMUN
 from utskick.entrypoints.benchmarks.signing import minimal_pdf
 from utskick.mm.delivery import Attachment, Delivery, SecureMessage, SupportInfo
 from utskick.mm.keys import load_signing_identity
 from utskick.mm.signing import sign_and_seal
 from utskick.mm.soap import SOAP_HEADERS, deliver_secure_request, parse_deliver_secure_response
-from utskick.reference.context import build_context
-from utskick.reference.runner import ReferenceInfrastructure
-from utskick.reference.runner import free_loopback_ports as free_ports
-from utskick.reference.settings import ReferenceSettings
-from utskick.reference.world import EXEMPELKOMMUN
 
-PORT_SETTINGS = (
-    "far_port",
-    "population_port",
-    "syd_service_port",
-    "syd_ui_port",
-    "nord_service_port",
-    "nord_ui_port",
-    "sink_page_port",
-    "smtp_port",
-)
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
-_random = random.SystemRandom()
-
-
-@contextmanager
-def running_world(home):
-    """A whole reference infrastructure of its own (own database, ports and sinks)."""
-    ports = dict(zip(PORT_SETTINGS, free_ports(len(PORT_SETTINGS)), strict=True))
-    context = build_context(ReferenceSettings(home=home, **ports))
-    infrastructure = ReferenceInfrastructure(context)
-    infrastructure.start_in_thread()
-    try:
-        yield context
-    finally:
-        infrastructure.stop()
-
-
-def luhn_digit(nine_digits):
-    total = 0
-    for position, char in enumerate(nine_digits):
-        product = int(char) * (2 if position % 2 == 0 else 1)
-        total += product - 9 if product > 9 else product
-    return str((10 - total % 10) % 10)
-
-
-def fresh_personnummer():
-    """A valid personnummer that no demo person has (born 1940–1999, random serial)."""
-    born = dt.date(1940, 1, 1) + dt.timedelta(days=_random.randrange(60 * 365))
-    serial = f"{_random.randrange(1000):03d}"
-    ten = born.strftime("%y%m%d") + serial
-    return born.strftime("%Y%m%d") + serial + luhn_digit(ten)
-
-
-def mtls_client_for(context, organisation_number=EXEMPELKOMMUN):
-    ssl_context = ssl.create_default_context(cafile=str(context.pki.ca_certificate))
-    ssl_context.load_cert_chain(str(context.pki.key_and_certificate(organisation_number)))
-    return httpx.Client(verify=ssl_context, timeout=30)
 
 
 def deliver_letter(

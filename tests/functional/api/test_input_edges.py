@@ -12,9 +12,9 @@ from fastapi.testclient import TestClient
 from pypdf import PdfWriter
 from sqlalchemy.orm import Session
 
-from support.api import PDF_BASE64, PROTECTED_PERSON, api_app, letter_json, new_api_key_headers
+from support.api import PDF_BASE64, api_app, letter_json, new_api_key_headers
+from support.world import DAVID, EVA, DownPopulationRegister
 from utskick.letters.models import Letter
-from utskick.printing.addresses import AddressSourceUnavailableError
 
 pytestmark = pytest.mark.storage
 
@@ -24,7 +24,6 @@ ADDRESS = {
     "postal_code": "999 99",
     "city": "Skyddsstad",
 }
-ORDINARY_PERSON = "196611090827"
 REPEATED_RECIPIENT = (
     '{"sender": "2021004748", "recipient": "191212121212", "subject": "Beslut", '
     '"body": "Hej", "protection_class": 2, "recipient": "198004232388"}'
@@ -205,7 +204,7 @@ class TestProtectedAddress:
     ):
         answer = storage_client.post(
             "/api/v1/letters",
-            json=letter_json(recipient=PROTECTED_PERSON, address=ADDRESS),
+            json=letter_json(recipient=EVA, address=ADDRESS),
             headers=headers,
         )
         assert answer.status_code == 201, answer.text
@@ -216,7 +215,7 @@ class TestProtectedAddress:
     ):
         answer = storage_client.post(
             "/api/v1/letters",
-            json=letter_json(recipient=ORDINARY_PERSON, address=ADDRESS),
+            json=letter_json(recipient=DAVID, address=ADDRESS),
             headers=headers,
         )
         assert answer.status_code == 201, answer.text
@@ -227,12 +226,12 @@ class TestProtectedAddress:
         self, storage_engine, headers, stored, tmp_path
     ):
         app = api_app(storage_engine, tmp_path)
-        app.state.adapters.address_source = _DownRegister()
+        app.state.adapters.address_source = DownPopulationRegister()
         client = TestClient(app, raise_server_exceptions=False)
         before = stored()
         answer = client.post(
             "/api/v1/letters",
-            json=letter_json(recipient=ORDINARY_PERSON, address=ADDRESS),
+            json=letter_json(recipient=DAVID, address=ADDRESS),
             headers=headers,
         )
         assert answer.status_code == 503
@@ -240,7 +239,7 @@ class TestProtectedAddress:
         assert "skyddad identitet" in answer.json()["detail"]
         assert stored() == before
         without_address = client.post(
-            "/api/v1/letters", json=letter_json(recipient=ORDINARY_PERSON), headers=headers
+            "/api/v1/letters", json=letter_json(recipient=DAVID), headers=headers
         )
         assert without_address.status_code == 201
 
@@ -248,14 +247,14 @@ class TestProtectedAddress:
         self, storage_engine, headers, stored, tmp_path
     ):
         app = api_app(storage_engine, tmp_path)
-        app.state.adapters.address_source = _DownRegister()
+        app.state.adapters.address_source = DownPopulationRegister()
         client = TestClient(app, raise_server_exceptions=False)
         before = stored()
         answer = _ndjson(
             client,
             [
-                json.dumps(letter_json(recipient=ORDINARY_PERSON, address=ADDRESS)),
-                json.dumps(letter_json(recipient=ORDINARY_PERSON, reference="utan adress")),
+                json.dumps(letter_json(recipient=DAVID, address=ADDRESS)),
+                json.dumps(letter_json(recipient=DAVID, reference="utan adress")),
             ],
             headers,
         )
@@ -263,11 +262,6 @@ class TestProtectedAddress:
         assert (result["accepted"], result["rejected"]) == (1, 1)
         assert result["rejections"][0]["field"] == "address"
         assert stored()["letter"] == before["letter"] + 1
-
-
-class _DownRegister:
-    def lookup(self, _ids):
-        raise AddressSourceUnavailableError("folkbokföringen svarar inte: ConnectTimeout")
 
 
 def _pdf_with_embedded_file():

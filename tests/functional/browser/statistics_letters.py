@@ -7,11 +7,10 @@ current state `reached_after` later, as the letter's life would have written the
 import datetime as dt
 import uuid
 
+from support.world import EXEMPELKOMMUN, GRANNKOMMUN
 from utskick.letters.models import Letter, LetterEvent, MessageType
 from utskick.senders.models import SenderOrganisation, SendingSystem
 
-EXEMPELKOMMUN = "2021004748"
-GRANNKOMMUN = "2021009903"
 SOCIAL = "Socialtjänsten"
 BYGG = "Byggnadsnämnden"
 SYSTEM_NAME = "statistik"

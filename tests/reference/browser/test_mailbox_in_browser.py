@@ -12,11 +12,11 @@ from urllib.parse import urljoin
 import pytest
 from playwright.sync_api import expect
 
-from support.reference_mailbox import deliver_letter, fresh_personnummer
+from support.reference_mailbox import deliver_letter
+from support.world import IDA, fresh_personnummer
 from utskick.reference.far.client import far_client_for
 from utskick.reference.world import EXEMPELKOMMUN, GRANNKOMMUN
 
-IDA = "199302281465"
 BANNER = "TESTLÄGE – simulerad e-legitimation, inga riktiga uppgifter"
 
 

@@ -2,13 +2,9 @@
 
 import pytest
 
+from support.world import BERTIL, DAVID, EVA, TOLVAN
 from utskick.reference.far.registry import FarError, FarRegistry
 from utskick.reference.world import EXEMPELKOMMUN, GRANNKOMMUN, NORD, SYD
-
-TOLVAN = "191212121212"
-BERTIL = "197501012475"
-EVA = "198512304166"
-DAVID = "196611090827"
 
 
 @pytest.fixture

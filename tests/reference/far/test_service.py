@@ -6,13 +6,26 @@ what they changed: the other tests of the session read the demo world.
 """
 
 import datetime as dt
-import random
 import ssl
 
 import httpx
 import pytest
 from lxml import etree
 
+from support.world import (
+    ANNA,
+    BERTIL,
+    CECILIA,
+    DAVID,
+    EVA,
+    EXEMPELBOLAGET,
+    FILIP,
+    GUSTAV,
+    HANNA,
+    TOLVAN,
+    UTAN_BREVLADA,
+    fresh_personnummer,
+)
 from utskick.mm import far, schemas
 from utskick.mm.devca import write_pem_bundle
 from utskick.mm.soap import (
@@ -23,19 +36,8 @@ from utskick.mm.soap import (
     parse_is_reachable_response,
 )
 from utskick.reference.far.client import FarClient, far_client_for
-from utskick.reference.world import DEMO_WORLD, EXEMPELKOMMUN, GRANNKOMMUN, NORD, SYD
+from utskick.reference.world import EXEMPELKOMMUN, GRANNKOMMUN, NORD, SYD
 
-TOLVAN = "191212121212"
-ANNA = "198004232388"
-BERTIL = "197501012475"
-CECILIA = "199003153146"
-DAVID = "196611090827"
-EVA = "198512304166"
-FILIP = "201206143230"
-GUSTAV = "197001632392"
-HANNA = "195807183529"
-EXEMPELBOLAGET = "165569990038"
-UTAN_BREVLADA = "165566778899"
 UNREGISTERED_ORGANISATION = "5561234567"  # valid check digit, not in FaR
 
 BILLION_LAUGHS = b"""<?xml version="1.0"?>
@@ -56,33 +58,6 @@ EXTERNAL_ENTITY = b"""<?xml version="1.0"?>
 <isReachable xmlns="http://minameddelanden.gov.se/schema/Recipient/v3">
 <senderOrgNr>162021004748</senderOrgNr><recipientId>&secret;</recipientId></isReachable>
 </soap:Body></soap:Envelope>"""
-
-
-def _luhn_digit(nine_digits):
-    total = 0
-    for position, char in enumerate(nine_digits):
-        product = int(char) * (2 if position % 2 == 0 else 1)
-        total += product - 9 if product > 9 else product
-    return str((10 - total % 10) % 10)
-
-
-_demo_ids = {person.id for person in DEMO_WORLD.persons}
-_random = random.Random()
-
-
-def fresh_person():
-    """A valid personnummer nobody else uses (born 1940–1989, serial from 100)."""
-    while True:
-        year = _random.randint(1940, 1989)
-        month, day, serial = (
-            _random.randint(1, 12),
-            _random.randint(1, 28),
-            _random.randint(100, 999),
-        )
-        nine = f"{year % 100:02d}{month:02d}{day:02d}{serial:03d}"
-        candidate = f"{year // 100}{nine}{_luhn_digit(nine)}"
-        if candidate not in _demo_ids:
-            return candidate
 
 
 @pytest.fixture(scope="module")
@@ -366,14 +341,14 @@ class TestOperatorOperations:
         assert reachability(far_as, EXEMPELKOMMUN, DAVID).account_type == "Not"
 
     def test_register_activates_a_pending_account(self, reference, far_as):
-        person = fresh_person()
+        person = fresh_personnummer()
         reference.registry.register(SYD, person, pending=True)
         assert reachability(far_as, EXEMPELKOMMUN, person).pending is True
         far_as(SYD).register(person, person)
         assert reachability(far_as, EXEMPELKOMMUN, person).pending is False
 
     def test_register_answers_a_complete_signature_that_validates(self, reference, mtls_client):
-        person = fresh_person()
+        person = fresh_personnummer()
         request = far.register_request(
             far.RegisterRequest(
                 far.AccountRequest(
@@ -413,7 +388,7 @@ class TestOperatorOperations:
 
     @pytest.mark.parametrize("sender", [EXEMPELKOMMUN, GRANNKOMMUN])
     def test_a_sender_may_not_call_operator_operations(self, far_as, sender):
-        person = fresh_person()
+        person = fresh_personnummer()
         client = far_as(sender)
         for call in (
             lambda: client.register(person, person),
@@ -428,7 +403,7 @@ class TestOperatorOperations:
         assert reachability(far_as, EXEMPELKOMMUN, person).account_type == "Not"
 
     def test_stored_preferences_decide_whom_the_recipient_accepts(self, far_as):
-        person = fresh_person()
+        person = fresh_personnummer()
         syd = far_as(SYD)
         syd.register(person, person)
         assert {s.number for s in syd.get_account_preferences(person, person)} == {
@@ -445,7 +420,7 @@ class TestOperatorOperations:
         ]
 
     def test_preferences_naming_an_unknown_sender_are_5014(self, far_as):
-        person = fresh_person()
+        person = fresh_personnummer()
         syd = far_as(SYD)
         syd.register(person, person)
         with pytest.raises(SoapFault) as caught:
@@ -454,7 +429,7 @@ class TestOperatorOperations:
         assert reachability(far_as, EXEMPELKOMMUN, person).sender_accepted is True
 
     def test_change_service_supplier_moves_the_account_and_its_deliveries(self, reference, far_as):
-        person = fresh_person()
+        person = fresh_personnummer()
         far_as(SYD).register(person, person)
         far_as(SYD).change_service_supplier(person, person, NORD)
         moved = reachability(far_as, EXEMPELKOMMUN, person)
@@ -470,7 +445,7 @@ class TestOperatorOperations:
         assert back.service_supplier.id == "16" + SYD
 
     def test_change_to_an_operator_far_does_not_know_is_8004(self, far_as):
-        person = fresh_person()
+        person = fresh_personnummer()
         far_as(SYD).register(person, person)
         for name in (EXEMPELKOMMUN, "brevlada.example:443"):
             with pytest.raises(SoapFault) as caught:
@@ -478,7 +453,7 @@ class TestOperatorOperations:
             assert caught.value.error_code == 8004
 
     def test_a_third_operator_may_not_move_an_account(self, far_as):
-        person = fresh_person()
+        person = fresh_personnummer()
         far_as(SYD).register(person, person)
         with pytest.raises(SoapFault) as caught:
             far_as(NORD).change_service_supplier(person, person, SYD)

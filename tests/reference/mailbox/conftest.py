@@ -7,35 +7,30 @@ sample's certificate, which is registered in FaR for Exempelkommun (2021004748),
 sender and sealer.
 """
 
-import ssl
 from dataclasses import dataclass
 
-import httpx
 import pytest
 from sqlalchemy import func, select
 
+from support.world import EXEMPELKOMMUN, NORD, SYD, mtls_client, reference_settings
 from utskick.reference.context import build_context
 from utskick.reference.mailbox.service import create_operator_service_app
 from utskick.reference.mailbox.storage import MessageStore
 from utskick.reference.runner import free_loopback_ports as free_ports
-from utskick.reference.settings import ReferenceSettings
 from utskick.reference.sink import SmtpSink
 from utskick.reference.store import (
     MailboxDelivery,
     MailboxMessage,
 )
 from utskick.reference.tls import ServerGroup, server_config
-from utskick.reference.world import EXEMPELKOMMUN, NORD, SYD
 
-from .wire import PORTS, SAMPLE_TIME, Letters, sample_certificate
+from .wire import SAMPLE_TIME, Letters, sample_certificate
 
 
 @pytest.fixture(scope="session")
 def mailbox_context(tmp_path_factory, sample_bytes):
     """A reference context of these tests' own; the sample's certificate registered in FaR."""
-    home = tmp_path_factory.mktemp("mailbox-home")
-    ports = dict(zip(PORTS, free_ports(len(PORTS)), strict=True))
-    context = build_context(ReferenceSettings(home=home, **ports))
+    context = build_context(reference_settings(tmp_path_factory.mktemp("mailbox-home")))
     context.registry.add_certificate(EXEMPELKOMMUN, sample_certificate(sample_bytes))
     return context
 
@@ -86,12 +81,7 @@ def client(mailbox_context, tmp_path_factory):
     made = []
 
     def make(organisation=EXEMPELKOMMUN, *, certificate=True, bundle=None):
-        tls = ssl.create_default_context(cafile=str(mailbox_context.pki.ca_certificate))
-        if bundle is not None:
-            tls.load_cert_chain(str(bundle))
-        elif certificate:
-            tls.load_cert_chain(str(mailbox_context.pki.key_and_certificate(organisation)))
-        http = httpx.Client(verify=tls, timeout=30)
+        http = mtls_client(mailbox_context, organisation, certificate=certificate, bundle=bundle)
         made.append(http)
         return http
 

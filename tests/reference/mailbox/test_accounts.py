@@ -3,6 +3,7 @@
 import pytest
 from sqlalchemy import select
 
+from support.world import ANNA, DAVID, EXEMPELBOLAGET, IDA, SYD, TOLVAN
 from utskick.mm.soap import SoapFault
 from utskick.reference.mailbox.accounts import (
     AccountError,
@@ -21,12 +22,11 @@ from utskick.reference.store import (
     sessions,
 )
 
-SYD = "5569990012"
-OWNER = "191212121212"
-DELEGATE = "199302281465"
-SIGNATORY = "198004232388"
-COMPANY = "165569990038"
-NEWCOMER = "196611090827"
+OWNER = TOLVAN
+DELEGATE = IDA
+SIGNATORY = ANNA
+COMPANY = EXEMPELBOLAGET
+NEWCOMER = DAVID
 
 
 class RecordingFar:

@@ -5,13 +5,13 @@ phone number), so what arrives in the sinks can only come from that test.
 """
 
 import datetime as dt
-import itertools
 import uuid
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from support.world import fresh_organisation_number, fresh_personnummer
 from utskick.mm.delivery import (
     NotificationDelivery,
     SecureMessage,
@@ -35,26 +35,6 @@ from utskick.reference.store import (
 from utskick.reference.world import EXEMPELKOMMUN, NORD, SYD
 
 from .wire import post, wait_for
-
-_serial = itertools.count(1)
-
-
-def _check_digit(nine_digits):
-    total = 0
-    for position, char in enumerate(nine_digits):
-        product = int(char) * (2 if position % 2 == 0 else 1)
-        total += product - 9 if product > 9 else product
-    return str((10 - total % 10) % 10)
-
-
-def fresh_personnummer():
-    base = f"450505{next(_serial):03d}"
-    return "19" + base + _check_digit(base)
-
-
-def fresh_organisation_number():
-    base = f"55699{next(_serial):04d}"
-    return base + _check_digit(base)
 
 
 def open_mailbox(context, *, operator=SYD, frequency="direkt", email=True, phone=True):

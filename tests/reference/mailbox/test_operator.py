@@ -8,6 +8,7 @@ import uuid
 
 import pytest
 
+from support.world import ANNA, TOLVAN
 from utskick.mm import namespaces as ns
 from utskick.mm.delivery import (
     Delivery,
@@ -22,8 +23,6 @@ from utskick.mm.signing import append_enveloped_signature, seal_delivery, sign_d
 from utskick.mm.soap import SoapFault, deliver_secure_request, parse_deliver_secure_response
 from utskick.reference.mailbox.operator import MailboxOperator
 from utskick.reference.world import EXEMPELKOMMUN, GRANNKOMMUN
-
-from .wire import ANNA, TOLVAN
 
 V3 = f"{{{ns.MESSAGE_V3}}}"
 MSG = f"{{{ns.MESSAGE}}}"

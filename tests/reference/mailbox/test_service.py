@@ -11,6 +11,7 @@ import httpx
 import pytest
 from lxml import etree
 
+from support.world import ANNA, KARIN, TOLVAN
 from utskick.mm import namespaces as ns
 from utskick.mm.delivery import Attachment
 from utskick.mm.notify import parse_notify_response
@@ -18,7 +19,7 @@ from utskick.mm.signing import seal_delivery, sign_delivery
 from utskick.mm.soap import MAX_MESSAGE_BYTES, deliver_secure_request, parse_deliver_secure_response
 from utskick.reference.world import EXEMPELKOMMUN, GRANNKOMMUN
 
-from .wire import ANNA, KARIN, TOLVAN, post, refusal
+from .wire import post, refusal
 
 V3 = f"{{{ns.MESSAGE_V3}}}"
 MSG = f"{{{ns.MESSAGE}}}"

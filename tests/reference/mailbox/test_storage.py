@@ -8,6 +8,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from lxml import etree
 from sqlalchemy import select, update
 
+from support.world import BERTIL, KARIN, TOLVAN
 from utskick.entrypoints.benchmarks.signing import minimal_pdf
 from utskick.mm.delivery import (
     Attachment,
@@ -24,9 +25,6 @@ from utskick.reference.mailbox.storage import MessageStore, NewMessage, StorageK
 from utskick.reference.store import MailboxAccount, MailboxDelivery, MailboxMessage
 from utskick.reference.world import EXEMPELKOMMUN, NORD, SYD
 
-TOLVAN = "191212121212"
-BERTIL = "197501012475"
-KARIN = "198101052382"
 KEY = bytes(range(32))
 
 

@@ -21,6 +21,7 @@ from support.tampering import (
     exclusive_c14n,
     insert_into_text,
 )
+from support.world import TOLVAN
 from utskick.mm import namespaces as ns
 from utskick.mm.signing import append_enveloped_signature, seal_delivery, sign_delivery
 from utskick.mm.soap import SoapFault, deliver_secure_request, parse_deliver_secure_response
@@ -34,7 +35,7 @@ from utskick.reference.mailbox.operator import MailboxOperator
 from utskick.reference.store import MailboxDelivery, MailboxMessage
 from utskick.reference.world import DEMO_WORLD, EXEMPELKOMMUN, GRANNKOMMUN
 
-from .wire import TOLVAN, post, refusal
+from .wire import post, refusal
 
 COMMENT_REASON = "kommentarer är inte tillåtna i signerat innehåll"
 INSTRUCTION_REASON = "processinstruktioner är inte tillåtna i signerat innehåll"

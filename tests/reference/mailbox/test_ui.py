@@ -15,37 +15,34 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from support.reference_mailbox import (
-    MailboxVisitor,
-    deliver_letter,
+from support.reference_mailbox import MailboxVisitor, deliver_letter, visible_text
+from support.world import (
+    ANNA,
+    CECILIA,
+    DAVID,
+    EVA,
+    EXEMPELBOLAGET,
+    IDA,
+    TOLVAN,
     fresh_personnummer,
-    mtls_client_for,
-    running_world,
-    visible_text,
+    mtls_client,
+    running_reference,
 )
 from utskick.reference.far.client import far_client_for
 from utskick.reference.mailbox.ui import create_mailbox_ui_app
 from utskick.reference.store import MailboxAccount, MailboxDelegation
 from utskick.reference.world import EXEMPELKOMMUN, GRANNKOMMUN, NORD, SYD
 
-TOLVAN = "191212121212"
-ANNA = "198004232388"
-CECILIA = "199003153146"
-DAVID = "196611090827"
-EVA = "198512304166"
-IDA = "199302281465"
-EXEMPELBOLAGET = "165569990038"
-
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    with running_world(tmp_path_factory.mktemp("mailbox-ui")) as context:
+    with running_reference(tmp_path_factory.mktemp("mailbox-ui")) as context:
         yield context
 
 
 @pytest.fixture(scope="module")
 def sender_client(world):
-    client = mtls_client_for(world)
+    client = mtls_client(world)
     yield client
     client.close()
 

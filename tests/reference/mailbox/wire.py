@@ -1,4 +1,4 @@
-"""Helpers of the mailbox operator tests: demo identities, signed letters, SOAP over HTTPS."""
+"""Helpers of the mailbox operator tests: signed letters, SOAP over HTTPS, waiting."""
 
 import base64
 import datetime as dt
@@ -10,6 +10,7 @@ import pytest
 from cryptography import x509
 from lxml import etree
 
+from support.world import EXEMPELKOMMUN, TOLVAN
 from utskick.entrypoints.benchmarks.signing import minimal_pdf
 from utskick.mm import namespaces as ns
 from utskick.mm.delivery import Attachment, Delivery, SecureMessage, SupportInfo
@@ -22,22 +23,8 @@ from utskick.mm.soap import (
     deliver_secure_request,
     parse_deliver_secure_response,
 )
-from utskick.reference.world import EXEMPELKOMMUN
 
 SAMPLE_TIME = dt.datetime(2020, 6, 1, 12, 0, tzinfo=dt.UTC)
-TOLVAN = "191212121212"
-ANNA = "198004232388"
-KARIN = "198101052382"
-PORTS = (
-    "far_port",
-    "population_port",
-    "syd_service_port",
-    "syd_ui_port",
-    "nord_service_port",
-    "nord_ui_port",
-    "sink_page_port",
-    "smtp_port",
-)
 
 
 def sample_certificate(sample_bytes):

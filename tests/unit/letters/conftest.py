@@ -1,39 +1,25 @@
 """The letter service on a database of each kind, with one sender and one sending system."""
 
-import datetime as dt
-
 import pytest
 from sqlalchemy import func, select
 
+from support.world import EXEMPELKOMMUN, NOW, sender_organisation
 from utskick.jobs.models import Job
 from utskick.letters.models import Batch, Letter, LetterAttachment, LetterEvent
 from utskick.letters.service import LetterInput, LetterService
-from utskick.senders.models import SenderOrganisation
 from utskick.senders.systems import create_sending_system
 from utskick.settings import Settings
-
-INTAKE_NOW = dt.datetime(2026, 11, 27, 9, 0, tzinfo=dt.UTC)
 
 
 @pytest.fixture
 def intake(db_session):
     """(service, sending system) on a rolled-back session of SQLite or PostgreSQL."""
-    db_session.add(
-        SenderOrganisation(
-            organisation_number="2021004748",
-            name="Exempelkommun",
-            intermediary=True,
-            support_text="Frågor? Ring Exempelkommuns kontaktcenter.",
-            created_at=INTAKE_NOW,
-        )
-    )
+    db_session.add(sender_organisation(intermediary=True))
     db_session.flush()
     system = create_sending_system(
-        db_session, name="Ärendesystemet", sender_numbers=["2021004748"], now=INTAKE_NOW
+        db_session, name="Ärendesystemet", sender_numbers=[EXEMPELKOMMUN], now=NOW
     )
-    service = LetterService(
-        db_session, Settings(fallback_after_seconds=3600), clock=lambda: INTAKE_NOW
-    )
+    service = LetterService(db_session, Settings(fallback_after_seconds=3600), clock=lambda: NOW)
     return service, system
 
 

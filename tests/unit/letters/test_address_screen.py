@@ -7,10 +7,10 @@ import json
 import pytest
 from sqlalchemy import event, select
 
+from support.world import DAVID, EVA, DownPopulationRegister
 from utskick.jobs.models import Job
 from utskick.letters.address_screen import (
     UNAVAILABLE,
-    ProtectionUnknownError,
     screen_addresses,
 )
 from utskick.letters.models import Letter, LetterEvent
@@ -19,8 +19,8 @@ from utskick.printing.addresses import FixedAddressSource, RegisterEntry, Regist
 
 pytestmark = pytest.mark.storage
 
-PROTECTED = "198512304166"
-ORDINARY = "196611090827"
+PROTECTED = EVA
+ORDINARY = DAVID
 ADDRESS = {
     "name": "Eva Ek",
     "lines": ["c/o Hemlig Kontakt", "Dolda gatan 7"],
@@ -39,11 +39,6 @@ def register():
         }
     )
     return source, RegisterProtection(source)
-
-
-class Unreachable:
-    def protected(self, _ids):
-        raise ProtectionUnknownError("folkbokföringen svarar inte: ConnectTimeout")
 
 
 @pytest.fixture
@@ -132,7 +127,8 @@ def test_when_the_register_cannot_be_asked_a_letter_with_an_address_is_refused(
     service, system = intake
     before = stored_rows()
     screened = screen_addresses(
-        [a_letter(recipient=ORDINARY, postal_address=ADDRESS)], Unreachable()
+        [a_letter(recipient=ORDINARY, postal_address=ADDRESS)],
+        RegisterProtection(DownPopulationRegister()),
     )
     assert screened.unavailable == UNAVAILABLE
     statements.clear()
@@ -146,7 +142,9 @@ def test_when_the_register_cannot_be_asked_a_letter_with_an_address_is_refused(
 
 def test_when_the_register_cannot_be_asked_a_letter_without_address_is_accepted(intake, a_letter):
     service, system = intake
-    screened = screen_addresses([a_letter(recipient=ORDINARY)], Unreachable())
+    screened = screen_addresses(
+        [a_letter(recipient=ORDINARY)], RegisterProtection(DownPopulationRegister())
+    )
     assert screened.unavailable is None
     _, created = service.accept(system, screened.letters[0], actor="cli")
     assert created

@@ -6,9 +6,10 @@ import datetime as dt
 import pytest
 from sqlalchemy import func, select
 
+from support.world import EXEMPELKOMMUN, GRANNKOMMUN, NOW, sender_organisation
 from utskick.entrypoints.benchmarks.signing import minimal_pdf
 from utskick.jobs.models import Job
-from utskick.letters import events
+from utskick.letters import events, vocabulary
 from utskick.letters.models import Letter, LetterAttachment, LetterEvent, MessageType
 from utskick.letters.service import (
     AttachmentInput,
@@ -23,10 +24,7 @@ from utskick.senders.models import SenderOrganisation
 from utskick.senders.systems import create_sending_system
 from utskick.settings import Settings
 
-EXEMPELKOMMUN = "2021004748"
-GRANNKOMMUN = "2021009903"
 UNKNOWN_ORGANISATION = "2120000142"  # a valid organisationsnummer that is not a sender
-NOW = dt.datetime(2026, 11, 27, 9, 0, tzinfo=dt.UTC)
 PDF = minimal_pdf(1000)
 
 pytestmark = pytest.mark.storage
@@ -34,16 +32,8 @@ pytestmark = pytest.mark.storage
 
 @pytest.fixture
 def world(db_session):
-    for number, name in ((EXEMPELKOMMUN, "Exempelkommun"), (GRANNKOMMUN, "Grannkommun")):
-        db_session.add(
-            SenderOrganisation(
-                organisation_number=number,
-                name=name,
-                intermediary=number == EXEMPELKOMMUN,
-                support_text=f"Frågor? Ring {name}s kontaktcenter.",
-                created_at=NOW,
-            )
-        )
+    db_session.add(sender_organisation(EXEMPELKOMMUN, intermediary=True))
+    db_session.add(sender_organisation(GRANNKOMMUN))
     db_session.add(MessageType(code="beslut", name="Beslut", protection_class=2))
     db_session.add(MessageType(code="skyddat", name="Skyddat", protection_class=4))
     db_session.flush()
@@ -99,7 +89,7 @@ class TestAccept:
         assert created
         assert stored.recipient_id == "191212121212"
         assert stored.sender_number == EXEMPELKOMMUN
-        assert stored.state == events.RECEIVED
+        assert stored.state == vocabulary.RECEIVED
         assert len(stored.message_id) == 32
         assert stored.deliver_by == NOW + dt.timedelta(hours=1)
         assert stored.attachments[0].size == len(PDF)
@@ -344,7 +334,7 @@ class TestCancel:
         service, system, _ = world
         stored, _ = service.accept(system, letter(), actor="cli")
         events.record(
-            db_session, stored, events.DELIVERED, actor="worker:1", now=NOW, channel="digital"
+            db_session, stored, vocabulary.DELIVERED, actor="worker:1", now=NOW, channel="digital"
         )
         db_session.flush()
         with pytest.raises(LetterNotCancellableError, match="redan avslutat"):

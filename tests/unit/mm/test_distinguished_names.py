@@ -26,7 +26,7 @@ from utskick.mm.soap import deliver_secure_request
 from utskick.mm.verification import TrustStore, VerificationError, VerificationPolicy
 from utskick.mm.verification import verify_sealed_delivery as verify
 
-from .test_signed_content import letter
+from .test_verification_signed_content import letter
 
 DS = f"{{{ns.DSIG}}}"
 EXEMPELKOMMUN = x509.Name(

@@ -49,7 +49,7 @@ def letter(*, attachments=(), body=b"Hej! Du har beviljats plats.", sender_id="1
 @pytest.fixture
 def wire(sender, intermediary, today):
     """The default-namespace wire form: the signed bytes as they are (the prefixed form, the
-    default, is tested in test_wire_form.py)."""
+    default, is tested in test_soap_wire_form.py)."""
     sealed = sign_and_seal(
         letter(attachments=(Attachment("beslut.pdf", minimal_pdf(2000)),)),
         sender,

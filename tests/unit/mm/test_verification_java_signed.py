@@ -26,6 +26,7 @@ from lxml import etree
 
 from support.jdk_signer import jdk_signer_or_skip, write_pkcs8_bundle
 from support.jdk_verifier import jdk_verifier_or_skip
+from support.world import EXEMPELKOMMUN, GRANNKOMMUN
 from utskick.mm.delivery import build_delivery
 from utskick.mm.devca import write_certificate
 from utskick.mm.signing import canonicalize, sign_and_seal
@@ -38,8 +39,8 @@ from utskick.mm.verification import (
 
 from .test_signing import letter
 
-SENDER_ORG = "2021004748"
-SEALER_ORG = "2021009903"
+SENDER_ORG = EXEMPELKOMMUN
+SEALER_ORG = GRANNKOMMUN
 SUBJECT = "Beslut om förskoleplats – åäö"
 DIGEST_REASON = "kontrollsumman stämmer inte, innehållet har ändrats efter signeringen"
 

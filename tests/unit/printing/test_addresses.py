@@ -2,11 +2,8 @@
 
 import pytest
 
+from utskick.letters.vocabulary import DECEASED, EMIGRATED, NO_ADDRESS, NOT_FOUND
 from utskick.printing.addresses import (
-    DECEASED,
-    EMIGRATED,
-    NO_ADDRESS,
-    NOT_FOUND,
     RegisterEntry,
     caller_address_lines,
     entry_from_record,

@@ -1,41 +1,9 @@
-from utskick.mm.soap import ReachabilityStatus
-from utskick.switch import reasons
-from utskick.switch.far import CachedAddressRegister, FarUnavailableError, Reachability
-
-
-class CountingRegister:
-    def __init__(self):
-        self.asked = []
-        self.down = False
-
-    def is_reachable(self, sender_number, recipient_ids):
-        if self.down:
-            raise FarUnavailableError("FaR svarar inte")
-        self.asked.append((sender_number, list(recipient_ids)))
-        answers = {}
-        for recipient in recipient_ids:
-            if recipient == "198512304166":
-                answers[recipient] = Reachability(recipient, None, reasons.PROTECTED_IDENTITY)
-            elif recipient == "196611090827":
-                answers[recipient] = Reachability(recipient, None, reasons.FAR_ERROR)
-            else:
-                answers[recipient] = Reachability(
-                    recipient,
-                    ReachabilityStatus(recipient, "Secure", pending=False, sender_accepted=True),
-                )
-        return answers
-
-
-class Clock:
-    def __init__(self):
-        self.now = 1000.0
-
-    def __call__(self):
-        return self.now
+from support.world import Clock, FakeFar
+from utskick.switch.far import CachedAddressRegister, FarUnavailableError
 
 
 def test_an_answer_is_reused_within_the_time_to_live_and_asked_again_after():
-    register, clock = CountingRegister(), Clock()
+    register, clock = FakeFar(), Clock(1000.0)
     cache = CachedAddressRegister(register, ttl_seconds=60, clock=clock)
 
     cache.is_reachable("2021004748", ["191212121212"])
@@ -49,8 +17,8 @@ def test_an_answer_is_reused_within_the_time_to_live_and_asked_again_after():
 
 
 def test_the_cache_is_per_sender_because_acceptance_differs_per_sender():
-    register = CountingRegister()
-    cache = CachedAddressRegister(register, ttl_seconds=60, clock=Clock())
+    register = FakeFar()
+    cache = CachedAddressRegister(register, ttl_seconds=60, clock=Clock(1000.0))
 
     cache.is_reachable("2021004748", ["197501012475"])
     cache.is_reachable("2021009903", ["197501012475"])
@@ -59,8 +27,8 @@ def test_the_cache_is_per_sender_because_acceptance_differs_per_sender():
 
 
 def test_only_the_missing_ids_are_asked():
-    register = CountingRegister()
-    cache = CachedAddressRegister(register, ttl_seconds=60, clock=Clock())
+    register = FakeFar()
+    cache = CachedAddressRegister(register, ttl_seconds=60, clock=Clock(1000.0))
 
     cache.is_reachable("2021004748", ["191212121212"])
     answers = cache.is_reachable("2021004748", ["191212121212", "198004232388"])
@@ -70,8 +38,8 @@ def test_only_the_missing_ids_are_asked():
 
 
 def test_errors_are_asked_again_but_protected_identities_are_remembered():
-    register = CountingRegister()
-    cache = CachedAddressRegister(register, ttl_seconds=60, clock=Clock())
+    register = FakeFar()
+    cache = CachedAddressRegister(register, ttl_seconds=60, clock=Clock(1000.0))
 
     cache.is_reachable("2021004748", ["198512304166", "196611090827"])
     cache.is_reachable("2021004748", ["198512304166", "196611090827"])
@@ -80,9 +48,9 @@ def test_errors_are_asked_again_but_protected_identities_are_remembered():
 
 
 def test_far_down_is_passed_on_and_nothing_is_cached():
-    register = CountingRegister()
+    register = FakeFar()
     register.down = True
-    cache = CachedAddressRegister(register, ttl_seconds=60, clock=Clock())
+    cache = CachedAddressRegister(register, ttl_seconds=60, clock=Clock(1000.0))
 
     try:
         cache.is_reachable("2021004748", ["191212121212"])

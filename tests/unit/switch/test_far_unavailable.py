@@ -10,16 +10,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from support.world import EXEMPELKOMMUN, TOLVAN, FakeFar
 from utskick.reference.runner import free_loopback_ports
 from utskick.switch.far import (
     FarUnavailableError,
     HttpAddressRegister,
-    Reachability,
     RecordingAddressRegister,
 )
-
-SENDER = "2021004748"
-TOLVAN = "191212121212"
 
 
 class _Answer503(BaseHTTPRequestHandler):
@@ -62,7 +59,7 @@ def reason_for(url: str) -> str:
     register = HttpAddressRegister(url, None, timeout_seconds=0.3)
     try:
         with pytest.raises(FarUnavailableError) as raised:
-            register.is_reachable(SENDER, [TOLVAN])
+            register.is_reachable(EXEMPELKOMMUN, [TOLVAN])
     finally:
         register.close()
     assert url in str(raised.value)  # the full message still names FaR's address
@@ -89,27 +86,16 @@ def test_a_server_that_does_not_speak_tls_is_a_failed_handshake():
         assert reason_for(f"https://127.0.0.1:{port}/far") == "TLS-handskakningen misslyckades"
 
 
-class _Scripted:
-    def __init__(self, *steps: object) -> None:
-        self.steps = list(steps)
-
-    def is_reachable(self, _sender: str, ids: list[str]) -> dict[str, Reachability]:
-        step = self.steps.pop(0)
-        if isinstance(step, Exception):
-            raise step
-        return {i: Reachability(i, None, "far_error") for i in ids}
-
-
 def test_every_call_reports_its_outcome_and_passes_the_answer_or_the_error_on():
     reported: list[str | None] = []
     register = RecordingAddressRegister(
-        _Scripted(FarUnavailableError("FaR svarar inte", "anslutningen nekades"), "ok"),
+        FakeFar(FarUnavailableError("FaR svarar inte", "anslutningen nekades")),
         reported.append,
     )
 
     with pytest.raises(FarUnavailableError, match="FaR svarar inte"):
-        register.is_reachable(SENDER, [TOLVAN])
-    answers = register.is_reachable(SENDER, [TOLVAN])
+        register.is_reachable(EXEMPELKOMMUN, [TOLVAN])
+    answers = register.is_reachable(EXEMPELKOMMUN, [TOLVAN])
 
     assert reported == ["anslutningen nekades", None]
     assert list(answers) == [TOLVAN]

@@ -1,10 +1,10 @@
 """Web users: password hashes, the checks on a new user, and the demo users."""
 
-import datetime as dt
 import stat
 
 import pytest
 
+from support.world import NOW
 from utskick.web.users import (
     DEMO_USERS_FILE,
     UserInputError,
@@ -15,7 +15,6 @@ from utskick.web.users import (
     verify_password,
 )
 
-NOW = dt.datetime(2026, 11, 27, 9, 0, tzinfo=dt.UTC)
 PASSWORD = "ett-bra-lösenord"
 
 
