@@ -22,8 +22,9 @@ from utskick.entrypoints.benchmarks.signing import minimal_pdf
 from utskick.entrypoints.worker import Worker
 from utskick.jobs.models import Job
 from utskick.jobs.queue import DELIVER, FALLBACK, JobQueue
+from utskick.letters.inputs import AttachmentInput, LetterInput
 from utskick.letters.models import Letter, LetterEvent
-from utskick.letters.service import AttachmentInput, LetterInput, LetterService
+from utskick.letters.service import LetterService
 from utskick.relay.operator import DeliveryRefusedError, TransientDeliveryError
 from utskick.senders.models import SendingSystem
 

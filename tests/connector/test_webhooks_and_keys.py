@@ -19,8 +19,9 @@ from support.world import (
 from utskick.entrypoints.worker import WorkerPool, drain
 from utskick.jobs.models import Job
 from utskick.jobs.queue import WEBHOOK, ClaimedJob
+from utskick.letters.inputs import LetterInput
 from utskick.letters.models import Letter, LetterEvent
-from utskick.letters.service import LetterInput, LetterService
+from utskick.letters.service import LetterService
 from utskick.letters.webhooks import webhook_job
 from utskick.senders.keys import SenderKeyError, client_tls_context, signing_identity
 from utskick.senders.models import SenderOrganisation, SendingSystem

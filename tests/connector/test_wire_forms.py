@@ -29,8 +29,9 @@ from support.world import (
     RecordingOperator,
 )
 from utskick.entrypoints.worker import Worker
+from utskick.letters.inputs import LetterInput
 from utskick.letters.models import Letter, LetterEvent
-from utskick.letters.service import LetterInput, LetterService
+from utskick.letters.service import LetterService
 from utskick.mm.delivery import Delivery, SecureMessage, SupportInfo
 from utskick.mm.keys import load_signing_identity
 from utskick.mm.signing import sign_and_seal

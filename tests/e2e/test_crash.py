@@ -41,8 +41,9 @@ from support.world import (
 )
 from utskick.db.engine import create_database_engine
 from utskick.letters import vocabulary
+from utskick.letters.inputs import LetterInput
 from utskick.letters.models import Letter, LetterEvent
-from utskick.letters.service import LetterInput, LetterService
+from utskick.letters.service import LetterService
 from utskick.reference.store import MailboxDelivery, MailboxMessage
 from utskick.senders.models import SendingSystem
 

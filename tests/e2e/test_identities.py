@@ -39,8 +39,9 @@ from utskick.entrypoints.embedded import seed_demo_configuration
 from utskick.entrypoints.worker import drain
 from utskick.jobs.queue import enqueue
 from utskick.letters import vocabulary
+from utskick.letters.inputs import LetterInput
 from utskick.letters.models import Letter, LetterEvent
-from utskick.letters.service import LetterInput, LetterService
+from utskick.letters.service import LetterService
 from utskick.migrations import migrate
 from utskick.printing.repository import BatchFilter, PrintRepository
 from utskick.printing.service import close_on_command

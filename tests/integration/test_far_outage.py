@@ -38,8 +38,9 @@ from utskick.entrypoints.cli import app as cli
 from utskick.entrypoints.worker import Worker
 from utskick.jobs.dependencies import DEGRADED, FAR, OK, dependency_state
 from utskick.jobs.models import Job
+from utskick.letters.inputs import LetterInput
 from utskick.letters.models import Letter, LetterEvent
-from utskick.letters.service import LetterInput, LetterService
+from utskick.letters.service import LetterService
 from utskick.reference.runner import free_loopback_ports
 from utskick.senders import systems
 from utskick.senders.models import SendingSystem

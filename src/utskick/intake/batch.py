@@ -23,9 +23,10 @@ from sqlalchemy.orm import Session
 
 from utskick.intake.schemas import LetterIn, letter_input
 from utskick.letters.address_screen import ProtectedIdentityLookup, screen_addresses
+from utskick.letters.inputs import LetterInput, LetterRejectedError
 from utskick.letters.models import Batch
 from utskick.letters.repository import LetterRepository
-from utskick.letters.service import LetterInput, LetterRejectedError, LetterService, utc_now
+from utskick.letters.service import LetterService, utc_now
 from utskick.senders.models import SendingSystem
 from utskick.settings import Settings
 from utskick.web.errors import swedish_error

@@ -40,16 +40,10 @@ from utskick.intake.schemas import (
     letter_input,
 )
 from utskick.letters.address_screen import Screened, screen_addresses
+from utskick.letters.inputs import IdempotencyConflictError, LetterInput, LetterRejectedError
 from utskick.letters.models import Letter
 from utskick.letters.repository import LetterRepository, LetterSearch
-from utskick.letters.service import (
-    IdempotencyConflictError,
-    LetterInput,
-    LetterNotCancellableError,
-    LetterNotFoundError,
-    LetterRejectedError,
-    LetterService,
-)
+from utskick.letters.service import LetterNotCancellableError, LetterNotFoundError, LetterService
 from utskick.web.errors import ErrorResponse
 
 router = api_router()

@@ -14,7 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from utskick.letters import vocabulary
-from utskick.letters.service import AttachmentInput, LetterInput, LetterRejectedError
+from utskick.letters.inputs import AttachmentInput, LetterInput, LetterRejectedError
 from utskick.web.errors import ErrorResponse
 
 # The API's names for the letter's policies and states, whose values letters.vocabulary keeps.

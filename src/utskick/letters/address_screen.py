@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from utskick.identity import InvalidIdentityError, RecipientId, parse_identity
-from utskick.letters.service import LetterInput
+from utskick.letters.inputs import LetterInput
 
 UNAVAILABLE = (
     "folkbokföringen kan inte frågas just nu om mottagaren har skyddad identitet, så den "

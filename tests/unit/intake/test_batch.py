@@ -8,7 +8,7 @@ import pytest
 
 from utskick.intake import batch
 from utskick.intake.batch import LineProblem, UnreadableLineError, ndjson_lines, read_letter
-from utskick.letters.service import LetterRejectedError
+from utskick.letters.inputs import LetterRejectedError
 
 
 class TestBatchLine:

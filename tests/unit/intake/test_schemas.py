@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from utskick.intake.schemas import AddressIn, AttachmentIn, LetterIn, PrecheckIn, letter_input
-from utskick.letters.service import AttachmentInput, LetterRejectedError
+from utskick.letters.inputs import AttachmentInput, LetterRejectedError
 
 LETTER = {
     "sender": "202100-4748",

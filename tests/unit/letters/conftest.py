@@ -5,8 +5,9 @@ from sqlalchemy import func, select
 
 from support.world import EXEMPELKOMMUN, NOW, sender_organisation
 from utskick.jobs.models import Job
+from utskick.letters.inputs import LetterInput
 from utskick.letters.models import Batch, Letter, LetterAttachment, LetterEvent
-from utskick.letters.service import LetterInput, LetterService
+from utskick.letters.service import LetterService
 from utskick.senders.systems import create_sending_system
 from utskick.settings import Settings
 

@@ -13,8 +13,8 @@ from utskick.letters.address_screen import (
     UNAVAILABLE,
     screen_addresses,
 )
+from utskick.letters.inputs import ADDRESS_NOT_SCREENED, LetterRejectedError
 from utskick.letters.models import Letter, LetterEvent
-from utskick.letters.service import ADDRESS_NOT_SCREENED, LetterRejectedError
 from utskick.printing.addresses import FixedAddressSource, RegisterEntry, RegisterProtection
 
 pytestmark = pytest.mark.storage

@@ -10,16 +10,14 @@ from support.world import EXEMPELKOMMUN, GRANNKOMMUN, NOW, sender_organisation
 from utskick.entrypoints.benchmarks.signing import minimal_pdf
 from utskick.jobs.models import Job
 from utskick.letters import events, vocabulary
-from utskick.letters.models import Letter, LetterAttachment, LetterEvent, MessageType
-from utskick.letters.service import (
+from utskick.letters.inputs import (
     AttachmentInput,
     IdempotencyConflictError,
     LetterInput,
-    LetterNotCancellableError,
-    LetterNotFoundError,
     LetterRejectedError,
-    LetterService,
 )
+from utskick.letters.models import Letter, LetterAttachment, LetterEvent, MessageType
+from utskick.letters.service import LetterNotCancellableError, LetterNotFoundError, LetterService
 from utskick.senders.models import SenderOrganisation
 from utskick.senders.systems import create_sending_system
 from utskick.settings import Settings

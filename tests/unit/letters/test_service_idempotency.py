@@ -6,8 +6,8 @@ import re
 import pytest
 
 from utskick.entrypoints.benchmarks.signing import minimal_pdf
+from utskick.letters.inputs import AttachmentInput, IdempotencyConflictError
 from utskick.letters.models import Letter
-from utskick.letters.service import AttachmentInput, IdempotencyConflictError
 
 pytestmark = pytest.mark.storage
 

@@ -10,7 +10,7 @@ from pypdf.generic import DictionaryObject, NameObject, TextStringObject
 from sqlalchemy import select
 
 from utskick.entrypoints.benchmarks.signing import minimal_pdf
-from utskick.letters.service import AttachmentInput, LetterRejectedError
+from utskick.letters.inputs import AttachmentInput, LetterRejectedError
 from utskick.letters.text_checks import BIDI_FORMATTING
 from utskick.senders.models import SenderOrganisation
 

@@ -14,8 +14,9 @@ from utskick.entrypoints.benchmarks.signing import minimal_pdf
 from utskick.jobs.models import Job
 from utskick.jobs.queue import DELIVER, FALLBACK, PRINT, ClaimedJob, JobQueue, Retry
 from utskick.letters import events
+from utskick.letters.inputs import AttachmentInput, LetterInput
 from utskick.letters.models import Letter, LetterEvent
-from utskick.letters.service import AttachmentInput, LetterInput, LetterService
+from utskick.letters.service import LetterService
 from utskick.mm.devca import write_pem_bundle
 from utskick.mm.soap import WireForm
 from utskick.relay.deliver import (

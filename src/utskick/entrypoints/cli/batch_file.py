@@ -23,7 +23,7 @@ from utskick.intake.batch import (
     UnreadableLineError,
     read_letter,
 )
-from utskick.letters.service import LetterRejectedError
+from utskick.letters.inputs import LetterRejectedError
 
 
 def submit_file(installation: Installation, file: Path, sender: str | None) -> BatchIntake:

@@ -37,9 +37,10 @@ from utskick.entrypoints.cli.common import (
 )
 from utskick.entrypoints.worker import drain
 from utskick.identity import InvalidIdentityError
+from utskick.letters.inputs import AttachmentInput, LetterInput, LetterRejectedError
 from utskick.letters.models import Letter
 from utskick.letters.repository import LetterRepository
-from utskick.letters.service import AttachmentInput, LetterInput, LetterRejectedError, LetterService
+from utskick.letters.service import LetterService
 from utskick.letters.vocabulary import OUTCOME_KNOWN_STATES, POLICIES, text_for
 from utskick.senders.repository import SenderRepository
 from utskick.switch.precheck import Decision, FarUnavailableError
