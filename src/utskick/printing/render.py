@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
+from PIL import ImageCms
 from pypdf import PdfReader, PdfWriter
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.units import mm
@@ -128,8 +129,6 @@ def _register_fonts() -> None:
 
 def _srgb_profile() -> bytes:
     # Pillow builds the sRGB profile from littlecms: no ICC file to ship.
-    from PIL import ImageCms  # noqa: PLC0415 (only needed once per process)
-
     return bytes(ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes())
 
 
