@@ -90,6 +90,16 @@ class TestBatches:
         assert "lokal" in output
         assert "öppen" in output
 
+    def test_an_80_column_terminal_shows_each_batch_id_whole(self, installation):
+        # The id is what `print close <batch-id>` takes, so a cut id would leave the reader
+        # of the README's tour nothing to type.
+        result = installation.runner.invoke(
+            app, ["print", "batches"], env={**installation.env, "COLUMNS": "80"}
+        )
+        output = ok(result)
+        for batch_id in installation.batches.values():
+            assert batch_id in output
+
     def test_json_lists_the_batches_and_filters_narrow_them(self, installation):
         every = json.loads(ok(installation.run("batches", "--json")))
         assert {batch["department"] for batch in every} == {SOCIAL, BYGG}

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
 from sqlalchemy.orm import Session
 
 from utskick.db.engine import session_factory
@@ -74,7 +74,17 @@ def print_batches(
     if json_out:
         print(json.dumps(summaries, ensure_ascii=False, indent=2, default=str))
         return
-    table = Table("batch", "väg", "förvaltning", "läge", "brev", "sidor", "ark", "stängs/stängd")
+    # The id is what `print close` and `print download` take: never cut it, even at 80 columns.
+    table = Table(
+        Column("batch", no_wrap=True, min_width=36),
+        "väg",
+        "förvaltning",
+        "läge",
+        "brev",
+        "sidor",
+        "ark",
+        "stängs/stängd",
+    )
     for summary in summaries:
         table.add_row(
             str(summary["id"]),
