@@ -108,6 +108,15 @@ def test_precheck_table_speaks_swedish(installation):
     assert "Mottagaren har ingen digital brevlåda." in result.stdout
 
 
+def test_precheck_table_shows_numbers_as_people_type_them(installation):
+    run, *_ = installation
+    result = run("precheck", "196611090827")
+    assert result.returncode == 0, result.stderr
+    assert "19661109-0827" in result.stdout
+    assert "196611090827" not in result.stdout
+    assert "Förhandskontroll för avsändare 202100-4748" in result.stdout
+
+
 def test_precheck_with_far_down_says_so_and_exits_1(installation):
     run, _, env = installation
     down = dict(env, UTSKICK_FAR_URL=f"https://127.0.0.1:{_free_ports(1)[0]}/far")
@@ -134,6 +143,8 @@ def test_send_with_wait_delivers_and_status_shows_the_events(installation, tmp_p
     for state in ("mottaget", "kanal vald"):
         assert state in status.stdout
     assert "TransId" in status.stdout
+    assert "Mottagare 19800423-2388" in status.stdout
+    assert "avsändare 202100-4748" in status.stdout
     # People read Swedish local time, not the UTC the database keeps.
     now_in_sweden = dt.datetime.now(ZoneInfo("Europe/Stockholm"))
     hours = {(now_in_sweden - dt.timedelta(minutes=m)).strftime("%Y-%m-%d %H:") for m in (0, 2)}

@@ -36,7 +36,7 @@ from utskick.entrypoints.cli.common import (
     open_installation,
 )
 from utskick.entrypoints.worker import drain
-from utskick.identity import InvalidIdentityError
+from utskick.identity import InvalidIdentityError, parse_identity, parse_organisation
 from utskick.letters.inputs import AttachmentInput, LetterInput, LetterRejectedError
 from utskick.letters.models import Letter
 from utskick.letters.repository import LetterRepository
@@ -126,12 +126,14 @@ def _print_decisions_as_json(decisions: Sequence[Decision]) -> None:
 
 
 def _print_decisions(sender_number: str, decisions: Sequence[Decision]) -> None:
-    table = Table(title=f"Förhandskontroll för avsändare {sender_number}", title_justify="left")
+    # People read identity numbers the way they type them: 19121212-1212, 202100-4748.
+    sender = parse_organisation(sender_number).display
+    table = Table(title=f"Förhandskontroll för avsändare {sender}", title_justify="left")
     for column in ("Mottagare", "Kanal", "Skäl", "Operatör"):
         table.add_column(column)
     for decision in decisions:
         table.add_row(
-            decision.recipient_id,
+            parse_identity(decision.recipient_id).display,
             CHANNEL_TEXTS.get(decision.channel, decision.channel),
             text_for(decision.reason),
             decision.operator_name or "–",
@@ -282,7 +284,8 @@ def _print_status(installation: Installation, letter_id: str) -> None:
         highlight=False,
     )
     console.print(
-        f"Mottagare {letter.recipient_id}  ·  avsändare {letter.sender_number}  ·  "
+        f"Mottagare {parse_identity(letter.recipient_id).display}  ·  "
+        f"avsändare {parse_organisation(letter.sender_number).display}  ·  "
         f"ämne: {letter.subject}" + (f"  ·  TransId {letter.trans_id}" if letter.trans_id else ""),
         highlight=False,
     )
