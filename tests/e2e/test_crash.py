@@ -109,13 +109,25 @@ def accept_letters(engine, settings, system_id, accepted):
 
 
 def start_worker(env, home, logs, number):
-    log = (logs / f"worker-{number}.log").open("w")
-    return subprocess.Popen(
+    path = logs / f"worker-{number}.log"
+    log = path.open("w")
+    worker = subprocess.Popen(
         [str(UTSKICK), "worker", "--home", str(home)],
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
     )
+    worker.log_path = path
+    return worker
+
+
+def wait_until_running(worker, timeout=60.0):
+    """Wait until the worker says it is running (so that SIGTERM stops it cleanly)."""
+    deadline = time.monotonic() + timeout
+    while "Worker igång" not in worker.log_path.read_text(errors="replace"):
+        assert worker.poll() is None, worker.log_path.read_text(errors="replace")
+        assert time.monotonic() < deadline, "the worker never said it was running"
+        time.sleep(0.1)
 
 
 def unfinished(engine, accepted):
@@ -152,6 +164,10 @@ def run_with_chaos(engine, env, home, logs, rng, accepted):
         while unfinished(engine, accepted) and time.monotonic() < deadline:
             time.sleep(0.5)
         # A clean stop: SIGTERM lets the current jobs finish, and the process exits with 0.
+        # A worker restarted just now may still be starting; a signal before it says it is
+        # running ends it the default way, so wait for each to say so first.
+        for worker in workers:
+            wait_until_running(worker)
         for worker in workers:
             worker.send_signal(signal.SIGTERM)
         codes = [worker.wait(timeout=30) for worker in workers]

@@ -334,8 +334,12 @@ def drain(settings: Settings, engine: Engine, *, until_idle: bool = True) -> Non
         worker.close()
 
 
-def run_worker(settings: Settings) -> None:
-    """A worker process: `worker_threads` threads (at least one) until SIGTERM or SIGINT."""
+def run_worker(settings: Settings, on_ready: Callable[[int], None] | None = None) -> None:
+    """A worker process: `worker_threads` threads (at least one) until SIGTERM or SIGINT.
+
+    `on_ready` is called with the number of threads once SIGTERM and SIGINT stop it cleanly
+    (before that, a signal ends the process the default way: nothing has been claimed yet).
+    """
     prepare_home(settings)
     engine = create_database_engine(settings.resolved_database_url())
     pool = WorkerPool(settings, engine, max(1, settings.worker_threads))
@@ -348,6 +352,8 @@ def run_worker(settings: Settings) -> None:
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
     pool.start()
+    if on_ready is not None:
+        on_ready(pool.count)
     try:
         while not stop.wait(1.0):
             pass

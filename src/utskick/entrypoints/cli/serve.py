@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -74,4 +75,9 @@ def worker(
     ] = None,
 ) -> None:
     """Run a worker: claim jobs (classify, deliver, fall back, webhooks) until stopped."""
-    run_worker(beside_serve(load_settings(home=home)))
+    run_worker(beside_serve(load_settings(home=home)), on_ready=_say_ready)
+
+
+def _say_ready(threads: int) -> None:
+    # On stderr, so that a supervisor or a test can tell when a stop will be a clean one.
+    print(f"Worker igång med {threads} trådar; stoppa med Ctrl-C eller SIGTERM.", file=sys.stderr)
