@@ -20,6 +20,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from utskick.letters.address_screen import ProtectedIdentityLookup
+from utskick.letters.service import utc_now
 from utskick.printing.addresses import (
     AddressSource,
     AddressSourceUnavailableError,
@@ -35,11 +36,6 @@ from utskick.switch.far import AddressRegister
 from utskick.switch.precheck import Precheck, address_register_for
 
 T = TypeVar("T")
-
-
-def utc_now() -> dt.datetime:
-    """The current time in UTC: the clock every adapter and handler reads by default."""
-    return dt.datetime.now(dt.UTC)
 
 
 class OperatorClientUnavailableError(RuntimeError):
@@ -76,22 +72,19 @@ class Adapters:
         self._precheck = precheck
         self._lock = threading.RLock()
 
-    def _kept(self, current: T | None, build: Callable[[], T], keep: Callable[[T], None]) -> T:
-        if current is not None:
-            return current
+    def _kept(self, name: str, build: Callable[[], T]) -> T:
+        """The adapter kept in attribute `name`, built under the lock on first use."""
         with self._lock:
-            built = build()
-            keep(built)
-            return built
+            kept: T | None = getattr(self, name)
+            if kept is None:
+                kept = build()
+                setattr(self, name, kept)
+            return kept
 
     @property
     def register(self) -> AddressRegister:
         """FaR through the process's cache, asked with the intermediary's certificate."""
-        return self._kept(
-            self._register,
-            lambda: address_register_for(self.settings, self.engine),
-            lambda built: setattr(self, "_register", built),
-        )
+        return self._kept("_register", lambda: address_register_for(self.settings, self.engine))
 
     @register.setter
     def register(self, value: AddressRegister) -> None:
@@ -104,11 +97,7 @@ class Adapters:
         Raises:
             FarUnavailableError: FaR cannot be asked (no intermediary).
         """
-        return self._kept(
-            self._precheck,
-            lambda: Precheck(self.register, self.settings),
-            lambda built: setattr(self, "_precheck", built),
-        )
+        return self._kept("_precheck", lambda: Precheck(self.register, self.settings))
 
     @precheck.setter
     def precheck(self, value: Precheck) -> None:
@@ -121,11 +110,7 @@ class Adapters:
         Raises:
             OperatorClientUnavailableError: no sender organisation is the intermediary.
         """
-        return self._kept(
-            self._operator_client,
-            self._build_operator_client,
-            lambda built: setattr(self, "_operator_client", built),
-        )
+        return self._kept("_operator_client", self._build_operator_client)
 
     @operator_client.setter
     def operator_client(self, value: MailboxOperatorClient) -> None:
@@ -153,9 +138,7 @@ class Adapters:
             AddressSourceUnavailableError: no register is set, or no intermediary.
         """
         return self._kept(
-            self._address_source,
-            lambda: population_register_for(self.settings, self.engine),
-            lambda built: setattr(self, "_address_source", built),
+            "_address_source", lambda: population_register_for(self.settings, self.engine)
         )
 
     @address_source.setter
@@ -177,9 +160,7 @@ class Adapters:
     def webhook_client(self) -> httpx.Client:
         """A plain HTTPS client for the sending systems' webhooks."""
         return self._kept(
-            self._webhook_client,
-            lambda: httpx.Client(timeout=self.settings.webhook_timeout_seconds),
-            lambda built: setattr(self, "_webhook_client", built),
+            "_webhook_client", lambda: httpx.Client(timeout=self.settings.webhook_timeout_seconds)
         )
 
     def close(self) -> None:

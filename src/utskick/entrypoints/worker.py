@@ -25,7 +25,7 @@ from sqlalchemy.exc import OperationalError
 
 from utskick.db.engine import create_database_engine, session_factory
 from utskick.db.home import prepare_home
-from utskick.entrypoints.bootstrap import Adapters, utc_now
+from utskick.entrypoints.bootstrap import Adapters
 from utskick.jobs.dependencies import FAR, record_outcome
 from utskick.jobs.queue import (
     CLASSIFY,
@@ -40,6 +40,7 @@ from utskick.jobs.queue import (
     Retry,
     backoff_seconds,
 )
+from utskick.letters.service import utc_now
 from utskick.letters.webhooks import webhook_job
 from utskick.printing.addresses import (
     AddressSource,

@@ -13,7 +13,6 @@ from rich.table import Column, Table
 from sqlalchemy.orm import Session
 
 from utskick.db.engine import session_factory
-from utskick.entrypoints.bootstrap import utc_now
 from utskick.entrypoints.cli.common import (
     CLI_ACTOR,
     HomeOption,
@@ -22,6 +21,7 @@ from utskick.entrypoints.cli.common import (
     local_time,
     open_installation,
 )
+from utskick.letters.service import utc_now
 from utskick.mm.private_files import write_private_file
 from utskick.printing.drops import HandoverError
 from utskick.printing.handover import handover_batch
