@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import padding
 
 from utskick.entrypoints.benchmarks.cleanup import benchmark_run, temporary_folder
 from utskick.entrypoints.benchmarks.progress import Progress
-from utskick.entrypoints.benchmarks.signing import minimal_pdf
+from utskick.entrypoints.benchmarks.signing import minimal_pdf, operations_per_second
 from utskick.mm.delivery import Attachment, Delivery, SecureMessage, SupportInfo
 from utskick.mm.keys import SigningIdentity, load_signing_identity
 from utskick.mm.signing import sign_and_seal
@@ -78,18 +78,6 @@ def _acceptance_rate(accept: Callable[[bytes], object], letters: _Letters, secon
     return count / spent
 
 
-def _rate(operation: Callable[[], object], seconds: float) -> float:
-    """Operations per second over at least `seconds` of wall time."""
-    operation()
-    count, start = 0, time.perf_counter()
-    while True:
-        operation()
-        count += 1
-        elapsed = time.perf_counter() - start
-        if elapsed >= seconds:
-            return count / elapsed
-
-
 def _measure(context: ReferenceContext, seconds: float, progress: Progress) -> dict[str, float]:
     """The best acceptance and raw verification rates over interleaved rounds, and sizes."""
     operator = MailboxOperator(context, context.operator("syd"))
@@ -112,7 +100,7 @@ def _measure(context: ReferenceContext, seconds: float, progress: Progress) -> d
     raw = text_rate = pdf_rate = 0.0
     progress.phase("mäter mottagning och RSA-verifiering", 3 * ROUNDS, "delmätningar")
     for _ in range(ROUNDS):
-        raw = max(raw, _rate(verify, share))
+        raw = max(raw, operations_per_second(verify, share, warmups=1))
         progress.advance()
         text_rate = max(text_rate, _acceptance_rate(accept, text_letters, share))
         progress.advance()

@@ -11,7 +11,6 @@ RSA-2048 verify rate of the same run puts the number on the machine's scale.
 from __future__ import annotations
 
 import socket
-import time
 from collections.abc import Callable
 
 import httpx
@@ -20,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from utskick.entrypoints.benchmarks.cleanup import benchmark_run, temporary_folder
 from utskick.entrypoints.benchmarks.progress import Progress
+from utskick.entrypoints.benchmarks.signing import operations_per_second
 from utskick.mm.soap import SOAP_HEADERS, is_reachable_request, parse_is_reachable_response
 from utskick.reference.context import ReferenceContext, build_context
 from utskick.reference.far.client import mutual_tls_context
@@ -77,19 +77,6 @@ def _seed_recipients(context: ReferenceContext, count: int) -> list[str]:
     return ids
 
 
-def _rate(operation: Callable[[], object], seconds: float) -> float:
-    """Operations per second: one warm-up, then run for at least `seconds`."""
-    operation()
-    count, start = 0, time.perf_counter()
-    deadline = start + seconds
-    while True:
-        operation()
-        count += 1
-        now = time.perf_counter()
-        if now >= deadline:
-            return count / (now - start)
-
-
 def _raw_verify() -> Callable[[], None]:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     data = b"\x00" * 32
@@ -127,9 +114,9 @@ def _measure(context: ReferenceContext, share: float, progress: Progress) -> tup
         # one round, not one side of the comparison.
         progress.phase("mäter isReachable och RSA-verifiering", 2 * _ROUNDS, "delmätningar")
         for _ in range(_ROUNDS):
-            calls = max(calls, _rate(ask, share))
+            calls = max(calls, operations_per_second(ask, share, warmups=1))
             progress.advance()
-            raw = max(raw, _rate(verify, share))
+            raw = max(raw, operations_per_second(verify, share, warmups=1))
             progress.advance()
     return calls, raw
 

@@ -66,9 +66,11 @@ def assemble_pdf(objects: list[bytes], header: bytes = b"%PDF-1.4\n") -> bytes:
     return bytes(out)
 
 
-def _rate(operation: Callable[[], object], seconds: float) -> float:
-    """Operations per second: warm up, then run for at least `seconds`."""
-    for _ in range(3):
+def operations_per_second(
+    operation: Callable[[], object], seconds: float, *, warmups: int = 3
+) -> float:
+    """Operations per second: `warmups` calls first, then run for at least `seconds`."""
+    for _ in range(warmups):
         operation()
     count, start = 0, time.perf_counter()
     deadline = start + seconds
@@ -195,7 +197,7 @@ def run_signing_benchmark(seconds: float = 3.0) -> dict[str, float | int | str]:
         wall_start, cpu_start = time.perf_counter(), time.process_time()
         for _ in range(rounds):
             for name, operation in workload.rates.items():
-                best[name] = max(best[name], _rate(operation, share))
+                best[name] = max(best[name], operations_per_second(operation, share))
                 progress.advance()
             _wire_costs(workload.sealed, share / 3, wire)
             progress.advance()
