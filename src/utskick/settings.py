@@ -278,6 +278,27 @@ class Settings(BaseSettings):
         "sent); empty: nobody's.",
     )
 
+    sso_user_header: str | None = Field(
+        default=None,
+        description="Name of the header (e.g. X-Remote-User) in which the municipality's "
+        "single-sign-on proxy names the logged-in person's Utskick username. Believed only from "
+        "UTSKICK_TRUSTED_PROXIES; the person must exist (utskick users add). Empty: local "
+        "accounts only.",
+    )
+
+    @field_validator("sso_user_header")
+    @classmethod
+    def _check_sso_user_header(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        name = value.strip()
+        if not all(char.isalnum() or char == "-" for char in name):
+            raise ValueError(
+                f"sso_user_header: {value!r} är inget namn på ett HTTP-huvud; skriv t.ex. "
+                "X-Remote-User"
+            )
+        return name.lower()
+
     @field_validator("trusted_proxies")
     @classmethod
     def _check_trusted_proxies(cls, value: list[str]) -> list[str]:

@@ -15,7 +15,6 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse
-from fastapi.templating import Jinja2Templates
 
 from utskick.benefit import charts, sensitivity
 from utskick.benefit.model import (
@@ -38,10 +37,10 @@ from utskick.benefit.model import (
 )
 from utskick.web.errors import ErrorItem, ErrorResponse
 from utskick.web.json_guard import DuplicateKeyError, loads_strict
-from utskick.web.pages import svg_for_strict_csp
+from utskick.web.pages import page_templates, svg_for_strict_csp
 
 API_PATH = "/api/v1/nytta"
-TEMPLATES = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
+TEMPLATES = page_templates(Path(__file__).with_name("templates"))
 TEMPLATES.env.filters["kr"] = format_kr
 TEMPLATES.env.filters["share"] = format_share
 TEMPLATES.env.filters["years"] = format_years

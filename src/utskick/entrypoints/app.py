@@ -6,11 +6,15 @@ The app has a start page, a health endpoint and the REST API (`/api/v1`, from
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from sqlalchemy import Engine, text
+from sqlalchemy.orm import Session
 
 from utskick import __version__
 from utskick.benefit.web import include_benefit_calculator
@@ -20,6 +24,7 @@ from utskick.intake.api import include_intake_api
 from utskick.jobs.dependencies import DEGRADED, FAR, dependency_state
 from utskick.migrations import migrate
 from utskick.printing.api import include_printing
+from utskick.senders.repository import SenderRepository
 from utskick.settings import Settings
 from utskick.statistics.web import include_statistics
 from utskick.web.auth import include_auth
@@ -48,6 +53,28 @@ def database_health(engine: Engine) -> dict[str, Any]:
     return {"ok": True, "detail": f"version {current}"}
 
 
+ORGANISATION_NAMES_SECONDS = 60.0
+
+
+def organisation_names(engine: Engine) -> Callable[[], dict[str, str]]:
+    """Sender organisations' names by number, for the pages' header (read at most once a minute)."""
+    lock = threading.Lock()
+    cached: dict[str, str] = {}
+    read_at = [-ORGANISATION_NAMES_SECONDS]
+
+    def names() -> dict[str, str]:
+        with lock:
+            if time.monotonic() - read_at[0] >= ORGANISATION_NAMES_SECONDS:
+                with Session(engine) as session:
+                    senders = SenderRepository(session).all()
+                    cached.clear()
+                    cached.update({sender.organisation_number: sender.name for sender in senders})
+                read_at[0] = time.monotonic()
+            return dict(cached)
+
+    return names
+
+
 def create_app(
     settings: Settings, engine: Engine | None = None, adapters: Adapters | None = None
 ) -> FastAPI:
@@ -70,6 +97,7 @@ def create_app(
     app.state.engine = engine
     app.state.settings = settings
     app.state.adapters = adapters
+    app.state.organisation_names = organisation_names(engine)
     include_intake_api(app, precheck=lambda: adapters.precheck, protection=adapters.protection)
     include_auth(app)  # before the pages that ask for a role
     include_statistics(app)

@@ -38,7 +38,15 @@ from utskick.senders import systems
 from utskick.senders.api_keys import AuthenticationError, authenticate
 from utskick.senders.repository import SenderRepository
 from utskick.settings import Settings
-from utskick.web.users import seed_demo_users
+from utskick.web.users import (
+    ADMIN,
+    DEPARTMENT_ADMIN,
+    MANAGEMENT,
+    OFFICER,
+    RECORDS,
+    DemoUser,
+    seed_demo_users,
+)
 
 DEMO_SYSTEM = "Demo"
 DEMO_KEY_FILE = "demo-api-key"
@@ -86,6 +94,35 @@ DEMO_MESSAGE_TYPES = (
 
 
 DEMO_LOCAL_PRINT_DEPARTMENT = "Socialtjänsten"
+
+# The people of the demo: one of each role at Exempelkommun, an officer of another
+# department, an officer of Grannkommun (who sees none of Exempelkommun's letters), and the
+# installation's administrator.
+DEMO_USERS = (
+    DemoUser("ledning", "Lena Ledning", MANAGEMENT, EXEMPELKOMMUN, "Exempelkommun"),
+    DemoUser(
+        "socialadmin",
+        "Sara Socialadmin",
+        DEPARTMENT_ADMIN,
+        EXEMPELKOMMUN,
+        "Exempelkommun",
+        DEMO_LOCAL_PRINT_DEPARTMENT,
+    ),
+    DemoUser(
+        "handlaggare",
+        "Hans Handläggare",
+        OFFICER,
+        EXEMPELKOMMUN,
+        "Exempelkommun",
+        DEMO_LOCAL_PRINT_DEPARTMENT,
+    ),
+    DemoUser(
+        "bygglov", "Berit Bygglov", OFFICER, EXEMPELKOMMUN, "Exempelkommun", "Samhällsbyggnad"
+    ),
+    DemoUser("registrator", "Rita Registrator", RECORDS, EXEMPELKOMMUN, "Exempelkommun"),
+    DemoUser("granne", "Greta Granne", OFFICER, GRANNKOMMUN, "Grannkommun", "Socialtjänsten"),
+    DemoUser("admin", "Ada Administratör", ADMIN),
+)
 
 
 def connector_settings_for(settings: Settings, context: ReferenceContext) -> Settings:
@@ -281,7 +318,7 @@ def prepare_embedded_run(settings: Settings, engine: Engine) -> EmbeddedRun:
         with session_factory(engine).begin() as session:
             seed_demo_configuration(session, context.pki.directory, now)
             demo_key_file = ensure_demo_api_key(session, settings.home, now)
-            demo_users_file = seed_demo_users(session, settings.home)
+            demo_users_file = seed_demo_users(session, settings.home, DEMO_USERS)
     # One set of adapters for the app and the worker threads: one FaR cache per process.
     adapters = Adapters(settings, engine)
     workers = (

@@ -38,8 +38,10 @@ class PrintBatch(Base):
     route: Mapped[str] = mapped_column(String(100))  # a vendor's name, or "lokal"
     local: Mapped[bool] = mapped_column(Boolean)  # an exception list printed by the department
     department: Mapped[str] = mapped_column(String(200))  # "" for letters without one
+    # The sender organisation whose letters it holds: two municipalities never share a batch.
+    sender_number: Mapped[str] = mapped_column(String(10), server_default="")
     state: Mapped[str] = mapped_column(String(16))
-    # "route|department" while open, else NULL: at most one open batch per route and department.
+    # "sender|route|department" while open, else NULL: at most one open batch for each.
     open_key: Mapped[str | None] = mapped_column(String(310), unique=True)
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     closes_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)  # by schedule

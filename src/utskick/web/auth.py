@@ -30,7 +30,6 @@ from urllib.parse import quote, urlsplit
 
 from fastapi import FastAPI, Form, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
-from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session, sessionmaker
 
 from utskick.db.engine import session_factory
@@ -52,7 +51,10 @@ from utskick.web.csrf import (
     uses_api_key,
 )
 from utskick.web.errors import ErrorResponse
+from utskick.web.menu import NoScopeError, menu_for
+from utskick.web.pages import page_templates
 from utskick.web.sessions import SessionStore, cookie_token
+from utskick.web.single_sign_on import sso_username
 from utskick.web.users import (
     ROLE_NAMES,
     UserRepository,
@@ -72,7 +74,7 @@ FAILURES_PER_ADDRESS = 20
 FAILURE_WINDOW_SECONDS = 15 * 60
 LOCKOUT_SECONDS = 60
 
-TEMPLATES = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
+TEMPLATES = page_templates(Path(__file__).with_name("templates"))
 
 # The answers every JSON endpoint for logged-in people may give besides its own (OpenAPI).
 USER_ERRORS: dict[int | str, dict[str, Any]] = {
@@ -125,6 +127,18 @@ class RoleForbiddenError(Exception):
         self.message = (
             f"Du är inloggad som {user.display_name} med rollen {user.role_name}. "
             f"Den här sidan kräver rollen {allowed}; be en administratör om behörighet."
+        )
+        super().__init__(self.message)
+
+
+class UnknownPersonError(Exception):
+    """The single-sign-on proxy names a person who is not (or no longer) an Utskick user."""
+
+    def __init__(self, username: str) -> None:
+        self.message = (
+            f"Du är inloggad i kommunens inloggningstjänst som {username}, men det finns ingen "
+            "aktiv användare med det namnet i Utskick. Be en administratör lägga upp dig med "
+            "organisation, förvaltning och roll (utskick users add)."
         )
         super().__init__(self.message)
 
@@ -258,12 +272,21 @@ def _session_user(request: Request) -> WebUser | None:
     return _session_store(request).user(token) if token is not None else None
 
 
+def _single_sign_on_user(request: Request, username: str) -> WebUser:
+    with _sessions(request)() as session:
+        user = UserRepository(session).by_username(username)
+    if user is None or not user.active:
+        raise UnknownPersonError(username)
+    return user
+
+
 def current_user(request: Request) -> WebUser | None:
-    """The person making the request, by Basic credentials or session cookie, or None.
+    """The person making the request, by Basic credentials, single sign-on or cookie, or None.
 
     Raises:
         LoginRequiredError: Basic credentials were sent but are wrong.
         LoginThrottledError: Basic credentials were sent while the username is locked.
+        UnknownPersonError: the single-sign-on proxy names a person Utskick does not know.
     """
     credentials = _basic_credentials(request)
     if credentials is not None:
@@ -271,7 +294,19 @@ def current_user(request: Request) -> WebUser | None:
         if user is None:
             raise LoginRequiredError("fel användarnamn eller lösenord")
         return user
+    if not uses_api_key(request):
+        username = sso_username(request)
+        if username is not None:
+            return _single_sign_on_user(request, username)
     return _session_user(request)
+
+
+def optional_user(request: Request) -> WebUser | None:
+    """The person making the request, or None: for pages anyone may open (start, /nytta)."""
+    try:
+        return current_user(request)
+    except (LoginRequiredError, LoginThrottledError, UnknownPersonError):
+        return None
 
 
 def require_role(*roles: str) -> Callable[[Request], WebUser]:
@@ -339,19 +374,43 @@ async def _throttled(request: Request, error: Exception) -> Response:
 
 
 async def _forbidden(request: Request, error: Exception) -> Response:
-    assert isinstance(error, RoleForbiddenError)
+    assert isinstance(error, RoleForbiddenError | UnknownPersonError | NoScopeError)
     if wants_html(request):
         return TEMPLATES.TemplateResponse(
             request,
             "forbidden.html",
             {
                 "message": error.message,
-                "user": error.user,
+                "user": getattr(error, "user", None),
                 "csrf_token": issue_csrf_token(request),
             },
             status_code=403,
         )
     return _error_json(403, error.message)
+
+
+def layout_context(request: Request, user: WebUser | None) -> dict[str, Any]:
+    """What the layout's header shows: who is logged in, how, and the menu of their role.
+
+    A page anyone may open (the start page, /nytta) names no user; the person is looked up.
+    """
+    if user is None:
+        user = optional_user(request)
+    organisation = None
+    if user is not None and user.organisation_number:
+        names: Callable[[], dict[str, str]] | None = getattr(
+            request.app.state, "organisation_names", None
+        )
+        known = names() if names is not None else {}
+        organisation = known.get(user.organisation_number, user.organisation_number)
+    return {
+        "user": user,
+        "organisation": organisation,
+        "menu": menu_for(user),
+        "single_sign_on": user is not None and sso_username(request) is not None,
+        "csrf_token": issue_csrf_token(request),
+        "current_path": request.url.path,
+    }
 
 
 def _login_page(
@@ -404,6 +463,9 @@ def include_auth(app: FastAPI) -> None:
     app.add_exception_handler(LoginRequiredError, _login_required)
     app.add_exception_handler(LoginThrottledError, _throttled)
     app.add_exception_handler(RoleForbiddenError, _forbidden)
+    app.add_exception_handler(UnknownPersonError, _forbidden)
+    app.add_exception_handler(NoScopeError, _forbidden)
+    app.state.layout_context = layout_context
 
     app.add_middleware(NewCsrfCookie)
 

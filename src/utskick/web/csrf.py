@@ -12,6 +12,10 @@ under the session secret), so it lasts as long as the session and no other brows
 Before login, the token is the one in a signed cookie of its own (the login form uses it, so
 that no other site can log a person in to an account of its choosing).
 
+A person the single-sign-on proxy logs in (`utskick.web.single_sign_on`) has no cookie, but
+the proxy adds its header to every request, forged ones too: their requests are checked the
+same way, with a token bound to their username.
+
 Not affected: requests with an API key (`Authorization: Bearer` or `X-API-Key`); another
 site cannot make a browser add those headers (that takes a CORS preflight this app never
 allows), and such requests are never authenticated by the cookie. HTTP Basic credentials a
@@ -29,7 +33,6 @@ from urllib.parse import urlsplit
 
 from fastapi import Request, Response
 from fastapi.responses import JSONResponse
-from fastapi.templating import Jinja2Templates
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -42,8 +45,9 @@ from utskick.web.cookies import (
     serializer,
     set_cookie,
 )
-from utskick.web.pages import WEB_TEMPLATES
+from utskick.web.pages import WEB_TEMPLATES, page_templates
 from utskick.web.sessions import cookie_token
+from utskick.web.single_sign_on import sso_username
 
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
@@ -66,19 +70,29 @@ FORM_TOO_LARGE = (
     "X-CSRF-Token."
 )
 
-_TEMPLATES = Jinja2Templates(directory=str(WEB_TEMPLATES))
+_TEMPLATES = page_templates(WEB_TEMPLATES)
 
 
 # --- tokens --------------------------------------------------------------------------------
 
 
 def _session_bound_token(request: Request) -> str | None:
-    """The token of the session the request's cookie names (None without such a cookie)."""
+    """The token of the session the request's cookie names, or of the single-sign-on login.
+
+    A person logged in by the single-sign-on proxy has no session cookie, but the proxy's
+    header goes with every request a browser makes, also a forged one: their token is bound
+    to their username instead. None without either.
+    """
     token = cookie_token(request)
-    if token is None:
-        return None
+    if token is not None:
+        material = b"utskick-csrf:" + token.encode()
+    else:
+        username = sso_username(request)
+        if username is None:
+            return None
+        material = b"utskick-csrf-sso:" + username.encode()
     secret: str = request.app.state.session_secret
-    digest = hmac.new(secret.encode(), b"utskick-csrf:" + token.encode(), hashlib.sha256)
+    digest = hmac.new(secret.encode(), material, hashlib.sha256)
     return base64.urlsafe_b64encode(digest.digest()).decode("ascii").rstrip("=")
 
 
@@ -225,7 +239,7 @@ class CsrfGuard:
         elif _uses_basic(request):
             if _from_another_site(request):
                 refusal = _refusal(request, 403, CROSS_SITE_BASIC)
-        elif SESSION_COOKIE in request.cookies:
+        elif SESSION_COOKIE in request.cookies or sso_username(request) is not None:
             submitted = request.headers.get(CSRF_HEADER)
             content_type = request.headers.get("content-type", "").lower()
             if submitted is None and content_type.startswith(FORM_TYPES):

@@ -14,17 +14,16 @@ from pathlib import Path
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
-from fastapi.templating import Jinja2Templates
 
 from utskick.web.csrf import issue_csrf_token
-from utskick.web.pages import WEB_TEMPLATES
+from utskick.web.pages import WEB_TEMPLATES, page_templates
 
 STATIC_PATH = "/static"
 STATIC_FOLDER = Path(__file__).with_name("static")
 DOCS_PATH = "/docs"
 REDOC_PATH = "/redoc"
 
-_TEMPLATES = Jinja2Templates(directory=str(WEB_TEMPLATES))
+_TEMPLATES = page_templates(WEB_TEMPLATES)
 
 
 def include_static_files(app: FastAPI) -> None:

@@ -7,8 +7,11 @@ browser draw.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+from fastapi import Request
 from fastapi.templating import Jinja2Templates
 from lxml import etree
 
@@ -27,7 +30,22 @@ _EVERY_ELEMENT_RULE = re.compile(r"\s*\*\s*\{([^}]*)\}\s*")
 
 def page_templates(folder: Path) -> Jinja2Templates:
     """Templates from an area's folder that may extend the app's `layout.html`."""
-    return Jinja2Templates(directory=[str(folder), str(WEB_TEMPLATES)])
+    templates = Jinja2Templates(directory=[str(folder), str(WEB_TEMPLATES)])
+    templates.env.globals["layout"] = layout
+    return templates
+
+
+def layout(request: Request, user: object = None) -> dict[str, Any]:
+    """The layout's header for this request: who is logged in and the menu of their role.
+
+    The web app's auth (`include_auth`) provides it; an app without auth shows no one.
+    """
+    provide: Callable[[Request, object], dict[str, Any]] | None = getattr(
+        request.app.state, "layout_context", None
+    )
+    if provide is None:
+        return {"user": None, "menu": [], "current_path": request.url.path}
+    return provide(request, user)
 
 
 def _declarations(css: str) -> list[tuple[str, str]]:

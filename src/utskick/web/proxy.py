@@ -21,6 +21,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
+# The request state's flag for a request whose peer is a trusted proxy.
+FROM_TRUSTED_PROXY = "from_trusted_proxy"
+
 
 class TrustedProxies:
     """The addresses and networks whose forwarding headers are believed."""
@@ -69,6 +72,8 @@ class ForwardedHeaders:
         if scope["type"] in {"http", "websocket"}:
             peer = scope.get("client")
             if peer and self.proxies.trusts(peer[0]):
+                # The single-sign-on header is believed only on a request the proxy passed on.
+                scope.setdefault("state", {})[FROM_TRUSTED_PROXY] = True
                 headers = Headers(scope=scope)
                 # With several proxies, the nearest (trusted) one's word is the last value.
                 # A proxy may add its own header line rather than append to the one the

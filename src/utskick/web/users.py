@@ -1,8 +1,11 @@
 """The people who log in to the web app: their table, passwords, roles and repository.
 
-A person has one role. A case officer (handläggare) sends and follows letters; a department
-administrator (verksamhetsadministratör) sees the statistics of one department; management
-(ledning) and administrators see everything. Passwords are stored as scrypt hashes with a
+A person belongs to one sender organisation (a municipality) and has one role. A case
+officer (handläggare) sends and follows the letters of a department; a department
+administrator (verksamhetsadministratör) does too, and sees the department's statistics; a
+registrator (records) reads and searches every letter of the organisation but sends none;
+management (ledning) sees the organisation's statistics. An administrator belongs to no
+organisation and sees everything of the installation. Passwords are stored as scrypt hashes with a
 salt of their own, so a copy of the database gives no one a password.
 """
 
@@ -15,6 +18,7 @@ import hmac
 import os
 import re
 import secrets
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,17 +35,23 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from utskick.db.base import Base
+from utskick.identity import InvalidIdentityError, parse_organisation
 from utskick.mm import private_files
 
 OFFICER = "officer"
 DEPARTMENT_ADMIN = "department_admin"
+RECORDS = "records"
 MANAGEMENT = "management"
 ADMIN = "admin"
+
+# The roles that work in one department of their organisation.
+DEPARTMENT_ROLES = (OFFICER, DEPARTMENT_ADMIN)
 
 # The role codes with the Swedish names a user sees.
 ROLE_NAMES = {
     OFFICER: "handläggare",
     DEPARTMENT_ADMIN: "verksamhetsadministratör",
+    RECORDS: "registrator",
     MANAGEMENT: "ledning",
     ADMIN: "administratör",
 }
@@ -68,7 +78,8 @@ class WebUser(Base):
     __tablename__ = "web_user"
     __table_args__ = (
         CheckConstraint(
-            "role IN ('officer', 'department_admin', 'management', 'admin')", name="role_known"
+            "role IN ('officer', 'department_admin', 'records', 'management', 'admin')",
+            name="role_known",
         ),
         CheckConstraint(
             "role <> 'department_admin' OR department IS NOT NULL",
@@ -82,7 +93,10 @@ class WebUser(Base):
     # `scrypt$n$r$p$salt$hash` with salt and hash in base64: the cost travels with the hash.
     password_hash: Mapped[str] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(24))
-    # The department a department administrator sees; None for everyone else.
+    # The sender organisation (organisationsnummer, 10 digits) the person works for; None
+    # only for an administrator of the whole installation.
+    organisation_number: Mapped[str | None] = mapped_column(String(10))
+    # The department an officer or a department administrator works in; None for the others.
     department: Mapped[str | None] = mapped_column(String(200))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
@@ -199,6 +213,48 @@ class UserRepository:
         self.session.execute(delete(WebSession).where(WebSession.user_id == user_id))
 
 
+def _checked_organisation(
+    role: str, organisation: str | None, known: Collection[str] | None
+) -> str | None:
+    """The organisation as 10 digits; required for every role but administrator."""
+    typed = organisation.strip() if organisation and organisation.strip() else None
+    if role == ADMIN:
+        if typed is not None:
+            raise UserInputError(
+                "en administratör hör till hela installationen, inte till en organisation; "
+                "ange ingen organisation"
+            )
+        return None
+    if typed is None:
+        raise UserInputError(
+            f"rollen {ROLE_NAMES[role]} hör till en avsändarorganisation; ange dess "
+            "organisationsnummer med --org"
+        )
+    try:
+        number = parse_organisation(typed).organisation_number
+    except InvalidIdentityError as error:
+        raise UserInputError(f"organisationen ska vara ett organisationsnummer: {error}") from None
+    if known is not None and number not in known:
+        raise UserInputError(
+            f"organisationen {typed} är ingen avsändarorganisation här; se utskick senders list"
+        )
+    return number
+
+
+def _checked_department(role: str, department: str | None) -> str | None:
+    """The department: required for officers and department administrators, else none."""
+    department = department.strip() if department and department.strip() else None
+    if role in DEPARTMENT_ROLES and department is None:
+        raise UserInputError(
+            f"en {ROLE_NAMES[role]} arbetar på en förvaltning; ange den med --department"
+        )
+    if role not in DEPARTMENT_ROLES and department is not None:
+        raise UserInputError(
+            f"rollen {ROLE_NAMES[role]} ser hela organisationen; ange ingen förvaltning"
+        )
+    return department
+
+
 def create_user(
     session: Session,
     *,
@@ -206,8 +262,10 @@ def create_user(
     password: str,
     role: str,
     now: dt.datetime,
+    organisation: str | None = None,
     department: str | None = None,
     display_name: str | None = None,
+    known_organisations: Collection[str] | None = None,
 ) -> WebUser:
     """Check and create a web user (the caller commits).
 
@@ -215,10 +273,14 @@ def create_user(
         session: the unit of work.
         username: lower-case letters, digits, `.`, `_` and `-`, 2–64 characters.
         password: at least ten characters; stored only as a scrypt hash.
-        role: `officer`, `department_admin`, `management` or `admin`.
+        role: `officer`, `department_admin`, `records`, `management` or `admin`.
         now: the creation time.
-        department: required for a department administrator, optional for an officer.
+        organisation: the sender organisation's number, as typed; required for every role
+            but `admin`, which has none.
+        department: required for an officer and a department administrator, none otherwise.
         display_name: the name shown in the app; default the username.
+        known_organisations: the installation's sender organisations (10 digits), if the
+            caller knows them: another organisation is refused.
 
     Raises:
         UserInputError: a field is wrong or the username is taken; nothing is stored.
@@ -232,15 +294,8 @@ def create_user(
     if role not in ROLE_NAMES:
         known = ", ".join(f"{code} ({name})" for code, name in ROLE_NAMES.items())
         raise UserInputError(f"okänd roll {role!r}; välj en av {known}")
-    department = department.strip() if department and department.strip() else None
-    if role == DEPARTMENT_ADMIN and department is None:
-        raise UserInputError(
-            "en verksamhetsadministratör måste ha en förvaltning; ange den med --department"
-        )
-    if role in (MANAGEMENT, ADMIN) and department is not None:
-        raise UserInputError(
-            f"rollen {ROLE_NAMES[role]} ser alla förvaltningar; ange ingen förvaltning"
-        )
+    organisation_number = _checked_organisation(role, organisation, known_organisations)
+    department = _checked_department(role, department)
     check_new_password(password)
     repository = UserRepository(session)
     if repository.by_username(username) is not None:
@@ -251,6 +306,7 @@ def create_user(
             display_name=(display_name or "").strip() or username,
             password_hash=hash_password(password),
             role=role,
+            organisation_number=organisation_number,
             department=department,
             active=True,
             created_at=now,
@@ -263,19 +319,20 @@ def create_user(
 
 @dataclass(frozen=True)
 class DemoUser:
-    """A person of the demo, with the role the demo shows."""
+    """A person of the demo, with the role and the organisation the demo shows."""
 
     username: str
     display_name: str
     role: str
+    organisation: str | None = None
+    organisation_name: str = ""
     department: str | None = None
 
-
-DEMO_USERS = (
-    DemoUser("ledning", "Lena Ledning", MANAGEMENT),
-    DemoUser("socialadmin", "Sara Socialadmin", DEPARTMENT_ADMIN, "Socialtjänsten"),
-    DemoUser("handlaggare", "Hans Handläggare", OFFICER, "Socialtjänsten"),
-)
+    @property
+    def described(self) -> str:
+        """Role, department and organisation, in Swedish, for the demo users file."""
+        where = [part for part in (self.department, self.organisation_name) if part]
+        return ROLE_NAMES[self.role] + (f" ({', '.join(where)})" if where else "")
 
 
 def _read_demo_passwords(path: Path) -> dict[str, str]:
@@ -292,7 +349,7 @@ def _read_demo_passwords(path: Path) -> dict[str, str]:
     return passwords
 
 
-def seed_demo_users(session: Session, home: Path) -> Path:
+def seed_demo_users(session: Session, home: Path, demo_users: Sequence[DemoUser]) -> Path:
     """Make sure the demo users exist and `<home>/demo-users.txt` holds their passwords.
 
     The passwords are generated on the first start and reused as long as they still match;
@@ -311,7 +368,7 @@ def seed_demo_users(session: Session, home: Path) -> Path:
         "# Demoanvändare i Utskick (inbäddat standardläge): användarnamn, lösenord, roll.",
         "# Logga in på /logga-in. Byt lösenord eller ta bort användarna i produktion.",
     ]
-    for demo in DEMO_USERS:
+    for demo in demo_users:
         password = known.get(demo.username)
         user = repository.by_username(demo.username)
         if user is None:
@@ -322,6 +379,7 @@ def seed_demo_users(session: Session, home: Path) -> Path:
                 username=demo.username,
                 password=password,
                 role=demo.role,
+                organisation=demo.organisation,
                 department=demo.department,
                 display_name=demo.display_name,
                 now=now,
@@ -329,8 +387,7 @@ def seed_demo_users(session: Session, home: Path) -> Path:
         elif password is None or not verify_password(password, user.password_hash):
             password = generate_password()
             user.password_hash = hash_password(password)
-        role = ROLE_NAMES[demo.role] + (f" ({demo.department})" if demo.department else "")
-        lines.append(f"{demo.username}  {password}  {role}")
+        lines.append(f"{demo.username}  {password}  {demo.described}")
     session.flush()
     private_files.write_private_file(path, ("\n".join(lines) + "\n").encode("utf-8"))
     return path
