@@ -16,10 +16,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import create_engine, func, select
+from sqlalchemy.orm import Session
 
 from utskick.db.engine import create_database_engine, session_factory
 from utskick.entrypoints.benchmarks.signing import minimal_pdf
 from utskick.letters.models import Letter
+from utskick.printing.models import PrintBatch, PrintItem
 from utskick.reference.context import build_context
 from utskick.reference.runner import ReferenceInfrastructure
 from utskick.reference.runner import free_loopback_ports as _free_ports
@@ -86,6 +88,20 @@ def _count_letters(home):
     return count
 
 
+def _print_batch_of(home, letter_id):
+    """(local, department) of the print batch the letter went into."""
+    engine = create_engine(f"sqlite:///{home / 'utskick.db'}")
+    with Session(engine) as session:
+        batch = session.scalar(
+            select(PrintBatch)
+            .join(PrintItem, PrintItem.batch_id == PrintBatch.id)
+            .where(PrintItem.letter_id == letter_id)
+        )
+        found = None if batch is None else (batch.local, batch.department)
+    engine.dispose()
+    return found
+
+
 def test_precheck_json_gives_channel_reason_and_operator_per_recipient(installation):
     run, *_ = installation
     result = run("precheck", "--json", "19121212-1212", "197501012475", "19851230-4166")
@@ -150,6 +166,10 @@ def test_send_with_wait_delivers_and_status_shows_the_events(installation, tmp_p
     hours = {(now_in_sweden - dt.timedelta(minutes=m)).strftime("%Y-%m-%d %H:") for m in (0, 2)}
     assert any(hour in status.stdout for hour in hours), status.stdout
     assert "UTC" not in status.stdout
+    # … with the zone named: CET in winter, CEST in summer.
+    zone = now_in_sweden.tzname()
+    assert f"{now_in_sweden:%Y-%m-%d} " in status.stdout
+    assert f" {zone} " in status.stdout, status.stdout
 
 
 def test_send_twice_with_the_same_key_is_one_letter(installation):
@@ -185,6 +205,86 @@ def test_bad_input_is_refused_in_swedish_with_exit_2_and_nothing_stored(
     assert message in result.stderr
     assert "Fel:" in result.stderr
     assert _count_letters(home) == before
+
+
+# The API's names for fields that `utskick send` gives with options of other names.
+API_FIELD_NAMES = (
+    "protection_class", "message_type", "eservice_url", "case_number", "idempotency_key",
+    "body_type", "attachments",
+)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("extra", "named"),
+    [
+        ([], "--class/--type: ange skyddsklass"),
+        (["--type", "okänd"], "--type: meddelandetypen 'okänd' finns inte"),
+        (["--class", "4"], "--class: skyddsklass 4"),
+        (["--class", "2", "--eservice-url", "ftp://e.test"], "--eservice-url: länken"),
+        (["--class", "2", "--case", " "], "--case: fältet"),
+        (["--class", "2", "--policy", "brevduva"], "--policy: sändningspolicyn"),
+        (["--class", "2", "--key", " "], "--key: idempotensnyckeln"),
+        (["--class", "2", "--department", "a\u202eb"], "--department: förvaltningen"),
+        (["--class", "2", "--subject", "x" * 256], "--subject: ämnesraden har 256 tecken"),
+        (["--class", "2", "--html", "--body", "<script>x</script>"], "--body/--body-file: "),
+    ],
+)
+def test_a_refusal_names_the_option_of_send_not_the_api_field(installation, extra, named):
+    run, home, _ = installation
+    before = _count_letters(home)
+    arguments = ["send", "--sender", EXEMPELKOMMUN, "--recipient", "19661109-0827"]
+    if "--subject" not in extra:
+        arguments += ["--subject", "Beslut"]
+    if "--body" not in extra:
+        arguments += ["--body", "Text"]
+    result = run(*arguments, *extra)
+    assert result.returncode == 2
+    assert f"Fel: {named}" in result.stderr
+    assert not any(field in result.stderr for field in API_FIELD_NAMES), result.stderr
+    assert _count_letters(home) == before
+
+
+def test_a_refused_attachment_is_named_as_typed_after_attach(installation, tmp_path):
+    run, home, _ = installation
+    before = _count_letters(home)
+    good, broken = tmp_path / "beslut.pdf", tmp_path / "[bilaga].pdf"
+    good.write_bytes(minimal_pdf(2000))
+    broken.write_bytes(b"%PDF-1.4 trasig")
+    result = run(
+        "send", "--sender", EXEMPELKOMMUN, "--recipient", "19661109-0827", "--subject", "Beslut",
+        "--body", "Text", "--class", "2", "--attach", str(good), "--attach", f"{broken}:paper",
+    )  # fmt: skip
+    assert result.returncode == 2
+    # The second --attach as typed (brackets and all: a file name is never read as markup).
+    assert f"Fel: --attach {broken}:paper: bilagan [bilaga].pdf kan inte läsas" in result.stderr
+    assert "attachments[" not in result.stderr
+    assert _count_letters(home) == before
+
+
+@pytest.mark.parametrize(
+    ("local_departments", "expected"),
+    [
+        (None, (True, "Socialtjänsten")),  # the demo's default, as `utskick serve` sets it
+        ("[]", (False, "Socialtjänsten")),  # set by the operator: honoured as given
+    ],
+)
+def test_send_wait_routes_paper_as_the_servers_workers_do(
+    installation, local_departments, expected
+):
+    run, home, env = installation
+    environment = {k: v for k, v in env.items() if k != "UTSKICK_PRINT_LOCAL_DEPARTMENTS"}
+    if local_departments is not None:
+        environment["UTSKICK_PRINT_LOCAL_DEPARTMENTS"] = local_departments
+    sent = run(
+        "send", "--sender", EXEMPELKOMMUN, "--recipient", "19661109-0827", "--class", "2",
+        "--subject", "Beslut om försörjningsstöd", "--body", "Text",
+        "--department", "Socialtjänsten", "--wait",
+        environment=environment,
+    )  # fmt: skip
+    assert sent.returncode == 0, sent.stderr
+    assert "i utskriftsbatch" in sent.stdout
+    letter_id = sent.stdout.splitlines()[0].strip()
+    assert _print_batch_of(home, letter_id) == expected
 
 
 def test_a_non_pdf_attachment_is_refused(installation, tmp_path):
@@ -267,3 +367,19 @@ def test_commands_beside_serve_find_the_far_the_reference_serves(tmp_path, monke
     assert settings.far_url == endpoints_for(ReferenceSettings(home=tmp_path), DEMO_WORLD).far_url
     assert settings.tls_ca_file == tmp_path / "pki" / "ca.pem"
     assert _beside_serve(Settings(home=tmp_path, embedded_reference=False)).far_url is None
+
+
+def test_commands_beside_serve_get_the_connector_settings_serve_uses(tmp_path, monkeypatch):
+    from utskick.entrypoints.cli.common import beside_serve as _beside_serve
+    from utskick.entrypoints.embedded import connector_settings_for
+    from utskick.settings import Settings
+
+    for name in ("FAR_URL", "POPULATION_URL", "TLS_CA_FILE", "PRINT_LOCAL_DEPARTMENTS"):
+        monkeypatch.delenv(f"UTSKICK_{name}", raising=False)
+    context = build_context(ReferenceSettings(home=tmp_path, run_smtp_sink=False))
+    for given in (Settings(home=tmp_path), Settings(home=tmp_path, print_local_departments=[])):
+        served, beside = connector_settings_for(given, context), _beside_serve(given)
+        assert beside.far_url == served.far_url
+        assert beside.population_url == served.population_url
+        assert beside.tls_ca_file.resolve() == served.tls_ca_file.resolve()
+        assert beside.print_local_departments == served.print_local_departments

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from utskick.db.engine import session_factory
 from utskick.entrypoints.app import create_app
 from utskick.entrypoints.bootstrap import Adapters
+from utskick.entrypoints.cli.common import DEMO_LOCAL_PRINT_DEPARTMENT
 from utskick.entrypoints.worker import WorkerPool
 from utskick.letters.models import MessageType
 from utskick.letters.repository import LetterRepository
@@ -92,8 +93,6 @@ DEMO_MESSAGE_TYPES = (
     ("kallelse", "Kallelse", 2),
 )
 
-
-DEMO_LOCAL_PRINT_DEPARTMENT = "Socialtjänsten"
 
 # The people of the demo: one of each role at Exempelkommun, an officer of another
 # department, an officer of Grannkommun (who sees none of Exempelkommun's letters), and the

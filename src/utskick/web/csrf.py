@@ -110,6 +110,10 @@ def issue_csrf_token(request: Request) -> str:
     token = expected_csrf_token(request)
     if token is not None:
         return token
+    # The page's form and its header's logout form ask in one request: one new token for both.
+    issued: str | None = getattr(request.state, "new_csrf_token", None)
+    if issued is not None:
+        return issued
     token = secrets.token_urlsafe(24)
     request.state.new_csrf_token = token
     return token

@@ -10,10 +10,11 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
@@ -65,13 +66,15 @@ STATE_TEXTS = {
     "cancelled": "makulerat",
 }
 
-# People read times in Swedish local time; the database keeps UTC (naive on SQLite).
-_SWEDISH_TIME = ZoneInfo("Europe/Stockholm")
+# The department that prints its own letters in the demo, as `utskick serve` configures it
+# (`embedded.connector_settings_for`): a command's in-process worker must route paper the same way.
+DEMO_LOCAL_PRINT_DEPARTMENT = "Socialtjänsten"
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
     """Say what is wrong on standard error; raise the answer to end with `code`."""
-    errors.print(f"[bold red]Fel:[/] {message}", highlight=False)
+    # The message may quote what was typed (a file name, a subject): never read it as markup.
+    errors.print(f"[bold red]Fel:[/] {escape(message)}", highlight=False)
     return typer.Exit(code)
 
 
@@ -103,10 +106,24 @@ def now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def local_time(moment: dt.datetime) -> dt.datetime:
-    """A stored time as Swedish local time, for people to read."""
+def shown_time(moment: dt.datetime | None, zone: str, *, seconds: bool = False) -> str:
+    """A stored time as people read it: local time in `zone` with the zone named.
+
+    `zone` is the installation's `print_timezone` (Europe/Stockholm by default), so a time
+    reads `2026-12-06 14:03 CET` in winter and `2026-06-06 14:03 CEST` in summer. The database
+    keeps UTC (naive on SQLite); no time at all reads "–". JSON output keeps ISO 8601 in UTC.
+    """
+    if moment is None:
+        return "–"
+    try:
+        local_zone = ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise fail(
+            f"UTSKICK_PRINT_TIMEZONE={zone!r} är ingen känd tidszon; ange en som Europe/Stockholm"
+        ) from None
     aware = moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
-    return aware.astimezone(_SWEDISH_TIME)
+    local = aware.astimezone(local_zone)
+    return local.strftime("%Y-%m-%d %H:%M:%S %Z" if seconds else "%Y-%m-%d %H:%M %Z")
 
 
 @dataclass(frozen=True)
@@ -140,22 +157,28 @@ def migrated_engine(url: str) -> Engine:
 def beside_serve(settings: Settings) -> Settings:
     """Settings for a command run beside `utskick serve` on the embedded default.
 
-    With the embedded reference on and no FaR (or population register) address set, the
-    command talks to the FaR (and register) that the same home's `utskick serve` runs (ports
-    from `UTSKICK_REFERENCE_*_PORT`), trusting the demo CA in `<home>/pki`. Only the reference's
-    settings are read here: a command should not pay for loading the reference services.
+    With the embedded reference on, a command acts as `utskick serve`'s connector does: with
+    no FaR (or population register) address set, it talks to the FaR (and register) that the
+    same home's `utskick serve` runs (ports from `UTSKICK_REFERENCE_*_PORT`), trusting the demo
+    CA in `<home>/pki`; and unless `UTSKICK_PRINT_LOCAL_DEPARTMENTS` is set, Socialtjänsten
+    prints its own letters, so that a letter the command's own worker routes (`send --wait`,
+    `batch submit --wait`, `utskick worker`) lands where the server's workers would put it.
+    Only the reference's settings are read here: a command should not pay for loading the
+    reference services.
     """
-    if not settings.embedded_reference or (settings.far_url and settings.population_url):
+    if not settings.embedded_reference:
         return settings
-    reference = ReferenceSettings(home=settings.home)
-    return settings.model_copy(
-        update={
-            "far_url": settings.far_url or f"https://{reference.host}:{reference.far_port}/far",
-            "population_url": settings.population_url
-            or f"https://{reference.host}:{reference.population_port}/",
-            "tls_ca_file": settings.tls_ca_file or settings.home / "pki" / "ca.pem",
-        }
-    )
+    update: dict[str, object] = {}
+    if "print_local_departments" not in settings.model_fields_set:
+        update["print_local_departments"] = [DEMO_LOCAL_PRINT_DEPARTMENT]
+    if not (settings.far_url and settings.population_url):
+        reference = ReferenceSettings(home=settings.home)
+        update["far_url"] = settings.far_url or f"https://{reference.host}:{reference.far_port}/far"
+        update["population_url"] = (
+            settings.population_url or f"https://{reference.host}:{reference.population_port}/"
+        )
+        update["tls_ca_file"] = settings.tls_ca_file or settings.home / "pki" / "ca.pem"
+    return settings.model_copy(update=update)
 
 
 def cli_system(session: Session) -> SendingSystem:

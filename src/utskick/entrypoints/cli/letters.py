@@ -32,8 +32,8 @@ from utskick.entrypoints.cli.common import (
     cli_system,
     errors,
     fail,
-    local_time,
     open_installation,
+    shown_time,
 )
 from utskick.entrypoints.worker import drain
 from utskick.identity import InvalidIdentityError, parse_identity, parse_organisation
@@ -55,6 +55,24 @@ CHANNEL_TEXTS = {
     "none": "ingen",
 }
 PolicyOption = Annotated[str, typer.Option(help="digital-or-paper, digital-only eller paper-only.")]
+# The option of `utskick send` that gives each field of a letter, so that a refusal names what
+# the person typed, not the API's field (`--class`, not protection_class).
+SEND_OPTIONS = {
+    "sender": "--sender",
+    "recipient": "--recipient",
+    "subject": "--subject",
+    "body": "--body/--body-file",
+    "body_type": "--html",
+    "attachments": "--attach",
+    "protection_class": "--class",
+    "message_type": "--type",
+    "policy": "--policy",
+    "department": "--department",
+    "eservice_url": "--eservice-url",
+    "case_number": "--case",
+    "reference": "--reference",
+    "idempotency_key": "--key",
+}
 
 
 @letter_commands.command(
@@ -194,7 +212,7 @@ def send(
         idempotency_key=key,
     )
     installation = open_installation(home)
-    letter_id = _accept(installation, letter_input)
+    letter_id = _accept(installation, letter_input, attach or [])
     if wait:
         _wait_for_letters(installation, [letter_id], timeout)
         _print_status(installation, letter_id)
@@ -214,7 +232,9 @@ def _attachment_input(spec: str) -> AttachmentInput:
     return AttachmentInput(filename=path.name, content=content, channel=channel)
 
 
-def _accept(installation: Installation, letter_input: LetterInput) -> str:
+def _accept(
+    installation: Installation, letter_input: LetterInput, attach_specs: Sequence[str]
+) -> str:
     """Store the letter (or find it by its key) and print its id; the id."""
     with installation.session() as session:
         system = cli_system(session)
@@ -223,7 +243,8 @@ def _accept(installation: Installation, letter_input: LetterInput) -> str:
                 system, letter_input, actor=CLI_ACTOR
             )
         except LetterRejectedError as error:
-            raise fail(f"{error.field}: {error.message}") from None
+            option = _option_for(error.field, letter_input, attach_specs)
+            raise fail(f"{option}: {error.message}" if option else error.message) from None
         session.commit()
         letter_id = letter.id
     print(letter_id)
@@ -233,6 +254,26 @@ def _accept(installation: Installation, letter_input: LetterInput) -> str:
             highlight=False,
         )
     return letter_id
+
+
+def _option_for(field: str, letter_input: LetterInput, attach_specs: Sequence[str]) -> str | None:
+    """The option of `utskick send` behind a refused field (None: no option gives it).
+
+    `attachments[1].content` is the second `--attach` as typed; a missing protection class is
+    given with `--class` or a message type that has one.
+    """
+    name = field.partition(".")[0]
+    base, bracket, index = name.partition("[")
+    option = SEND_OPTIONS.get(base)
+    if option is None:
+        return None
+    if bracket and index.removesuffix("]").isdigit():
+        position = int(index.removesuffix("]"))
+        if position < len(attach_specs):
+            return f"{option} {attach_specs[position]}"
+    if base == "protection_class" and letter_input.protection_class is None:
+        return "--type" if letter_input.message_type is not None else "--class/--type"
+    return option
 
 
 def _wait_for_letters(
@@ -289,13 +330,14 @@ def _print_status(installation: Installation, letter_id: str) -> None:
         f"ämne: {letter.subject}" + (f"  ·  TransId {letter.trans_id}" if letter.trans_id else ""),
         highlight=False,
     )
+    zone = installation.settings.print_timezone
     table = Table(title="Händelser", title_justify="left")
     table.add_column("Tid", no_wrap=True)
     for column in ("Tillstånd", "Skäl", "Av", "Detalj"):
         table.add_column(column)
     for event in events:
         table.add_row(
-            local_time(event.at).strftime("%Y-%m-%d %H:%M:%S"),
+            shown_time(event.at, zone, seconds=True),
             STATE_TEXTS.get(event.state, event.state),
             event.reason or "",
             event.actor,

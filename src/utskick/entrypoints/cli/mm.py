@@ -169,7 +169,8 @@ def mm_verify(
         typer.Argument(help="SOAP-anrop med deliverSecure, eller ett SealedDelivery-dokument."),
     ],
     trust: Annotated[
-        list[Path], typer.Option(help="Betrott certifikat eller CA (PEM); kan anges flera gånger.")
+        list[Path],
+        typer.Option(help="Betrott certifikat eller CA (PEM eller DER); kan anges flera gånger."),
     ],
     at: Annotated[
         str | None, typer.Option(help="Verifiera som vid denna tidpunkt (ISO 8601); standard nu.")

@@ -18,9 +18,10 @@ from utskick.entrypoints.cli.common import (
     HomeOption,
     Installation,
     fail,
-    local_time,
     open_installation,
+    shown_time,
 )
+from utskick.identity import InvalidIdentityError, parse_organisation
 from utskick.letters.service import utc_now
 from utskick.mm.private_files import write_private_file
 from utskick.printing.drops import HandoverError
@@ -52,6 +53,7 @@ def _print_batch_or_fail(session: Session, batch_id: str) -> PrintBatch:
 
 @print_app.command("batches", help="Lista utskriftsbatcher, nyaste först.")
 def print_batches(
+    *,
     home: HomeOption = None,
     state: Annotated[
         str | None, typer.Option(help="open, closed, handed_over eller printed.")
@@ -60,23 +62,40 @@ def print_batches(
         bool | None, typer.Option("--local/--vendor", help="Bara undantagslistor / tryckerier.")
     ] = None,
     department: Annotated[str | None, typer.Option(help="Bara denna förvaltning.")] = None,
+    org: Annotated[
+        str | None,
+        typer.Option("--org", help="Bara denna avsändarorganisation (organisationsnummer)."),
+    ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Skriv JSON.")] = False,
 ) -> None:
     """List print batches, newest first."""
     if state is not None and state not in BATCH_STATE_TEXTS:
         raise fail(f"okänt läge {state!r}; välj {', '.join(BATCH_STATE_TEXTS)}")
+    sender_number = _organisation_or_fail(org) if org is not None else None
     installation = open_installation(home)
     with installation.session() as session:
         batches = PrintRepository(session).batches(
-            BatchFilter(state=state, local=local, department=department, limit=200)
+            BatchFilter(
+                sender_number=sender_number,
+                state=state,
+                local=local,
+                department=department,
+                limit=200,
+            )
         )
         summaries = [batch_summary(batch) for batch in batches]
     if json_out:
-        print(json.dumps(summaries, ensure_ascii=False, indent=2, default=str))
+        print(json.dumps(summaries, ensure_ascii=False, indent=2, default=_iso_8601))
         return
+    _print_batch_table(summaries, installation.settings.print_timezone)
+
+
+def _print_batch_table(summaries: list[dict[str, object]], zone: str) -> None:
+    """The batches as a table, times in local time with the zone named."""
     # The id is what `print close` and `print download` take: never cut it, even at 80 columns.
     table = Table(
         Column("batch", no_wrap=True, min_width=36),
+        "organisation",
         "väg",
         "förvaltning",
         "läge",
@@ -88,19 +107,42 @@ def print_batches(
     for summary in summaries:
         table.add_row(
             str(summary["id"]),
+            _shown_organisation(summary["sender"]),
             str(summary["route"]),
             str(summary["department"] or "–"),
             BATCH_STATE_TEXTS.get(str(summary["state"]), str(summary["state"])),
             str(summary["letters"]),
             str(summary["pages"] or "–"),
             str(summary["sheets"] or "–"),
-            _minute(summary["closed_at"] or summary["closes_at"]),
+            shown_time(_moment(summary["closed_at"] or summary["closes_at"]), zone),
         )
     Console().print(table)
 
 
-def _minute(moment: object) -> str:
-    return local_time(moment).strftime("%Y-%m-%d %H:%M") if isinstance(moment, dt.datetime) else "–"
+def _organisation_or_fail(typed: str) -> str:
+    try:
+        return parse_organisation(typed).organisation_number
+    except InvalidIdentityError as error:
+        raise fail(f"--org ska vara ett organisationsnummer, t.ex. 202100-4748: {error}") from None
+
+
+def _shown_organisation(number: object) -> str:
+    """An organisation number as people write it (202100-4748); "–" for none."""
+    if not isinstance(number, str) or not number:
+        return "–"
+    try:
+        return parse_organisation(number).display
+    except InvalidIdentityError:
+        return number
+
+
+def _moment(value: object) -> dt.datetime | None:
+    return value if isinstance(value, dt.datetime) else None
+
+
+def _iso_8601(value: object) -> str:
+    """A time in JSON as ISO 8601 in UTC (2026-12-06T15:00:00+00:00), anything else as text."""
+    return value.isoformat() if isinstance(value, dt.datetime) else str(value)
 
 
 @print_app.command(

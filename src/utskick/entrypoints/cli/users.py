@@ -13,12 +13,14 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
 from sqlalchemy.orm import Session
 
 from utskick.db.engine import session_factory
 from utskick.db.home import prepare_home
-from utskick.entrypoints.cli.common import migrated_engine
+from utskick.entrypoints.cli.common import migrated_engine, shown_time
+from utskick.identity import parse_organisation
+from utskick.senders.repository import SenderRepository
 from utskick.settings import load_settings
 from utskick.web.users import (
     ROLE_NAMES,
@@ -69,9 +71,16 @@ def users_add(
     *,
     username: Annotated[str, typer.Argument(help="Användarnamn (små bokstäver, siffror, . _ -).")],
     role: Annotated[str, typer.Option(help=ROLE_HELP)],
+    org: Annotated[
+        str | None,
+        typer.Option(
+            "--org",
+            help="Avsändarorganisationens organisationsnummer (krävs för alla roller utom admin).",
+        ),
+    ] = None,
     department: Annotated[
         str | None,
-        typer.Option(help="Förvaltning (krävs för department_admin, valfri för officer)."),
+        typer.Option(help="Förvaltning (krävs för officer och department_admin)."),
     ] = None,
     name: Annotated[str | None, typer.Option(help="Namn som visas i appen.")] = None,
     password_stdin: PasswordStdinOption = False,
@@ -88,14 +97,20 @@ def users_add(
                 username=username,
                 password=password,
                 role=role,
+                organisation=org,
                 department=department,
                 display_name=name,
                 now=dt.datetime.now(dt.UTC),
+                known_organisations={
+                    sender.organisation_number for sender in SenderRepository(session).all()
+                },
             )
         except UserInputError as error:
             raise _fail(str(error)) from None
         session.commit()
         where = f", förvaltning {user.department}" if user.department else ""
+        if user.organisation_number:
+            where += f", organisation {parse_organisation(user.organisation_number).display}"
         Console(soft_wrap=True).print(
             f"Användaren {user.username} ({user.display_name}) är tillagd med rollen "
             f"{user.role_name}{where}. Logga in på /logga-in.",
@@ -106,22 +121,34 @@ def users_add(
 @users_app.command("list", help="Lista alla som får logga in, med roll och förvaltning.")
 def users_list(home: HomeOption = None) -> None:
     """List every person who may log in, with role and department."""
+    settings = load_settings(home=home)
     with _session(home) as session:
         users = UserRepository(session).all()
     if not users:
         Console(soft_wrap=True).print("Inga användare ännu; lägg till en med utskick users add.")
         return
-    table = Table("Användarnamn", "Namn", "Roll", "Förvaltning", "Aktiv", "Skapad")
+    table = Table(
+        "Användarnamn",
+        "Namn",
+        "Roll",
+        "Organisation",
+        "Förvaltning",
+        "Aktiv",
+        Column("Skapad", no_wrap=True),
+    )
     for user in users:
         table.add_row(
             user.username,
             user.display_name,
             user.role_name,
+            parse_organisation(user.organisation_number).display
+            if user.organisation_number
+            else "alla",
             user.department or "–",
             "ja" if user.active else "nej",
-            f"{user.created_at:%Y-%m-%d}",
+            shown_time(user.created_at, settings.print_timezone),
         )
-    Console(width=120).print(table)
+    Console(width=160).print(table)
 
 
 @users_app.command(
