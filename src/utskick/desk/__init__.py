@@ -1,0 +1,1 @@
+"""The case officer's desk: write, send, follow and search letters, and mass mailings."""
