@@ -2,15 +2,18 @@
 
 Letters go to paper as the channel switch sends them (`support.paper_letters`) and are then
 addressed and batched by `address_jobs` with an in-memory population register, exactly as
-the worker's `print` jobs do it.
+the worker's `print` jobs do it. The letters are Exempelkommun's; `seed_neighbour_batch`
+adds Grannkommun's own Socialtjänsten, whose exception list must stay apart.
 """
 
 import datetime as dt
+import uuid
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from support.paper_letters import ensure_sender_and_system, paper_letter
+from support.world import EXEMPELKOMMUN, GRANNKOMMUN, sender_organisation
 from utskick.db.engine import create_database_engine
 from utskick.jobs.queue import ClaimedJob
 from utskick.letters.models import Letter
@@ -18,6 +21,7 @@ from utskick.migrations import migrate
 from utskick.printing.addresses import FixedAddressSource, RegisterEntry
 from utskick.printing.models import PrintBatch
 from utskick.printing.service import address_jobs
+from utskick.senders.models import SenderOrganisation, SendingSystem
 from utskick.web.users import create_user
 
 SOCIAL = "Socialtjänsten"  # prints its own letters from a daily exception list
@@ -66,15 +70,21 @@ SEEDED = (
     ("dag", DECEASED, SOCIAL, "Påminnelse om avgift", None, None),
 )  # fmt: skip
 
-# (username, role, department) of the people who use the print pages and API.
+# Grannkommun's paper letters: its own Socialtjänsten, which also prints locally.
+NEIGHBOUR_SEEDED = (
+    ("granne_cecilia", CECILIA, "Beslut om färdtjänst", "GK SOC 2026/7"),
+    ("granne_bertil", BERTIL, "Kallelse till Grannkommun", "GK SOC 2026/8"),
+)
+
+# (username, role, organisation, department) of the people who use the print pages and API.
 USERS = (
-    ("social", "officer", SOCIAL),
-    ("socialadmin", "department_admin", SOCIAL),
-    ("bygg", "officer", BYGG),
-    ("byggadmin", "department_admin", BYGG),
-    ("utan", "officer", None),
-    ("ledning", "management", None),
-    ("tryckrum", "admin", None),
+    ("social", "officer", EXEMPELKOMMUN, SOCIAL),
+    ("socialadmin", "department_admin", EXEMPELKOMMUN, SOCIAL),
+    ("bygg", "officer", EXEMPELKOMMUN, BYGG),
+    ("byggadmin", "department_admin", EXEMPELKOMMUN, BYGG),
+    ("granne", "officer", GRANNKOMMUN, SOCIAL),
+    ("ledning", "management", EXEMPELKOMMUN, None),
+    ("tryckrum", "admin", None, None),
 )
 
 
@@ -84,9 +94,9 @@ def utc_now():
 
 def add_users(session, password):
     """Every user of `USERS`, all with the same password."""
-    for username, role, department in USERS:
+    for username, role, organisation, department in USERS:
         create_user(session, username=username, password=password, role=role,
-                    department=department, now=utc_now())  # fmt: skip
+                    organisation=organisation, department=department, now=utc_now())  # fmt: skip
 
 
 def new_database(path, password):
@@ -125,7 +135,12 @@ def seed_batches(engine, settings):
         session.commit()
     batch_paper_letters(engine, settings, list(letters.values()))
     with Session(engine) as session:
-        batches = {batch.department: batch.id for batch in session.scalars(select(PrintBatch))}
+        batches = {
+            batch.department: batch.id
+            for batch in session.scalars(
+                select(PrintBatch).where(PrintBatch.sender_number == EXEMPELKOMMUN)
+            )
+        }
     return letters, batches
 
 
@@ -135,3 +150,41 @@ def letter_states(engine, letter_ids):
         return dict(
             session.execute(select(Letter.id, Letter.state).where(Letter.id.in_(letter_ids))).all()
         )
+
+
+def _neighbour_system(session):
+    """Grannkommun as a sender and a sending system of its own; the system's id."""
+    if not session.scalar(
+        select(SenderOrganisation).where(SenderOrganisation.organisation_number == GRANNKOMMUN)
+    ):
+        session.add(sender_organisation(GRANNKOMMUN))
+    system_id = str(uuid.uuid4())
+    session.add(SendingSystem(id=system_id, name=f"Grannkommuns system {system_id[:8]}",
+                              sender_numbers=[GRANNKOMMUN], departments=None,
+                              created_at=utc_now()))  # fmt: skip
+    session.flush()
+    return system_id
+
+
+def seed_neighbour_batch(engine, settings):
+    """Grannkommun's Socialtjänsten: two paper letters on its own exception list.
+
+    Returns:
+        (letter ids by name, the id of Grannkommun's batch).
+    """
+    with Session(engine) as session:
+        system_id = _neighbour_system(session)
+        letters = {}
+        for name, recipient, subject, case_number in NEIGHBOUR_SEEDED:
+            letter = paper_letter(session, system_id, recipient, department=SOCIAL,
+                                  subject=subject, now=utc_now())  # fmt: skip
+            letter.sender_number = GRANNKOMMUN
+            letter.case_number = case_number
+            letters[name] = letter.id
+        session.commit()
+    batch_paper_letters(engine, settings, list(letters.values()))
+    with Session(engine) as session:
+        [batch_id] = session.scalars(
+            select(PrintBatch.id).where(PrintBatch.sender_number == GRANNKOMMUN)
+        ).all()
+    return letters, batch_id

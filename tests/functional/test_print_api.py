@@ -1,10 +1,13 @@
 """The print API `/api/v1/print/batches` as its users call it, with HTTP Basic.
 
-Socialtjänsten prints its own letters (a daily exception list: Anna, Bertil and a person
-with protected identity); Byggnadsnämnden's letters (Cecilia, Anna) go to the vendor, whose
-drop is a folder under the test's tmp_path. A letter to a deceased person is in no batch.
+Exempelkommun's Socialtjänsten prints its own letters (a daily exception list: Anna, Bertil
+and a person with protected identity); its Byggnadsnämnden's letters (Cecilia, Anna) go to
+the vendor, whose drop is a folder under the test's tmp_path. A letter to a deceased person
+is in no batch. Grannkommun has a Socialtjänsten too, with an exception list of its own
+(Cecilia, Bertil) that no one of Exempelkommun may see, nor Grannkommun's officer theirs.
 """
 
+import datetime as dt
 import io
 import json
 import shutil
@@ -17,18 +20,22 @@ from sqlalchemy.orm import Session
 
 from functional.print_letters import (
     BYGG,
+    NEIGHBOUR_SEEDED,
     SECRET_STREET,
     SOCIAL,
     VENDOR,
     letter_states,
     new_database,
     seed_batches,
+    seed_neighbour_batch,
 )
+from support.world import EXEMPELKOMMUN, GRANNKOMMUN
 from utskick.db.engine import create_database_engine
 from utskick.entrypoints.app import create_app
-from utskick.letters.models import LetterEvent
+from utskick.letters.models import Letter, LetterEvent
 from utskick.printing.models import PrintBatch, PrintItem
 from utskick.settings import PrintVendor, Settings
+from utskick.web.users import WebUser, hash_password
 
 PASSWORD = "rätt-lösenord-1"
 API = "/api/v1/print/batches"
@@ -39,7 +46,15 @@ UNKNOWN_BATCH = "00000000-0000-4000-8000-000000000000"
 def template(tmp_path_factory):
     """A migrated database with the users, copied for every test (each test changes batches)."""
     path = tmp_path_factory.mktemp("print-api") / "utskick.db"
-    new_database(path, PASSWORD).dispose()
+    engine = new_database(path, PASSWORD)
+    with Session(engine) as session:
+        # Registered before people belonged to organisations, and never given one.
+        session.add(WebUser(username="utan", display_name="Utan Organisation",
+                            password_hash=hash_password(PASSWORD), role="officer",
+                            organisation_number=None, department=SOCIAL, active=True,
+                            created_at=dt.datetime.now(dt.UTC)))  # fmt: skip
+        session.commit()
+    engine.dispose()
     return path
 
 
@@ -56,6 +71,9 @@ class World:
             print_vendors=[PrintVendor(name=VENDOR, drop=self.drop)],
         )
         self.letters, self.batches = seed_batches(self.engine, self.settings)
+        self.neighbour_letters, self.neighbour_batch = seed_neighbour_batch(
+            self.engine, self.settings
+        )
         self.client = TestClient(create_app(self.settings, self.engine))
 
     def get(self, user, path=""):
@@ -67,6 +85,20 @@ class World:
     def batch(self, department):
         with Session(self.engine) as session:
             return session.get(PrintBatch, self.batches[department])
+
+    def batch_by_id(self, batch_id):
+        with Session(self.engine) as session:
+            return session.get(PrintBatch, batch_id)
+
+    def senders_of_letters_in(self, batch_id):
+        with Session(self.engine) as session:
+            return set(
+                session.scalars(
+                    select(Letter.sender_number)
+                    .join(PrintItem, PrintItem.letter_id == Letter.id)
+                    .where(PrintItem.batch_id == batch_id)
+                )
+            )
 
     def events(self, state):
         """How many events of this state each letter has."""
@@ -121,12 +153,20 @@ class TestWhoSeesWhichBatches:
     def test_a_department_admin_sees_only_their_departments_batches(self, world):
         assert departments_seen(world.get("byggadmin")) == [BYGG]
 
-    def test_the_admin_sees_every_batch(self, world):
-        assert departments_seen(world.get("tryckrum")) == sorted([SOCIAL, BYGG])
+    def test_the_admin_sees_every_batch_of_every_organisation(self, world):
+        answer = world.get("tryckrum")
+        assert departments_seen(answer) == sorted([SOCIAL, SOCIAL, BYGG])
+        assert sorted((batch["sender"], batch["department"]) for batch in answer.json()) == [
+            (EXEMPELKOMMUN, BYGG),
+            (EXEMPELKOMMUN, SOCIAL),
+            (GRANNKOMMUN, SOCIAL),
+        ]
 
-    def test_an_officer_without_a_department_sees_no_batch(self, world):
-        assert departments_seen(world.get("utan")) == []
-        assert world.get("utan", social_list(world)).status_code == 403
+    def test_a_person_without_an_organisation_sees_no_batch_and_is_told_why(self, world):
+        for path in ("", social_list(world)):
+            answer = world.get("utan", path)
+            assert answer.status_code == 403
+            assert "hör inte till någon avsändarorganisation" in answer.json()["detail"]
 
     def test_management_has_no_access_to_printing(self, world):
         answer = world.get("ledning")
@@ -142,12 +182,91 @@ class TestWhoSeesWhichBatches:
         ("method", "action"),
         [("get", ""), ("get", "/pdf"), ("post", "/close"), ("post", "/printed")],
     )
-    def test_another_departments_batch_is_forbidden_and_left_alone(self, world, method, action):
+    def test_another_departments_batch_is_not_found_and_left_alone(self, world, method, action):
         path = vendor_batch(world) + action
         answer = world.get("social", path) if method == "get" else world.post("social", path, {})
-        assert answer.status_code == 403
-        assert "annan förvaltning" in answer.json()["detail"]
+        assert answer.status_code == 404
+        assert answer.json()["detail"] == not_found(world.batches[BYGG])
         assert world.batch(BYGG).state == "open"
+
+
+def not_found(batch_id):
+    """What an unknown batch answers: another organisation's or department's answers the same."""
+    return (
+        f"det finns ingen utskriftsbatch {batch_id} som du kan se; välj en batch i listan på "
+        "/utskrift"
+    )
+
+
+ACTIONS = [("get", ""), ("get", "/pdf"), ("post", "/close"), ("post", "/printed"),
+           ("post", "/handover")]  # fmt: skip
+
+
+class TestTwoMunicipalities:
+    def test_each_socialtjansten_has_an_exception_list_of_its_own(self, world):
+        ours, theirs = world.batches[SOCIAL], world.neighbour_batch
+        assert ours != theirs
+        assert world.senders_of_letters_in(ours) == {EXEMPELKOMMUN}
+        assert world.senders_of_letters_in(theirs) == {GRANNKOMMUN}
+        neighbour = world.batch_by_id(theirs)
+        assert (neighbour.department, neighbour.local, neighbour.letter_count) == (SOCIAL, True, 2)
+        assert neighbour.open_key == f"{GRANNKOMMUN}|lokal|{SOCIAL}"
+        assert world.batch(SOCIAL).open_key == f"{EXEMPELKOMMUN}|lokal|{SOCIAL}"
+
+    def test_grannkommuns_officer_lists_only_grannkommuns_list(self, world):
+        answer = world.get("granne")
+        assert answer.status_code == 200, answer.text
+        assert [(batch["id"], batch["sender"]) for batch in answer.json()] == [
+            (world.neighbour_batch, GRANNKOMMUN)
+        ]
+        detail = world.get("granne", f"/{world.neighbour_batch}").json()
+        assert sorted(letter["subject"] for letter in detail["letters"]) == sorted(
+            subject for _name, _recipient, subject, _case in NEIGHBOUR_SEEDED
+        )
+
+    def test_exempelkommuns_officer_of_the_same_department_does_not_list_it(self, world):
+        listed = [batch["id"] for batch in world.get("social").json()]
+        assert listed == [world.batches[SOCIAL]]
+
+    @pytest.mark.parametrize(("method", "action"), ACTIONS)
+    def test_grannkommuns_officer_cannot_reach_exempelkommuns_list(self, world, method, action):
+        path = social_list(world) + action
+        answer = world.get("granne", path) if method == "get" else world.post("granne", path, {})
+        assert answer.status_code == 404
+        # Word for word what a batch that does not exist answers: nothing gives it away.
+        assert answer.json()["detail"] == not_found(world.batches[SOCIAL])
+        assert world.batch(SOCIAL).state == "open"
+        assert world.events("printed") == {}
+
+    @pytest.mark.parametrize(("method", "action"), ACTIONS)
+    def test_exempelkommuns_officer_cannot_reach_grannkommuns_list(self, world, method, action):
+        path = f"/{world.neighbour_batch}{action}"
+        answer = world.get("social", path) if method == "get" else world.post("social", path, {})
+        assert answer.status_code == 404
+        assert answer.json()["detail"] == not_found(world.neighbour_batch)
+        assert world.batch_by_id(world.neighbour_batch).state == "open"
+
+    def test_an_unknown_batch_answers_the_same_as_another_municipalitys(self, world):
+        answer = world.get("granne", f"/{UNKNOWN_BATCH}/pdf")
+        assert answer.status_code == 404
+        assert answer.json()["detail"] == not_found(UNKNOWN_BATCH)
+
+    def test_grannkommuns_pdf_is_grannkommuns_letters_under_its_name(self, world):
+        answer = world.get("granne", f"/{world.neighbour_batch}/pdf")
+        assert answer.status_code == 200, answer.text
+        reader = PdfReader(io.BytesIO(answer.content))
+        text = "\n".join(page.extract_text() for page in reader.pages)
+        assert len(reader.pages) == 2
+        assert "Beslut om färdtjänst" in text
+        assert "Beslut om försörjningsstöd" not in text
+        assert reader.metadata.author == "Grannkommun"
+        assert reader.metadata.title.startswith(f"Utskrift Grannkommun {SOCIAL} ")
+
+    def test_closing_one_municipalitys_list_leaves_the_others_open(self, world):
+        closed = world.post("granne", f"/{world.neighbour_batch}/close")
+        assert closed.status_code == 200, closed.text
+        assert world.batch_by_id(world.neighbour_batch).state == "closed"
+        assert world.batch(SOCIAL).state == "open"
 
 
 class TestBatchDetail:
@@ -194,7 +313,7 @@ class TestBatchDetail:
     def test_an_unknown_batch_is_not_found_with_a_swedish_message(self, world):
         answer = world.get("tryckrum", f"/{UNKNOWN_BATCH}")
         assert answer.status_code == 404
-        assert f"det finns ingen utskriftsbatch {UNKNOWN_BATCH}" in answer.json()["detail"]
+        assert answer.json()["detail"] == not_found(UNKNOWN_BATCH)
 
 
 class TestClose:
@@ -226,6 +345,8 @@ class TestClose:
         folder = self_folder(world, summary)
         manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
         assert manifest["batch_id"] == world.batches[BYGG]
+        assert (manifest["sender"], manifest["sender_name"]) == (EXEMPELKOMMUN, "Exempelkommun")
+        assert (manifest["vendor"], manifest["department"]) == (VENDOR, BYGG)
         assert {row["letter_id"] for row in manifest["letters"]} == {
             world.letters["cecilia"],
             world.letters["anna_bygg"],

@@ -23,7 +23,9 @@ from functional.print_letters import (
     letter_states,
     new_database,
     seed_batches,
+    seed_neighbour_batch,
 )
+from support.world import GRANNKOMMUN
 from utskick.entrypoints.cli import app
 from utskick.letters.models import LetterEvent
 from utskick.printing.models import PrintBatch
@@ -51,6 +53,7 @@ class Installation:
             print_local_departments=[SOCIAL],
             print_vendors=[{"name": VENDOR, "drop": self.drop}],
         )
+        self.settings = settings
         self.letters, self.batches = seed_batches(self.engine, settings)
         self.runner = CliRunner()
 
@@ -107,6 +110,19 @@ class TestBatches:
         assert [(batch["route"], batch["letters"]) for batch in local] == [("lokal", 3)]
         vendor = json.loads(ok(installation.run("batches", "--json", "--department", BYGG)))
         assert [batch["route"] for batch in vendor] == [VENDOR]
+
+    def test_each_batch_names_its_organisation_and_org_narrows_to_one(self, installation):
+        _letters, neighbour = seed_neighbour_batch(installation.engine, installation.settings)
+        output = ok(installation.run("batches"))
+        assert "202100-4748" in output
+        assert "202100-9903" in output
+        theirs = json.loads(ok(installation.run("batches", "--json", "--org", "202100-9903")))
+        assert [(batch["id"], batch["sender"]) for batch in theirs] == [(neighbour, GRANNKOMMUN)]
+
+    def test_an_org_that_is_no_organisation_number_is_refused(self, installation):
+        result = installation.run("batches", "--org", "19121212-1212")
+        assert result.exit_code == 2
+        assert "--org ska vara ett organisationsnummer" in result.output
 
     def test_an_unknown_state_is_refused_in_swedish(self, installation):
         result = installation.run("batches", "--state", "klar")

@@ -1,4 +1,9 @@
-"""The statistics through the web app: the page, the CSV export and the JSON API, per role."""
+"""The statistics through the web app: the page, the CSV export and the JSON API, per role.
+
+Each organisation sees its own letters: Exempelkommun's management and department
+administrators never count Grannkommun's (whose Socialtjänsten has the same name), nor the
+other way round; the installation's administrator sees both and may choose one.
+"""
 
 import csv
 import datetime as dt
@@ -10,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from functional.browser.statistics_letters import (
     BYGG,
+    EXEMPELKOMMUN,
     GRANNKOMMUN,
     SOCIAL,
     add_letter,
@@ -28,8 +34,9 @@ PERIOD = {"from": "2026-03", "to": "2026-04"}
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory):
-    """March 2026: Socialtjänsten 3 digital, 1 printed; Byggnadsnämnden 1 digital, 1 impossible.
-    April 2026: Socialtjänsten 1 digital."""
+    """Exempelkommun, March 2026: Socialtjänsten 3 digital, 1 printed; Byggnadsnämnden 1
+    digital, 1 impossible. April 2026: Socialtjänsten 1 digital.
+    Grannkommun, March 2026: Socialtjänsten 2 digital, 1 not reachable."""
     folder = tmp_path_factory.mktemp("statistik")
     engine = create_database_engine(f"sqlite:///{folder / 'utskick.db'}")
     migrate.upgrade(engine)
@@ -43,7 +50,10 @@ def client(tmp_path_factory):
         add_letter(session, system, created_at=utc(2026, 4, 5), state="delivered")
         for state, reason in (("delivered", None), ("impossible", "emigrated")):
             add_letter(session, system, created_at=utc(2026, 3, 6), state=state, reason=reason,
-                       department=BYGG, sender=GRANNKOMMUN, message_type="faktura")  # fmt: skip
+                       department=BYGG, message_type="faktura")  # fmt: skip
+        for state in ("delivered", "delivered", "not_reachable"):
+            add_letter(session, system, created_at=utc(2026, 3, 7), state=state,
+                       department=SOCIAL, sender=GRANNKOMMUN)  # fmt: skip
         session.commit()
     yield TestClient(statistics_app(Settings(home=folder, benefit_plan_first_year=2026), engine))
     engine.dispose()
@@ -54,18 +64,50 @@ def api(client, user, **filters):
 
 
 class TestApi:
-    def test_management_sees_every_department(self, client):
+    def test_management_sees_every_department_of_their_organisation(self, client):
         data = api(client, "ledning").json()
         assert data["total"]["letters"] == 7
         assert data["total"]["digital"] == 5
         assert {row["department"] for row in data["rows"]} == {SOCIAL, BYGG}
+        assert {row["sender"] for row in data["rows"]} == {EXEMPELKOMMUN}
+        assert data["filters"]["sender"] == EXEMPELKOMMUN
 
-    def test_a_department_admin_sees_only_their_department(self, client):
+    def test_a_department_admin_sees_only_their_organisations_department(self, client):
         data = api(client, "socialadmin").json()
         assert data["filters"]["department"] == SOCIAL
-        assert {row["department"] for row in data["rows"]} == {SOCIAL}
+        assert {(row["sender"], row["department"]) for row in data["rows"]} == {
+            (EXEMPELKOMMUN, SOCIAL)
+        }
+        # Grannkommun's Socialtjänsten (2 digital) is not counted with Exempelkommun's.
         assert (data["total"]["digital"], data["total"]["paper"]) == (4, 1)
         assert data["total"]["saving_kr"] == 22.0
+
+    def test_grannkommuns_management_sees_only_grannkommun(self, client):
+        data = api(client, "grannledning").json()
+        assert (data["total"]["letters"], data["total"]["digital"]) == (3, 2)
+        assert data["total"]["not_reachable"] == 1
+        assert {(row["sender"], row["department"]) for row in data["rows"]} == {
+            (GRANNKOMMUN, SOCIAL)
+        }
+
+    @pytest.mark.parametrize(
+        ("user", "other"), [("ledning", "202100-9903"), ("grannledning", EXEMPELKOMMUN)]
+    )
+    def test_management_cannot_ask_for_another_organisation(self, client, user, other):
+        answer = api(client, user, sender=other)
+        assert answer.status_code == 403
+        assert "du ser statistik för din egen organisation" in answer.json()["detail"]
+
+    def test_management_may_name_their_own_organisation(self, client):
+        data = api(client, "grannledning", sender="202100-9903").json()
+        assert data["total"]["letters"] == 3
+
+    def test_the_admin_sees_every_organisation_and_may_choose_one(self, client):
+        every = api(client, "admin").json()
+        assert every["total"]["letters"] == 10
+        assert {row["sender"] for row in every["rows"]} == {EXEMPELKOMMUN, GRANNKOMMUN}
+        one = api(client, "admin", sender="202100-9903").json()
+        assert one["total"]["letters"] == 3
 
     def test_a_department_admin_cannot_ask_for_another_department(self, client):
         answer = api(client, "socialadmin", department=BYGG)
@@ -102,9 +144,27 @@ class TestPage:
 
     def test_a_department_admin_has_no_department_choice(self, client):
         page = client.get("/statistik", params=PERIOD, auth=("socialadmin", PASSWORD))
-        assert "Du ser statistik för <strong>Socialtjänsten</strong>" in page.text
+        assert "Du ser statistik för <strong>Socialtjänsten</strong> i Exempelkommun" in page.text
         assert 'name="department"' not in page.text
+        assert 'name="sender"' not in page.text
         assert BYGG not in page.text
+        assert "Grannkommun" not in page.text
+
+    def test_grannkommuns_management_sees_its_own_page(self, client):
+        page = client.get("/statistik", params=PERIOD, auth=("grannledning", PASSWORD))
+        assert page.status_code == 200
+        assert "Du ser statistik för <strong>Grannkommun</strong>" in page.text
+        assert 'id="summa-digitalt">2<' in page.text
+        assert "Exempelkommun" not in page.text
+        assert BYGG not in page.text  # not even as a choice: Grannkommun has no such letters
+        assert 'name="sender"' not in page.text
+
+    def test_the_admin_chooses_among_every_organisation(self, client):
+        page = client.get("/statistik", params=PERIOD, auth=("admin", PASSWORD))
+        assert '<label for="sender">Organisation</label>' in page.text
+        assert "Grannkommun (202100-9903)" in page.text
+        assert "Exempelkommun (202100-4748)" in page.text
+        assert 'id="summa-digitalt">7<' in page.text
 
     def test_a_bad_filter_shows_the_form_with_the_error(self, client):
         page = client.get(
@@ -127,6 +187,12 @@ class TestCsv:
         answer = client.get("/statistik.csv", params=PERIOD, auth=("socialadmin", PASSWORD))
         assert BYGG not in answer.text
         assert SOCIAL in answer.text
+        assert GRANNKOMMUN not in answer.text
+
+    def test_the_csv_of_grannkommuns_management_is_grannkommuns(self, client):
+        answer = client.get("/statistik.csv", params=PERIOD, auth=("grannledning", PASSWORD))
+        assert GRANNKOMMUN in answer.text
+        assert EXEMPELKOMMUN not in answer.text
 
     def test_an_officer_gets_no_csv(self, client):
         answer = client.get("/statistik.csv", auth=("handlaggare", PASSWORD))

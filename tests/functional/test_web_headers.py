@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from starlette.responses import JSONResponse
 
 from functional.web_login import SESSION_COOKIE, csrf_token, log_in, set_cookies
+from support.world import EXEMPELKOMMUN
 from utskick.db.engine import create_database_engine
 from utskick.entrypoints.app import create_app
 from utskick.migrations import migrate
@@ -36,7 +37,7 @@ def engine(tmp_path_factory):
     migrate.upgrade(engine)
     with Session(engine) as session:
         create_user(session, username="ledning", password=PASSWORD, role="management",
-                    now=dt.datetime.now(dt.UTC))  # fmt: skip
+                    organisation=EXEMPELKOMMUN, now=dt.datetime.now(dt.UTC))  # fmt: skip
         session.commit()
     yield engine
     engine.dispose()

@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from functional.web_login import HTML, SESSION_COOKIE, log_in, page_token
+from support.world import EXEMPELKOMMUN, sender_organisation
 from utskick.entrypoints.app import create_app
 from utskick.migrations import migrate
 from utskick.settings import Settings
@@ -31,7 +32,7 @@ def engine(empty_engine):
     with Session(empty_engine) as session:
         for username in ("ledning", "ledning2"):
             create_user(session, username=username, password=PASSWORD, role="management",
-                        now=dt.datetime.now(dt.UTC))  # fmt: skip
+                        organisation=EXEMPELKOMMUN, now=dt.datetime.now(dt.UTC))  # fmt: skip
         session.commit()
     return empty_engine
 
@@ -166,9 +167,14 @@ def test_utskick_users_password_logs_the_person_out_everywhere(tmp_path):
     def users(*args, stdin):
         return CliRunner().invoke(users_app, [*args, "--home", str(tmp_path)], input=stdin)
 
-    assert users("add", "lena", "--role", "management", "--password-stdin",
-                 stdin=PASSWORD + "\n").exit_code == 0  # fmt: skip
     engine = create_database_engine(f"sqlite:///{tmp_path}/utskick.db")
+    migrate.upgrade(engine)
+    with Session(engine) as session:
+        session.add(sender_organisation(EXEMPELKOMMUN))  # `users add` knows only senders here
+        session.commit()
+    added = users("add", "lena", "--role", "management", "--org", "202100-4748",
+                  "--password-stdin", stdin=PASSWORD + "\n")  # fmt: skip
+    assert added.exit_code == 0, added.output
     app = create_app(Settings(home=tmp_path), engine)
     browser = logged_in(app, "lena")
     assert browser.get(STATISTICS_API).status_code == 200

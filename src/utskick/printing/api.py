@@ -1,8 +1,10 @@
 """Print batches in the web app and the API: `/utskrift` and `/api/v1/print/batches`.
 
-Officers and department administrators see their own department's batches (the daily
-exception lists they print themselves, and their letters at the vendor); administrators
-(the print room) see every batch and may close and hand over vendor batches.
+Officers and department administrators see their own organisation's department's batches
+(the daily exception lists they print themselves, and their letters at the vendor);
+administrators (the print room) see every batch and may close and hand over vendor batches.
+A batch outside the person's scope answers 404, as an unknown one does, so that no one
+learns that another municipality's or department's batch exists.
 """
 
 from __future__ import annotations
@@ -14,25 +16,33 @@ from typing import Annotated, Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
-from fastapi import Depends, FastAPI, Form, HTTPException, Request
+from fastapi import Depends, FastAPI, Form, HTTPException, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session, sessionmaker
 
 from utskick.db.engine import session_factory
+from utskick.identity import InvalidIdentityError, parse_organisation
 from utskick.printing.drops import DropUnavailableError, HandoverError
 from utskick.printing.handover import ascii_name, handover_batch
 from utskick.printing.models import PrintBatch
 from utskick.printing.repository import BatchFilter, PrintRepository
 from utskick.printing.service import PrintBatchError, close_on_command, mark_printed
-from utskick.printing.views import batch_letters, batch_pdf, batch_summary
+from utskick.printing.views import (
+    batch_day,
+    batch_letters,
+    batch_pdf,
+    batch_summary,
+    route_text,
+)
 from utskick.settings import Settings
 from utskick.web.auth import USER_ERRORS, require_role
 from utskick.web.csrf import csrf_valid, issue_csrf_token
 from utskick.web.errors import ErrorResponse
+from utskick.web.menu import PRINTING_ROLES, LetterScope, letter_scope
 from utskick.web.pages import page_templates
-from utskick.web.users import ADMIN, DEPARTMENT_ADMIN, OFFICER, WebUser
+from utskick.web.users import ADMIN, WebUser
 
 PAGE_PATH = "/utskrift"
 API_PATH = "/api/v1/print/batches"
@@ -42,13 +52,14 @@ TEMPLATES = page_templates(Path(__file__).with_name("templates"))
 _BATCH_ERRORS: dict[int | str, dict[str, Any]] = {
     **USER_ERRORS,
     400: {"model": ErrorResponse, "description": "Anropets innehåll kan inte läsas."},
-    404: {"description": "Ingen sådan batch, eller den har inga brev."},
+    404: {"description": "Ingen sådan batch som du kan se, eller den har inga brev."},
     409: {"description": "Batchen är i fel läge för åtgärden; svaret säger varför."},
     503: {"description": "Tryckeriets mapp eller SFTP-server svarar inte; försök igen senare."},
     422: {"model": ErrorResponse, "description": "Felaktig indata; varje fel fält är namngivet."},
 }
 
-PrintUser = Annotated[WebUser, Depends(require_role(OFFICER, DEPARTMENT_ADMIN, ADMIN))]
+PrintUser = Annotated[WebUser, Depends(require_role(*PRINTING_ROLES))]
+LIST_LIMIT = 200
 
 
 class MarkPrintedIn(BaseModel):
@@ -74,21 +85,39 @@ def _actor(user: WebUser) -> str:
     return f"web:{user.username}"
 
 
-def _filter_for(user: WebUser) -> BatchFilter | None:
-    """The batches a user may see (None: none at all)."""
-    if user.role == ADMIN:
-        return BatchFilter(limit=200)
-    if user.department:
-        return BatchFilter(department=user.department, limit=200)
-    return None
+def _filter_for(scope: LetterScope) -> BatchFilter:
+    """The batches of this scope: one organisation's department's, or every batch."""
+    return BatchFilter(
+        sender_number=scope.organisation_number, department=scope.department, limit=LIST_LIMIT
+    )
+
+
+def _scoped_batch(session: Session, scope: LetterScope, batch_id: str) -> PrintBatch | None:
+    """The batch, if it exists and is in scope (else None: the two are not told apart)."""
+    batch = PrintRepository(session).batch(batch_id)
+    if batch is None or not scope.covers(batch.sender_number, batch.department):
+        return None
+    return batch
+
+
+def _not_found(batch_id: str) -> str:
+    return (
+        f"det finns ingen utskriftsbatch {batch_id} som du kan se; välj en batch i listan på "
+        f"{PAGE_PATH}"
+    )
 
 
 def _visible_batch(session: Session, user: WebUser, batch_id: str) -> PrintBatch:
-    batch = PrintRepository(session).batch(batch_id)
+    """The batch if the person may see it.
+
+    Raises:
+        HTTPException: 404 whether the batch does not exist or is another organisation's or
+            department's.
+        NoScopeError: the person belongs to no organisation (answered 403).
+    """
+    batch = _scoped_batch(session, letter_scope(user), batch_id)
     if batch is None:
-        raise HTTPException(404, f"det finns ingen utskriftsbatch {batch_id}")
-    if user.role != ADMIN and (not user.department or batch.department != user.department):
-        raise HTTPException(403, "batchen tillhör en annan förvaltning än din")
+        raise HTTPException(404, _not_found(batch_id))
     return batch
 
 
@@ -143,10 +172,10 @@ def _mark(request: Request, user: WebUser, batch_id: str, letter_ids: list[str] 
 def _pdf_response(request: Request, user: WebUser, batch_id: str) -> Response:
     with _sessions(request)() as session:
         batch = _visible_batch(session, user, batch_id)
-        pdf, letters = batch_pdf(session, batch, _settings(request))
-        name = (
-            f"utskrift-{batch.department or batch.route}-{batch.created_at:%Y%m%d}-{batch.id[:8]}"
-        )
+        settings = _settings(request)
+        pdf, letters = batch_pdf(session, batch, settings)
+        day = batch_day(batch, settings.print_timezone)
+        name = f"utskrift-{batch.department or batch.route}-{day:%Y%m%d}-{batch.id[:8]}"
     if letters == 0:
         raise HTTPException(404, "batchen har inga brev att skriva ut")
     # Header values travel as Latin-1: an ASCII file name, and the real one as RFC 6266 asks.
@@ -173,11 +202,10 @@ def _include_api(app: FastAPI) -> None:
 
     @app.get(API_PATH, tags=["utskrift"], summary="Utskriftsbatcher", responses=_BATCH_ERRORS)
     def list_batches(request: Request, user: PrintUser) -> JSONResponse:
-        """The batches the caller may see, newest first."""
-        query = _filter_for(user)
+        """The batches the caller may see (their organisation's department's), newest first."""
+        query = _filter_for(letter_scope(user))
         with _sessions(request)() as session:
-            batches = PrintRepository(session).batches(query) if query else []
-            body = [batch_summary(batch) for batch in batches]
+            body = [batch_summary(batch) for batch in PrintRepository(session).batches(query)]
         return JSONResponse(jsonable_encoder(body))
 
     @app.get(
@@ -244,26 +272,32 @@ def _include_api(app: FastAPI) -> None:
 
 def _include_page(app: FastAPI) -> None:
     @app.get(PAGE_PATH, response_class=HTMLResponse, include_in_schema=False)
-    def page(request: Request, user: PrintUser, batch: str | None = None) -> HTMLResponse:
-        query = _filter_for(user)
+    def page(
+        request: Request, user: PrintUser, batch: Annotated[str | None, Query(max_length=64)] = None
+    ) -> HTMLResponse:
+        scope = letter_scope(user)
         with _sessions(request)() as session:
-            batches = PrintRepository(session).batches(query) if query else []
-            summaries = [batch_summary(b) for b in batches]
-            chosen = next((b for b in batches if b.id == batch), None)
+            repository = PrintRepository(session)
+            batches = repository.batches(_filter_for(scope))
+            chosen = _scoped_batch(session, scope, batch) if batch else None
             letters = batch_letters(session, chosen) if chosen else []
-        return TEMPLATES.TemplateResponse(
-            request,
-            "utskrift.html",
-            {
+            context = {
                 "user": user,
                 "csrf_token": issue_csrf_token(request),
-                "batches": summaries,
+                "batches": [batch_summary(b) for b in batches],
                 "chosen": batch_summary(chosen) if chosen else None,
                 "letters": letters,
                 "message": request.query_params.get("meddelande"),
+                "error": _not_found(batch) if batch and chosen is None else None,
                 "is_admin": user.role == ADMIN,
+                "organisations": _organisation_names(
+                    repository, [*batches, chosen] if chosen else batches
+                ),
                 "local_time": _local_time(_settings(request)),
-            },
+                "route_text": route_text,
+            }
+        return TEMPLATES.TemplateResponse(
+            request, "utskrift.html", context, status_code=404 if context["error"] else 200
         )
 
     @app.post(PAGE_PATH + "/{batch_id}", include_in_schema=False)
@@ -287,6 +321,23 @@ def _include_page(app: FastAPI) -> None:
         return RedirectResponse(
             f"{PAGE_PATH}?batch={batch_id}&meddelande={message}", status_code=303
         )
+
+
+def _organisation_names(repository: PrintRepository, batches: list[PrintBatch]) -> dict[str, str]:
+    """Each batch's organisation by name (or its number as people write it, if unknown)."""
+    numbers = {batch.sender_number for batch in batches if batch.sender_number}
+    senders = repository.senders(list(numbers))
+    return {
+        number: senders[number].name if number in senders else _shown_number(number)
+        for number in numbers
+    }
+
+
+def _shown_number(number: str) -> str:
+    try:
+        return parse_organisation(number).display
+    except InvalidIdentityError:
+        return number
 
 
 def _local_time(settings: Settings) -> Callable[[dt.datetime | None], str]:

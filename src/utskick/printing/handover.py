@@ -261,7 +261,9 @@ def _write_folder(
             if vendor.merged
             else _write_letters(work, builder, renderer, vendor, batch)
         )
-        manifest = _manifest(batch, rows, settings)
+        senders = builder.repository.senders([batch.sender_number])
+        sender = senders.get(batch.sender_number)
+        manifest = _manifest(batch, rows, settings, sender.name if sender else "")
     _write_durably(work / MANIFEST_CSV, _manifest_csv(rows))
     _write_durably(
         work / MANIFEST_JSON, json.dumps(manifest, ensure_ascii=False, indent=2).encode()
@@ -360,10 +362,16 @@ def _row(  # noqa: PLR0917 (one manifest row gathers all these facts)
     )
 
 
-def _manifest(batch: PrintBatch, rows: list[_Row], settings: Settings) -> dict[str, object]:
+def _manifest(
+    batch: PrintBatch, rows: list[_Row], settings: Settings, sender_name: str
+) -> dict[str, object]:
     return {
         "batch_id": batch.id,
         "vendor": batch.route,
+        # The organisation whose letters these are (every letter of a batch is one's), for
+        # billing beside the department.
+        "sender": batch.sender_number,
+        "sender_name": sender_name,
         "department": batch.department,
         "created_at": utc(batch.created_at).isoformat(),
         "closed_at": utc(batch.closed_at or batch.created_at).isoformat(),

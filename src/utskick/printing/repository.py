@@ -17,8 +17,13 @@ from utskick.senders.models import SenderOrganisation
 
 @dataclass(frozen=True)
 class BatchFilter:
-    """Which batches to list."""
+    """Which batches to list (None: any).
 
+    `sender_number` is the sender organisation (10 digits); `department` "" means the
+    batches of letters that have no department.
+    """
+
+    sender_number: str | None = None
     route: str | None = None
     department: str | None = None
     state: str | None = None
@@ -41,17 +46,18 @@ class PrintRepository:
             statement = statement.with_for_update()
         return self.session.scalars(statement).first()
 
-    def open_batch(self, route: str, department: str) -> PrintBatch | None:
-        """The open batch of a route and department, locked for update."""
+    def open_batch(self, sender_number: str, route: str, department: str) -> PrintBatch | None:
+        """The open batch of a sender organisation, route and department, locked for update."""
         return self.session.scalars(
             select(PrintBatch)
-            .where(PrintBatch.open_key == open_key(route, department))
+            .where(PrintBatch.open_key == open_key(sender_number, route, department))
             .with_for_update()
         ).first()
 
     def create_batch(
         self,
         *,
+        sender_number: str,
         route: str,
         local: bool,
         department: str,
@@ -61,11 +67,12 @@ class PrintRepository:
         """A new open batch (the unique open key keeps it the only open one)."""
         batch = PrintBatch(
             id=str(uuid.uuid4()),
+            sender_number=sender_number,
             route=route,
             local=local,
             department=department,
             state=OPEN,
-            open_key=open_key(route, department),
+            open_key=open_key(sender_number, route, department),
             created_at=now,
             closes_at=closes_at,
             letter_count=0,
@@ -84,6 +91,8 @@ class PrintRepository:
     def batches(self, query: BatchFilter) -> list[PrintBatch]:
         """Batches matching the filter, newest first."""
         statement = select(PrintBatch).order_by(PrintBatch.created_at.desc()).limit(query.limit)
+        if query.sender_number is not None:
+            statement = statement.where(PrintBatch.sender_number == query.sender_number)
         if query.route is not None:
             statement = statement.where(PrintBatch.route == query.route)
         if query.department is not None:
@@ -178,6 +187,10 @@ class PrintRepository:
         )
 
 
-def open_key(route: str, department: str) -> str:
-    """The key that keeps one batch open per route and department."""
-    return f"{route}|{department}"
+def open_key(sender_number: str, route: str, department: str) -> str:
+    """The key that keeps one batch open per sender organisation, route and department.
+
+    With the organisation in it, two municipalities' departments of the same name never share
+    a batch (nor an exception list).
+    """
+    return f"{sender_number}|{route}|{department}"

@@ -2,9 +2,10 @@
 
 `print` jobs run in bulk (up to 1,000 letters, one register call): the register is asked
 outside any transaction, then each letter still waiting gets its envelope in short
-transactions: an item in the open batch of its route and department (event BATCHED), or
-IMPOSSIBLE with the reason. A batch closes at its scheduled time (`print_close` job), when
-it is full, or on command; a closed vendor batch is handed over by a `print_handover` job.
+transactions: an item in the open batch of its sender organisation, route and department
+(event BATCHED), or IMPOSSIBLE with the reason. A batch closes at its scheduled time
+(`print_close` job), when it is full, or on command; a closed vendor batch is handed over by
+a `print_handover` job.
 """
 
 from __future__ import annotations
@@ -201,11 +202,17 @@ def _add_to_batch(  # noqa: PLR0917 (the batching step's facts, in order)
 ) -> None:
     route = route_for(letter.department, settings)
     department = letter.department or ""
-    batch = repository.open_batch(route.name, department)
+    # One batch per organisation too: two municipalities' "Socialtjänsten" never share a list.
+    batch = repository.open_batch(letter.sender_number, route.name, department)
     if batch is None:
         closes_at = next_close(now, settings, local=route.local)
         batch = repository.create_batch(
-            route=route.name, local=route.local, department=department, now=now, closes_at=closes_at
+            sender_number=letter.sender_number,
+            route=route.name,
+            local=route.local,
+            department=department,
+            now=now,
+            closes_at=closes_at,
         )
         enqueue(session, PRINT_CLOSE, now=now, run_at=closes_at, payload={"batch_id": batch.id})
     batch.letter_count += 1

@@ -7,6 +7,7 @@ A protected identity's address is never known here; such a letter is shown as
 from __future__ import annotations
 
 import datetime as dt
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
@@ -20,12 +21,23 @@ from utskick.printing.routes import vendor_named
 from utskick.settings import PrintVendor, Settings
 
 PROTECTED_TEXT = "skyddad identitet (via Skatteverket)"
+LOCAL_ROUTE_TEXT = "undantagslista"
+
+
+def route_text(route: str, local: bool) -> str:
+    """Where a batch is printed, for people: "undantagslista" or "tryckeriet (leverantör)".
+
+    The route of a vendor batch is the vendor's configured name, which may itself be a word
+    like "tryckeriet": it is shown as it is, with what it is after it.
+    """
+    return LOCAL_ROUTE_TEXT if local else f"{route} (leverantör)"
 
 
 def batch_summary(batch: PrintBatch) -> dict[str, object]:
-    """A batch's facts for lists."""
+    """A batch's facts for lists (`sender`: the sender organisation's 10 digits)."""
     return {
         "id": batch.id,
+        "sender": batch.sender_number or None,
         "route": batch.route,
         "local": batch.local,
         "department": batch.department or None,
@@ -75,13 +87,21 @@ def batch_pdf(session: Session, batch: PrintBatch, settings: Settings) -> tuple[
     if not pairs:
         return b"", 0
     documents = [builder.build(item, letter) for item, letter in pairs]
+    # A batch holds one organisation's letters: the author is that organisation.
+    author = ", ".join(sorted({document.sender_name for document in documents}))
+    day = batch_day(batch, settings.print_timezone)
     pdf, _parts = LetterRenderer(window_of(vendor)).render_merged(
         documents,
-        title=f"Utskrift {batch.department or batch.route} {batch.created_at:%Y-%m-%d}",
-        author=", ".join(sorted({document.sender_name for document in documents})),
+        title=f"Utskrift {author} {batch.department or batch.route} {day:%Y-%m-%d}",
+        author=author,
         created=utc(batch.closed_at or batch.created_at),
     )
     return pdf, len(documents)
+
+
+def batch_day(batch: PrintBatch, timezone: str) -> dt.date:
+    """The local day the batch was opened (a list opened at 00:30 belongs to that day)."""
+    return utc(batch.created_at).astimezone(ZoneInfo(timezone)).date()
 
 
 def _utc_or_none(moment: dt.datetime | None) -> dt.datetime | None:

@@ -94,7 +94,9 @@ class LetterScope:
     """Which letters count.
 
     A period of months and, optionally, one department, one sender organisation (10 digits)
-    and one message type.
+    and one message type. The web app always names the organisation for someone who belongs
+    to one (`utskick.statistics.web.scope_for`): the department alone would count two
+    municipalities' departments of the same name together.
     """
 
     first_month: Month
@@ -201,11 +203,18 @@ class StatisticsRepository:
         first = self.session.scalar(select(func.min(Letter.created_at)))
         return None if first is None else _utc(first)
 
-    def departments(self, departments: Sequence[str] | None = None) -> list[str]:
-        """The departments letters were sent for, by name (restricted to `departments`)."""
+    def departments(
+        self, departments: Sequence[str] | None = None, *, sender_number: str | None = None
+    ) -> list[str]:
+        """The departments letters were sent for, by name.
+
+        Restricted to `departments`, and to one sender organisation's letters when named.
+        """
         query = select(Letter.department).where(Letter.department.is_not(None)).distinct()
         if departments is not None:
             query = query.where(Letter.department.in_(departments))
+        if sender_number is not None:
+            query = query.where(Letter.sender_number == sender_number)
         return sorted(name for name in self.session.scalars(query) if name is not None)
 
     def sender_names(self) -> dict[str, str]:

@@ -1,12 +1,14 @@
 """The statistics in the web app and the API: `/statistik`, `/statistik.csv`, `/api/v1/statistik`.
 
-Open to department administrators (their own department only), management and administrators.
-Every answer takes the same filters: `from` and `to` (months, `YYYY-MM`), `department`,
-`sender` (organisationsnummer) and `message_type`; empty means all.
+Open to department administrators (their own organisation's department only), management
+(their own organisation, every department) and administrators (every organisation). Every
+answer takes the same filters: `from` and `to` (months, `YYYY-MM`), `department`, `sender`
+(organisationsnummer; only an administrator chooses it) and `message_type`; empty means all.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
@@ -18,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from utskick.benefit.charts import inline_svg
 from utskick.benefit.model import format_kr, format_number
 from utskick.db.engine import session_factory
+from utskick.identity import parse_organisation
 from utskick.letters.vocabulary import IMPOSSIBLE_REASONS
 from utskick.settings import Settings
 from utskick.statistics import report as statistics
@@ -31,8 +34,9 @@ from utskick.statistics.report import (
 from utskick.statistics.repository import LetterScope, StatisticsRepository
 from utskick.web.auth import USER_ERRORS, require_role
 from utskick.web.csrf import issue_csrf_token
+from utskick.web.menu import STATISTICS_ROLES, letter_scope
 from utskick.web.pages import page_templates, svg_for_strict_csp
-from utskick.web.users import ADMIN, DEPARTMENT_ADMIN, MANAGEMENT, WebUser
+from utskick.web.users import WebUser
 
 PAGE_PATH = "/statistik"
 CSV_PATH = "/statistik.csv"
@@ -40,7 +44,7 @@ API_PATH = "/api/v1/statistik"
 
 TEMPLATES = page_templates(Path(__file__).with_name("templates"))
 
-StatisticsUser = Annotated[WebUser, Depends(require_role(DEPARTMENT_ADMIN, MANAGEMENT, ADMIN))]
+StatisticsUser = Annotated[WebUser, Depends(require_role(*STATISTICS_ROLES))]
 
 
 class Filters:
@@ -71,23 +75,31 @@ class DepartmentForbiddenError(StatisticsFilterError):
     """A department administrator asked for another department than their own."""
 
 
+class OrganisationForbiddenError(StatisticsFilterError):
+    """Someone who sees one organisation's letters asked for another organisation's."""
+
+
 def scope_for(user: WebUser, filters: Filters) -> LetterScope:
     """The letters `user` may see under these filters.
 
-    A department administrator sees their own department only, whether or not it is asked for.
+    Management sees their own organisation, a department administrator their organisation's
+    department, whether or not it is asked for; an administrator sees every organisation.
 
     Raises:
         StatisticsFilterError: a filter cannot be read.
         DepartmentForbiddenError: a department administrator asked for another department.
+        OrganisationForbiddenError: someone of one organisation asked for another.
+        NoScopeError: the person belongs to no organisation (answered 403).
     """
+    allowed = letter_scope(user)
     department = filters.department or None
-    if user.role == DEPARTMENT_ADMIN:
-        if department is not None and department != user.department:
+    if allowed.department is not None:
+        if department is not None and department != allowed.department:
             raise DepartmentForbiddenError(
-                f"du ser statistik för {user.department} och kan inte välja {department}"
+                f"du ser statistik för {allowed.department} och kan inte välja {department}"
             )
-        department = user.department
-    return statistics.scope_from_filters(
+        department = allowed.department
+    scope = statistics.scope_from_filters(
         first_month=filters.first_month,
         last_month=filters.last_month,
         department=department,
@@ -95,25 +107,48 @@ def scope_for(user: WebUser, filters: Filters) -> LetterScope:
         message_type=filters.message_type,
         today=statistics.current_month(),
     )
+    own = allowed.organisation_number
+    if own is None:
+        return scope
+    if scope.sender_number is not None and scope.sender_number != own:
+        raise OrganisationForbiddenError(
+            f"du ser statistik för din egen organisation ({parse_organisation(own).display}) "
+            f"och kan inte välja {parse_organisation(scope.sender_number).display}"
+        )
+    return dataclasses.replace(scope, sender_number=own)
 
 
-def _report(request: Request, scope: LetterScope) -> tuple[StatisticsReport, dict[str, Any]]:
-    """The report and the choices of the filter form (departments, senders, message types)."""
+def _report(
+    request: Request, user: WebUser, scope: LetterScope
+) -> tuple[StatisticsReport, dict[str, Any]]:
+    """The report and the choices of the filter form (departments, senders, message types).
+
+    Someone of one organisation is offered only its departments, and no other organisation.
+    """
     sessions: sessionmaker[Session] = request.app.state.statistics_sessions
     settings: Settings = request.app.state.settings
+    own = letter_scope(user).organisation_number
     with sessions() as session:
         report = statistics.build_report(session, scope, settings)
         repository = StatisticsRepository(session)
+        names = repository.sender_names()
         choices = {
-            "departments": repository.departments(),
-            "senders": sorted(repository.sender_names().items(), key=lambda item: item[1]),
+            "departments": repository.departments(sender_number=own),
+            "senders": sorted(
+                ((number, name) for number, name in names.items() if own in {None, number}),
+                key=lambda item: item[1],
+            ),
             "message_types": sorted(repository.message_type_names().items()),
+            "organisation": (
+                None if own is None else names.get(own, parse_organisation(own).display)
+            ),
         }
     return report, choices
 
 
 def _error_status(error: StatisticsFilterError) -> int:
-    return 403 if isinstance(error, DepartmentForbiddenError) else 400
+    forbidden = isinstance(error, DepartmentForbiddenError | OrganisationForbiddenError)
+    return 403 if forbidden else 400
 
 
 def _percent(part: int, whole: int) -> str:
@@ -149,7 +184,7 @@ def include_statistics(app: FastAPI) -> None:
             return TEMPLATES.TemplateResponse(
                 request, "statistik.html", context, status_code=_error_status(error)
             )
-        report, choices = _report(request, scope)
+        report, choices = _report(request, user, scope)
         context.update(choices)
         context.update(
             {
@@ -179,7 +214,7 @@ def include_statistics(app: FastAPI) -> None:
             return Response(
                 f"Fel: {error}\n", status_code=_error_status(error), media_type="text/plain"
             )
-        report, _ = _report(request, scope)
+        report, _ = _report(request, user, scope)
         name = f"utskick-statistik-{scope.first_month}-{scope.last_month}.csv"
         return Response(
             statistics.to_csv(report),
@@ -207,5 +242,5 @@ def include_statistics(app: FastAPI) -> None:
             return JSONResponse(
                 {"detail": str(error), "errors": []}, status_code=_error_status(error)
             )
-        report, _ = _report(request, scope)
+        report, _ = _report(request, user, scope)
         return JSONResponse(statistics.to_json(report))

@@ -109,17 +109,30 @@ def statistics_app(settings, engine):
     return app
 
 
+# (username, role, organisation, department) of the people who look at the statistics.
+USERS = (
+    ("ledning", "management", EXEMPELKOMMUN, None),
+    ("socialadmin", "department_admin", EXEMPELKOMMUN, SOCIAL),
+    ("byggadmin", "department_admin", EXEMPELKOMMUN, BYGG),
+    ("handlaggare", "officer", EXEMPELKOMMUN, SOCIAL),
+    ("grannledning", "management", GRANNKOMMUN, None),
+    ("admin", "admin", None, None),
+)
+
+
 def add_users(session, password):
-    """ledning (management), socialadmin (Socialtjänsten), byggadmin and handlaggare."""
+    """Exempelkommun's ledning (management), socialadmin and byggadmin (department
+    administrators) and handlaggare (officer); Grannkommun's grannledning; and admin."""
     from utskick.web.users import create_user
 
     now = utc(2025, 1, 1)
-    for username, role, department in (
-        ("ledning", "management", None),
-        ("socialadmin", "department_admin", SOCIAL),
-        ("byggadmin", "department_admin", BYGG),
-        ("handlaggare", "officer", None),
-    ):
+    for username, role, organisation, department in USERS:
         create_user(
-            session, username=username, password=password, role=role, department=department, now=now
+            session,
+            username=username,
+            password=password,
+            role=role,
+            organisation=organisation,
+            department=department,
+            now=now,
         )

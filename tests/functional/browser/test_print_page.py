@@ -1,8 +1,9 @@
 """The exception list page `/utskrift` in headless Chromium, served by uvicorn over SQLite.
 
-Socialtjänsten prints its own paper letters: today's exception list holds letters to Anna,
-Bertil and a person with protected identity. An officer of Socialtjänsten logs in, opens the
-list, closes it, downloads the PDF and marks every letter printed.
+Exempelkommun's Socialtjänsten prints its own paper letters: today's exception list holds
+letters to Anna, Bertil and a person with protected identity. An officer of Socialtjänsten
+logs in, opens the list, closes it, downloads the PDF and marks every letter printed.
+Grannkommun's Socialtjänsten has a list of its own, which neither side sees of the other.
 """
 
 import io
@@ -15,12 +16,14 @@ from pypdf import PdfReader
 from functional.browser.live_server import serving
 from functional.print_letters import (
     BYGG,
+    NEIGHBOUR_SEEDED,
     SECRET_STREET,
     SOCIAL,
     VENDOR,
     letter_states,
     new_database,
     seed_batches,
+    seed_neighbour_batch,
 )
 from utskick.entrypoints.app import create_app
 from utskick.settings import PrintVendor, Settings
@@ -42,6 +45,7 @@ def server(tmp_path):
         print_vendors=[PrintVendor(name=VENDOR, drop=tmp_path / "drop")],
     )
     letters, batches = seed_batches(engine, settings)
+    _neighbour_letters, batches["grannkommun"] = seed_neighbour_batch(engine, settings)
     with serving(create_app(settings, engine)) as base_url:
         yield base_url, engine, letters, batches
     engine.dispose()
@@ -126,9 +130,53 @@ def test_an_officer_of_a_vendor_department_cannot_close_its_batch(server, new_pa
     base_url, engine, letters, batches = server
     page = new_page()
     log_in(page, base_url, "bygg")
+    batch_table = page.get_by_role("table", name="Utskriftsbatcher")
+    # The vendor is named "tryckeriet": its name once, and what it is.
+    expect(batch_table.locator("tbody tr").first.locator("td").nth(1)).to_have_text(
+        f"{VENDOR} (leverantör)"
+    )
+    expect(page.locator("body")).not_to_contain_text(f"{VENDOR} {VENDOR}")
     page.get_by_role("link", name=batches[BYGG][:8]).click()
     expect(page.get_by_role("heading", name=f"Batch {batches[BYGG][:8]} – 2 brev")).to_be_visible()
     expect(page.get_by_role("button", name="Stäng och lämna till tryckeriet")).to_have_count(0)
     expect(page.get_by_role("button", name="Stäng listan")).to_have_count(0)
     expect(page.get_by_role("table", name="Utskriftsbatcher")).not_to_contain_text(SOCIAL)
     assert set(letter_states(engine, [letters["cecilia"]]).values()) == {"batched"}
+
+
+def test_grannkommuns_officer_sees_only_grannkommuns_list(server, new_page):
+    base_url, _engine, _letters, batches = server
+    ours, theirs = batches["grannkommun"], batches[SOCIAL]
+    page = new_page()
+    log_in(page, base_url, "granne")
+
+    batch_table = page.get_by_role("table", name="Utskriftsbatcher")
+    expect(batch_table.locator("tbody tr")).to_have_count(1)
+    expect(batch_table.get_by_role("link", name=ours[:8])).to_be_visible()
+    expect(batch_table).not_to_contain_text(theirs[:8])
+    batch_table.get_by_role("link", name=ours[:8]).click()
+    expect(page.get_by_role("heading", name=f"Batch {ours[:8]} – 2 brev")).to_be_visible()
+    for _name, _recipient, subject, _case in NEIGHBOUR_SEEDED:
+        expect(letter_rows(page).filter(has_text=subject)).to_have_count(1)
+
+    # Exempelkommun's Socialtjänsten by direct URL: not found, as if there were no such list.
+    answer = page.goto(f"{base_url}/utskrift?batch={theirs}")
+    assert answer.status == 404
+    expect(page.get_by_role("alert")).to_contain_text(f"Det finns ingen utskriftsbatch {theirs}")
+    expect(page.get_by_role("table", name="Brev i batchen")).to_have_count(0)
+    for subject in SUBJECTS:
+        expect(page.locator("body")).not_to_contain_text(subject)
+    expect(page.get_by_role("table", name="Utskriftsbatcher").locator("tbody tr")).to_have_count(1)
+    for path in (f"/api/v1/print/batches/{theirs}/pdf", f"/api/v1/print/batches/{theirs}"):
+        assert page.request.get(base_url + path).status == 404
+
+
+def test_the_admin_sees_both_municipalities_lists_by_organisation(server, new_page):
+    base_url, _engine, _letters, batches = server
+    page = new_page()
+    log_in(page, base_url, "tryckrum")
+    rows = page.get_by_role("table", name="Utskriftsbatcher").locator("tbody tr")
+    expect(rows).to_have_count(3)
+    expect(rows.filter(has_text=batches["grannkommun"][:8])).to_contain_text("Grannkommun")
+    expect(rows.filter(has_text=batches[SOCIAL][:8])).to_contain_text("Exempelkommun")
+    expect(rows.filter(has_text="undantagslista")).to_have_count(2)

@@ -1,10 +1,12 @@
 """The statistics dashboard in headless Chromium, served by uvicorn over a SQLite file.
 
-Six months of letters, June to November 2026 (month i = 0..5):
+Six months of Exempelkommun's letters, June to November 2026 (month i = 0..5):
   Socialtjänsten: 20 + 8i digital, 10 − i on paper, 1 + i mod 2 impossible (deceased)
   Byggnadsnämnden: 5 + 2i digital, 3 on paper, i mod 3 impossible (no_address)
 Totals: digital 240 + 60 = 300, paper 45 + 18 = 63, impossible 9 + 6 = 15.
 Saving: 300 × (7.00 − 1.50) = 1,650 kr; Socialtjänsten alone 240 × 5.50 = 1,320 kr.
+Grannkommun's Socialtjänsten sends 7 digital letters a month, which no one of Exempelkommun
+may count: the demo users are Exempelkommun's.
 """
 
 import datetime as dt
@@ -28,24 +30,25 @@ from functional.browser.statistics_letters import (
     utc,
 )
 from utskick.db.engine import create_database_engine
+from utskick.entrypoints.embedded import DEMO_USERS
 from utskick.migrations import migrate
 from utskick.reference.runner import free_loopback_ports
 from utskick.settings import Settings
-from utskick.web.users import seed_demo_users
+from utskick.web.users import create_user, seed_demo_users
 
 SCREENSHOT = (
     Path(__file__).resolve().parents[3] / "docs" / "screenshots" / "statistics-dashboard.png"
 )
 PERIOD = "from=2026-06&to=2026-11"
+NEIGHBOUR_PASSWORD = "grannens-lösenord-1"
 
 
 def add_letters(session, system, created, count, state, department, reason=None,
-                after=dt.timedelta(minutes=2)):  # fmt: skip
+                after=dt.timedelta(minutes=2), sender=EXEMPELKOMMUN):  # fmt: skip
     for _ in range(count):
         add_letter(
             session, system, created_at=created, state=state, reached_after=after,
-            department=department, reason=reason,
-            sender=GRANNKOMMUN if department == BYGG else EXEMPELKOMMUN,
+            department=department, reason=reason, sender=sender,
             message_type="faktura" if department == BYGG else "beslut",
         )  # fmt: skip
 
@@ -60,6 +63,7 @@ def seed_six_months(session):
         add_letters(*month, 5 + 2 * i, "delivered", BYGG, after=dt.timedelta(seconds=40))
         add_letters(*month, 3, "printed", BYGG, after=dt.timedelta(hours=3))
         add_letters(*month, i % 3, "impossible", BYGG, reason="no_address")
+        add_letters(*month, 7, "delivered", SOCIAL, sender=GRANNKOMMUN)
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +74,10 @@ def server(tmp_path_factory):
     migrate.upgrade(engine)
     with Session(engine) as session:
         seed_six_months(session)
-        users_file = seed_demo_users(session, home)
+        users_file = seed_demo_users(session, home, DEMO_USERS)
+        create_user(session, username="grannledning", password=NEIGHBOUR_PASSWORD,
+                    role="management", organisation=GRANNKOMMUN, display_name="Gun Grannledning",
+                    now=dt.datetime.now(dt.UTC))  # fmt: skip
         session.commit()
     passwords = {
         line.split()[0]: line.split()[1]
@@ -113,7 +120,10 @@ def test_management_sees_every_department_with_figures_and_charts(server, new_pa
     expect(page.locator("#summa-papper")).to_have_text("63")
     expect(page.locator("#summa-omojligt")).to_have_text("15")
     expect(page.locator("#summa-besparing")).to_have_text("1 650 kr")
-    expect(page.get_by_text("Inloggad som Lena Ledning (ledning)")).to_be_visible()
+    expect(page.locator("header .who")).to_contain_text("Lena Ledning · ledning, Exempelkommun")
+    expect(
+        page.get_by_text("Du ser statistik för Exempelkommun, alla förvaltningar")
+    ).to_be_visible()
     november = page.locator("#manader tbody tr").filter(has_text="nov 2026")
     expect(november.locator("td").nth(2)).to_have_text("75")  # 60 + 15 digital
     expect(page.locator("#detaljer")).to_contain_text(BYGG)
@@ -146,3 +156,18 @@ def test_an_officer_is_shown_that_the_role_gives_no_access(server, new_page):
     page.get_by_role("button", name="Logga in").click()
     expect(page.get_by_role("heading", name="Ingen behörighet")).to_be_visible()
     expect(page.get_by_role("alert")).to_contain_text("rollen handläggare")
+
+
+def test_grannkommuns_management_sees_only_grannkommuns_letters(server, new_page):
+    base_url, _passwords = server
+    page = new_page()
+    log_in(page, base_url, "grannledning", NEIGHBOUR_PASSWORD)
+
+    expect(page.get_by_text("Du ser statistik för Grannkommun, alla förvaltningar")).to_be_visible()
+    expect(page.locator("#summa-digitalt")).to_have_text("42")  # 7 a month for six months
+    expect(page.locator("#summa-papper")).to_have_text("0")
+    expect(page.locator("#detaljer tbody tr")).to_have_count(6)
+    expect(page.locator("#detaljer")).not_to_contain_text(BYGG)
+    expect(page.locator("#detaljer")).not_to_contain_text("Exempelkommun")
+    expect(page.get_by_label("Förvaltning").locator("option")).to_have_text(["Alla", SOCIAL])
+    expect(page.get_by_label("Organisation")).to_have_count(0)

@@ -16,7 +16,17 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import sessionmaker
 
 from support.paper_letters import ensure_sender_and_system, paper_letter
-from support.world import DAVID, EVA, HANNA, JONAS, LENA, NOW
+from support.world import (
+    DAVID,
+    EVA,
+    EXEMPELKOMMUN,
+    GRANNKOMMUN,
+    HANNA,
+    JONAS,
+    LENA,
+    NOW,
+    sender_organisation,
+)
 from utskick.jobs.models import Job
 from utskick.jobs.queue import PRINT_CLOSE, PRINT_HANDOVER, ClaimedJob, enqueue
 from utskick.letters.models import Letter, LetterAttachment, LetterEvent
@@ -225,6 +235,40 @@ class TestAddressing:
         run_print_jobs(local_world, add_letters(world, [DAVID]))
         batch = open_batch(world)
         assert (batch.route, batch.local) == ("lokal", True)
+
+    def test_two_organisations_departments_of_one_name_get_a_batch_each(self, world):
+        sessions, _settings, department, _ = world
+        ours = add_letters(world, [DAVID, EVA])
+        with sessions() as session, session.begin():
+            session.add(sender_organisation(GRANNKOMMUN))
+            neighbour_system = SendingSystem(id=str(uuid.uuid4()), name="Grannkommun",
+                                             sender_numbers=[GRANNKOMMUN], created_at=NOW)  # fmt: skip
+            session.add(neighbour_system)
+            session.flush()
+            theirs = []
+            for recipient in (DAVID, EVA):
+                letter = paper_letter(session, neighbour_system.id, recipient,
+                                      department=department)  # fmt: skip
+                letter.sender_number = GRANNKOMMUN
+                theirs.append(letter.id)
+        run_print_jobs(world, ours + theirs)
+        with sessions() as session:
+            batches = session.scalars(
+                select(PrintBatch).where(PrintBatch.department == department)
+            ).all()
+            batch_of = {
+                item.letter_id: item.batch_id
+                for item in session.scalars(
+                    select(PrintItem).where(PrintItem.batch_id.is_not(None))
+                )
+            }
+        assert sorted((b.sender_number, b.letter_count, b.open_key) for b in batches) == [
+            (EXEMPELKOMMUN, 2, f"{EXEMPELKOMMUN}|tryckeriet|{department}"),
+            (GRANNKOMMUN, 2, f"{GRANNKOMMUN}|tryckeriet|{department}"),
+        ]
+        by_sender = {b.sender_number: b.id for b in batches}
+        assert {batch_of[letter_id] for letter_id in ours} == {by_sender[EXEMPELKOMMUN]}
+        assert {batch_of[letter_id] for letter_id in theirs} == {by_sender[GRANNKOMMUN]}
 
 
 class TestClosingAndPrinting:

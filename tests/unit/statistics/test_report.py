@@ -20,7 +20,15 @@ from decimal import Decimal
 
 import pytest
 
-from functional.browser.statistics_letters import BYGG, EXEMPELKOMMUN, GRANNKOMMUN, SOCIAL, utc
+from functional.browser.statistics_letters import (
+    BYGG,
+    EXEMPELKOMMUN,
+    GRANNKOMMUN,
+    SOCIAL,
+    add_letter,
+    add_reference_data,
+    utc,
+)
 from utskick.settings import Settings
 from utskick.statistics import report as statistics
 from utskick.statistics.report import (
@@ -30,7 +38,7 @@ from utskick.statistics.report import (
     percentile,
     scope_from_filters,
 )
-from utskick.statistics.repository import LetterScope, Month
+from utskick.statistics.repository import LetterScope, Month, StatisticsRepository
 
 JANUARY = "2026-01"
 FEBRUARY = "2026-02"
@@ -183,6 +191,25 @@ class TestScope:
         assert {row.department for row in report.rows} == {SOCIAL}
         assert (report.total.counts.digital, report.total.counts.total) == (4, 9)
         assert report.total.saving == Decimal("22.00")
+
+    def test_a_department_of_one_organisation_leaves_out_anothers_of_the_same_name(
+        self, seeded, settings
+    ):
+        system = add_reference_data(seeded)
+        add_letter(seeded, system, created_at=utc(2026, 1, 15), state="delivered",
+                   department=SOCIAL, sender=GRANNKOMMUN)  # fmt: skip
+        seeded.flush()
+        ours = LetterScope(Month(2026, 1), Month(2026, 2), SOCIAL, EXEMPELKOMMUN)
+        theirs = LetterScope(Month(2026, 1), Month(2026, 2), SOCIAL, GRANNKOMMUN)
+        counts = build_report(seeded, ours, settings).total.counts
+        assert (counts.digital, counts.total) == (4, 9)
+        assert build_report(seeded, theirs, settings).total.counts.total == 1
+
+    def test_the_departments_offered_are_those_of_the_organisation(self, seeded):
+        repository = StatisticsRepository(seeded)
+        assert repository.departments(sender_number=EXEMPELKOMMUN) == [SOCIAL]
+        assert repository.departments(sender_number=GRANNKOMMUN) == [BYGG]
+        assert repository.departments() == sorted([BYGG, SOCIAL])
 
     def test_sender_and_message_type_filters(self, seeded, settings):
         by_sender = LetterScope(Month(2026, 1), Month(2026, 2), sender_number=GRANNKOMMUN)
