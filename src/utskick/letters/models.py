@@ -63,6 +63,10 @@ class Letter(Base):
         CheckConstraint("protection_class BETWEEN 1 AND 3", name="class_sendable"),
         Index("ix_letter_system_created", "sending_system_id", "created_at"),
         Index("ix_letter_state", "state"),
+        # The desk's search: a department's or an organisation's letters, newest first.
+        Index("ix_letter_sender_department_created", "sender_number", "department", "created_at"),
+        Index("ix_letter_sender_created", "sender_number", "created_at"),
+        Index("ix_letter_created", "created_at"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)

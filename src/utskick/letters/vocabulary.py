@@ -66,6 +66,23 @@ STATES: Final[tuple[State, ...]] = (
 TERMINAL_STATES: Final[frozenset[State]] = frozenset(
     {DELIVERED, HANDED_TO_PRINT, PRINTED, IMPOSSIBLE, NOT_REACHABLE, FAILED, CANCELLED}
 )
+# What a person reads for each state (pages, CLI): a short Swedish phrase.
+STATE_TEXTS: Final[dict[str, str]] = {
+    RECEIVED: "mottaget",
+    CLASSIFIED: "kanal vald",
+    RETRYING: "försöker igen",
+    DELIVERED: "levererat digitalt",
+    PAPER: "skickas på papper",
+    BATCHED: "i utskriftsbatch",
+    HANDED_TO_PRINT: "lämnat till tryckeriet",
+    PRINTED: "utskrivet",
+    IMPOSSIBLE: "kan inte skickas på papper",
+    NOT_REACHABLE: "inte nåbar (inget skickat)",
+    FAILED: "misslyckades",
+    CANCELLED: "makulerat",
+}
+# A letter's channel (Letter.channel) as a person reads it; a letter has none until classified.
+CHANNEL_TEXTS: Final[dict[str, str]] = {"digital": "digitalt", "paper": "papper", "none": "ingen"}
 # On the way to print: the channel is decided, no digital attempt follows.
 PRINT_STATES: Final[frozenset[State]] = frozenset({PAPER, BATCHED})
 # Everything past the channel decision: the relay leaves such a letter alone.
@@ -162,3 +179,15 @@ IMPOSSIBLE_REASONS: Final[dict[str, str]] = {
 def text_for(reason: str) -> str:
     """The Swedish text for a reason code (the code itself for one that is not known)."""
     return REASON_TEXTS.get(reason, reason)
+
+
+def state_text(state: str) -> str:
+    """The Swedish phrase for a state (the code itself for one that is not known)."""
+    return STATE_TEXTS.get(state, state)
+
+
+def channel_text(channel: str | None) -> str:
+    """The Swedish word for a letter's channel; "inte vald än" before it is chosen."""
+    if channel is None:
+        return "inte vald än"
+    return CHANNEL_TEXTS.get(channel, channel)

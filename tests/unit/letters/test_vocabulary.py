@@ -72,6 +72,11 @@ class TestStates:
         assert vocabulary.OUTCOME_KNOWN_STATES <= vocabulary.SETTLED_STATES
         assert vocabulary.RECEIVED not in vocabulary.SETTLED_STATES
 
+    def test_every_state_has_a_swedish_text(self):
+        assert set(vocabulary.STATE_TEXTS) == set(vocabulary.STATES)
+        assert all(vocabulary.state_text(state) != state for state in vocabulary.STATES)
+        assert len(set(vocabulary.STATE_TEXTS.values())) == len(vocabulary.STATES)
+
     @pytest.mark.parametrize("state", get_args(vocabulary.State))
     def test_the_statistics_count_every_terminal_state_as_an_outcome_and_no_other(self, state):
         counts = OutcomeCounts()

@@ -1,0 +1,129 @@
+"""Skickat (`/brev`): search the letters the person's role lets them see, newest first.
+
+Officers and department administrators see their department's letters, registrators every
+letter of their organisation, administrators every letter of the installation; management
+has no access. Every letter counts, whichever way it came in (the API, a batch, the CLI or
+the web). A filter that cannot be read is named next to its field, and nothing is searched.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from typing import Any
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse
+from sqlalchemy.orm import Session
+
+from utskick.desk.letter_page import (
+    LETTERS_PATH,
+    TEMPLATES,
+    ReadingUser,
+    include_letter_page,
+    local_times,
+    sessions,
+)
+from utskick.desk.letter_views import LetterRow, identity_display, letter_row
+from utskick.desk.sent_filters import PAGE_FIELD, SearchForm, page_number, read_form
+from utskick.letters import vocabulary
+from utskick.letters.search import ScopedLetters, SearchPage
+from utskick.senders.repository import SenderRepository
+from utskick.settings import Settings
+from utskick.web.menu import LetterScope, letter_scope
+from utskick.web.users import WebUser
+
+
+@dataclasses.dataclass(frozen=True)
+class Results:
+    """One page of results, its rows and the links to the pages beside it."""
+
+    page: SearchPage
+    rows: list[LetterRow]
+    previous_url: str | None
+    next_url: str | None
+
+
+def include_sent_letters(app: FastAPI) -> None:
+    """Add Skickat (`/brev`) and each letter's page to an app with auth included."""
+
+    @app.get(LETTERS_PATH, response_class=HTMLResponse, include_in_schema=False)
+    def sent_letters(request: Request, user: ReadingUser) -> HTMLResponse:
+        scope = letter_scope(user)
+        form = SearchForm.from_query(request.query_params)
+        settings: Settings = request.app.state.settings
+        today = dt.datetime.now(ZoneInfo(settings.print_timezone)).date()
+        read = read_form(form, zone=settings.print_timezone, today=today)
+        with sessions(request)() as session:
+            context = _choices(session, scope)
+            results = None
+            if read.filters is not None:
+                page = ScopedLetters(session, scope).search(
+                    read.filters, page=page_number(request.query_params.get(PAGE_FIELD))
+                )
+                results = _results(request, form, page)
+        context.update(
+            {
+                "user": user,
+                "form": form,
+                # The list's value is the ten digits, however the query wrote the number.
+                "selected_sender": read.filters.sender_number if read.filters else form.sender,
+                "errors": read.errors,
+                "hints": read.hints,
+                "results": results,
+                "scope_text": _scope_text(user, scope),
+                "states": [(state, vocabulary.state_text(state)) for state in vocabulary.STATES],
+                "channels": list(vocabulary.CHANNEL_TEXTS.items()),
+            }
+        )
+        status = 400 if read.errors else 200
+        return TEMPLATES.TemplateResponse(request, "brev.html", context, status_code=status)
+
+    include_letter_page(app)
+
+
+def _choices(session: Session, scope: LetterScope) -> dict[str, Any]:
+    """The choices of the form's lists: only what is in the person's scope."""
+    letters = ScopedLetters(session, scope)
+    organisations = []
+    if scope.everything:
+        organisations = [
+            (
+                sender.organisation_number,
+                f"{sender.name} ({identity_display(sender.organisation_number)})",
+            )
+            for sender in SenderRepository(session).all()
+        ]
+    return {
+        "systems": letters.sending_systems(),
+        "departments": letters.departments() if scope.department is None else [],
+        "organisations": organisations,
+        "show_department_choice": scope.department is None,
+    }
+
+
+def _results(request: Request, form: SearchForm, page: SearchPage) -> Results:
+    times = local_times(request)
+
+    def page_url(number: int) -> str:
+        return f"{LETTERS_PATH}?{urlencode(form.query(**{PAGE_FIELD: str(number)}))}"
+
+    return Results(
+        page=page,
+        rows=[letter_row(letter, times) for letter in page.letters],
+        previous_url=page_url(page.page - 1) if page.page > 1 else None,
+        next_url=page_url(page.page + 1) if page.page < page.pages else None,
+    )
+
+
+def _scope_text(user: WebUser, scope: LetterScope) -> str:
+    """Whose letters the person sees, in a sentence."""
+    if scope.everything:
+        return "Du ser alla organisationers brev."
+    if scope.department is None:
+        return "Du ser alla brev från din organisation, oavsett förvaltning."
+    if scope.department == "":
+        return "Du ser de brev från din organisation som inte hör till någon förvaltning."
+    return f"Du ser brev från {user.department}."
