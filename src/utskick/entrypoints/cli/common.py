@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from utskick.db.engine import session_factory
 from utskick.db.home import prepare_home
 from utskick.entrypoints.bootstrap import Adapters
+from utskick.letters import vocabulary
 from utskick.reference.settings import ReferenceSettings
 from utskick.senders import systems
 from utskick.senders.models import SendingSystem
@@ -51,20 +52,8 @@ BodyOption = Annotated[str | None, typer.Option(help="Brödtext.")]
 BodyFileOption = Annotated[Path | None, typer.Option(help="Fil med brödtext (UTF-8).")]
 HtmlOption = Annotated[bool, typer.Option(help="Brödtexten är begränsad HTML.")]
 
-STATE_TEXTS = {
-    "received": "mottaget",
-    "classified": "kanal vald",
-    "retrying": "försöker igen",
-    "delivered": "levererat digitalt",
-    "paper": "skickas på papper",
-    "batched": "i utskriftsbatch",
-    "handed_to_print": "lämnat till tryckeriet",
-    "printed": "utskrivet",
-    "impossible": "kan inte skickas på papper",
-    "not_reachable": "inte nåbar (inget skickat)",
-    "failed": "misslyckades",
-    "cancelled": "makulerat",
-}
+# The states as people read them: one wording for the CLI and the pages.
+STATE_TEXTS = vocabulary.STATE_TEXTS
 
 # The department that prints its own letters in the demo, as `utskick serve` configures it
 # (`embedded.connector_settings_for`): a command's in-process worker must route paper the same way.
