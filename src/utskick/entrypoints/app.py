@@ -19,7 +19,11 @@ from sqlalchemy.orm import Session
 from utskick import __version__
 from utskick.benefit.web import include_benefit_calculator
 from utskick.db.engine import create_database_engine
+from utskick.desk.compose import include_compose
+from utskick.desk.mass_routes import include_mass_mailing
+from utskick.desk.sent import include_sent_letters
 from utskick.entrypoints.bootstrap import Adapters
+from utskick.entrypoints.desk_adapters import desk_ports
 from utskick.intake.api import include_intake_api
 from utskick.jobs.dependencies import DEGRADED, FAR, dependency_state
 from utskick.migrations import migrate
@@ -100,6 +104,9 @@ def create_app(
     app.state.organisation_names = organisation_names(engine)
     include_intake_api(app, precheck=lambda: adapters.precheck, protection=adapters.protection)
     include_auth(app)  # before the pages that ask for a role
+    include_compose(app, desk_ports(adapters))
+    include_mass_mailing(app, desk_ports(adapters))
+    include_sent_letters(app)
     include_statistics(app)
     include_printing(app)
     include_benefit_calculator(app)
