@@ -84,6 +84,9 @@ class Letter(Base):
     message_type: Mapped[str | None] = mapped_column(String(64))
     policy: Mapped[str] = mapped_column(String(24))  # digital-or-paper | digital-only | paper-only
     eservice_url: Mapped[str | None] = mapped_column(String(1024))
+    # The letter's own support text (e.g. the officer's contact details); None: the sender
+    # organisation's, as most letters have.
+    support_text: Mapped[str | None] = mapped_column(String(1024))
     case_number: Mapped[str | None] = mapped_column(String(200), index=True)
     reference: Mapped[str | None] = mapped_column(String(200), index=True)
     # The postal address the caller gave (name, lines, postal code, city, country), used for
