@@ -6,7 +6,9 @@ Routes:
   asks for JSON (`Accept: application/json`) and gets the letter's address or the refusals
   by field; a plain form post gets a redirect to `/brev/{id}?skickat=1`, or the page again
   with the refusals beside their fields and everything typed kept.
-- `GET /brev/nytt/mottagare?nummer=…`: where a letter to this recipient would go now (JSON).
+- `POST /brev/nytt/mottagare` with `{"nummer": "…"}` (JSON, the CSRF token in the header
+  `X-CSRF-Token`): where a letter to this recipient would go now (JSON). A POST, so that the
+  identity number stays out of URLs and with that out of every access log.
 - `POST /brev/nytt/forhandsvisning`: the printed letter as a PDF, rendered as the print
   service renders it (the page opens it in a new tab), or a page saying why none is printed.
 
@@ -23,8 +25,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Query, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
@@ -226,15 +229,21 @@ def compose_page(request: Request, user: SendingUser) -> HTMLResponse:
     return _page(request, user)
 
 
+class OutlookQuestion(BaseModel):
+    """The body of `POST /brev/nytt/mottagare`: the number as typed."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    nummer: str = Field(default="", max_length=40)
+
+
 def recipient_outlook_answer(
-    request: Request,
-    user: SendingUser,
-    nummer: Annotated[str, Query(max_length=40)] = "",
+    request: Request, user: SendingUser, question: OutlookQuestion
 ) -> JSONResponse:
-    """`GET /brev/nytt/mottagare?nummer=…`: where a letter to this recipient would go now."""
+    """`POST /brev/nytt/mottagare`: where a letter to this recipient would go now."""
     organisation = _organisation(request, user)
     outlook = recipient_outlook(
-        nummer,
+        question.nummer,
         sender_number=organisation.number,
         sender_name=organisation.name,
         ports=_ports(request),
@@ -296,5 +305,5 @@ def include_compose(app: FastAPI, ports: DeskPorts) -> None:
         PAGE_PATH, compose_page, methods=["GET"], response_class=HTMLResponse, **hidden
     )
     app.add_api_route(PAGE_PATH, send_letter, methods=["POST"], **hidden)
-    app.add_api_route(OUTLOOK_PATH, recipient_outlook_answer, methods=["GET"], **hidden)
+    app.add_api_route(OUTLOOK_PATH, recipient_outlook_answer, methods=["POST"], **hidden)
     app.add_api_route(PREVIEW_PATH, paper_preview_answer, methods=["POST"], **hidden)

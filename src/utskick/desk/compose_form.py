@@ -59,6 +59,8 @@ UNREADABLE = "formuläret kunde inte läsas; ladda om sidan och försök igen"
 _SERVICE_FIELDS = {
     "protection_class": "message_type",
     "body_type": "body",
+    # The letter's support text is the officer's contact paragraph, made from these fields.
+    "support_text": "contact_email",
 }
 _ATTACHMENT_FIELD = re.compile(r"attachments(\[\d+\].*)?")
 _ADDRESS_FIELD = re.compile(r"address(\..*)?")

@@ -78,6 +78,9 @@ class PaperDraft:
     created_at: dt.datetime
     case_number: str | None = None
     reference: str | None = None
+    eservice_url: str | None = None
+    # The letter's own support text (the officer's contact details); None: the organisation's.
+    support_text: str | None = None
     # The address the officer gave (checked form: name, lines, postal_code, city), if any.
     postal_address: Mapping[str, object] | None = None
     # The PDFs that go on paper (channel paper or both), in order.

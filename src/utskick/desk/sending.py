@@ -71,7 +71,7 @@ class ContactLines:
 
     @property
     def text(self) -> str:
-        """The paragraph as it ends the letter's text."""
+        """The paragraph as the letter's support text."""
         return "\n".join((self.who, *self.lines))
 
 
@@ -128,26 +128,27 @@ def organisation_of(user: WebUser) -> str:
 def letter_input_for(user: WebUser, organisation_name: str, draft: DeskDraft) -> LetterInput:
     """The letter the letter service gets: the officer's organisation and department as sender.
 
-    With `use_contact`, the officer's contact paragraph ends the text: a letter cannot carry
-    a support text of its own (the wire's support text is the organisation's).
+    With `use_contact`, the officer's contact paragraph is the letter's own support text
+    (shown under "Frågor om brevet" instead of the organisation's, printed after the text).
 
     Raises:
         LetterRejectedError: no organisation, or contact details that cannot be used.
     """
-    body = draft.body
+    support_text = None
     if draft.use_contact:
         contact = contact_lines(user, organisation_name, draft.contact_email, draft.contact_phone)
-        body = f"{body.rstrip()}\n\n{contact.text}" if body.strip() else contact.text
+        support_text = contact.text
     return LetterInput(
         sender=organisation_of(user),
         recipient=draft.recipient,
         subject=draft.subject,
-        body=body,
+        body=draft.body,
         body_type="text/plain",
         attachments=draft.attachments,
         message_type=draft.message_type,
         department=user.department,
         eservice_url=draft.eservice_url,
+        support_text=support_text,
         case_number=draft.case_number,
         reference=draft.reference,
         idempotency_key=draft.idempotency_key,

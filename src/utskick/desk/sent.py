@@ -4,6 +4,9 @@ Officers and department administrators see their department's letters, registrat
 letter of their organisation, administrators every letter of the installation; management
 has no access. Every letter counts, whichever way it came in (the API, a batch, the CLI or
 the web). A filter that cannot be read is named next to its field, and nothing is searched.
+
+The search form is posted (`POST /brev`) and sent on to `GET /brev?...` with the recipient's
+number sealed, so that no identity number stands in a URL or an access log.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.orm import Session
 
 from utskick.desk.letter_page import (
@@ -27,11 +30,19 @@ from utskick.desk.letter_page import (
     sessions,
 )
 from utskick.desk.letter_views import LetterRow, identity_display, letter_row
-from utskick.desk.sent_filters import PAGE_FIELD, SearchForm, page_number, read_form
+from utskick.desk.sent_filters import (
+    FIELDS,
+    PAGE_FIELD,
+    RecipientSeal,
+    SearchForm,
+    page_number,
+    read_form,
+)
 from utskick.letters import vocabulary
 from utskick.letters.search import ScopedLetters, SearchPage
 from utskick.senders.repository import SenderRepository
 from utskick.settings import Settings
+from utskick.web.csrf import issue_csrf_token
 from utskick.web.menu import LetterScope, letter_scope
 from utskick.web.users import WebUser
 
@@ -46,13 +57,29 @@ class Results:
     next_url: str | None
 
 
+def _seal(request: Request) -> RecipientSeal:
+    secret: str = request.app.state.session_secret
+    return RecipientSeal(secret)
+
+
 def include_sent_letters(app: FastAPI) -> None:
     """Add Skickat (`/brev`) and each letter's page to an app with auth included."""
+
+    @app.post(LETTERS_PATH, include_in_schema=False)
+    async def search_letters(request: Request, user: ReadingUser) -> RedirectResponse:
+        """The posted search form, sent on to its results with the recipient sealed."""
+        letter_scope(user)  # NoScopeError (403) for a person without scope
+        async with request.form(max_files=0, max_fields=len(FIELDS) + 5) as posted:
+            typed = {name: value for name, value in posted.items() if isinstance(value, str)}
+        form = SearchForm.from_query(typed, _seal(request))
+        return RedirectResponse(
+            f"{LETTERS_PATH}?{urlencode(form.query(_seal(request)))}", status_code=303
+        )
 
     @app.get(LETTERS_PATH, response_class=HTMLResponse, include_in_schema=False)
     def sent_letters(request: Request, user: ReadingUser) -> HTMLResponse:
         scope = letter_scope(user)
-        form = SearchForm.from_query(request.query_params)
+        form = SearchForm.from_query(request.query_params, _seal(request))
         settings: Settings = request.app.state.settings
         today = dt.datetime.now(ZoneInfo(settings.print_timezone)).date()
         read = read_form(form, zone=settings.print_timezone, today=today)
@@ -68,6 +95,7 @@ def include_sent_letters(app: FastAPI) -> None:
             {
                 "user": user,
                 "form": form,
+                "csrf_token": issue_csrf_token(request),
                 # The list's value is the ten digits, however the query wrote the number.
                 "selected_sender": read.filters.sender_number if read.filters else form.sender,
                 "errors": read.errors,
@@ -106,9 +134,10 @@ def _choices(session: Session, scope: LetterScope) -> dict[str, Any]:
 
 def _results(request: Request, form: SearchForm, page: SearchPage) -> Results:
     times = local_times(request)
+    seal = _seal(request)
 
     def page_url(number: int) -> str:
-        return f"{LETTERS_PATH}?{urlencode(form.query(**{PAGE_FIELD: str(number)}))}"
+        return f"{LETTERS_PATH}?{urlencode(form.query(seal, **{PAGE_FIELD: str(number)}))}"
 
     return Results(
         page=page,

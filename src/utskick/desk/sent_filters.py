@@ -2,14 +2,26 @@
 
 Every field is optional; a field that cannot be read gets a message that says what to type,
 and then nothing is searched (a search that silently left out a filter would mislead).
+
+A recipient's identity number never stands in a URL the page makes: URLs end up in access
+logs. The form is posted and sent on to its results (`/brev?...`) with the number sealed
+(`RecipientSeal`: encrypted and authenticated with a key from the session secret, valid for
+a working day), so a search can still be reloaded, paged through and bookmarked for the day.
 """
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import datetime as dt
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
 from zoneinfo import ZoneInfo
+
+from cryptography.fernet import Fernet, InvalidToken
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from utskick.identity import InvalidIdentityError, parse_identity, parse_organisation
 from utskick.letters import vocabulary
@@ -33,12 +45,55 @@ FIELDS = {
     "system": "system",
 }
 PAGE_FIELD = "sida"
+# The query's name for the sealed recipient number, and how long a sealed number is read.
+SEALED_RECIPIENT_FIELD = "mottagare-ref"
+SEALED_RECIPIENT_MAX_AGE_SECONDS = 8 * 3600
+MAX_SEALED_LENGTH = 500
+SEAL_EXPIRED = (
+    "sökningen på mottagare har gått ut (den gäller en arbetsdag) eller kan inte läsas; "
+    "skriv numret igen och sök"
+)
 DATE_HELP = "skriv datumet som ÅÅÅÅ-MM-DD, till exempel 2026-11-27"
+
+
+class RecipientSeal:
+    """Seals a typed recipient number for a URL and opens it again (Fernet: AES and HMAC).
+
+    The key is derived from the session secret, which every web process of an installation
+    shares, so any of them opens what another sealed.
+    """
+
+    def __init__(self, session_secret: str, clock: Callable[[], float] = time.time) -> None:
+        self.clock = clock
+        key = HKDF(
+            algorithm=hashes.SHA256(), length=32, salt=None, info=b"utskick desk search recipient"
+        ).derive(session_secret.encode("utf-8"))
+        self._fernet = Fernet(base64.urlsafe_b64encode(key))
+
+    def seal(self, typed: str) -> str:
+        """The number as the URL carries it."""
+        sealed = self._fernet.encrypt_at_time(typed.encode("utf-8"), int(self.clock()))
+        return sealed.decode("ascii")
+
+    def open(self, sealed: str) -> str | None:
+        """The number as typed; None when forged, damaged or older than a working day."""
+        if len(sealed) > MAX_SEALED_LENGTH:
+            return None
+        try:
+            opened = self._fernet.decrypt_at_time(
+                sealed, SEALED_RECIPIENT_MAX_AGE_SECONDS, int(self.clock())
+            )
+            return opened.decode("utf-8")
+        except (InvalidToken, UnicodeDecodeError, ValueError):
+            return None
 
 
 @dataclasses.dataclass(frozen=True)
 class SearchForm:
-    """The fields as typed (stripped), to read and to show again in the form."""
+    """The fields as typed (stripped), to read and to show again in the form.
+
+    `recipient_expired`: the query carried a sealed number that could not be opened.
+    """
 
     recipient: str = ""
     subject: str = ""
@@ -50,15 +105,33 @@ class SearchForm:
     department: str = ""
     sender: str = ""
     system: str = ""
+    recipient_expired: bool = False
 
     @classmethod
-    def from_query(cls, query: Mapping[str, str]) -> SearchForm:
-        """The form from a query string's values (missing: empty)."""
-        return cls(**{field: query.get(name, "").strip() for field, name in FIELDS.items()})
+    def from_query(cls, query: Mapping[str, str], seal: RecipientSeal) -> SearchForm:
+        """The form from a query string's or a posted form's values (missing: empty).
 
-    def query(self, **changes: str) -> dict[str, str]:
-        """The non-empty fields by their query names, e.g. for the links to other pages."""
-        values = {FIELDS[field]: value for field, value in dataclasses.asdict(self).items()}
+        A sealed number is opened; a plain one (an older bookmark) is still read, but the
+        page never makes such a URL.
+        """
+        typed: dict[str, Any] = {
+            field: query.get(name, "").strip() for field, name in FIELDS.items()
+        }
+        form = cls(**typed)
+        sealed = query.get(SEALED_RECIPIENT_FIELD, "")
+        if not sealed:
+            return form
+        opened = seal.open(sealed)
+        if opened is None:
+            return dataclasses.replace(form, recipient="", recipient_expired=True)
+        return dataclasses.replace(form, recipient=opened.strip())
+
+    def query(self, seal: RecipientSeal, **changes: str) -> dict[str, str]:
+        """The non-empty fields by their query names, the recipient sealed (for links)."""
+        values = {name: getattr(self, field) for field, name in FIELDS.items()}
+        if self.recipient:
+            values[FIELDS["recipient"]] = ""
+            values[SEALED_RECIPIENT_FIELD] = seal.seal(self.recipient)
         values.update(changes)
         return {name: value for name, value in values.items() if value}
 
@@ -94,6 +167,8 @@ def read_form(form: SearchForm, *, zone: str, today: dt.date) -> ReadForm:
         if problem:
             errors[field] = problem
     recipients = _recipients(form.recipient, today, errors, hints)
+    if form.recipient_expired:
+        errors["recipient"] = SEAL_EXPIRED
     first_day = _date(form.date_from, "date_from", errors)
     last_day = _date(form.date_to, "date_to", errors)
     if first_day and last_day and last_day < first_day:

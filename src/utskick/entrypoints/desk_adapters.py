@@ -103,6 +103,8 @@ class PrintServicePreview:
             body=draft.body,
             case_number=draft.case_number,
             reference=draft.reference,
+            eservice_url=draft.eservice_url,
+            support_text=draft.support_text,
             created_at=draft.created_at,
         )
         item = PrintItem(

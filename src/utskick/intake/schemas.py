@@ -124,6 +124,16 @@ class LetterIn(BaseModel):
         default=None, max_length=200, description="Department or function (sent as Attention)."
     )
     eservice_url: str | None = Field(default=None, max_length=1024)
+    support_text: str | None = Field(
+        default=None,
+        max_length=1024,
+        description="Brevets egen supporttext, till exempel handläggarens namn och "
+        "kontaktuppgifter: visas för mottagaren under ”Frågor om brevet” i stället för "
+        "avsändarorganisationens supporttext, och skrivs ut efter texten på ett pappersbrev. "
+        "1–1024 tecken; radbrytningar får finnas, styrtecken och riktningstecken inte. "
+        "Utelämnad: avsändarorganisationens supporttext.",
+        examples=["Har du frågor? Kontakta Anna Andersson, Bygglovsenheten, 0771-00 00 00."],
+    )
     case_number: str | None = Field(default=None, max_length=200, description="Diarienummer.")
     reference: str | None = Field(default=None, max_length=200)
     address: AddressIn | None = Field(
@@ -309,6 +319,7 @@ def letter_input(body: LetterIn, header_key: str | None = None) -> LetterInput:
         policy=body.policy,
         department=body.department,
         eservice_url=body.eservice_url,
+        support_text=body.support_text,
         case_number=body.case_number,
         reference=body.reference,
         idempotency_key=header_key if header_key is not None else body.idempotency_key,

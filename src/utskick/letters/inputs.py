@@ -94,6 +94,9 @@ class LetterInput:
     policy: str = vocabulary.DIGITAL_OR_PAPER
     department: str | None = None
     eservice_url: str | None = None
+    # The letter's own support text (e.g. the officer's contact details); None: the sender
+    # organisation's.
+    support_text: str | None = None
     case_number: str | None = None
     reference: str | None = None
     idempotency_key: str | None = None
@@ -149,7 +152,9 @@ def request_fingerprint(letter: LetterInput) -> str:
 
     Identity numbers count in their canonical form (`19121212-1212` is `191212121212`) and
     attachments by name, channel and the SHA-256 of their bytes. The address counts as
-    screened: for a protected person it is already gone, so no trace of it is kept here.
+    screened: for a protected person it is already gone, so no trace of it is kept here. A
+    letter's own support text counts only when given, so that the fingerprints of letters
+    without one stay what they were before letters could have one.
     """
     content = {
         "sender": _canonical(letter.sender, organisation=True),
@@ -175,6 +180,8 @@ def request_fingerprint(letter: LetterInput) -> str:
         "reference": letter.reference,
         "postal_address": dict(letter.postal_address) if letter.postal_address else None,
     }
+    if letter.support_text is not None:
+        content["support_text"] = letter.support_text
     canonical = json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(canonical.encode("utf-8", errors="surrogatepass")).hexdigest()
 
@@ -207,6 +214,7 @@ def same_request(earlier: Letter, letter: LetterInput, fingerprint: str) -> bool
         and stored_digests == given_digests
         and earlier.case_number == letter.case_number
         and earlier.reference == letter.reference
+        and earlier.support_text == letter.support_text
     )
 
 
@@ -421,6 +429,35 @@ def checked_eservice_url(url: str | None) -> str | None:
     return url.strip()
 
 
+def checked_support_text(text: str | None) -> str | None:
+    """The letter's own support text as stored (None: the sender organisation's is used).
+
+    Raises:
+        LetterRejectedError: blank, longer than Mina meddelanden takes, or with a character
+            that may not stand in it.
+    """
+    if text is None:
+        return None
+    if not text.strip():
+        raise LetterRejectedError(
+            "support_text",
+            "supporttexten är tom; skriv vart mottagaren vänder sig med frågor, eller utelämna "
+            "fältet för att använda avsändarens supporttext",
+        )
+    if len(text) > wire.MAX_SUPPORT_TEXT_LENGTH:
+        raise LetterRejectedError(
+            "support_text",
+            f"supporttexten har {len(text)} tecken; korta den till högst "
+            f"{wire.MAX_SUPPORT_TEXT_LENGTH}",
+        )
+    refused = refused_character(text, multiline=True)
+    if refused is not None:
+        raise LetterRejectedError(
+            "support_text", f"supporttexten innehåller {refused}; ta bort det och skicka igen"
+        )
+    return text
+
+
 def check_wire_size(
     sender: SenderOrganisation, recipient: str, letter: LetterInput, department: str | None
 ) -> None:
@@ -433,7 +470,7 @@ def check_wire_size(
         id=uuid.uuid4().hex,
         subject=letter.subject,
         support_info=wire.SupportInfo(
-            text=sender.support_text,
+            text=letter.support_text or sender.support_text,
             url=sender.support_url,
             phone_number=sender.support_phone,
             email_address=sender.support_email,

@@ -33,6 +33,7 @@ from utskick.letters.inputs import (
     checked_attachments,
     checked_eservice_url,
     checked_idempotency_key,
+    checked_support_text,
     recipient_id_for,
     request_fingerprint,
     same_request,
@@ -78,6 +79,7 @@ class _CheckedLetter:
     protection_class: int
     attachments: tuple[AttachmentInput, ...]
     eservice_url: str | None
+    support_text: str | None
     postal_address: dict[str, object] | None
 
 
@@ -163,6 +165,7 @@ class LetterService:
         check_text(letter)
         attachments = checked_attachments(letter.attachments)
         eservice_url = checked_eservice_url(letter.eservice_url)
+        support_text = checked_support_text(letter.support_text)
         postal_address = checked_address(letter)
         check_wire_size(
             sender, recipient, dataclasses.replace(letter, attachments=attachments), department
@@ -174,6 +177,7 @@ class LetterService:
             protection_class=protection_class,
             attachments=attachments,
             eservice_url=eservice_url,
+            support_text=support_text,
             postal_address=postal_address,
         )
 
@@ -199,6 +203,7 @@ class LetterService:
             message_type=letter.message_type,
             policy=letter.policy,
             eservice_url=checked.eservice_url,
+            support_text=checked.support_text,
             case_number=letter.case_number,
             reference=letter.reference,
             postal_address=checked.postal_address,

@@ -78,7 +78,9 @@ class DocumentBuilder:
             address_lines=lines,
             case_number=letter.case_number,
             reference=letter.reference,
-            footer_lines=_footer(sender),
+            footer_lines=_footer(sender, own_support_text=letter.support_text is not None),
+            eservice_url=letter.eservice_url,
+            support_text=letter.support_text,
             attachments=tuple(self.repository.paper_attachments(letter.id)),
         )
 
@@ -100,7 +102,12 @@ class DocumentBuilder:
         return self._senders[number]
 
 
-def _footer(sender: SenderOrganisation | None) -> tuple[str, ...]:
+def _footer(sender: SenderOrganisation | None, *, own_support_text: bool) -> tuple[str, ...]:
+    """The footer: the sender's support text and contact line.
+
+    A letter with a support text of its own has it printed after its text (it replaces the
+    organisation's, as on the wire); its footer keeps only the contact line.
+    """
     if sender is None:
         return ()
     contact = ", ".join(
@@ -112,4 +119,5 @@ def _footer(sender: SenderOrganisation | None) -> tuple[str, ...]:
         )
         if part
     )
-    return tuple(line for line in (sender.support_text, contact) if line)
+    support_text = None if own_support_text else sender.support_text
+    return tuple(line for line in (support_text, contact) if line)

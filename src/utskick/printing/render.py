@@ -8,8 +8,10 @@ again after a crash is byte for byte the batch written the first time.
 
 Layout of the first page (millimetres from the top left of the sheet): the sender's name
 and department top left, date and references top right, the address inside the configured
-window, fold marks for A4 folded in three, then subject and body below the window; later
-pages repeat a one-line header. The paper attachments follow the letter's pages.
+window, fold marks for A4 folded in three, then subject and body below the window, followed
+by the link to the e-service and the letter's own support text; later pages repeat a
+one-line header. The paper attachments follow the letter's pages. A word wider than a line
+(a long link) is broken at the margin, so no text runs off the page.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ PRODUCER = "Utskick"
 # Body text geometry.
 MARGIN_LEFT = 20 * mm
 MARGIN_RIGHT = 20 * mm
+COLUMN_WIDTH = PAGE_WIDTH - MARGIN_LEFT - MARGIN_RIGHT
 BODY_SIZE = 10.5
 BODY_LEADING = 14.0
 FOOTER_TOP = PAGE_HEIGHT - 18 * mm  # body text stops above this line
@@ -91,6 +94,8 @@ class PrintLetter:
     case_number: str | None = None
     reference: str | None = None
     footer_lines: tuple[str, ...] = ()  # the sender's contact details
+    eservice_url: str | None = None  # printed after the text
+    support_text: str | None = None  # the letter's own, printed after the text
     attachments: tuple[bytes, ...] = field(default=())  # PDFs printed after the letter
 
 
@@ -326,13 +331,17 @@ class LetterRenderer:
         return PAGE_HEIGHT - max(window_bottom + 14, 92) * mm
 
     def _paginate(self, letter: PrintLetter) -> list[list[str]]:
-        width = PAGE_WIDTH - MARGIN_LEFT - MARGIN_RIGHT
-        lines: list[str] = []
-        for paragraph in letter.body.replace("\r\n", "\n").split("\n"):
-            if not paragraph.strip():
+        lines = _text_lines(letter.body)
+        closing = []
+        if letter.eservice_url:
+            # A link has no spaces: broken at the margin, it starts beside its label.
+            closing.append(broken_at_margin(f"E-tjänst: {letter.eservice_url}", COLUMN_WIDTH))
+        if letter.support_text:
+            closing.append(_text_lines(letter.support_text))
+        for block in closing:
+            if lines and lines[-1]:
                 lines.append("")
-                continue
-            lines.extend(simpleSplit(paragraph, REGULAR, BODY_SIZE, width) or [""])
+            lines.extend(block)
         bottom = PAGE_HEIGHT - FOOTER_TOP + 6 * mm
         first_capacity = int((self._body_top() - BODY_LEADING * 1.6 - bottom) // BODY_LEADING) + 1
         later_capacity = int((PAGE_HEIGHT - CONTINUATION_TOP - bottom) // BODY_LEADING) + 1
@@ -387,6 +396,42 @@ class LetterRenderer:
             PAGE_HEIGHT - FOOTER_TOP - 4 * mm,
             f"Sida {number} av {total}",
         )
+
+
+def _text_lines(text: str) -> list[str]:
+    """A plain text as the lines of the body's column; each newline starts a line."""
+    lines: list[str] = []
+    for paragraph in text.replace("\r\n", "\n").split("\n"):
+        if not paragraph.strip():
+            lines.append("")
+            continue
+        for line in simpleSplit(paragraph, REGULAR, BODY_SIZE, COLUMN_WIDTH) or [""]:
+            lines.extend(broken_at_margin(line, COLUMN_WIDTH))
+    return lines
+
+
+# Where a long link is best broken: after one of these, if that leaves the line half full
+# (not after a hyphen or a dot, which a reader could take for the end of a word or sentence).
+_LINK_BREAKS = "/?&=#"
+
+
+def broken_at_margin(line: str, width: float, size: float = BODY_SIZE) -> list[str]:
+    """A line too wide for `width` (one long word, such as a link) as lines that fit.
+
+    Each piece ends after the last `/`, `?`, `&`, `=` or `#` in its second half, or else just
+    before the margin; no hyphen is added, so a link reads the same when retyped.
+    """
+    pieces = []
+    while pdfmetrics.stringWidth(line, REGULAR, size) > width:
+        fits = 1
+        while pdfmetrics.stringWidth(line[: fits + 1], REGULAR, size) <= width:
+            fits += 1
+        cut = max((line.rfind(c, fits // 2, fits) + 1 for c in _LINK_BREAKS), default=0)
+        cut = cut if cut > fits // 2 else fits
+        pieces.append(line[:cut])
+        line = line[cut:]
+    pieces.append(line)
+    return pieces
 
 
 def _read_attachments(letter: PrintLetter) -> list[PdfReader]:

@@ -186,7 +186,8 @@ def _delivery_of(letter: Letter, sender: SenderOrganisation) -> Delivery:
         id=letter.message_id,
         subject=letter.subject,
         support_info=SupportInfo(
-            text=sender.support_text or sender.name,
+            # The letter's own (the officer's contact details), else the organisation's.
+            text=letter.support_text or sender.support_text or sender.name,
             url=sender.support_url,
             phone_number=sender.support_phone,
             email_address=sender.support_email,

@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parents[3]
 SCREENSHOT = ROOT / "docs" / "screenshots" / "desk-new-letter.png"
 EXAMPLE_PDF = ROOT / "docs" / "examples" / "beslut.pdf"
 DELIVERY_SECONDS = 45
+ESERVICE = "https://exempelkommun.se/e-tjanster/boka-om-mote"
 SOCIAL = "Socialtjänsten"
 EXEMPELKOMMUN = "2021004748"
 # Collects the Content-Security-Policy violations of the page (the init script runs outside it).
@@ -130,9 +131,18 @@ def test_a_letter_to_tolvan_with_a_dropped_pdf_reaches_his_mailbox(embedded, new
     subject = unique("Beslut om färdtjänst")
     page = new_page()
     open_compose(page, embedded)
+    asked = []
+    page.on("request", lambda request: asked.append(request)
+            if "/brev/nytt/mottagare" in request.url else None)  # fmt: skip
     recipient(page).press_sequentially("19121212-1212", delay=20)
     expect(page.get_by_text("Personnummer 19121212-1212: kontrollsiffran stämmer.")).to_be_visible()
     expect(outlook(page)).to_have_text("Går digitalt till Brevlåda Syd AB", timeout=20_000)
+    # The number is posted, never put in a URL (URLs stand in every access log).
+    assert asked
+    for request in asked:
+        assert request.method == "POST"
+        assert request.url == f"{embedded.base_url}/brev/nytt/mottagare"
+        assert request.post_data_json == {"nummer": "19121212-1212"}
     write(page, subject, "Hej Tolvan!\n\nDu har beviljats färdtjänst från och med 1 december.")
     expect(page.locator("#skyddsklass")).to_have_text(
         "Skyddsklass 2: brevet får skickas via Mina meddelanden."
@@ -188,6 +198,7 @@ def test_a_letter_to_bertil_is_printed_on_socialtjanstens_exception_list(embedde
         "Skrivs ut: mottagaren tar inte emot digital post från Exempelkommun", timeout=20_000
     )
     write(page, subject, "Hej Bertil!\n\nDu är välkommen på möte den 3 december kl. 10.")
+    page.get_by_label("Länk till e-tjänst (valfritt)").fill(ESERVICE)
     page.get_by_label("Välj PDF-filer").set_input_files(EXAMPLE_PDF)
     expect(page.get_by_role("list", name="Valda bilagor")).to_contain_text("beslut.pdf")
 
@@ -208,6 +219,7 @@ def test_a_letter_to_bertil_is_printed_on_socialtjanstens_exception_list(embedde
     assert len(pages) == 2  # the letter, then the attachment
     assert "Bertil Bengtsson" in pages[0].extract_text()
     assert subject in pages[0].extract_text()
+    assert f"E-tjänst: {ESERVICE}" in pages[0].extract_text()
     tab.value.close()
 
     page.get_by_role("button", name="Skicka brevet").click()
@@ -289,6 +301,12 @@ def test_a_letter_is_written_and_sent_with_the_keyboard_alone(embedded, new_page
     page.keyboard.press("Space")
     page.keyboard.press("Tab")
     page.keyboard.type("hans.handlaggare@exempelkommun.test")
+    view = page.get_by_role("region", name="Så ser mottagaren brevet")
+    expect(view.locator("footer")).to_contain_text(
+        "Kontakta Hans Handläggare, Socialtjänsten, Exempelkommun."
+    )
+    expect(view.locator("footer")).to_contain_text("E-post: hans.handlaggare@exempelkommun.test")
+    expect(view.locator("#fv-text")).not_to_contain_text("Kontakta Hans Handläggare")
     tab_to(page, "skicka")
     page.keyboard.press("Enter")
 
@@ -296,10 +314,11 @@ def test_a_letter_is_written_and_sent_with_the_keyboard_alone(embedded, new_page
     assert (letter.subject, letter.case_number) == (subject, case_number)
     assert letter.eservice_url == "https://exempelkommun.se/overklaga"
     assert [(a.filename, a.channel) for a in letter.attachments] == [("beslut.pdf", "digital")]
-    assert letter.body.endswith(
+    assert letter.support_text == (
         "Har du frågor om brevet? Kontakta Hans Handläggare, Socialtjänsten, Exempelkommun.\n"
         "E-post: hans.handlaggare@exempelkommun.test"
     )
+    assert letter.body == "Hej!\nDitt tillstånd gäller i ett år."
 
 
 def test_a_refusal_is_shown_beside_its_field_and_nothing_typed_is_lost(embedded, new_page):

@@ -132,6 +132,10 @@ class TestEmbedded:
         expect(result_rows(page)).to_have_count(1)
         search(page, Mottagare="121212-1212")
         expect(page.get_by_text("Söker både 20121212-1212 och 19121212-1212")).to_be_visible()
+        # The form is posted; the results' address carries the number sealed, not as typed.
+        assert "mottagare-ref=" in page.url
+        assert "1212" not in page.url.split("mottagare-ref=")[0]
+        assert "121212" not in page.url
         expect(result_rows(page).filter(has_text=subject)).to_have_count(1)
         expect(result_rows(page).filter(has_text=to_bertil)).to_have_count(0)
         page.get_by_role("link", name="Rensa").click()

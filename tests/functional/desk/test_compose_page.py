@@ -16,7 +16,7 @@ from pypdf import PdfReader
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from functional.web_login import HTML, csrf_token, log_in
+from functional.web_login import HTML, csrf_token, log_in, page_token
 from support.api import PDF, migrated_api_engine
 from support.world import (
     BERTIL,
@@ -176,6 +176,14 @@ def letters_with_subject(engine, subject):
 # --- where a letter would go ------------------------------------------------------------
 
 
+def ask_outlook(client, typed):
+    """Post the number as the page's script does: JSON, with the page's token in the header."""
+    token = page_token(client, "/brev/nytt")
+    return client.post(
+        "/brev/nytt/mottagare", json={"nummer": typed}, headers={"X-CSRF-Token": token}
+    )
+
+
 @pytest.mark.parametrize(
     ("typed", "outcome", "line"),
     [
@@ -192,20 +200,20 @@ def letters_with_subject(engine, subject):
     ],
 )  # fmt: skip
 def test_the_recipient_endpoint_says_where_a_letter_would_go(officer, typed, outcome, line):
-    answer = officer.get("/brev/nytt/mottagare", params={"nummer": typed})
+    answer = ask_outlook(officer, typed)
     assert answer.status_code == 200
     assert answer.json()["outcome"] == outcome
     assert answer.json()["line"] == line
 
 
 def test_a_recipient_unknown_to_the_register_cannot_be_sent_to_without_an_address(officer):
-    answer = officer.get("/brev/nytt/mottagare", params={"nummer": fresh_personnummer()}).json()
+    answer = ask_outlook(officer, fresh_personnummer()).json()
     assert answer["line"] == "Kan inte skickas: finns inte i folkbokföringen"
     assert "Ange en postadress" in answer["note"]
 
 
 def test_the_number_is_shown_as_people_type_it(officer):
-    answer = officer.get("/brev/nytt/mottagare", params={"nummer": "121212+1212"}).json()
+    answer = ask_outlook(officer, "121212+1212").json()
     assert (answer["display"], answer["kind"]) == ("19121212-1212", "personnummer")
 
 
@@ -213,7 +221,7 @@ def test_with_far_down_the_page_says_it_cannot_be_decided_now(world, officer, mo
     precheck = FakePrecheck()
     precheck.far_down = True
     monkeypatch.setattr(world[0].state.adapters, "precheck", precheck)
-    answer = officer.get("/brev/nytt/mottagare", params={"nummer": "19121212-1212"}).json()
+    answer = ask_outlook(officer, "19121212-1212").json()
     assert answer["outcome"] == "unknown"
     assert "FaR" in answer["line"]
     assert "avgörs" in answer["note"]
@@ -223,9 +231,28 @@ def test_with_the_register_down_paper_is_still_told_and_the_address_later(
     world, officer, monkeypatch
 ):
     monkeypatch.setattr(world[0].state.adapters, "address_source", DownPopulationRegister())
-    answer = officer.get("/brev/nytt/mottagare", params={"nummer": "19750101-2475"}).json()
+    answer = ask_outlook(officer, "19750101-2475").json()
     assert answer["outcome"] == "paper"
     assert "Folkbokföringen svarar inte" in answer["note"]
+
+
+def test_the_number_is_never_asked_for_in_a_url(officer):
+    # A number in the query string would stand in every access log line of the request.
+    answer = officer.get("/brev/nytt/mottagare", params={"nummer": "19121212-1212"})
+    assert answer.status_code == 405
+    assert "19121212-1212" not in answer.text
+
+
+def test_asking_without_the_pages_token_is_refused(officer):
+    answer = officer.post("/brev/nytt/mottagare", json={"nummer": "19121212-1212"})
+    assert answer.status_code == 403
+    assert "outcome" not in answer.text
+
+
+def test_a_question_with_a_number_longer_than_any_is_refused_by_field(officer):
+    answer = ask_outlook(officer, "1" * 41)
+    assert answer.status_code == 422
+    assert answer.json()["errors"][0]["field"] == "nummer"
 
 
 # --- who may open the page ------------------------------------------------------------
@@ -237,8 +264,10 @@ def test_roles_that_do_not_send_get_403_with_the_reason(world, username):
     page = client.get("/brev/nytt", headers=HTML)
     assert page.status_code == 403
     assert "kräver rollen handläggare eller verksamhetsadministratör" in page.text
-    assert client.get("/brev/nytt/mottagare", params={"nummer": "19121212-1212"}).status_code == 403
     token = csrf_token(page)
+    asked = client.post("/brev/nytt/mottagare", json={"nummer": "19121212-1212"},
+                        headers={"X-CSRF-Token": token})  # fmt: skip
+    assert asked.status_code == 403
     refused = client.post("/brev/nytt", data={"csrf_token": token, "recipient": "19121212-1212"})
     assert refused.status_code == 403
 
@@ -346,7 +375,7 @@ def test_a_letter_without_message_type_is_refused(officer):
     assert answer.json()["errors"][0]["field"] == "message_type"
 
 
-def test_the_officers_contact_details_end_the_text(world, officer):
+def test_the_officers_contact_details_are_the_letters_support_text(world, officer):
     form = new_form(
         officer,
         use_contact="1",
@@ -355,11 +384,18 @@ def test_the_officers_contact_details_end_the_text(world, officer):
     )
     answer = officer.post("/brev/nytt", data=form, headers={"Accept": "application/json"})
     letter, *_ = stored(world[1], answer.json()["letter_id"])
-    assert letter.body.endswith(
-        "Du har beviljats färdtjänst.\n\n"
+    assert letter.support_text == (
         "Har du frågor om brevet? Kontakta Handlaggare, Socialtjänsten, Exempelkommun.\n"
         "E-post: hans@exempelkommun.se\nTelefon: 0123-45 67 89"
     )
+    assert letter.body == "Hej Tolvan!\n\nDu har beviljats färdtjänst."
+
+
+def test_without_the_box_ticked_the_letter_has_no_support_text_of_its_own(world, officer):
+    form = new_form(officer, contact_email="hans@exempelkommun.se")
+    answer = officer.post("/brev/nytt", data=form, headers={"Accept": "application/json"})
+    letter, *_ = stored(world[1], answer.json()["letter_id"])
+    assert letter.support_text is None
 
 
 ADDRESS = {"address_name": "Eva Ek", "address_lines": "Hemliga vägen 1\r\nLgh 1101",
@@ -410,6 +446,17 @@ def test_the_preview_is_the_printed_letter_with_the_registers_address(officer):
                      "Socialtjänsten", "SOC 2026/5", "Frågor? Kontakta Exempelkommun."):  # fmt: skip
         assert expected in text
     assert len(PdfReader(io.BytesIO(answer.content)).pages) == 2  # the letter, then the PDF
+
+
+def test_the_preview_prints_the_eservice_link_and_the_officers_contact_details(officer):
+    form = new_form(officer, recipient="19750101-2475", use_contact="1",
+                    contact_phone="0123-45 67 89",
+                    eservice_url="https://exempelkommun.se/e-tjanster/overklaga")  # fmt: skip
+    text = pdf_text(officer.post("/brev/nytt/forhandsvisning", data=form).content)
+    assert "E-tjänst: https://exempelkommun.se/e-tjanster/overklaga" in text
+    assert "Kontakta Handlaggare, Socialtjänsten, Exempelkommun." in text
+    assert "Telefon: 0123-45 67 89" in text
+    assert "Frågor? Kontakta Exempelkommun." not in text  # the organisation's text is replaced
 
 
 def test_the_preview_of_a_protected_person_goes_to_skatteverket(officer):

@@ -23,6 +23,7 @@ from utskick.entrypoints.benchmarks.signing import minimal_pdf
 from utskick.letters import events, vocabulary
 from utskick.letters.inputs import AttachmentInput, LetterInput
 from utskick.letters.models import Letter
+from utskick.letters.search import PER_PAGE
 from utskick.letters.service import LetterService
 from utskick.migrations import migrate
 from utskick.senders.models import SendingSystem
@@ -452,3 +453,62 @@ def test_a_letter_to_bertil_is_found_by_his_number_however_typed(app, world):
     for typed in ("19750101-2475", "7501012475", "750101-2475"):
         page = get(app, "/brev", "handlaggare", mottagare=typed, diarienummer=case_number)
         assert subjects(page) == ["Till Bertil"], typed
+
+
+class TestNoNumberInAUrl:
+    """The search form is posted; the address of its results carries the number sealed."""
+
+    def test_a_search_by_recipient_is_sent_on_without_the_number_in_the_url(self, app, world):
+        case_number = f"SN 2026/{uuid.uuid4().hex[:8]}"
+        world.send(recipient="197501012475", subject="Till Bertil", case_number=case_number)
+        client = TestClient(app)
+        posted = client.post(
+            "/brev",
+            data={"mottagare": "750101-2475", "diarienummer": case_number},
+            headers=HTML,
+            auth=("handlaggare", PASSWORD),
+            follow_redirects=False,
+        )
+        assert posted.status_code == 303
+        location = posted.headers["location"]
+        assert location.startswith("/brev?")
+        assert not re.search(r"750101|2475", location)
+        assert "mottagare-ref=" in location
+
+        page = client.get(location, headers=HTML, auth=("handlaggare", PASSWORD))
+        assert subjects(page) == ["Till Bertil"]
+        assert 'value="750101-2475"' in page.text  # shown again in the form as typed
+
+    def test_the_links_to_other_pages_carry_the_number_sealed(self, app, world):
+        case_number = f"SN 2026/{uuid.uuid4().hex[:8]}"
+        for _ in range(PER_PAGE + 1):
+            world.send(recipient="197501012475", subject="Till Bertil", case_number=case_number)
+        client = TestClient(app)
+        auth = ("handlaggare", PASSWORD)
+        posted = client.post("/brev", data={"mottagare": "19750101-2475",
+                                            "diarienummer": case_number},
+                             headers=HTML, auth=auth)  # fmt: skip
+        next_page = re.search(r'<a href="([^"]+)" rel="next">', posted.text).group(1)
+        assert "2475" not in next_page
+        assert "mottagare-ref=" in next_page
+        second = client.get(next_page.replace("&amp;", "&"), headers=HTML, auth=auth)
+        assert "Sida 2 av 2" in second.text
+        assert subjects(second) == ["Till Bertil"]  # the one beyond the first page
+
+    def test_the_search_form_is_posted_with_the_pages_token(self, app):
+        client = TestClient(app)
+        assert log_in(client, "registrator", PASSWORD).status_code == 303
+        page = client.get("/brev", headers=HTML)
+        assert '<form class="search" method="post" action="/brev"' in page.text
+        token = csrf_token(page)
+        assert client.post("/brev", data={"mottagare": "19121212-1212"}).status_code == 403
+        answer = client.post("/brev", data={"mottagare": "19121212-1212", "csrf_token": token},
+                             follow_redirects=False)  # fmt: skip
+        assert answer.status_code == 303
+        assert "1212" not in answer.headers["location"]
+
+    def test_a_sealed_number_that_cannot_be_read_is_named_and_nothing_is_searched(self, app):
+        page = get(app, "/brev", "handlaggare", **{"mottagare-ref": "gAAAAAförfalskad"})
+        assert page.status_code == 400
+        assert "Sökningen på mottagare har gått ut" in page.text
+        assert subjects(page) == []

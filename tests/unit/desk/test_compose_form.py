@@ -127,6 +127,7 @@ def test_a_field_longer_than_any_letter_may_have_is_refused_by_name():
     ("address.lines", "address_name", "adress-namn"),
     ("address", "address_name", "adress-namn"),
     ("eservice_url", "eservice_url", "etjanst"),
+    ("support_text", "contact_email", "kontakt-epost"),
     ("sender", "form", None),
     ("idempotency_key", "form", None),
 ])  # fmt: skip

@@ -58,11 +58,20 @@ def test_the_renderer_gets_what_would_be_printed():
         "SOC 2026/9",
         "Er ref",
     )
-    assert printed.body.startswith(
-        "Välkommen.\n\nHar du frågor om brevet? Kontakta Hans Handläggare"
-    )
+    assert printed.body == "Välkommen."
+    assert printed.support_text.startswith("Har du frågor om brevet? Kontakta Hans Handläggare")
     assert printed.paper_attachments == (PDF, OTHER_PDF)  # paper and both, not digital
     assert (printed.postal_address, printed.created_at) == (None, NOW)
+
+
+def test_the_eservice_link_is_printed_and_without_contact_the_organisations_text():
+    renderer = Renderer()
+    preview(renderer, eservice_url=" https://exempelkommun.se/e-tjanst ")
+    [printed] = renderer.drafts
+    assert (printed.eservice_url, printed.support_text) == (
+        "https://exempelkommun.se/e-tjanst",
+        None,
+    )
 
 
 def test_a_given_address_is_handed_over_checked():
@@ -78,6 +87,7 @@ def test_a_given_address_is_handed_over_checked():
     ({"attachments": (AttachmentInput("x.pdf", b"inte en pdf"),)}, "ingen PDF-fil"),
     ({"postal_address": {"name": "Bertil", "lines": ["Gatan 1"]}}, "namn, postnummer och ort"),
     ({"use_contact": True, "contact_email": "utan-snabel-a"}, "namn@kommun.se"),
+    ({"eservice_url": "exempelkommun.se/e-tjanst"}, "börjar med https://"),
 ])  # fmt: skip
 def test_a_draft_that_could_not_be_sent_is_not_rendered(changes, expected):
     renderer = Renderer()

@@ -155,18 +155,30 @@ def test_sender_and_department_come_from_the_person():
     assert letter.idempotency_key == "brev-nytt-1"
 
 
-def test_the_contact_paragraph_ends_the_text():
+def test_the_contact_paragraph_is_the_letters_support_text_and_the_text_is_left_alone():
     letter = letter_input_for(officer(), "Exempelkommun",
                               draft(body="Hej!\n\n", use_contact=True, contact_phone="0123-1"))  # fmt: skip
-    assert letter.body == (
-        "Hej!\n\nHar du frågor om brevet? Kontakta Hans Handläggare, Socialtjänsten, "
+    assert letter.support_text == (
+        "Har du frågor om brevet? Kontakta Hans Handläggare, Socialtjänsten, "
         "Exempelkommun.\nTelefon: 0123-1"
     )
+    assert letter.body == "Hej!\n\n"
 
 
-def test_the_contact_paragraph_alone_is_a_text():
-    letter = letter_input_for(officer(), "Exempelkommun", draft(body="", use_contact=True))
-    assert letter.body.startswith("Har du frågor om brevet? Kontakta Hans Handläggare")
+def test_without_the_contact_paragraph_the_organisations_support_text_is_used():
+    letter = letter_input_for(officer(), "Exempelkommun", draft(contact_phone="0123-1"))
+    assert letter.support_text is None
+
+
+def test_the_officers_support_text_is_stored_with_the_letter(sessions):
+    sent = send(sessions, officer(), draft(use_contact=True, contact_email="hans@exempel.se"))
+    with sessions() as session:
+        letter = session.get(Letter, sent.letter_id)
+        assert letter.body == "Du har beviljats färdtjänst."
+        assert letter.support_text == (
+            "Har du frågor om brevet? Kontakta Hans Handläggare, Socialtjänsten, "
+            "Exempelkommun.\nE-post: hans@exempel.se"
+        )
 
 
 @pytest.mark.parametrize(("email", "phone", "field"), [

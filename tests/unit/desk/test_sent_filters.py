@@ -4,7 +4,14 @@ import datetime as dt
 
 import pytest
 
-from utskick.desk.sent_filters import SearchForm, page_number, read_form
+from utskick.desk.sent_filters import (
+    SEAL_EXPIRED,
+    SEALED_RECIPIENT_FIELD,
+    RecipientSeal,
+    SearchForm,
+    page_number,
+    read_form,
+)
 
 TODAY = dt.date(2026, 11, 27)
 ZONE = "Europe/Stockholm"
@@ -116,12 +123,57 @@ class TestChoices:
         assert found.filters.subject is None
 
 
+SEAL = RecipientSeal("hemlighet-för-testerna")
+
+
 class TestQuery:
     def test_the_form_reads_the_query_and_writes_it_back_with_another_page(self):
-        form = SearchForm.from_query({"amne": " Beslut ", "lage": "delivered", "okänd": "x"})
+        form = SearchForm.from_query({"amne": " Beslut ", "lage": "delivered", "okänd": "x"}, SEAL)
 
         assert form.subject == "Beslut"
-        assert form.query(sida="2") == {"amne": "Beslut", "lage": "delivered", "sida": "2"}
+        assert form.query(SEAL, sida="2") == {"amne": "Beslut", "lage": "delivered", "sida": "2"}
+
+    def test_the_recipient_is_written_sealed_and_read_back_as_typed(self):
+        form = SearchForm.from_query({"mottagare": " 121212-1212 ", "amne": "Beslut"}, SEAL)
+
+        query = form.query(SEAL)
+
+        assert set(query) == {SEALED_RECIPIENT_FIELD, "amne"}
+        assert "1212" not in query[SEALED_RECIPIENT_FIELD]
+        assert SearchForm.from_query(query, SEAL) == form
+        assert form.recipient == "121212-1212"
+
+    def test_the_same_number_is_sealed_differently_each_time(self):
+        # Two searches for one person cannot be told to be the same person from the URLs.
+        assert SEAL.seal("19121212-1212") != SEAL.seal("19121212-1212")
+
+    @pytest.mark.parametrize(
+        "sealed",
+        [
+            "inte-förseglat",
+            RecipientSeal("en annan installations hemlighet").seal("19121212-1212"),
+            SEAL.seal("19121212-1212")[:-4] + "AAAA",
+            "A" * 600,
+        ],
+        ids=["not-sealed", "other-secret", "tampered", "too-long"],
+    )
+    def test_a_sealed_number_that_cannot_be_opened_is_named_and_nothing_is_searched(self, sealed):
+        form = SearchForm.from_query({SEALED_RECIPIENT_FIELD: sealed}, SEAL)
+
+        found = read_form(form, zone=ZONE, today=TODAY)
+
+        assert (form.recipient, form.recipient_expired) == ("", True)
+        assert found.filters is None
+        assert found.errors == {"recipient": SEAL_EXPIRED}
+
+    def test_a_sealed_number_is_read_for_a_working_day_and_not_after(self):
+        now = [1_800_000_000.0]
+        seal = RecipientSeal("hemlighet-för-testerna", clock=lambda: now[0])
+        sealed = seal.seal("19121212-1212")
+        now[0] += 8 * 3600
+        assert seal.open(sealed) == "19121212-1212"
+        now[0] += 1
+        assert seal.open(sealed) is None
 
     @pytest.mark.parametrize(
         ("typed", "page"), [(None, 1), ("3", 3), ("0", 1), ("-2", 1), ("sista", 1), ("9" * 30, 1)]

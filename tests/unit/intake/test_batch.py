@@ -23,6 +23,14 @@ class TestBatchLine:
             "Beslut",
         )
 
+    def test_a_line_may_give_the_letter_a_support_text_of_its_own(self):
+        line = (
+            b'{"sender": "2021004748", "recipient": "191212121212", "subject": "Beslut", '
+            b'"support_text": "Ring Anna, 0771-00 00 00."}'
+        )
+
+        assert read_letter(line).support_text == "Ring Anna, 0771-00 00 00."
+
     def test_a_line_without_a_sender_is_the_default_senders_and_one_with_keeps_its_own(self):
         without = b'{"recipient": "191212121212", "subject": "Beslut"}'
         with_own = b'{"sender": "2021009903", "recipient": "191212121212", "subject": "Beslut"}'

@@ -65,6 +65,7 @@ def test_an_unknown_field_is_refused_by_name(model, data, field):
         ({"sender": "2" * 21}, "sender"),
         ({"subject": "x" * 256}, "subject"),
         ({"attachments": [ATTACHMENT] * 51}, "attachments"),
+        ({"support_text": "x" * 1025}, "support_text"),
     ],
 )
 def test_a_letter_outside_what_the_api_takes_is_refused_on_that_field(changes, field):
@@ -147,6 +148,7 @@ class TestLetterInput:
                 policy="digital-only",
                 department="Bygglov",
                 case_number="BN 2026/1",
+                support_text="Ring Anna Andersson,\n0771-00 00 00.",
                 attachments=[attachment("beslut.pdf", PDF, channel="paper")],
                 address=address,
             )
@@ -165,6 +167,7 @@ class TestLetterInput:
         )
         assert letter.attachments == (AttachmentInput("beslut.pdf", PDF, channel="paper"),)
         assert letter.postal_address == {**address, "country": None}
+        assert letter.support_text == "Ring Anna Andersson,\n0771-00 00 00."
 
     @pytest.mark.parametrize(
         ("in_body", "in_header", "key"),

@@ -8,11 +8,16 @@ from pypdf import PdfReader
 from reportlab.lib.units import mm
 
 from utskick.printing.render import (
+    BODY_SIZE,
+    FOOTER_TOP,
+    MARGIN_RIGHT,
     PAGE_HEIGHT,
+    PAGE_WIDTH,
     LetterRenderer,
     PrintLetter,
     Window,
     WindowTooSmallError,
+    broken_at_margin,
     sheets_for,
 )
 
@@ -146,6 +151,74 @@ class TestText:
         last = reader.pages[-1].extract_text()
         assert f"Sida {rendered.pages} av {rendered.pages}" in last
         assert "Stycke 39" in last
+
+
+LONG_LINK = (
+    "https://e-tjanster.exempelkommun.se/bygglov/overklagande/"
+    + "a1b2c3d4" * 25
+    + "?arende=BN-2026-123"
+)
+
+
+def page_text(pdf: bytes, page: int = 0) -> str:
+    return PdfReader(io.BytesIO(pdf)).pages[page].extract_text()
+
+
+def body_runs(pdf: bytes) -> list[tuple[str, float, float]]:
+    """The text runs between the subject and the footer, in the body's type."""
+    body_top = PAGE_HEIGHT - 92 * mm - BODY_SIZE * 1.5  # below the subject line
+    return [run for run in text_positions(pdf) if PAGE_HEIGHT - FOOTER_TOP < run[2] < body_top]
+
+
+class TestAfterTheText:
+    def test_the_eservice_link_and_the_letters_own_support_text_follow_the_text(self):
+        own = "Har du frågor? Kontakta Anna Andersson, Bygglov.\nTelefon: 0771-00 00 00"
+        pdf = (
+            LetterRenderer(DEFAULT_WINDOW)
+            .render(letter(eservice_url="https://exempelkommun.se/overklaga", support_text=own))
+            .pdf
+        )
+        lines = page_text(pdf).splitlines()
+        uterum = next(i for i, line in enumerate(lines) if "uterum" in line)
+        link = lines.index("E-tjänst: https://exempelkommun.se/overklaga")
+        support = lines.index("Har du frågor? Kontakta Anna Andersson, Bygglov.")
+        assert uterum < link < support
+        assert lines[support + 1] == "Telefon: 0771-00 00 00"
+
+    def test_a_link_longer_than_a_line_is_broken_and_never_runs_off_the_page(self):
+        pdf = LetterRenderer(DEFAULT_WINDOW).render(letter(eservice_url=LONG_LINK)).pdf
+        runs = [(text, x) for text, x, y in body_runs(pdf)]
+        right_margin = PAGE_WIDTH - MARGIN_RIGHT
+        for text, x in runs:
+            assert x + renderer_width(text, BODY_SIZE) <= right_margin + 0.01, text
+        start = next(i for i, (text, _x) in enumerate(runs) if text.startswith("E-tjänst: https"))
+        link_lines = [text for text, _x in runs[start:]]
+        assert len(link_lines) > 2
+        assert "".join(link_lines) == f"E-tjänst: {LONG_LINK}"
+
+    def test_a_long_link_is_broken_after_a_slash_when_one_is_near_the_margin(self):
+        link = "https://exempelkommun.se/e-tjanster/bygglov/ansok"
+        width = renderer_width("https://exempelkommun.se/e-tja", BODY_SIZE) + 0.5
+        pieces = broken_at_margin(link, width)
+        assert pieces[0] == "https://exempelkommun.se/"
+        assert "".join(pieces) == link
+        assert all(renderer_width(piece, BODY_SIZE) <= width for piece in pieces)
+
+    def test_without_a_slash_near_the_margin_a_link_is_broken_at_it(self):
+        width = renderer_width("https://exempelkomm", BODY_SIZE) + 0.5
+        pieces = broken_at_margin("https://exempelkommun.se", width)
+        assert pieces == ["https://exempelkomm", "un.se"]
+
+    def test_a_long_word_in_the_body_is_broken_too(self):
+        body = "Läs mer: " + LONG_LINK
+        pdf = LetterRenderer(DEFAULT_WINDOW).render(letter(body=body)).pdf
+        right_margin = PAGE_WIDTH - MARGIN_RIGHT
+        for text, x, _y in body_runs(pdf):
+            assert x + renderer_width(text, BODY_SIZE) <= right_margin + 0.01, text
+
+    def test_without_them_nothing_follows_the_text(self):
+        text = page_text(LetterRenderer(DEFAULT_WINDOW).render(letter()).pdf)
+        assert "E-tjänst" not in text
 
 
 class TestPdfA:

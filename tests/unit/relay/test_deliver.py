@@ -6,6 +6,7 @@ import datetime as dt
 import hashlib
 
 import pytest
+from lxml import etree
 from sqlalchemy import select, update
 from sqlalchemy.orm import sessionmaker
 
@@ -17,6 +18,7 @@ from utskick.letters import events
 from utskick.letters.inputs import AttachmentInput, LetterInput
 from utskick.letters.models import Letter, LetterEvent
 from utskick.letters.service import LetterService
+from utskick.mm import namespaces as ns
 from utskick.mm.devca import write_pem_bundle
 from utskick.mm.soap import WireForm
 from utskick.relay.deliver import (
@@ -84,7 +86,7 @@ def classified(sessions, key_file):
             session, name="Ärendesystemet", sender_numbers=[EXEMPELKOMMUN], now=NOW
         ).id
 
-    def make(*, policy="digital-or-paper", attachments=()):
+    def make(*, policy="digital-or-paper", attachments=(), support_text=None):
         with sessions() as session, session.begin():
             letter, _ = LetterService(session, Settings(), clock=lambda: NOW).accept(
                 session.get(SendingSystem, system_id),
@@ -96,6 +98,7 @@ def classified(sessions, key_file):
                     attachments=tuple(attachments),
                     protection_class=2,
                     policy=policy,
+                    support_text=support_text,
                 ),
                 actor="cli",
             )
@@ -217,6 +220,34 @@ class TestDelivered:
         assert letter.state == "paper"
         assert letter.trans_id is None
         assert [event.state for event in history][-1] == "paper"
+
+
+def support_text_posted(request):
+    """The Supportinfo Text of the one message in a posted delivery."""
+    v3 = ns.MESSAGE_V3
+    [text] = etree.fromstring(request).iterfind(f".//{{{v3}}}Supportinfo/{{{v3}}}Text")
+    return text.text
+
+
+class TestSupportText:
+    def test_a_letters_own_support_text_is_what_the_recipient_gets(self, classified, relay):
+        own = "Har du frågor? Kontakta Anna Andersson, Bygglov.\nTelefon: 0771-00 00 00"
+        letter_id = classified(support_text=own)
+        operator = FakeOperator()
+
+        deliver_job(claimed(letter_id), relay(operator))
+
+        [(_, request)] = operator.requests
+        assert support_text_posted(request) == own
+
+    def test_without_one_the_organisations_support_text_goes(self, classified, relay):
+        letter_id = classified()
+        operator = FakeOperator()
+
+        deliver_job(claimed(letter_id), relay(operator))
+
+        [(_, request)] = operator.requests
+        assert support_text_posted(request) == sender_organisation().support_text
 
 
 class TestNotDelivered:

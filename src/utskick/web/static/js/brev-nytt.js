@@ -1,5 +1,5 @@
 /* Nytt brev (/brev/nytt): checks the recipient's number while it is typed (identitetsnummer.js),
-   asks where the letter would go, keeps the chosen PDFs with a channel each, shows the digital
+   asks where the letter would go (posting the number, never putting it in a URL), keeps the chosen PDFs with a channel each, shows the digital
    message as the recipient will see it, and sends the form without losing anything when it is
    refused. The server checks everything again; without this script the form still posts. */
 (function () {
@@ -95,13 +95,15 @@
     outlookTimer = setTimeout(() => askOutlook(display), 350);
   }
 
+  /* Posted, not put in the URL: an identity number in a URL ends up in every access log. */
   async function askOutlook(display) {
     const request = new AbortController();
     outlookRequest = request;
-    const url = form.dataset.outlookUrl + "?nummer=" + encodeURIComponent(display);
     try {
-      const response = await fetch(url, {
-        headers: { Accept: "application/json" },
+      const response = await fetch(form.dataset.outlookUrl, {
+        method: "POST",
+        body: JSON.stringify({ nummer: display }),
+        headers: { Accept: "application/json", "Content-Type": "application/json", "X-CSRF-Token": csrfToken },
         credentials: "same-origin",
         signal: request.signal,
       });
@@ -194,8 +196,9 @@
     const encoder = new TextEncoder();
     const text = encoder.encode(letterText()).length;
     const subject = encoder.encode(byId("amne").value).length;
+    const support = encoder.encode(supportText() || "").length;
     const files = chosen.reduce((sum, entry) => sum + base64Length(entry.file.size) + 300, 0);
-    return wireOverhead + subject + base64Length(text) + files;
+    return wireOverhead + subject + support + base64Length(text) + files;
   }
 
   function drawSize() {
@@ -270,7 +273,7 @@
   window.addEventListener("dragover", (event) => event.preventDefault());
   window.addEventListener("drop", (event) => event.preventDefault());
 
-  // --- the officer's contact details at the end of the text ------------------------------
+  // --- the officer's contact details as the letter's support text -----------------------
 
   const useContact = byId("kontakt");
   const contactFields = byId("kontaktfalt");
@@ -301,15 +304,17 @@
   useContact.addEventListener("change", showContactFields);
   showContactFields();
 
-  /* The text as it is sent: with the contact paragraph that utskick.desk.sending adds. */
   function letterText() {
-    const body = byId("text").value.replace(/\r\n/g, "\n");
-    if (!useContact.checked) return body;
+    return byId("text").value.replace(/\r\n/g, "\n");
+  }
+
+  /* The letter's own support text, as utskick.desk.sending makes it; null: the organisation's. */
+  function supportText() {
+    if (!useContact.checked) return null;
     const lines = [form.dataset.contactWho];
     if (email.value.trim()) lines.push("E-post: " + email.value.trim());
     if (phone.value.trim()) lines.push("Telefon: " + phone.value.trim());
-    const contact = lines.join("\n");
-    return body.trim() ? body.replace(/\s+$/, "") + "\n\n" + contact : contact;
+    return lines.join("\n");
   }
 
   // --- the digital message as the recipient sees it ---------------------------------------
@@ -318,6 +323,8 @@
     const subject = byId("amne").value.trim();
     byId("fv-amne").textContent = subject || "(Ämne saknas)";
     byId("fv-text").textContent = letterText();
+    const support = byId("fv-supporttext");
+    support.textContent = supportText() || support.dataset.organisationText;
     const digital = chosen.filter((entry) => entry.channel !== "paper");
     byId("fv-bilagor").replaceChildren(...digital.map((entry) => {
       const item = document.createElement("li");
@@ -416,7 +423,7 @@
   let sending = false;
 
   function formBytes() {
-    return chosen.reduce((sum, entry) => sum + entry.file.size, 0) + new Blob([letterText()]).size + 4096;
+    return chosen.reduce((sum, entry) => sum + entry.file.size, 0) + new Blob([letterText(), supportText() || ""]).size + 4096;
   }
 
   function refusedBeforeSending() {
