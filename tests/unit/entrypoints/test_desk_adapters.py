@@ -71,6 +71,26 @@ def test_the_registers_entry_becomes_the_facts_the_page_shows():
     assert facts.facts("198001011234") == RegisterFacts(found=False)
 
 
+class CountingRegister(FixedAddressSource):
+    def __init__(self, entries):
+        super().__init__(entries)
+        self.asked = []
+
+    def lookup(self, recipient_ids):
+        self.asked.append(list(recipient_ids))
+        return super().lookup(recipient_ids)
+
+
+def test_many_recipients_are_asked_about_in_one_call():
+    register = CountingRegister(REGISTER.entries)
+    ids = [BERTIL, EVA, DECEASED, "198001011234"]
+    facts = RegisterFactsFromAddressSource(lambda: register).facts_of(ids)
+    assert register.asked == [ids]
+    assert facts == {
+        rid: RegisterFactsFromAddressSource(lambda: REGISTER).facts(rid) for rid in ids
+    }
+
+
 @pytest.mark.parametrize("source", [DownPopulationRegister, "not configured"])
 def test_a_register_that_cannot_be_asked_is_unavailable(source):
     def unconfigured():
@@ -79,6 +99,8 @@ def test_a_register_that_cannot_be_asked_is_unavailable(source):
     facts = RegisterFactsFromAddressSource(source if callable(source) else unconfigured)
     with pytest.raises(RegisterUnavailableError):
         facts.facts(BERTIL)
+    with pytest.raises(RegisterUnavailableError):
+        facts.facts_of([BERTIL, EVA])
 
 
 def test_the_preview_is_rendered_by_the_print_service_with_the_address_in_the_window(engine):
