@@ -22,7 +22,7 @@ DEMO = (
     DemoUser("ledning", "Lena Ledning", "management", EXEMPELKOMMUN, "Exempelkommun"),
     DemoUser(
         "socialadmin", "Sara", "department_admin", EXEMPELKOMMUN, "Exempelkommun", "Socialtjänsten"
-    ),  # fmt: skip
+    ),
     DemoUser("admin", "Ada", "admin"),
 )
 
