@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from functional.browser.embedded_server import start_embedded_server, stop_embedded_server
 from support.world import REFERENCE_PORT_SETTINGS
 from utskick.reference.runner import free_loopback_ports as _free_ports
 
@@ -22,46 +23,10 @@ REFERENCE_PORTS = tuple(name.upper() for name in REFERENCE_PORT_SETTINGS)
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
-    home = tmp_path_factory.mktemp("serve-home")
-    connector_port, *ports = _free_ports(1 + len(REFERENCE_PORTS))
-    env = dict(os.environ, COLUMNS="200")
-    env.update(
-        {
-            f"UTSKICK_REFERENCE_{name}": str(port)
-            for name, port in zip(REFERENCE_PORTS, ports, strict=True)
-        }
-    )
-    process = subprocess.Popen(
-        [UTSKICK, "serve", "--home", str(home), "--port", str(connector_port)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=env,
-    )
-    output = []
-    reader = threading.Thread(target=lambda: output.extend(process.stdout), daemon=True)
-    reader.start()
-    base = f"http://127.0.0.1:{connector_port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(base + "/health", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        if process.poll() is not None:
-            reader.join(timeout=5)
-            pytest.fail(f"utskick serve stopped: {''.join(output)}")
-        time.sleep(0.2)
-    else:
-        process.kill()
-        pytest.fail("utskick serve did not answer /health with 200 within 60 s")
-    yield base, home, dict(zip(REFERENCE_PORTS, ports, strict=True)), output
-    process.send_signal(signal.SIGINT)
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
+    process, server = start_embedded_server(tmp_path_factory.mktemp("serve-home"))
+    ports = {name.upper(): port for name, port in server.ports.items()}
+    yield server.base_url, server.home, ports, server.output
+    stop_embedded_server(process)
 
 
 def test_health_is_200_once_everything_listens_and_the_database_is_migrated(served):

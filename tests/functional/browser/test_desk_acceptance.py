@@ -18,25 +18,12 @@ from functional.browser.test_desk_mass import (
     write_letter,
 )
 from functional.browser.test_desk_mass import log_in as log_in_to_mass_mailing
+from functional.browser.test_desk_sent import log_in as log_in_to_sent
+from functional.browser.test_desk_sent import result_rows, search
 
 
 def log_in(page, embedded, username):
-    page.goto(f"{embedded.base_url}/logga-in?next=/brev")
-    page.get_by_label("Användarnamn").fill(username)
-    page.get_by_label("Lösenord").fill(embedded.passwords[username])
-    page.get_by_role("button", name="Logga in").click()
-    expect(page.get_by_role("heading", name="Skickat", exact=True)).to_be_visible()
-
-
-def search(page, **fields):
-    page.get_by_role("link", name="Rensa").click()
-    for label, value in fields.items():
-        page.get_by_label(label, exact=True).fill(value)
-    page.get_by_role("button", name="Sök").click()
-
-
-def rows(page):
-    return page.locator("table.letters tbody tr")
+    log_in_to_sent(page, embedded.base_url, username, embedded.passwords[username])
 
 
 def test_a_mass_mailing_is_found_by_its_own_and_by_no_one_else(embedded, new_page, tmp_path):
@@ -55,12 +42,12 @@ def test_a_mass_mailing_is_found_by_its_own_and_by_no_one_else(embedded, new_pag
 
     officer.get_by_role("navigation", name="Meny").get_by_role("link", name="Skickat").click()
     search(officer, Diarienummer=case_number)
-    expect(rows(officer)).to_have_count(2)
+    expect(result_rows(officer)).to_have_count(2)
     search(officer, Diarienummer=case_number, Mottagare="191212121212")
-    expect(rows(officer)).to_have_count(1)
-    expect(rows(officer)).to_contain_text("19121212-1212")
-    expect(rows(officer)).to_contain_text("levererat digitalt")
-    rows(officer).get_by_role("link").click()
+    expect(result_rows(officer)).to_have_count(1)
+    expect(result_rows(officer)).to_contain_text("19121212-1212")
+    expect(result_rows(officer)).to_contain_text("levererat digitalt")
+    result_rows(officer).get_by_role("link").click()
     letter_address = officer.url
     expect(officer.get_by_role("heading", name="Beslut om bidrag till Tolvan")).to_be_visible()
 
@@ -76,7 +63,7 @@ def test_a_mass_mailing_is_found_by_its_own_and_by_no_one_else(embedded, new_pag
     registrator = new_page()
     log_in(registrator, embedded, "registrator")
     search(registrator, Diarienummer=case_number)
-    expect(rows(registrator)).to_have_count(2)
+    expect(result_rows(registrator)).to_have_count(2)
     menu = registrator.get_by_role("navigation", name="Meny")
     expect(menu).not_to_contain_text("Nytt brev")
     expect(menu).not_to_contain_text("Massutskick")
