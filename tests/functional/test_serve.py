@@ -198,3 +198,25 @@ def _send_to_tolvan_and_wait(base, key):
         if letter["state"] == "delivered" or time.monotonic() > deadline:
             return letter
         time.sleep(0.2)
+
+
+def test_stops_at_once_on_ctrl_c_after_the_connector_has_asked_far(tmp_path):
+    """An idle keep-alive TLS connection to FaR used to hold the reference's FaR for 30 s."""
+    process, server = start_embedded_server(tmp_path / "var")
+    try:
+        key = (server.home / "demo-api-key").read_text().strip()
+        answer = httpx.post(
+            server.base_url + "/api/v1/precheck",
+            json={"sender": "202100-4748", "recipients": ["19121212-1212"]},
+            headers={"Authorization": f"Bearer {key}"},
+            timeout=30,
+        )
+        assert answer.json()["decisions"][0]["channel"] == "digital"
+        process.send_signal(signal.SIGINT)
+        started = time.monotonic()
+        process.wait(timeout=25)
+        assert time.monotonic() - started < 10
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)

@@ -33,7 +33,7 @@ from utskick.senders.keys import client_tls_context
 from utskick.senders.repository import SenderRepository
 from utskick.settings import Settings
 from utskick.switch.far import AddressRegister
-from utskick.switch.precheck import Precheck, address_register_for
+from utskick.switch.precheck import Precheck, address_register_for, drop_far_connections
 
 T = TypeVar("T")
 
@@ -166,9 +166,11 @@ class Adapters:
     def close(self) -> None:
         """Close the HTTP clients held here; a later use builds them again.
 
-        The FaR client is the process's (shared through `address_register_for`'s cache), so
-        it stays open.
+        The FaR client is the process's (shared through `address_register_for`'s cache): it
+        stays usable, but its open connections are closed, so that none holds FaR's server
+        (the embedded reference's stops right after).
         """
+        drop_far_connections()
         with self._lock:
             if self._webhook_client is not None:
                 self._webhook_client.close()

@@ -136,6 +136,17 @@ def address_register_for(settings: Settings, engine: Engine | None = None) -> Ad
         return register
 
 
+def drop_far_connections() -> None:
+    """Close the open connections of every FaR client of the process (each stays usable).
+
+    Called when the process stops serving, so that no idle connection holds FaR's server.
+    """
+    with _REGISTERS_LOCK:
+        registers = list(_REGISTERS.values())
+    for register in registers:
+        register.drop_connections()
+
+
 def _reporter(engine: Engine) -> Callable[[str | None], None]:
     """Records each FaR call's outcome in the database, where `/health` finds it."""
 
