@@ -231,8 +231,8 @@ _ENGLISH_STARTS = ("Start ", "Run ", "List ", "Show ", "Hand ", "Write ", "Close
 
 
 def _listed_commands(help_text):
-    """The command names and descriptions in a `--help` output's Commands panel."""
-    panel = help_text.split("─ Commands ─", 1)[1].split("╰", 1)[0]
+    """The command names and descriptions in a `--help` output's Kommandon panel."""
+    panel = help_text.split("─ Kommandon ─", 1)[1].split("╰", 1)[0]
     return dict(row.groups() for line in panel.splitlines() if (row := _COMMAND_ROW.match(line)))
 
 

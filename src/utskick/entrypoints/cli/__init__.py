@@ -27,10 +27,13 @@ from utskick.entrypoints.cli.nytta import NYTTA_HELP, nytta
 from utskick.entrypoints.cli.printing import print_app
 from utskick.entrypoints.cli.senders import senders_app
 from utskick.entrypoints.cli.serve import serve_commands
+from utskick.entrypoints.cli.swedish_help import use_swedish_help
 from utskick.entrypoints.cli.systems import systems_app
 from utskick.entrypoints.cli.users import users_app
 
 __all__ = ["app"]
+
+use_swedish_help()
 
 # Help is Swedish, given as `help=`; docstrings stay English, for developers. Shell completion
 # is left out: an operator does not need it, and its two options' help is Typer's English.
