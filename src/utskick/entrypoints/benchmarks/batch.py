@@ -40,7 +40,7 @@ from utskick.entrypoints.benchmarks.cleanup import (
 from utskick.entrypoints.benchmarks.progress import Progress
 from utskick.entrypoints.benchmarks.signing import run_signing_benchmark
 from utskick.entrypoints.embedded import seed_demo_configuration
-from utskick.letters.models import Letter
+from utskick.letters.models import Letter, LetterEvent
 from utskick.letters.vocabulary import OUTCOME_KNOWN_STATES
 from utskick.migrations import migrate
 from utskick.reference.context import ReferenceContext, build_context
@@ -58,6 +58,8 @@ BATCH_FILE = "batch.ndjson"
 # is seen at once regardless), and while the worker finishes (the end of the clock).
 SUBMIT_POLL_SECONDS = 0.5
 WORK_POLL_SECONDS = 0.2
+# No letter getting an outcome for this long means the run is stuck (e.g. FaR failing).
+STALLED_SECONDS = 120.0
 _PORT_SETTINGS = (
     "far_port",
     "population_port",
@@ -287,6 +289,43 @@ def _start(
     )
 
 
+def _work_until_known(
+    engine: Engine, worker: subprocess.Popen[bytes], letters: int, progress: Progress
+) -> None:
+    """Wait until every letter has an outcome; give up when none gets one for a long while.
+
+    A worker whose every call fails (FaR answering errors) retries for ever; the benchmark
+    must then stop with the reason rather than wait with it.
+    """
+    last_known, last_change = -1, time.monotonic()
+    while True:
+        total, known = _count_letters(engine)
+        progress.update(known)
+        if total >= letters and known == total:
+            return
+        if worker.poll() is not None:
+            raise RuntimeError("utskick worker stannade under mätningen")
+        if known != last_known:
+            last_known, last_change = known, time.monotonic()
+        elif time.monotonic() - last_change > STALLED_SECONDS:
+            raise RuntimeError(
+                f"inget brev fick något utfall på {STALLED_SECONDS:.0f} s ({known} av {total} "
+                f"klara); senast: {_last_event_detail(engine)}"
+            )
+        time.sleep(WORK_POLL_SECONDS)
+
+
+def _last_event_detail(engine: Engine) -> str:
+    """The newest event's reason and Swedish detail, to say why the letters are stuck."""
+    with session_factory(engine)() as session:
+        event = session.scalars(
+            select(LetterEvent).order_by(LetterEvent.id.desc()).limit(1)
+        ).first()
+        if event is None:
+            return "inga händelser"
+        return f"{event.state} ({event.reason}): {event.detail}"
+
+
 def _submit_and_work(
     home: Path, env: dict[str, str], engine: Engine, letters: int, progress: Progress
 ) -> _Measured:
@@ -314,14 +353,7 @@ def _submit_and_work(
             summary = (home / "submit.log").read_text(errors="replace")[-2000:]
             raise RuntimeError(f"utskick batch submit misslyckades: {summary}")
         progress.phase("arbetar tills varje brev har ett utfall", letters, "brev")
-        while True:
-            total, known = _count_letters(engine)
-            progress.update(known)
-            if total >= letters and known == total:
-                break
-            if worker.poll() is not None:
-                raise RuntimeError("utskick worker stannade under mätningen")
-            time.sleep(WORK_POLL_SECONDS)
+        _work_until_known(engine, worker, letters, progress)
         finished = time.perf_counter()
         measured = _Measured(
             seconds_submit=submitted - started,
