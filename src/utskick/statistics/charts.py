@@ -72,6 +72,9 @@ def outcomes_chart(report: StatisticsReport) -> Figure:
             bar.set_gid(f"{name.replace('ö', 'o')}-{label}")
     _month_axis(axes, labels)
     axes.yaxis.set_major_locator(MaxNLocator(integer=True))
+    # Letters are never fewer than none: a period without letters shows 0 to 1, not -0.05.
+    tallest = max([a + b + c for a, b, c in zip(digital, paper, impossible, strict=True)] or [0])
+    axes.set_ylim(0, max(tallest, 1) * 1.1)
     axes.set_ylabel("brev")
     axes.set_title("Brev per månad: digitalt, papper och omöjligt")
     axes.legend(loc="upper left", fontsize="small")

@@ -73,3 +73,19 @@ def test_without_a_plan_there_is_no_plan_line(seeded, settings):
     figure = plan_chart(report)
 
     assert [line.get_gid() for axes in figure.axes for line in axes.lines] == []
+
+
+def test_the_outcomes_axis_starts_at_none_and_has_room_above(seeded, settings, report):
+    [axes] = outcomes_chart(report).axes
+    tallest = max(
+        month.figures.counts.digital
+        + month.figures.counts.paper
+        + month.figures.counts.impossible_total
+        for month in report.months
+    )
+    bottom, top = axes.get_ylim()
+    assert bottom == 0
+    assert top >= tallest
+    empty = build_report(seeded, LetterScope(Month(2020, 1), Month(2020, 2)), settings)
+    [axes] = outcomes_chart(empty).axes
+    assert axes.get_ylim() == (0, 1.1)
