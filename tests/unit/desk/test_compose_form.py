@@ -1,11 +1,10 @@
 """Reading the compose form, and where the page shows each refusal."""
 
-import asyncio
-
 import httpx
 import pytest
 from starlette.requests import Request
 
+from support.own_loop import run_in_own_loop
 from utskick.desk.compose_form import MAX_FORM_BYTES, FieldError, field_error, read_compose_form
 from utskick.entrypoints.benchmarks.signing import minimal_pdf
 from utskick.letters.inputs import LetterRejectedError
@@ -37,7 +36,7 @@ def request_for(data, files=(), headers=None):
 
 
 def read(data, files=(), headers=None):
-    return asyncio.run(read_compose_form(request_for(data, files, headers)))
+    return run_in_own_loop(read_compose_form(request_for(data, files, headers)))
 
 
 FORM = {"recipient": " 19121212-1212 ", "subject": " Beslut ", "body": "Hej!\r\n\r\nText.  ",

@@ -1,11 +1,9 @@
 """A batch body is cut into numbered lines, and each line is read as one letter or refused
 with the field and a Swedish reason (the same reading for the API and the CLI)."""
 
-import asyncio
-from concurrent.futures import ThreadPoolExecutor
-
 import pytest
 
+from support.own_loop import run_in_own_loop
 from utskick.intake import batch
 from utskick.intake.batch import LineProblem, UnreadableLineError, ndjson_lines, read_letter
 from utskick.letters.inputs import LetterRejectedError
@@ -93,10 +91,7 @@ def lines_of(*chunks):
     async def collect():
         return [line async for line in ndjson_lines(source())]
 
-    # On a thread of its own: a browser test run earlier on this worker may have left its
-    # event loop running on this one, where asyncio.run refuses to start another.
-    with ThreadPoolExecutor(max_workers=1) as thread:
-        return thread.submit(asyncio.run, collect()).result()
+    return run_in_own_loop(collect())
 
 
 class TestBatchBody:
