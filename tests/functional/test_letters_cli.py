@@ -28,6 +28,7 @@ from utskick.reference.runner import free_loopback_ports as _free_ports
 from utskick.reference.settings import ReferenceSettings
 from utskick.reference.world import EXEMPELKOMMUN, GRANNKOMMUN
 from utskick.senders.api_keys import authenticate
+from utskick.senders.models import SendingSystem
 
 UTSKICK = str(Path(sys.executable).with_name("utskick"))
 PORTS = (
@@ -354,6 +355,13 @@ def test_systems_add_and_key_issue_a_key_that_the_api_accepts(installation):
     unknown = run("systems", "add", "Annat", "--sender", "5566778899")
     assert unknown.returncode == 2
     assert "utskick senders add" in unknown.stderr
+    assert "breven bevaras av systemet självt" in added.stdout
+    archive = run("systems", "add", "Mappintag", "--sender", EXEMPELKOMMUN, "--no-keeps-records")
+    assert "breven bevaras av Utskick" in archive.stdout
+    with session_factory(engine)() as session:
+        rows = session.execute(select(SendingSystem.name, SendingSystem.keeps_records))
+        kept_by = {row.name: row.keeps_records for row in rows}
+    assert kept_by == {"Ekonomisystemet": True, "Mappintag": False}
 
 
 def test_commands_beside_serve_find_the_far_the_reference_serves(tmp_path, monkeypatch):

@@ -193,7 +193,10 @@ def desk_sending_system(
     name = f"{DESK_SYSTEM_PREFIX} {sender.name}"[:MAX_NAME_LENGTH].strip()
     system = SendingSystemRepository(session).by_name(name)
     if system is None:
-        return create_sending_system(session, name=name, sender_numbers=[number], now=now)
+        # A letter written at the desk has no other home: Utskick keeps it as the record.
+        return create_sending_system(
+            session, name=name, sender_numbers=[number], now=now, keeps_records=False
+        )
     if list(system.sender_numbers) != [number]:
         raise LetterRejectedError(
             "sender",

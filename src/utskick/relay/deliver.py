@@ -51,7 +51,7 @@ from utskick.relay.operator import (
     TransientDeliveryError,
 )
 from utskick.senders.keys import SenderKeyError, signing_identity
-from utskick.senders.models import SenderOrganisation
+from utskick.senders.models import SenderOrganisation, SendingSystem
 from utskick.senders.repository import SenderRepository
 from utskick.settings import Settings, operator_wire_form_key
 from utskick.switch.rule import DIGITAL
@@ -328,8 +328,19 @@ def _record_delivered(
         )
         if paper_only:
             enqueue(session, PRINT, now=now, letter_id=letter.id, payload={"part": PAPER_PART})
-        if not deps.settings.keep_content_after_delivery:
+        if _content_may_go(session, letter, deps.settings):
             minimise(letter)
+
+
+def _content_may_go(session: Session, letter: Letter, settings: Settings) -> bool:
+    """Whether a delivered letter's content is removed: only when its system keeps the record.
+
+    The sending system is in the session already (the events read it), so this asks nothing.
+    """
+    if settings.keep_content_after_delivery:
+        return False
+    system = session.get(SendingSystem, letter.sending_system_id)
+    return system is None or system.keeps_records
 
 
 def minimise(letter: Letter) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import JSON, Boolean, CheckConstraint, DateTime, ForeignKey, String
+from sqlalchemy import JSON, Boolean, CheckConstraint, DateTime, ForeignKey, String, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from utskick.db.base import Base
@@ -53,6 +53,10 @@ class SendingSystem(Base):
     webhook_url: Mapped[str | None] = mapped_column(String(1024))
     # The shared secret webhooks are HMAC-signed with (the receiver must know it too).
     webhook_secret: Mapped[str | None] = mapped_column(String(128))
+    # Whether the system keeps its letters as records itself: then a delivered letter's
+    # content is removed here (R8). False for the officer's desk, whose letters have no other
+    # home: Utskick keeps their content.
+    keeps_records: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
 
 

@@ -46,6 +46,7 @@ def create_sending_system(
     departments: Sequence[str] | None = None,
     webhook_url: str | None = None,
     webhook_secret: str | None = None,
+    keeps_records: bool = True,
 ) -> SendingSystem:
     """Create a sending system scoped to sender organisations (and departments, if given).
 
@@ -57,6 +58,8 @@ def create_sending_system(
         departments: the departments/functions it may send for; None: any.
         webhook_url: where status events are posted (http or https).
         webhook_secret: the HMAC secret; one is generated when a webhook URL is given without.
+        keeps_records: whether the system keeps its letters as records itself (then their
+            content is removed here after digital delivery); False: Utskick keeps it.
 
     Raises:
         SendingSystemError: what is wrong, in Swedish.
@@ -86,6 +89,7 @@ def create_sending_system(
         departments=list(departments) if departments is not None else None,
         webhook_url=webhook_url,
         webhook_secret=webhook_secret if webhook_url else None,
+        keeps_records=keeps_records,
         created_at=now,
     )
     systems.add(system)

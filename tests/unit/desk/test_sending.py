@@ -94,8 +94,13 @@ def test_the_desks_system_is_made_once_per_organisation(sessions):
     send(sessions, officer("berit", department="Samhällsbyggnad"), draft(idempotency_key="b"))
     send(sessions, officer("greta", organisation=GRANNKOMMUN), draft(idempotency_key="c"))
     with sessions() as session:
-        names = session.scalars(select(SendingSystem.name).order_by(SendingSystem.name))
-        assert list(names) == ["Handläggarwebben Exempelkommun", "Handläggarwebben Grannkommun"]
+        systems = session.scalars(select(SendingSystem).order_by(SendingSystem.name)).all()
+        assert [system.name for system in systems] == [
+            "Handläggarwebben Exempelkommun",
+            "Handläggarwebben Grannkommun",
+        ]
+        # A letter written at the desk has no other home: Utskick keeps it as the record.
+        assert [system.keeps_records for system in systems] == [False, False]
 
 
 def test_a_form_sent_twice_gives_the_first_letter_back(sessions):

@@ -195,6 +195,18 @@ class TestDelivered:
         assert [a.content for a in letter.attachments] == [PDF]
         assert prints == []
 
+    def test_the_content_stays_when_utskick_keeps_the_record(self, classified, relay, sessions):
+        letter_id = classified(attachments=[AttachmentInput("beslut.pdf", PDF)])
+        with sessions() as session, session.begin():
+            session.execute(update(SendingSystem).values(keeps_records=False))
+
+        deliver_job(claimed(letter_id), relay(FakeOperator()))
+
+        letter, history, _ = stored(sessions, letter_id)
+        assert history[-1].state == "delivered"
+        assert letter.body == "Hej! Ditt bygglov är beviljat."
+        assert [a.content for a in letter.attachments] == [PDF]
+
     def test_the_wire_form_set_for_the_operator_is_what_is_posted(
         self, classified, relay, sessions
     ):

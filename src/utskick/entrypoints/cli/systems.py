@@ -19,6 +19,7 @@ systems_app = typer.Typer(help="Avsändande system och deras API-nycklar.", no_a
     "(och förvaltningar).",
 )
 def systems_add(
+    *,
     name: Annotated[str, typer.Argument(help="Systemets namn (syns i händelseloggen).")],
     sender: Annotated[
         list[str], typer.Option(help="Avsändarorganisation det får skicka för (flera går).")
@@ -30,6 +31,14 @@ def systems_add(
     webhook: Annotated[
         str | None, typer.Option(help="Adress som får händelser (HMAC-signerade).")
     ] = None,
+    keeps_records: Annotated[
+        bool,
+        typer.Option(
+            "--keeps-records/--no-keeps-records",
+            help="Systemet bevarar själv breven som allmänna handlingar, så innehållet tas bort "
+            "här efter digital leverans; --no-keeps-records: Utskick bevarar innehållet.",
+        ),
+    ] = True,
 ) -> None:
     """Add a sending system scoped to sender organisations (and departments)."""
     installation = open_installation(home)
@@ -41,16 +50,18 @@ def systems_add(
                 sender_numbers=sender,
                 departments=department,
                 webhook_url=webhook,
+                keeps_records=keeps_records,
                 now=now(),
             )
         except systems.SendingSystemError as error:
             raise fail(str(error)) from None
         session.commit()
         console = Console()
+        keeper = "systemet självt" if system.keeps_records else "Utskick"
         console.print(
             f"Systemet {system.name} ({system.id}) får skicka för "
-            f"{', '.join(system.sender_numbers)}. Skapa en nyckel med: "
-            f"utskick systems key {system.name}",
+            f"{', '.join(system.sender_numbers)}; breven bevaras av {keeper}. Skapa en nyckel "
+            f"med: utskick systems key {system.name}",
             highlight=False,
         )
         if system.webhook_secret:
