@@ -66,8 +66,12 @@ def open_compose(page, embedded, username="handlaggare"):
     page.get_by_label("Lösenord").fill(embedded.passwords[username])
     page.get_by_role("button", name="Logga in").click()
     expect(page.get_by_role("heading", name="Nytt brev")).to_be_visible()
-    # The page's script has run once it has measured the letter.
-    page.wait_for_function("document.getElementById('storlek').textContent.startsWith('Brevet')")
+    # The page's scripts have run once the number check is there and the letter is measured
+    # (the server's own line says "Brevet får vara", the script's "Brevet blir").
+    page.wait_for_function(
+        "() => window.UtskickIdentitet !== undefined"
+        " && document.getElementById('storlek').textContent.startsWith('Brevet blir')"
+    )
 
 
 def recipient(page):
