@@ -31,11 +31,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
-from utskick.db.engine import session_factory
 from utskick.desk.compose_form import FieldError, field_error, read_compose_form
 from utskick.desk.compose_preview import paper_preview
 from utskick.desk.compose_reachability import recipient_outlook
 from utskick.desk.compose_repository import ComposeRepository
+from utskick.desk.database import desk_sessions
 from utskick.desk.ports import DeskPorts, PaperPreview
 from utskick.desk.sending import (
     MESSAGE_TYPE_MISSING,
@@ -80,8 +80,7 @@ SendingUser = Annotated[WebUser, Depends(require_role(*SENDING_ROLES))]
 
 
 def _sessions(request: Request) -> sessionmaker[Session]:
-    sessions: sessionmaker[Session] = request.app.state.desk_sessions
-    return sessions
+    return desk_sessions(request.app)
 
 
 def _ports(request: Request) -> DeskPorts:
@@ -299,7 +298,7 @@ def include_compose(app: FastAPI, ports: DeskPorts) -> None:
     letter's page does with `{letter_id:uuid}`).
     """
     app.state.desk_ports = ports
-    app.state.desk_sessions = session_factory(app.state.engine)
+    desk_sessions(app)
     hidden: dict[str, Any] = {"include_in_schema": False}
     app.add_api_route(
         PAGE_PATH, compose_page, methods=["GET"], response_class=HTMLResponse, **hidden

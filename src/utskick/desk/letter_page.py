@@ -18,7 +18,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session, sessionmaker
 
-from utskick.db.engine import session_factory
+from utskick.desk.database import desk_sessions
 from utskick.desk.letter_views import (
     POLICY_TEXTS,
     LocalTimes,
@@ -65,11 +65,7 @@ CancellingUser = Annotated[WebUser, Depends(require_role(*CANCEL_ROLES))]
 
 def sessions(request: Request) -> sessionmaker[Session]:
     """Sessions on the app's database (one per request: the request is the unit of work)."""
-    made: sessionmaker[Session] | None = getattr(request.app.state, "desk_sessions", None)
-    if made is None:
-        made = session_factory(request.app.state.engine)
-        request.app.state.desk_sessions = made
-    return made
+    return desk_sessions(request.app)
 
 
 def local_times(request: Request) -> LocalTimes:

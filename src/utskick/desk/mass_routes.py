@@ -41,8 +41,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from utskick.db.engine import session_factory
 from utskick.desk.compose_repository import ComposeRepository
+from utskick.desk.database import desk_sessions
 from utskick.desk.letter_views import LocalTimes
 from utskick.desk.mass_form import (
     ADDRESS_LINE_FIELDS,
@@ -128,7 +128,7 @@ def include_mass_mailing(app: FastAPI, ports: DeskPorts) -> None:
     The app's `state` must hold `engine` and `settings`.
     """
     settings: Settings = app.state.settings
-    pages = _Pages(MailingStore(settings.home), session_factory(app.state.engine), settings, ports)
+    pages = _Pages(MailingStore(settings.home), desk_sessions(app), settings, ports)
 
     @app.get(PAGE_PATH, response_class=HTMLResponse, include_in_schema=False)
     def mass_mailings(request: Request, user: SendingUser) -> HTMLResponse:

@@ -104,8 +104,9 @@ def create_app(
     app.state.organisation_names = organisation_names(engine)
     include_intake_api(app, precheck=lambda: adapters.precheck, protection=adapters.protection)
     include_auth(app)  # before the pages that ask for a role
-    include_compose(app, desk_ports(adapters))
-    include_mass_mailing(app, desk_ports(adapters))
+    ports = desk_ports(adapters)  # one set of the desk's ports for its pages
+    include_compose(app, ports)
+    include_mass_mailing(app, ports)
     include_sent_letters(app)
     include_statistics(app)
     include_printing(app)
