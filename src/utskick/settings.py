@@ -223,8 +223,54 @@ class Settings(BaseSettings):
     )
     keep_content_after_delivery: bool = Field(
         default=False,
-        description="Keep a letter's body and digital attachments after digital delivery "
-        "(a records rule); default: remove them, keep the digest (R8).",
+        description="Keep every letter's content after digital delivery, whatever the records "
+        "rule says; default: the rule decides (docs/records.md).",
+    )
+    records_registration_url: str | None = Field(
+        default=None,
+        description="The case or records system's registration endpoint (signed JSON POST); "
+        "letters whose rule registers them are registered there. Embedded: the diarium "
+        "stand-in.",
+    )
+    records_registration_secret: SecretStr | None = Field(
+        default=None,
+        description="The key shared with the case system that signs each registration call "
+        "(HMAC-SHA256).",
+    )
+    records_export_folder: Path | None = Field(
+        default=None,
+        description="Folder for the daily registration file (CSV and XML), for case systems "
+        "that import files; used when no registration URL is set.",
+    )
+    records_export_sftp_url: str | None = Field(
+        default=None,
+        description="Upload the daily registration file to this SFTP folder instead, e.g. "
+        "sftp://diarium@host:22/import; the export folder is then the local staging folder.",
+    )
+    records_export_sftp_key_file: Path | None = Field(
+        default=None, description="Private key to log in to the registration SFTP server with."
+    )
+    records_export_sftp_known_hosts: Path | None = Field(
+        default=None,
+        description="known_hosts holding the registration SFTP server's host key.",
+    )
+    records_daily_hour: int = Field(
+        default=2,
+        ge=0,
+        le=23,
+        description="Local hour at which the daily records run (registration file, disposal) "
+        "starts.",
+    )
+    records_disposal_batch: int = Field(
+        default=500,
+        ge=1,
+        le=10_000,
+        description="Letters disposed of per transaction in the daily disposal.",
+    )
+    access_log_months: int = Field(
+        default=24,
+        ge=1,
+        description="How long the access log (who searched and opened which letters) is kept.",
     )
     far_timeout_seconds: float = Field(
         default=30.0, description="How long to wait for FaR's answer to one isReachable call."

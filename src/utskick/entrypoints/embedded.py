@@ -31,6 +31,7 @@ from utskick.entrypoints.worker import WorkerPool
 from utskick.letters.models import MessageType
 from utskick.letters.repository import LetterRepository
 from utskick.mm.private_files import write_private_file
+from utskick.records.rules import seed_demo_rules
 from utskick.reference.context import ReferenceContext, build_context, endpoints_for
 from utskick.reference.runner import Listing, ReferenceInfrastructure, listings
 from utskick.reference.settings import ReferenceSettings
@@ -202,6 +203,7 @@ def seed_demo_configuration(session: Session, pki_directory: Path, now: dt.datet
         if letters.message_type(code) is None:
             session.add(MessageType(code=code, name=name, protection_class=protection_class))
     session.flush()
+    seed_demo_rules(session, now)
 
 
 def ensure_demo_api_key(session: Session, home: Path, now: dt.datetime) -> Path:

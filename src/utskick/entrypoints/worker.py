@@ -34,6 +34,7 @@ from utskick.jobs.queue import (
     PRINT,
     PRINT_CLOSE,
     PRINT_HANDOVER,
+    RECORD,
     WEBHOOK,
     ClaimedJob,
     JobQueue,
@@ -48,6 +49,8 @@ from utskick.printing.addresses import (
 from utskick.printing.handover import handover_batch
 from utskick.printing.service import MAX_BATCH as MAX_PRINT_BATCH
 from utskick.printing.service import address_jobs, close_job
+from utskick.records.intake import MAX_BATCH as MAX_RECORD_BATCH
+from utskick.records.intake import record_jobs
 from utskick.relay.deliver import RelayDependencies, deliver_job, fallback_job
 from utskick.relay.operator import MailboxOperatorClient
 from utskick.settings import Settings
@@ -127,10 +130,11 @@ class Worker:
     # --- the loop --------------------------------------------------------------------------
 
     def run_once(self) -> bool:
-        """Claim and run due jobs once: the oldest due job, with its fellows if it classifies.
+        """Claim and run due jobs once: the oldest due job, with its fellows if it runs in bulk.
 
-        Classify jobs are run together (up to 1,000: one FaR call per sender); every other
-        job alone, so that a slow delivery holds no other job's lease.
+        Classify jobs are run together (up to 1,000: one FaR call per sender), so are print
+        addressing and record jobs; every other job alone, so that a slow delivery holds no
+        other job's lease.
 
         Returns:
             Whether any job was claimed.
@@ -150,6 +154,11 @@ class Worker:
                 self.worker_id, now=now, limit=MAX_PRINT_BATCH - 1, kinds=[PRINT]
             )
             self._run_print([job, *fellows])
+        elif job.kind == RECORD:
+            fellows = self.queue.claim(
+                self.worker_id, now=now, limit=MAX_RECORD_BATCH - 1, kinds=[RECORD]
+            )
+            self._run_record([job, *fellows])
         else:
             self._settle(job, self._run_one(job))
         return True
@@ -217,6 +226,16 @@ class Worker:
             )
         except Exception as error:
             logger.exception("worker %s: addressing %d letters failed", self.worker_id, len(jobs))
+            outcomes = {job.id: self._retry_after_error(job, error) for job in jobs}
+        self._settle_all(outcomes)
+
+    def _run_record(self, jobs: list[ClaimedJob]) -> None:
+        try:
+            outcomes = record_jobs(
+                jobs, sessions=self.sessions, settings=self.settings, clock=self.clock
+            )
+        except Exception as error:
+            logger.exception("worker %s: recording %d letters failed", self.worker_id, len(jobs))
             outcomes = {job.id: self._retry_after_error(job, error) for job in jobs}
         self._settle_all(outcomes)
 

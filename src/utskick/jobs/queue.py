@@ -29,6 +29,9 @@ WEBHOOK = "webhook"
 PRINT = "print"  # address a paper letter and put it in a print batch (run in bulk)
 PRINT_CLOSE = "print_close"  # close a print batch at its scheduled time
 PRINT_HANDOVER = "print_handover"  # write a closed batch to its vendor's drop
+RECORD = "record"  # a letter has ended: keep it as a record by its rule (run in bulk)
+REGISTER = "register"  # register one letter in the case or records system
+RECORDS_DAILY = "records_daily"  # the daily records run: registration file, disposal
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,8 @@
 Every transition goes through `record`, in the caller's transaction: the event row is
 appended (never changed afterwards), the letter's copies of state, channel and reason are
 updated from it, and a webhook job is queued for the sending system if it has a webhook.
+When the letter reaches its end (a terminal state), a `record` job is queued: the records
+work reads the letter from there and keeps it by its message type's rule.
 """
 
 from __future__ import annotations
@@ -14,9 +16,9 @@ from collections.abc import Mapping
 from sqlalchemy.orm import Session
 
 from utskick.jobs.models import Job
-from utskick.jobs.queue import PRINT, WEBHOOK
+from utskick.jobs.queue import PRINT, RECORD, WEBHOOK
 from utskick.letters.models import Letter, LetterEvent
-from utskick.letters.vocabulary import PAPER
+from utskick.letters.vocabulary import PAPER, TERMINAL_STATES
 from utskick.senders.models import SendingSystem
 
 
@@ -69,6 +71,8 @@ def record(
     if state == PAPER:
         # Every way onto paper ends here, so no paper letter can miss the print service.
         session.add(Job(kind=PRINT, letter_id=letter.id, run_at=now, attempts=0, created_at=now))
+    if current and state in TERMINAL_STATES:
+        session.add(Job(kind=RECORD, letter_id=letter.id, run_at=now, attempts=0, created_at=now))
     system = session.get(SendingSystem, letter.sending_system_id)
     if system is not None and system.webhook_url:
         session.add(

@@ -109,6 +109,9 @@ class Letter(Base):
     trans_id: Mapped[str | None] = mapped_column(String(64))
     # SHA-256 (hex) of the signed and sealed request as delivered: kept after minimisation.
     delivered_digest: Mapped[str | None] = mapped_column(String(64))
+    # The number the case or records system registered the letter under (diarienummer),
+    # written by the records work once the system has answered.
+    registration_number: Mapped[str | None] = mapped_column(String(100), index=True)
     updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
 
     attachments: Mapped[list[LetterAttachment]] = relationship(

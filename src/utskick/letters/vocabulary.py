@@ -124,6 +124,8 @@ DECEASED: Final = "deceased"
 EMIGRATED: Final = "emigrated"
 NO_ADDRESS: Final = "no_address"
 NOT_FOUND: Final = "not_found"
+# What the records work adds to a letter that has ended (an event that changes no state).
+REGISTERED: Final = "registered"  # the case or records system registered the letter
 
 REASONS: Final[tuple[str, ...]] = (
     REACHABLE,
@@ -144,6 +146,7 @@ REASONS: Final[tuple[str, ...]] = (
     EMIGRATED,
     NO_ADDRESS,
     NOT_FOUND,
+    REGISTERED,
 )
 REASON_TEXTS: Final[dict[str, str]] = {
     REACHABLE: "Mottagaren har en digital brevlåda som tar emot brev från avsändaren.",
@@ -165,6 +168,7 @@ REASON_TEXTS: Final[dict[str, str]] = {
     EMIGRATED: "Mottagaren är utvandrad enligt folkbokföringen; brevet skrivs inte ut.",
     NO_ADDRESS: "Folkbokföringen har ingen postadress för mottagaren och brevet saknar adress.",
     NOT_FOUND: "Mottagaren finns inte i folkbokföringen och brevet saknar adress.",
+    REGISTERED: "Brevet är registrerat i diariet eller verksamhetens ärendesystem.",
 }
 # The reasons paper is impossible (a letter's reason when it ends IMPOSSIBLE), with the short
 # Swedish names the statistics show.

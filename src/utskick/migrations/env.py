@@ -8,9 +8,11 @@ from utskick.db.engine import create_database_engine
 from utskick.jobs import models as _worker  # noqa: F401
 from utskick.letters import models as _letters  # noqa: F401
 from utskick.printing import models as _printing  # noqa: F401
+from utskick.records import models as _records  # noqa: F401
 from utskick.senders import models as _intake  # noqa: F401 (registers the tables)
 from utskick.senders import models as _senders  # noqa: F401
 from utskick.settings import load_settings
+from utskick.web import access_log as _access_log  # noqa: F401
 from utskick.web import users as _web_users  # noqa: F401
 
 config = context.config

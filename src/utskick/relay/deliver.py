@@ -6,8 +6,9 @@ remote call happens inside a database transaction:
 1. lock the letter, check that it still waits for digital delivery, read what goes out;
 2. sign as the sender, seal as the intermediary, write the request in the wire form set for
    the letter's operator (`wire_form_for`), post it to the letter's ServiceAdress;
-3. lock the letter again and record DELIVERED (and minimise the content), RETRYING (the job
-   comes back later, with the same message Id) or the refusal (PAPER or FAILED by policy).
+3. lock the letter again and record DELIVERED (the records work then keeps or removes the
+   content by its rule), RETRYING (the job comes back later, with the same message Id) or the
+   refusal (PAPER or FAILED by policy).
 
 The `fallback` job at the letter's deadline moves a letter that is still not delivered to
 paper, unless a delivery attempt is running right now (then it looks again shortly).
@@ -34,6 +35,7 @@ from utskick.jobs.queue import (
     enqueue,
 )
 from utskick.letters import events, vocabulary
+from utskick.letters.content import DIGITAL_ATTACHMENT_CHANNELS
 from utskick.letters.models import Letter
 from utskick.letters.repository import lock_letters
 from utskick.mm.delivery import (
@@ -51,14 +53,13 @@ from utskick.relay.operator import (
     TransientDeliveryError,
 )
 from utskick.senders.keys import SenderKeyError, signing_identity
-from utskick.senders.models import SenderOrganisation, SendingSystem
+from utskick.senders.models import SenderOrganisation
 from utskick.senders.repository import SenderRepository
 from utskick.settings import Settings, operator_wire_form_key
 from utskick.switch.rule import DIGITAL
 
 logger = logging.getLogger(__name__)
 
-DIGITAL_ATTACHMENT_CHANNELS = ("both", "digital")
 PAPER_ATTACHMENT_CHANNEL = "paper"
 PAPER_PART = "paper_part"  # the print job's part for a digitally delivered letter's paper
 _DELIVERABLE_STATES = (vocabulary.CLASSIFIED, vocabulary.RETRYING)
@@ -328,27 +329,8 @@ def _record_delivered(
         )
         if paper_only:
             enqueue(session, PRINT, now=now, letter_id=letter.id, payload={"part": PAPER_PART})
-        if _content_may_go(session, letter, deps.settings):
-            minimise(letter)
-
-
-def _content_may_go(session: Session, letter: Letter, settings: Settings) -> bool:
-    """Whether a delivered letter's content is removed: only when its system keeps the record.
-
-    The sending system is in the session already (the events read it), so this asks nothing.
-    """
-    if settings.keep_content_after_delivery:
-        return False
-    system = session.get(SendingSystem, letter.sending_system_id)
-    return system is None or system.keeps_records
-
-
-def minimise(letter: Letter) -> None:
-    """Remove what was delivered digitally from the store (R8); paper-only parts stay."""
-    letter.body = None
-    for attachment in letter.attachments:
-        if attachment.channel in DIGITAL_ATTACHMENT_CHANNELS:
-            attachment.content = None
+        # What happens to the content now is the records rule's business: the `record` job
+        # queued by the DELIVERED event removes it when the sending system keeps the record.
 
 
 def _record_not_delivered(

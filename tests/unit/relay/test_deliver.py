@@ -164,7 +164,7 @@ class TestDelivered:
         assert history[-1].data["operator"] == SYD
         assert history[-1].data["wire_form"] == "prefixed"
 
-    def test_what_went_out_digitally_is_removed_and_the_paper_part_goes_to_print(
+    def test_the_paper_part_goes_to_print_and_the_records_work_decides_the_content(
         self, classified, relay, sessions
     ):
         letter_id = classified(
@@ -177,35 +177,15 @@ class TestDelivered:
         deliver_job(claimed(letter_id), relay(FakeOperator()))
 
         letter, history, prints = stored(sessions, letter_id)
-        assert letter.body is None
-        assert {a.filename: a.content for a in letter.attachments} == {
-            "beslut.pdf": None,
-            "blankett.pdf": PDF,
-        }
+        # The relay removes nothing itself: the DELIVERED event queues the record job, whose
+        # rule says whether the content goes (tests/functional/records).
+        assert letter.body == "Hej! Ditt bygglov är beviljat."
+        assert [a.content for a in letter.attachments] == [PDF, PDF]
         assert history[-1].data["paper_part"] == {"state": "paper", "attachments": ["blankett.pdf"]}
         assert [job.payload for job in prints] == [{"part": PAPER_PART}]
-
-    def test_the_content_stays_when_the_settings_say_so(self, classified, relay, sessions):
-        letter_id = classified(attachments=[AttachmentInput("beslut.pdf", PDF)])
-
-        deliver_job(claimed(letter_id), relay(FakeOperator(), keep_content_after_delivery=True))
-
-        letter, _, prints = stored(sessions, letter_id)
-        assert letter.body == "Hej! Ditt bygglov är beviljat."
-        assert [a.content for a in letter.attachments] == [PDF]
-        assert prints == []
-
-    def test_the_content_stays_when_utskick_keeps_the_record(self, classified, relay, sessions):
-        letter_id = classified(attachments=[AttachmentInput("beslut.pdf", PDF)])
-        with sessions() as session, session.begin():
-            session.execute(update(SendingSystem).values(keeps_records=False))
-
-        deliver_job(claimed(letter_id), relay(FakeOperator()))
-
-        letter, history, _ = stored(sessions, letter_id)
-        assert history[-1].state == "delivered"
-        assert letter.body == "Hej! Ditt bygglov är beviljat."
-        assert [a.content for a in letter.attachments] == [PDF]
+        with sessions() as session:
+            kinds = session.scalars(select(Job.kind).where(Job.letter_id == letter_id)).all()
+        assert "record" in kinds
 
     def test_the_wire_form_set_for_the_operator_is_what_is_posted(
         self, classified, relay, sessions
