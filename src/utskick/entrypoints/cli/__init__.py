@@ -25,6 +25,7 @@ from utskick.entrypoints.cli.letters import letter_commands
 from utskick.entrypoints.cli.mm import mm_app
 from utskick.entrypoints.cli.nytta import NYTTA_HELP, nytta
 from utskick.entrypoints.cli.printing import print_app
+from utskick.entrypoints.cli.records import records_app
 from utskick.entrypoints.cli.senders import senders_app
 from utskick.entrypoints.cli.serve import serve_commands
 from utskick.entrypoints.cli.swedish_help import use_swedish_help
@@ -57,3 +58,4 @@ app.add_typer(senders_app, name="senders")
 app.add_typer(batch_app, name="batch")
 app.add_typer(print_app, name="print")
 app.add_typer(users_app, name="users")
+app.add_typer(records_app, name="records")
