@@ -35,6 +35,7 @@ from utskick.jobs.queue import (
     PRINT_CLOSE,
     PRINT_HANDOVER,
     RECORD,
+    RECORDS_DAILY,
     WEBHOOK,
     ClaimedJob,
     JobQueue,
@@ -49,6 +50,7 @@ from utskick.printing.addresses import (
 from utskick.printing.handover import handover_batch
 from utskick.printing.service import MAX_BATCH as MAX_PRINT_BATCH
 from utskick.printing.service import address_jobs, close_job
+from utskick.records.daily import daily_job, ensure_daily_job
 from utskick.records.intake import MAX_BATCH as MAX_RECORD_BATCH
 from utskick.records.intake import record_jobs
 from utskick.relay.deliver import RelayDependencies, deliver_job, fallback_job
@@ -257,6 +259,8 @@ class Worker:
                     actor=self.actor,
                 )
                 return None
+            if job.kind == RECORDS_DAILY:
+                return self._with_lease_kept(job, lambda: self._run_daily(job))
             if job.kind == WEBHOOK:
                 return webhook_job(
                     job,
@@ -270,6 +274,42 @@ class Worker:
             return self._retry_after_error(job, error)
         logger.error("worker %s: job %s has an unknown kind %r", self.worker_id, job.id, job.kind)
         return None
+
+    def _run_daily(self, job: ClaimedJob) -> Retry | None:
+        return daily_job(
+            job,
+            sessions=self.sessions,
+            settings=self.settings,
+            clock=self.clock,
+            actor=self.actor,
+        )
+
+    def _with_lease_kept(self, job: ClaimedJob, work: Callable[[], Retry | None]) -> Retry | None:
+        """Run a job that may take longer than a lease, renewing the lease while it runs.
+
+        The daily records run disposes of and exports as much as is due, which may take
+        minutes; without renewal another worker would take the same job when the lease ran out.
+        """
+        done = threading.Event()
+        interval = max(1.0, self.settings.lease_seconds / 3)
+
+        def keep() -> None:
+            while not done.wait(interval):
+                try:
+                    if not self.queue.extend(self.worker_id, job.id, now=self.clock()):
+                        return
+                except OperationalError:
+                    logger.warning(
+                        "worker %s: could not renew the lease of job %s", self.worker_id, job.id
+                    )
+
+        keeper = threading.Thread(target=keep, name=f"lease-{job.id}", daemon=True)
+        keeper.start()
+        try:
+            return work()
+        finally:
+            done.set()
+            keeper.join()
 
     def _retry_after_error(self, job: ClaimedJob, error: Exception) -> Retry:
         delay = backoff_seconds(
@@ -314,8 +354,10 @@ class WorkerPool:
         self._workers: list[Worker] = []
 
     def start(self) -> None:
-        """Start the threads (none when `threads` is 0)."""
+        """Start the threads (none when `threads` is 0), with the daily records run queued."""
         self._stop.clear()
+        if self.count > 0:
+            self._queue_daily_run()
         for index in range(self.count):
             worker = Worker(
                 self.settings,
@@ -332,6 +374,15 @@ class WorkerPool:
             self._workers.append(worker)
             self._threads.append(thread)
             thread.start()
+
+    def _queue_daily_run(self) -> None:
+        """Make sure the next daily records run is queued (once, however many processes start)."""
+        try:
+            with session_factory(self.engine)() as session, session.begin():
+                ensure_daily_job(session, self.settings, utc_now())
+        except OperationalError:
+            # The database is busy or away: the next start, or the run itself, queues it.
+            logger.exception("the daily records run could not be queued")
 
     def stop(self, timeout: float | None = None) -> None:
         """Let the running jobs finish, then stop every thread."""

@@ -146,6 +146,17 @@ class JobQueue:
         with Session(self.engine) as session, session.begin():
             session.execute(delete(Job).where(Job.id.in_(list(job_ids)), Job.lease_owner == owner))
 
+    def extend(self, owner: str, job_id: int, *, now: dt.datetime) -> bool:
+        """Renew a long job's lease to now + lease; False when it is no longer this owner's."""
+        with Session(self.engine) as session, session.begin():
+            result = session.execute(
+                update(Job)
+                .where(Job.id == job_id, Job.lease_owner == owner)
+                .values(lease_expires=now + self.lease)
+                .execution_options(synchronize_session=False)
+            )
+        return bool(getattr(result, "rowcount", 0))
+
     def reschedule(self, owner: str, job_id: int, retry: Retry) -> None:
         """Release the lease and run the job again at `retry.at`."""
         with Session(self.engine) as session, session.begin():

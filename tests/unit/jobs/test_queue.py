@@ -131,3 +131,16 @@ def test_backoff_grows_and_stays_between_base_and_maximum():
     assert all(2.0 <= d <= 8.0 for d in delays[1])
     assert all(2.0 <= d <= 60.0 for d in delays[2])
     assert max(delays[2]) > 30  # the jitter spreads retries over the whole window
+
+
+def test_a_renewed_lease_keeps_a_long_job_from_other_workers(engine):
+    add_jobs(engine, 1, kind="records_daily")
+    queue = JobQueue(engine, lease_seconds=30)
+    [job] = queue.claim("a", now=NOW)
+
+    assert queue.extend("a", job.id, now=NOW + dt.timedelta(seconds=25))
+    # Without the renewal the job would be due again at 31 s; now only after 55 s.
+    assert queue.claim("b", now=NOW + dt.timedelta(seconds=50)) == []
+    assert [again.id for again in queue.claim("b", now=NOW + dt.timedelta(seconds=56))] == [job.id]
+    # Once another worker holds it, the first cannot renew it any more.
+    assert not queue.extend("a", job.id, now=NOW + dt.timedelta(seconds=57))
