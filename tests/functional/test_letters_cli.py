@@ -40,6 +40,7 @@ PORTS = (
     "NORD_UI_PORT",
     "SINK_PAGE_PORT",
     "SMTP_PORT",
+    "DIARIUM_PORT",
 )
 
 

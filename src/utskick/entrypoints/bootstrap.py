@@ -28,6 +28,7 @@ from utskick.printing.addresses import (
     RegisterProtection,
     population_register_for,
 )
+from utskick.records.registration import registration_client
 from utskick.relay.operator import HttpMailboxOperatorClient, MailboxOperatorClient
 from utskick.senders.keys import client_tls_context
 from utskick.senders.repository import SenderRepository
@@ -69,6 +70,7 @@ class Adapters:
         self._operator_client = operator_client
         self._address_source = address_source
         self._webhook_client = webhook_client
+        self._registration_client: httpx.Client | None = None
         self._precheck = precheck
         self._lock = threading.RLock()
 
@@ -163,6 +165,11 @@ class Adapters:
             "_webhook_client", lambda: httpx.Client(timeout=self.settings.webhook_timeout_seconds)
         )
 
+    @property
+    def registration_client(self) -> httpx.Client:
+        """The client that registers letters in the case or records system (signed JSON)."""
+        return self._kept("_registration_client", lambda: registration_client(self.settings))
+
     def close(self) -> None:
         """Close the HTTP clients held here; a later use builds them again.
 
@@ -175,6 +182,9 @@ class Adapters:
             if self._webhook_client is not None:
                 self._webhook_client.close()
                 self._webhook_client = None
+            if self._registration_client is not None:
+                self._registration_client.close()
+                self._registration_client = None
             if isinstance(self._address_source, PopulationRegisterClient):
                 self._address_source.close()
                 self._address_source = None

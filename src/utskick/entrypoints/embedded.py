@@ -1,12 +1,14 @@
 """The embedded default: the connector and the reference infrastructure in one process.
 
 `utskick serve` starts the reference services first (FaR, population register, both mailbox
-operators, the notice sinks), then the worker threads, and the connector's web app last, so
-that the connector's `/health` answers only once everything it talks to is listening.
+operators, the notice sinks, the diarium stand-in), then the worker threads, and the
+connector's web app last, so that the connector's `/health` answers only once everything it
+talks to is listening.
 Production turns the reference off (`UTSKICK_EMBEDDED_REFERENCE=false`) and points the
 connector at the real infrastructure.
 
-With the reference on, the connector is pointed at it (FaR's URL, the demo CA) and its
+With the reference on, the connector is pointed at it (FaR's URL, the demo CA, and the
+diarium stand-in for registering sent letters unless a registration URL is set) and its
 database is seeded once with the demo's sender organisations (keys from the demo PKI), message
 types and a sending system "Demo" whose API key is written to `<home>/demo-api-key`.
 """
@@ -26,7 +28,11 @@ from sqlalchemy.orm import Session
 from utskick.db.engine import session_factory
 from utskick.entrypoints.app import create_app
 from utskick.entrypoints.bootstrap import Adapters
-from utskick.entrypoints.cli.common import DEMO_LOCAL_PRINT_DEPARTMENT
+from utskick.entrypoints.cli.common import (
+    DEMO_LOCAL_PRINT_DEPARTMENT,
+    reference_settings_beside,
+    registration_at_stand_in,
+)
 from utskick.entrypoints.worker import WorkerPool
 from utskick.letters.models import MessageType
 from utskick.letters.repository import LetterRepository
@@ -126,11 +132,16 @@ DEMO_USERS = (
 
 
 def connector_settings_for(settings: Settings, context: ReferenceContext) -> Settings:
-    """The connector's settings pointed at the embedded reference: its FaR and its demo CA."""
+    """The connector's settings pointed at the embedded reference: its FaR and its demo CA.
+
+    Unless a registration URL of the user's own is set, sent letters are registered in the
+    reference's diarium stand-in, signed with the key it shares with the connector.
+    """
     update: dict[str, object] = {
         "far_url": context.endpoints.far_url,
         "population_url": context.endpoints.population_url,
         "tls_ca_file": context.pki.ca_certificate,
+        **registration_at_stand_in(settings, context.settings),
     }
     if "print_local_departments" not in settings.model_fields_set:
         # The demo shows both ways to paper: Socialtjänsten prints its own exception list,
@@ -311,7 +322,7 @@ def prepare_embedded_run(settings: Settings, engine: Engine) -> EmbeddedRun:
     demo_key_file = None
     demo_users_file = None
     if settings.embedded_reference:
-        reference_settings = ReferenceSettings(home=settings.home)
+        reference_settings = reference_settings_beside(settings)
         context = build_context(reference_settings)
         reference = ReferenceInfrastructure(context)
         settings = connector_settings_for(settings, context)

@@ -36,6 +36,7 @@ from utskick.jobs.queue import (
     PRINT_HANDOVER,
     RECORD,
     RECORDS_DAILY,
+    REGISTER,
     WEBHOOK,
     ClaimedJob,
     JobQueue,
@@ -51,8 +52,10 @@ from utskick.printing.handover import handover_batch
 from utskick.printing.service import MAX_BATCH as MAX_PRINT_BATCH
 from utskick.printing.service import address_jobs, close_job
 from utskick.records.daily import daily_job, ensure_daily_job
+from utskick.records.export_file import write_registration_file
 from utskick.records.intake import MAX_BATCH as MAX_RECORD_BATCH
 from utskick.records.intake import record_jobs
+from utskick.records.registration import register_job
 from utskick.relay.deliver import RelayDependencies, deliver_job, fallback_job
 from utskick.relay.operator import MailboxOperatorClient
 from utskick.settings import Settings
@@ -259,6 +262,15 @@ class Worker:
                     actor=self.actor,
                 )
                 return None
+            if job.kind == REGISTER:
+                return register_job(
+                    job,
+                    sessions=self.sessions,
+                    settings=self.settings,
+                    clock=self.clock,
+                    actor=self.actor,
+                    client=self.adapters.registration_client,
+                )
             if job.kind == RECORDS_DAILY:
                 return self._with_lease_kept(job, lambda: self._run_daily(job))
             if job.kind == WEBHOOK:
@@ -276,12 +288,18 @@ class Worker:
         return None
 
     def _run_daily(self, job: ClaimedJob) -> Retry | None:
+        def export(day: dt.date) -> object:
+            return write_registration_file(
+                self.sessions, self.settings, day=day, clock=self.clock, actor=self.actor
+            )
+
         return daily_job(
             job,
             sessions=self.sessions,
             settings=self.settings,
             clock=self.clock,
             actor=self.actor,
+            export=export,
         )
 
     def _with_lease_kept(self, job: ClaimedJob, work: Callable[[], Retry | None]) -> Retry | None:

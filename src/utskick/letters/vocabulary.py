@@ -126,6 +126,7 @@ NO_ADDRESS: Final = "no_address"
 NOT_FOUND: Final = "not_found"
 # What the records work adds to a letter that has ended (an event that changes no state).
 REGISTERED: Final = "registered"  # the case or records system registered the letter
+REGISTRATION_FILE: Final = "registration_file"  # in the day's registration file for import
 
 REASONS: Final[tuple[str, ...]] = (
     REACHABLE,
@@ -147,6 +148,7 @@ REASONS: Final[tuple[str, ...]] = (
     NO_ADDRESS,
     NOT_FOUND,
     REGISTERED,
+    REGISTRATION_FILE,
 )
 REASON_TEXTS: Final[dict[str, str]] = {
     REACHABLE: "Mottagaren har en digital brevlåda som tar emot brev från avsändaren.",
@@ -169,6 +171,8 @@ REASON_TEXTS: Final[dict[str, str]] = {
     NO_ADDRESS: "Folkbokföringen har ingen postadress för mottagaren och brevet saknar adress.",
     NOT_FOUND: "Mottagaren finns inte i folkbokföringen och brevet saknar adress.",
     REGISTERED: "Brevet är registrerat i diariet eller verksamhetens ärendesystem.",
+    REGISTRATION_FILE: "Brevet finns med i dagens registreringsfil till diariet eller "
+    "ärendesystemet.",
 }
 # The reasons paper is impossible (a letter's reason when it ends IMPOSSIBLE), with the short
 # Swedish names the statistics show.

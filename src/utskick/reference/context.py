@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from utskick.mm.devca import write_private_file
 from utskick.mm.private_files import private_folder, tighten_tree
+from utskick.reference.diarium.wire import REGISTRATION_PATH
 from utskick.reference.far.registry import FarRegistry
 from utskick.reference.pki import DemoPki, ensure_demo_pki
 from utskick.reference.settings import ReferenceSettings
@@ -51,6 +52,8 @@ class Endpoints:
     population_url: str
     sink_page_url: str
     operators: dict[str, OperatorEndpoints]  # by operator key ("syd", "nord")
+    diarium_url: str  # the stand-in's registration endpoint (signed JSON, HTTP on loopback)
+    diarium_page_url: str  # its page of registered letters
 
 
 @dataclass(frozen=True)
@@ -87,6 +90,8 @@ def endpoints_for(settings: ReferenceSettings, world: World) -> Endpoints:
             for operator in world.operators
             if operator.operator_key
         },
+        diarium_url=f"http://{host}:{settings.diarium_port}{REGISTRATION_PATH}",
+        diarium_page_url=f"http://{host}:{settings.diarium_port}/",
     )
 
 

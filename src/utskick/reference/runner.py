@@ -1,7 +1,7 @@
 """Start the whole reference infrastructure: FaR, population register, operators, sinks.
 
 That is FaR, the population register, both mailbox operators (Service v3 and the citizen
-mailbox), the SMTP sink and its page.
+mailbox), the SMTP sink and its page, and the diarium stand-in that registers sent letters.
 
 `utskick serve` runs these servers in its own event loop beside the connector; the tests run
 them on a background thread (`ServerGroup.running`).
@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import uvicorn
 
 from utskick.reference.context import ReferenceContext
+from utskick.reference.diarium.series import DEMO_SERIES
+from utskick.reference.diarium.service import create_diarium_app
 from utskick.reference.far.service import create_far_app
 from utskick.reference.mailbox.service import create_operator_service_app
 from utskick.reference.mailbox.ui import create_mailbox_ui_app
@@ -54,6 +56,13 @@ def server_configs(context: ReferenceContext) -> list[uvicorn.Config]:
         server_config(create_far_app(context), host, settings.far_port, tls),
         server_config(create_population_app(context), host, settings.population_port, tls),
         server_config(create_sink_page_app(context), host, settings.sink_page_port, None),
+        # Plain HTTP on loopback: every call is signed with the shared key instead.
+        server_config(
+            create_diarium_app(settings.diarium_key(), DEMO_SERIES, settings.home / "diarium"),
+            host,
+            settings.diarium_port,
+            None,
+        ),
     ]
     for operator in context.world.operators:
         key = operator.operator_key or ""
@@ -89,6 +98,7 @@ def listings(context: ReferenceContext) -> list[Listing]:
             Listing(f"{operator.name}: brevlådan för invånare", operator_endpoints.ui_url)
         )
     result.append(Listing("Avisering: e-post och sms som skickats", endpoints.sink_page_url))
+    result.append(Listing("Diariet (exempel)", endpoints.diarium_page_url))
     return result
 
 

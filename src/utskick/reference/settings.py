@@ -11,9 +11,11 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from utskick.reference.diarium.secret import shared_secret
+
 
 class ReferenceSettings(BaseSettings):
-    """Ports, storage and notice settings of FaR, the mailbox operators and the sinks."""
+    """Ports, storage and notice settings of FaR, the operators, the sinks and the diarium."""
 
     model_config = SettingsConfigDict(env_prefix="UTSKICK_REFERENCE_", extra="ignore")
 
@@ -33,6 +35,17 @@ class ReferenceSettings(BaseSettings):
     nord_service_port: int = Field(default=8443, description="Brevlåda Nord's Service v3.")
     nord_ui_port: int = Field(default=8082, description="Brevlåda Nord's citizen mailbox.")
     sink_page_port: int = Field(default=8025, description="Page showing the sinks' mail and SMS.")
+    diarium_port: int = Field(
+        default=8445,
+        description="The diarium stand-in (HTTP on loopback): registers sent letters and lists "
+        "them on its page.",
+    )
+    diarium_secret: SecretStr | None = Field(
+        default=None,
+        description="The key the diarium stand-in shares with the connector to check the "
+        "signature of each registration call. Default: generated once and kept in "
+        "<home>/reference-keys/diarium-secret (demo only).",
+    )
     smtp_host: str = Field(
         default="127.0.0.1", description="SMTP server for e-mail notices (default: the sink)."
     )
@@ -83,6 +96,11 @@ class ReferenceSettings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.home / 'reference.db').resolve()}"
+
+    def diarium_key(self) -> bytes:
+        """The diarium stand-in's shared key: the setting, else the demo's key file."""
+        configured = self.diarium_secret.get_secret_value() if self.diarium_secret else None
+        return shared_secret(self.home / "reference-keys", configured)
 
     def service_port(self, operator_key: str) -> int:
         """The Service v3 port of the operator with this short name."""

@@ -69,6 +69,7 @@ _PORT_SETTINGS = (
     "nord_ui_port",
     "sink_page_port",
     "smtp_port",
+    "diarium_port",
 )
 
 

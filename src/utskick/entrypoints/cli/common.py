@@ -13,6 +13,7 @@ from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import typer
+from pydantic import SecretStr
 from rich.console import Console
 from rich.markup import escape
 from sqlalchemy import Engine
@@ -22,6 +23,7 @@ from utskick.db.engine import session_factory
 from utskick.db.home import prepare_home
 from utskick.entrypoints.bootstrap import Adapters
 from utskick.letters import vocabulary
+from utskick.reference.diarium.wire import REGISTRATION_PATH
 from utskick.reference.settings import ReferenceSettings
 from utskick.senders import systems
 from utskick.senders.models import SendingSystem
@@ -151,23 +153,56 @@ def beside_serve(settings: Settings) -> Settings:
     same home's `utskick serve` runs (ports from `UTSKICK_REFERENCE_*_PORT`), trusting the demo
     CA in `<home>/pki`; and unless `UTSKICK_PRINT_LOCAL_DEPARTMENTS` is set, Socialtjänsten
     prints its own letters, so that a letter the command's own worker routes (`send --wait`,
-    `batch submit --wait`, `utskick worker`) lands where the server's workers would put it.
-    Only the reference's settings are read here: a command should not pay for loading the
-    reference services.
+    `batch submit --wait`, `utskick worker`) lands where the server's workers would put it;
+    with no registration URL set, sent letters are registered in the diarium stand-in that
+    `utskick serve` runs, as its own workers register them. Only the reference's settings
+    are read here: a command should not pay for loading the reference services.
     """
     if not settings.embedded_reference:
         return settings
     update: dict[str, object] = {}
     if "print_local_departments" not in settings.model_fields_set:
         update["print_local_departments"] = [DEMO_LOCAL_PRINT_DEPARTMENT]
+    reference = reference_settings_beside(settings)
+    update |= registration_at_stand_in(settings, reference)
     if not (settings.far_url and settings.population_url):
-        reference = ReferenceSettings(home=settings.home)
         update["far_url"] = settings.far_url or f"https://{reference.host}:{reference.far_port}/far"
         update["population_url"] = (
             settings.population_url or f"https://{reference.host}:{reference.population_port}/"
         )
         update["tls_ca_file"] = settings.tls_ca_file or settings.home / "pki" / "ca.pem"
     return settings.model_copy(update=update)
+
+
+def reference_settings_beside(settings: Settings) -> ReferenceSettings:
+    """The embedded reference's settings for the connector's home.
+
+    The diarium stand-in checks signatures with the key set for it
+    (`UTSKICK_REFERENCE_DIARIUM_SECRET`); else with the connector's registration key when
+    one is set without a registration URL of its own (the user chose the demo's key); else
+    with the demo key generated once in the home.
+    """
+    reference = ReferenceSettings(home=settings.home)
+    own_key = settings.records_registration_secret
+    if reference.diarium_secret is None and own_key and not settings.records_registration_url:
+        return reference.model_copy(update={"diarium_secret": own_key})
+    return reference
+
+
+def registration_at_stand_in(settings: Settings, reference: ReferenceSettings) -> dict[str, object]:
+    """The settings that send registrations to the diarium stand-in, with its shared key.
+
+    Nothing when a registration URL is set: the user's own case system is then used, with
+    the user's key.
+    """
+    if settings.records_registration_url:
+        return {}
+    return {
+        "records_registration_url": (
+            f"http://{reference.host}:{reference.diarium_port}{REGISTRATION_PATH}"
+        ),
+        "records_registration_secret": SecretStr(reference.diarium_key().decode("utf-8")),
+    }
 
 
 def cli_system(session: Session) -> SendingSystem:
