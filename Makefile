@@ -4,8 +4,12 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
+# The independent E-ARK validator pins lxml 5.1, which Utskick's lxml 6 excludes: a venv of
+# its own, which the archive tests run as a subprocess (tests/support/eark_validate.py).
+EARK_VENV := .venv-eark
+EARK_STAMP := $(EARK_VENV)/.installed-eark-validator-1.1.3
 
-.PHONY: run test lint bench install install-dev browser clean
+.PHONY: run test lint bench install install-dev browser eark-validator clean
 
 # Debian's Chromium for the browser tests (playwright's own download does not work everywhere).
 # As root, or with password-less sudo; otherwise the browser tests skip and say why.
@@ -31,8 +35,16 @@ run: $(STAMP)
 	$(BIN)/utskick serve
 
 ## Install what the tests need and run them (PostgreSQL tests skip if it is not reachable).
-test: $(DEV_STAMP) browser
+test: $(DEV_STAMP) browser eark-validator
 	$(BIN)/pytest -n 2 $(PYTEST_ARGS)
+
+$(EARK_STAMP):
+	$(PYTHON) -m venv $(EARK_VENV)
+	$(EARK_VENV)/bin/pip install --quiet eark-validator==1.1.3
+	touch $@
+
+## The E-ARK validator the archive tests use (in its own venv, .venv-eark).
+eark-validator: $(EARK_STAMP)
 
 browser:
 	@command -v chromium >/dev/null 2>&1 || { \
@@ -57,4 +69,4 @@ bench: $(STAMP)
 	$(BIN)/utskick bench deliver --json
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(EARK_VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -6,7 +6,11 @@ has no access. Every letter counts, whichever way it came in (the API, a batch, 
 the web). A filter that cannot be read is named next to its field, and nothing is searched.
 
 The search form is posted (`POST /brev`) and sent on to `GET /brev?...` with the recipient's
-number sealed, so that no identity number stands in a URL or an access log.
+number sealed, so that no identity number stands in a URL or a web server's log.
+
+Every list shown is a search of letters, the first page without filters too: each is written
+to the access log (`utskick.web.access_log`) with its filters as typed and the number of
+letters found. A registrator sees a protected recipient masked (`letter_page.recipient_text`).
 """
 
 from __future__ import annotations
@@ -24,9 +28,14 @@ from sqlalchemy.orm import Session
 from utskick.desk.letter_page import (
     LETTERS_PATH,
     TEMPLATES,
+    MaskedRecipients,
+    MaskRecipients,
     ReadingUser,
     include_letter_page,
     local_times,
+    log_reading,
+    masked_recipients,
+    recipient_text,
     sessions,
 )
 from utskick.desk.letter_views import LetterRow, identity_display, letter_row
@@ -42,6 +51,7 @@ from utskick.letters import vocabulary
 from utskick.letters.search import ScopedLetters, SearchPage
 from utskick.senders.repository import SenderRepository
 from utskick.settings import Settings
+from utskick.web.access_log import SEARCH
 from utskick.web.csrf import issue_csrf_token
 from utskick.web.menu import LetterScope, letter_scope
 from utskick.web.users import WebUser
@@ -62,8 +72,11 @@ def _seal(request: Request) -> RecipientSeal:
     return RecipientSeal(secret)
 
 
-def include_sent_letters(app: FastAPI) -> None:
-    """Add Skickat (`/brev`) and each letter's page to an app with auth included."""
+def include_sent_letters(app: FastAPI, *, mask_recipients: MaskRecipients) -> None:
+    """Add Skickat (`/brev`) and each letter's page to an app with auth included.
+
+    `mask_recipients` says which recipients a registrator may not see (records.masking).
+    """
 
     @app.post(LETTERS_PATH, include_in_schema=False)
     async def search_letters(request: Request, user: ReadingUser) -> RedirectResponse:
@@ -90,7 +103,16 @@ def include_sent_letters(app: FastAPI) -> None:
                 page = ScopedLetters(session, scope).search(
                     read.filters, page=page_number(request.query_params.get(PAGE_FIELD))
                 )
-                results = _results(request, form, page)
+                masked = masked_recipients(request, session, user, page.letters)
+                results = _results(request, form, page, masked)
+        if results is not None:
+            log_reading(
+                request,
+                user,
+                SEARCH,
+                detail=_search_detail(form, results.page),
+                result_count=results.page.total,
+            )
         context.update(
             {
                 "user": user,
@@ -109,7 +131,7 @@ def include_sent_letters(app: FastAPI) -> None:
         status = 400 if read.errors else 200
         return TEMPLATES.TemplateResponse(request, "brev.html", context, status_code=status)
 
-    include_letter_page(app)
+    include_letter_page(app, mask_recipients=mask_recipients)
 
 
 def _choices(session: Session, scope: LetterScope) -> dict[str, Any]:
@@ -132,7 +154,18 @@ def _choices(session: Session, scope: LetterScope) -> dict[str, Any]:
     }
 
 
-def _results(request: Request, form: SearchForm, page: SearchPage) -> Results:
+def _search_detail(form: SearchForm, page: SearchPage) -> dict[str, object]:
+    """The search as the access log keeps it: the filters by their Swedish names, as typed."""
+    typed: dict[str, object] = {
+        name: getattr(form, field) for field, name in FIELDS.items() if getattr(form, field)
+    }
+    typed[PAGE_FIELD] = page.page
+    return typed
+
+
+def _results(
+    request: Request, form: SearchForm, page: SearchPage, masked: MaskedRecipients | None
+) -> Results:
     times = local_times(request)
     seal = _seal(request)
 
@@ -141,7 +174,10 @@ def _results(request: Request, form: SearchForm, page: SearchPage) -> Results:
 
     return Results(
         page=page,
-        rows=[letter_row(letter, times) for letter in page.letters],
+        rows=[
+            dataclasses.replace(letter_row(letter, times), recipient=recipient_text(letter, masked))
+            for letter in page.letters
+        ],
         previous_url=page_url(page.page - 1) if page.page > 1 else None,
         next_url=page_url(page.page + 1) if page.page < page.pages else None,
     )

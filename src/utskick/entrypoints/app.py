@@ -1,7 +1,8 @@
 """The FastAPI application factory.
 
 The app has a start page, a health endpoint and the REST API (`/api/v1`, from
-`utskick.intake.api`); the case officer's pages are added by their area.
+`utskick.intake.api`); the case officer's, the print service's, the statistics' and the
+records' pages are added by their area.
 """
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ from utskick.intake.api import include_intake_api
 from utskick.jobs.dependencies import DEGRADED, FAR, dependency_state
 from utskick.migrations import migrate
 from utskick.printing.api import include_printing
+from utskick.records.api import include_records_api
+from utskick.records.masking import RecordsMasking
+from utskick.records.routes import include_records_pages
 from utskick.senders.repository import SenderRepository
 from utskick.settings import Settings
 from utskick.statistics.web import include_statistics
@@ -93,7 +97,10 @@ def create_app(
         title="Utskick",
         version=__version__,
         description="Kommunens anslutning till Mina meddelanden: kanalväxel, förmedlingstjänst "
-        "och printtjänst.",
+        "och printtjänst, och varje skickat brev bevarat som allmän handling (registrering, "
+        "bevarande och gallring, arkivexport). Verksamhetssystemen lämnar brev med sin "
+        "API-nyckel och ser sina egna brev; registratorer och administratörer söker bland "
+        "organisationens brev under `arkiv` med sin inloggning.",
         # Served from the package instead (no CDN, no inline script): utskick.web.docs.
         docs_url=None,
         redoc_url=None,
@@ -107,7 +114,10 @@ def create_app(
     ports = desk_ports(adapters)  # one set of the desk's ports for its pages
     include_compose(app, ports)
     include_mass_mailing(app, ports)
-    include_sent_letters(app)
+    # Which recipients a registrator may not see is the records' rule (records.masking).
+    include_sent_letters(app, mask_recipients=RecordsMasking(adapters.protection))
+    include_records_pages(app, protection=adapters.protection)
+    include_records_api(app, protection=adapters.protection)
     include_statistics(app)
     include_printing(app)
     include_benefit_calculator(app)

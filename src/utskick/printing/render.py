@@ -1,8 +1,8 @@
 """Render paper letters as A4 PDF/A-2b with the address inside the envelope window.
 
 The renderer is ReportLab's canvas: it is fast (a one-page letter in about 4 ms on one
-core, fonts subset and embedded), writes extractable text with a ToUnicode map, and lets us
-add the XMP identification and sRGB output intent that PDF/A asks for. Rendering is
+core, fonts subset and embedded), writes extractable text with a ToUnicode map, and draws on
+the PDF/A-2b canvas of `utskick.pdfa` (XMP identification, sRGB output intent). Rendering is
 deterministic (the PDF's dates come from the letter, not the clock), so a batch written
 again after a crash is byte for byte the batch written the first time.
 
@@ -20,27 +20,19 @@ import datetime as dt
 import hashlib
 import io
 import math
-import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, cast
 
-from PIL import ImageCms
 from pypdf import PdfReader, PdfWriter
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.units import mm
 from reportlab.lib.utils import simpleSplit
 from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.pdfdoc import XMP, PDFArray, PDFDictionary, PDFName, PDFStream, PDFString
-from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen.canvas import Canvas
 
-FONT_DIR = Path(__file__).with_name("fonts")
-REGULAR = "UtskickSans"
-BOLD = "UtskickSans-Bold"
+from utskick.pdfa import BOLD, REGULAR, pdfa_canvas, register_fonts
+
 PAGE_WIDTH, PAGE_HEIGHT = A4
-PRODUCER = "Utskick"
 
 # Body text geometry.
 MARGIN_LEFT = 20 * mm
@@ -52,9 +44,6 @@ FOOTER_TOP = PAGE_HEIGHT - 18 * mm  # body text stops above this line
 CONTINUATION_TOP = 28 * mm
 ADDRESS_PADDING = 3 * mm
 ADDRESS_SIZES = (10.0, 9.0, 8.0, 7.0)  # tried in turn until the address fits the window
-
-_FONTS_LOCK = threading.Lock()
-_fonts_ready = False
 
 
 class WindowTooSmallError(ValueError):
@@ -122,107 +111,6 @@ class MergedPart:
     pages: int
 
 
-def _register_fonts() -> None:
-    global _fonts_ready  # noqa: PLW0603 (registration is process-wide in ReportLab)
-    with _FONTS_LOCK:
-        if _fonts_ready:
-            return
-        pdfmetrics.registerFont(TTFont(REGULAR, str(FONT_DIR / "DejaVuSans.ttf")))
-        pdfmetrics.registerFont(TTFont(BOLD, str(FONT_DIR / "DejaVuSans-Bold.ttf")))
-        _fonts_ready = True
-
-
-def _srgb_profile() -> bytes:
-    # Pillow builds the sRGB profile from littlecms: no ICC file to ship.
-    return bytes(ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes())
-
-
-_SRGB: bytes | None = None
-
-
-def _pdf_date(moment: dt.datetime) -> str:
-    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _xml_text(value: str) -> str:
-    return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def _xmp_packet(title: str, author: str, created: dt.datetime) -> bytes:
-    """The XMP metadata PDF/A-2b asks for, matching the document information dictionary."""
-    date = _pdf_date(created)
-    return f"""<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>
-<x:xmpmeta xmlns:x="adobe:ns:meta/">
- <rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">
-  <rdf:Description rdf:about=""
-    xmlns:pdfaid="http://www.aiim.org/pdfa/ns/id/"
-    xmlns:dc="http://purl.org/dc/elements/1.1/"
-    xmlns:xmp="http://ns.adobe.com/xap/1.0/"
-    xmlns:pdf="http://ns.adobe.com/pdf/1.3/">
-   <pdfaid:part>2</pdfaid:part>
-   <pdfaid:conformance>B</pdfaid:conformance>
-   <dc:format>application/pdf</dc:format>
-   <dc:title><rdf:Alt><rdf:li xml:lang="x-default">{_xml_text(title)}</rdf:li></rdf:Alt></dc:title>
-   <dc:creator><rdf:Seq><rdf:li>{_xml_text(author)}</rdf:li></rdf:Seq></dc:creator>
-   <dc:description><rdf:Alt>
-    <rdf:li xml:lang="x-default">{_xml_text(title)}</rdf:li>
-   </rdf:Alt></dc:description>
-   <pdf:Producer>{PRODUCER}</pdf:Producer>
-   <pdf:Keywords></pdf:Keywords>
-   <xmp:CreatorTool>{PRODUCER}</xmp:CreatorTool>
-   <xmp:CreateDate>{date}</xmp:CreateDate>
-   <xmp:ModifyDate>{date}</xmp:ModifyDate>
-  </rdf:Description>
- </rdf:RDF>
-</x:xmpmeta>
-<?xpacket end="w"?>""".encode()
-
-
-def _new_canvas(buffer: io.BytesIO, *, title: str, author: str, created: dt.datetime) -> Canvas:
-    """A canvas whose document declares PDF/A-2b: XMP identification and an sRGB intent."""
-    global _SRGB  # noqa: PLW0603 (built once per process)
-    _register_fonts()
-    if _SRGB is None:
-        _SRGB = _srgb_profile()
-    canvas = Canvas(
-        buffer,
-        pagesize=A4,
-        pageCompression=1,
-        initialFontName=cast("Any", REGULAR),  # the stubs say float; it is a font name
-        invariant=1,
-    )
-    # ReportLab has no public way to set the document's dates or the catalog entries it does
-    # not know: reach into its document object.
-    document = cast("Any", canvas)._doc  # noqa: SLF001
-    # The document's dates are the letter's, so rendering again gives the same bytes.
-    stamp = document._timeStamp  # noqa: SLF001
-    stamp.t = created.timestamp()
-    stamp.lt = created.astimezone(dt.UTC).timetuple()
-    stamp.YMDhms = tuple(stamp.lt)[:6]
-    canvas.setTitle(title)
-    canvas.setAuthor(author)
-    canvas.setSubject(title)
-    canvas.setCreator(PRODUCER)
-    canvas.setProducer(PRODUCER)
-    catalog = document.Catalog
-    # ReportLab writes only the catalog keys it knows; OutputIntents must be added to them.
-    catalog.__NoDefault__ = [*catalog.__NoDefault__, "OutputIntents"]
-    profile = PDFStream(PDFDictionary({"N": 3}), _SRGB)
-    intent = PDFDictionary(
-        {
-            "Type": PDFName("OutputIntent"),
-            "S": PDFName("GTS_PDFA1"),
-            "OutputConditionIdentifier": PDFString("sRGB"),
-            "Info": PDFString("sRGB IEC61966-2.1"),
-            "DestOutputProfile": document.Reference(profile),
-        }
-    )
-    catalog.OutputIntents = PDFArray([intent])
-    packet = _xmp_packet(title, author, created)
-    catalog.Metadata = XMP(creator=lambda _doc: packet)
-    return canvas
-
-
 class LetterRenderer:
     """Lays out and draws letters for one envelope window."""
 
@@ -234,7 +122,7 @@ class LetterRenderer:
     def render(self, letter: PrintLetter) -> RenderedLetter:
         """One letter (its paper attachments after it) as a PDF/A file."""
         buffer = io.BytesIO()
-        canvas = _new_canvas(
+        canvas = pdfa_canvas(
             buffer, title=letter.subject, author=letter.sender_name, created=letter.created_at
         )
         own_pages = self._draw(canvas, letter)
@@ -250,7 +138,7 @@ class LetterRenderer:
     ) -> tuple[bytes, list[MergedPart]]:
         """All letters in one PDF/A file, in order; where each lies in it."""
         buffer = io.BytesIO()
-        canvas = _new_canvas(buffer, title=title, author=author, created=created)
+        canvas = pdfa_canvas(buffer, title=title, author=author, created=created)
         parts: list[MergedPart] = []
         insertions: list[tuple[int, list[PdfReader]]] = []
         drawn = 0  # pages drawn by us so far
@@ -300,7 +188,7 @@ class LetterRenderer:
 
     def _draw(self, canvas: Canvas, letter: PrintLetter) -> int:
         """Draw the letter's own pages; returns how many."""
-        _register_fonts()
+        register_fonts()
         pages = self._paginate(letter)
         total = len(pages)
         for number, lines in enumerate(pages, start=1):

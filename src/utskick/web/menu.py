@@ -22,6 +22,10 @@ SENDING_ROLES = (OFFICER, DEPARTMENT_ADMIN)
 READING_ROLES = (OFFICER, DEPARTMENT_ADMIN, RECORDS, ADMIN)
 PRINTING_ROLES = (OFFICER, DEPARTMENT_ADMIN, ADMIN)
 STATISTICS_ROLES = (DEPARTMENT_ADMIN, MANAGEMENT, ADMIN)
+RECORDS_ROLES = (RECORDS, ADMIN)
+# Who read which letters is for the installation's administrator to review, not for the
+# registrators and officers whose reading it records.
+ACCESS_LOG_ROLES = (ADMIN,)
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,8 @@ MENU = (
     MenuItem("/massutskick", "Massutskick", SENDING_ROLES),
     MenuItem("/utskrift", "Utskrift", PRINTING_ROLES),
     MenuItem("/statistik", "Statistik", STATISTICS_ROLES),
+    MenuItem("/arkiv", "Arkiv", RECORDS_ROLES),
+    MenuItem("/admin/atkomstlogg", "Åtkomstlogg", ACCESS_LOG_ROLES),
     MenuItem("/nytta", "Nyttokalkyl", None),
 )
 

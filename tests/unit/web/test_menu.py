@@ -22,9 +22,9 @@ def person(role, organisation=EXEMPELKOMMUN, department=None):
         ("officer", ["Nytt brev", "Skickat", "Massutskick", "Utskrift", "Nyttokalkyl"]),
         ("department_admin",
          ["Nytt brev", "Skickat", "Massutskick", "Utskrift", "Statistik", "Nyttokalkyl"]),
-        ("records", ["Skickat", "Nyttokalkyl"]),
+        ("records", ["Skickat", "Arkiv", "Nyttokalkyl"]),
         ("management", ["Statistik", "Nyttokalkyl"]),
-        ("admin", ["Skickat", "Utskrift", "Statistik", "Nyttokalkyl"]),
+        ("admin", ["Skickat", "Utskrift", "Statistik", "Arkiv", "Åtkomstlogg", "Nyttokalkyl"]),
     ],
 )  # fmt: skip
 def test_each_role_sees_the_pages_it_may_open(role, labels):

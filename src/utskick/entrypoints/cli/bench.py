@@ -20,6 +20,8 @@ bench_app = typer.Typer(help="Prestandamätningar.", no_args_is_help=True)
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Skriv resultatet som ett JSON-objekt.")]
 SecondsOption = Annotated[float, typer.Option(help="Mättid per delmätning i sekunder.")]
+# `bench records` measures at N/4 and N letters: at least one letter in the smaller size.
+MIN_RECORDS_LETTERS = 4
 
 
 def _print_result(result: Mapping[str, object], as_json: bool) -> None:
@@ -176,3 +178,25 @@ def bench_massutskick(
     if rows < 1:
         raise fail("--rows ska vara minst 1")
     _print_result(run_massutskick_benchmark(rows=rows), as_json)
+
+
+@bench_app.command(
+    "records",
+    help="Mät arkivexport (E-ARK SIP) och gallring av N avslutade brev, vid N/4 och N brev, "
+    "med minnestopp.",
+)
+def bench_records(
+    letters: Annotated[int, typer.Option(help="Antal avslutade brev i den största mätningen.")] = (
+        100_000
+    ),
+    as_json: JsonFlag = False,
+) -> None:
+    """Measure archive export and disposal of N ended letters, at N/4 and N, with memory."""
+    # The records' export and disposal, and the migrations.
+    from utskick.entrypoints.benchmarks.records import (  # noqa: PLC0415 (+0.3 s on every run)
+        run_records_benchmark,
+    )
+
+    if letters < MIN_RECORDS_LETTERS:
+        raise fail(f"--letters ska vara minst {MIN_RECORDS_LETTERS}")
+    _print_result(run_records_benchmark(letters=letters), as_json)
