@@ -90,8 +90,9 @@ class TestReasons:
     def test_every_reason_has_a_swedish_text(self):
         codes = vocabulary.REASONS
 
-        # 13 channel outcomes, 4 reasons paper is impossible, 1 reason a letter waits (FaR down)
-        assert len(codes) == 18
+        # 13 channel outcomes, 4 reasons paper is impossible, 1 reason a letter waits (FaR down),
+        # 2 for what the records work adds (registered, in the day's registration file)
+        assert len(codes) == 20
         assert all(vocabulary.text_for(code) != code for code in codes)
         assert set(vocabulary.REASON_TEXTS) == set(codes)
 
