@@ -22,16 +22,12 @@ import httpx
 from utskick.entrypoints.benchmarks.cleanup import benchmark_run, start_process, temporary_folder
 from utskick.entrypoints.benchmarks.progress import Progress
 from utskick.reference.runner import free_loopback_ports as _free_ports
+from utskick.reference.settings import ReferenceSettings
 
-_REFERENCE_PORTS = (
-    "FAR_PORT",
-    "POPULATION_PORT",
-    "SYD_SERVICE_PORT",
-    "SYD_UI_PORT",
-    "NORD_SERVICE_PORT",
-    "NORD_UI_PORT",
-    "SINK_PAGE_PORT",
-    "SMTP_PORT",
+# Every port the reference infrastructure listens on, so that none is left at its default
+# (a running `make run`, or a second benchmark, holds those).
+_REFERENCE_PORTS = tuple(
+    name.upper() for name in ReferenceSettings.model_fields if name.endswith("_port")
 )
 STARTUP_SECONDS = 90.0
 # Ctrl-C (SIGINT) is how an operator stops `utskick serve`; it takes about a second, but after
