@@ -42,7 +42,7 @@ from utskick.letters.search import ScopedLetters
 from utskick.letters.service import LetterNotCancellableError, LetterNotFoundError, LetterService
 from utskick.senders.repository import SenderRepository, SendingSystemRepository
 from utskick.settings import Settings
-from utskick.web.access_log import OPEN, log_access
+from utskick.web.access_log import OPEN, log_person_access
 from utskick.web.auth import require_role
 from utskick.web.csrf import issue_csrf_token
 from utskick.web.menu import READING_ROLES, letter_scope
@@ -126,18 +126,15 @@ def log_reading(
     result_count: int | None = None,
 ) -> None:
     """Write one access to the log and commit it at once, before the answer is made."""
-    with sessions(request)() as session, session.begin():
-        log_access(
-            session,
-            username=user.username,
-            role=user.role,
-            organisation_number=user.organisation_number,
-            action=action,
-            now=utc_now(),
-            letter_id=letter_id,
-            detail=detail,
-            result_count=result_count,
-        )
+    log_person_access(
+        sessions(request),
+        user,
+        action,
+        now=utc_now(),
+        letter_id=letter_id,
+        detail=detail,
+        result_count=result_count,
+    )
 
 
 def sessions(request: Request) -> sessionmaker[Session]:

@@ -20,7 +20,7 @@ from utskick.letters.models import Letter
 from utskick.records.masking import Masking, masking_for
 from utskick.records.record_views import LocalTimes
 from utskick.settings import Settings
-from utskick.web.access_log import log_access
+from utskick.web.access_log import log_person_access
 from utskick.web.auth import require_role
 from utskick.web.menu import RECORDS_ROLES
 from utskick.web.pages import page_templates
@@ -99,15 +99,12 @@ def log_reading(
 
     In a transaction of its own, so that an answer that fails afterwards still leaves its trace.
     """
-    with records_sessions(request)() as session, session.begin():
-        log_access(
-            session,
-            username=user.username,
-            role=user.role,
-            organisation_number=user.organisation_number,
-            action=action,
-            now=utc_now(),
-            letter_id=letter_id,
-            detail=detail,
-            result_count=result_count,
-        )
+    log_person_access(
+        records_sessions(request),
+        user,
+        action,
+        now=utc_now(),
+        letter_id=letter_id,
+        detail=detail,
+        result_count=result_count,
+    )

@@ -13,11 +13,15 @@ Identity numbers searched for are kept as the person typed them: the log exists 
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING
 
 from sqlalchemy import JSON, DateTime, Index, Integer, String
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from utskick.db.base import Base
+
+if TYPE_CHECKING:
+    from utskick.web.users import WebUser
 
 UtcDateTime = DateTime(timezone=True)
 
@@ -85,3 +89,31 @@ def log_access(
     )
     session.add(entry)
     return entry
+
+
+def log_person_access(
+    sessions: sessionmaker[Session],
+    user: WebUser,
+    action: str,
+    *,
+    now: dt.datetime,
+    letter_id: str | None = None,
+    detail: dict[str, object] | None = None,
+    result_count: int | None = None,
+) -> None:
+    """Write one person's access and commit it at once, before the page's answer is made.
+
+    In a transaction of its own, so that an answer that fails afterwards still leaves its trace.
+    """
+    with sessions() as session, session.begin():
+        log_access(
+            session,
+            username=user.username,
+            role=user.role,
+            organisation_number=user.organisation_number,
+            action=action,
+            now=now,
+            letter_id=letter_id,
+            detail=detail,
+            result_count=result_count,
+        )
