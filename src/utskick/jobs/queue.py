@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import datetime as dt
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import cast
 
-from sqlalchemy import Engine, and_, delete, or_, select, update
+from sqlalchemy import Engine, Table, and_, bindparam, delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from utskick.jobs.models import Job
@@ -93,6 +94,38 @@ def backoff_seconds(
     return (rng or random).uniform(base, max(base, ceiling))
 
 
+def complete_in(session: Session, owner: str, job_ids: Sequence[int]) -> None:
+    """Remove finished jobs that are still this owner's, in the caller's transaction.
+
+    Work that records its outcome in the same transaction completes its jobs there, so that
+    an outcome and its job's end are one: a crash leaves either both or neither.
+    """
+    if job_ids:
+        session.execute(delete(Job).where(Job.id.in_(list(job_ids)), Job.lease_owner == owner))
+
+
+def reschedule_in(session: Session, owner: str, retries: Mapping[int, Retry]) -> None:
+    """Release the leases of these jobs and run each again at its `Retry.at` (one executemany)."""
+    if not retries:
+        return
+    # Core on the table: an executemany with its own WHERE (the ORM's bulk form keys by id).
+    table = cast(Table, Job.__table__)
+    session.connection().execute(
+        update(table)
+        .where(table.c.id == bindparam("job_id"), table.c.lease_owner == owner)
+        .values(
+            run_at=bindparam("retry_at"),
+            lease_owner=None,
+            lease_expires=None,
+            last_error=bindparam("error"),
+        ),
+        [
+            {"job_id": job_id, "retry_at": retry.at, "error": retry.error[:4000]}
+            for job_id, retry in retries.items()
+        ],
+    )
+
+
 class JobQueue:
     """Claims and settles jobs; every method is its own short transaction."""
 
@@ -144,7 +177,7 @@ class JobQueue:
         if not job_ids:
             return
         with Session(self.engine) as session, session.begin():
-            session.execute(delete(Job).where(Job.id.in_(list(job_ids)), Job.lease_owner == owner))
+            complete_in(session, owner, job_ids)
 
     def extend(self, owner: str, job_id: int, *, now: dt.datetime) -> bool:
         """Renew a long job's lease to now + lease; False when it is no longer this owner's."""
@@ -160,17 +193,7 @@ class JobQueue:
     def reschedule(self, owner: str, job_id: int, retry: Retry) -> None:
         """Release the lease and run the job again at `retry.at`."""
         with Session(self.engine) as session, session.begin():
-            session.execute(
-                update(Job)
-                .where(Job.id == job_id, Job.lease_owner == owner)
-                .values(
-                    run_at=retry.at,
-                    lease_owner=None,
-                    lease_expires=None,
-                    last_error=retry.error[:4000],
-                )
-                .execution_options(synchronize_session=False)
-            )
+            reschedule_in(session, owner, {job_id: retry})
 
     def next_due(self, *, now: dt.datetime) -> dt.datetime | None:
         """When the next job falls due (None: no jobs at all)."""

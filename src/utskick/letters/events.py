@@ -1,18 +1,22 @@
 """A letter's life as events: append one, and the letter's current state follows.
 
-Every transition goes through `record`, in the caller's transaction: the event row is
+Every transition goes through `record` (one letter, the ORM's unit of work) or an
+`EventBatch` (many letters, a few statements), in the caller's transaction: the event row is
 appended (never changed afterwards), the letter's copies of state, channel and reason are
 updated from it, and a webhook job is queued for the sending system if it has a webhook.
 When the letter reaches its end (a terminal state), a `record` job is queued: the records
-work reads the letter from there and keeps it by its message type's rule.
+work reads the letter from there and keeps it by its message type's rule. Both ways follow
+the same rules (`_follow_up_kinds`), so a letter's life reads the same whichever wrote it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Mapping
+from collections import defaultdict
+from collections.abc import Collection, Mapping
 
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from utskick.jobs.models import Job
@@ -20,6 +24,17 @@ from utskick.jobs.queue import PRINT, RECORD, WEBHOOK
 from utskick.letters.models import Letter, LetterEvent
 from utskick.letters.vocabulary import PAPER, TERMINAL_STATES
 from utskick.senders.models import SendingSystem
+
+
+def _follow_up_kinds(state: str, *, current: bool) -> list[str]:
+    """The jobs an event queues for its letter, besides a webhook."""
+    kinds = []
+    if state == PAPER:
+        # Every way onto paper ends here, so no paper letter can miss the print service.
+        kinds.append(PRINT)
+    if current and state in TERMINAL_STATES:
+        kinds.append(RECORD)
+    return kinds
 
 
 def record(
@@ -68,11 +83,8 @@ def record(
             letter.reason = reason
         if channel is not None:
             letter.channel = channel
-    if state == PAPER:
-        # Every way onto paper ends here, so no paper letter can miss the print service.
-        session.add(Job(kind=PRINT, letter_id=letter.id, run_at=now, attempts=0, created_at=now))
-    if current and state in TERMINAL_STATES:
-        session.add(Job(kind=RECORD, letter_id=letter.id, run_at=now, attempts=0, created_at=now))
+    for kind in _follow_up_kinds(state, current=current):
+        session.add(Job(kind=kind, letter_id=letter.id, run_at=now, attempts=0, created_at=now))
     system = session.get(SendingSystem, letter.sending_system_id)
     if system is not None and system.webhook_url:
         session.add(
@@ -86,3 +98,111 @@ def record(
             )
         )
     return event
+
+
+def systems_with_webhooks(session: Session) -> frozenset[str]:
+    """The ids of the sending systems that have a webhook (one statement, for a whole batch)."""
+    return frozenset(
+        session.scalars(select(SendingSystem.id).where(SendingSystem.webhook_url.is_not(None)))
+    )
+
+
+class EventBatch:
+    """Events, jobs and letter changes of many letters, written in a few statements.
+
+    The bulk form of `record` for work done on hundreds of letters at once (a batch handed
+    over, a chunk classified or delivered): the caller decides per letter as `record` would
+    and calls `add`; `write` then inserts every event and job with one executemany each and
+    updates the letters with one executemany per set of changed columns. The caller holds
+    the letters' locks and has checked their states in the same transaction.
+    """
+
+    def __init__(self, *, actor: str, now: dt.datetime, webhook_systems: Collection[str]) -> None:
+        self.actor = actor
+        self.now = now
+        self._webhook_systems = frozenset(webhook_systems)
+        self._events: list[dict[str, object]] = []
+        self._jobs: list[dict[str, object]] = []
+        self._letters: dict[str, dict[str, object]] = {}
+
+    def __len__(self) -> int:
+        return len(self._events)
+
+    def add(
+        self,
+        letter_id: str,
+        sending_system_id: str,
+        state: str,
+        *,
+        reason: str | None = None,
+        detail: str | None = None,
+        data: Mapping[str, object] | None = None,
+        channel: str | None = None,
+        current: bool = True,
+    ) -> str:
+        """Add one letter's event (as `record` does) and return its event id."""
+        event_id = str(uuid.uuid4())
+        self._events.append(
+            {
+                "event_id": event_id,
+                "letter_id": letter_id,
+                "at": self.now,
+                "actor": self.actor,
+                "state": state,
+                "reason": reason,
+                "detail": detail,
+                "data": dict(data) if data else None,
+            }
+        )
+        changes = self._letters.setdefault(letter_id, {})
+        changes["updated_at"] = self.now
+        if current:
+            changes["state"] = state
+            if reason is not None:
+                changes["reason"] = reason
+            if channel is not None:
+                changes["channel"] = channel
+        for kind in _follow_up_kinds(state, current=current):
+            self.enqueue(kind, letter_id=letter_id)
+        if sending_system_id in self._webhook_systems:
+            self.enqueue(WEBHOOK, letter_id=letter_id, payload={"event_id": event_id})
+        return event_id
+
+    def change(self, letter_id: str, **values: object) -> None:
+        """Set other columns of a letter (operator, TransId …) in the same update."""
+        changes = self._letters.setdefault(letter_id, {})
+        changes.update(values)
+        changes.setdefault("updated_at", self.now)
+
+    def enqueue(
+        self,
+        kind: str,
+        *,
+        letter_id: str | None = None,
+        run_at: dt.datetime | None = None,
+        payload: dict[str, object] | None = None,
+    ) -> None:
+        """Queue a job with the batch (as `jobs.queue.enqueue` does for one)."""
+        self._jobs.append(
+            {
+                "kind": kind,
+                "letter_id": letter_id,
+                "payload": payload,
+                "run_at": run_at or self.now,
+                "attempts": 0,
+                "created_at": self.now,
+            }
+        )
+
+    def write(self, session: Session) -> None:
+        """Insert the events and jobs and update the letters, in the caller's transaction."""
+        if self._events:
+            session.execute(insert(LetterEvent), self._events)
+        if self._jobs:
+            session.execute(insert(Job), self._jobs)
+        by_columns: dict[tuple[str, ...], list[dict[str, object]]] = defaultdict(list)
+        for letter_id, changes in self._letters.items():
+            by_columns[tuple(sorted(changes))].append({"id": letter_id, **changes})
+        for rows in by_columns.values():
+            session.execute(update(Letter), rows)
+        self._events, self._jobs, self._letters = [], [], {}
