@@ -218,6 +218,16 @@ class Settings(BaseSettings):
     worker_threads: int = Field(
         default=2, description="Worker threads inside `utskick serve` (0: none; run workers)."
     )
+    deliveries_per_claim: int = Field(
+        default=32,
+        ge=1,
+        description="How many deliveries a worker thread claims at once and records together.",
+    )
+    deliveries_in_flight: int = Field(
+        default=16,
+        ge=1,
+        description="How many deliveries one process has on the wire at once (all its threads).",
+    )
     lease_seconds: float = Field(
         default=60.0, description="How long a claimed job is a worker's before others retry it."
     )

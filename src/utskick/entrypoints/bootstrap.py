@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 import httpx
@@ -37,6 +38,7 @@ from utskick.switch.far import AddressRegister
 from utskick.switch.precheck import Precheck, address_register_for, drop_far_connections
 
 T = TypeVar("T")
+U = TypeVar("U")
 
 
 class OperatorClientUnavailableError(RuntimeError):
@@ -73,6 +75,7 @@ class Adapters:
         self._registration_client: httpx.Client | None = None
         self._precheck = precheck
         self._lock = threading.RLock()
+        self._in_flight_pool: ThreadPoolExecutor | None = None
 
     def _kept(self, name: str, build: Callable[[], T]) -> T:
         """The adapter kept in attribute `name`, built under the lock on first use."""
@@ -170,6 +173,23 @@ class Adapters:
         """The client that registers letters in the case or records system (signed JSON)."""
         return self._kept("_registration_client", lambda: registration_client(self.settings))
 
+    def in_flight(self, work: Callable[[T], U], items: Sequence[T]) -> list[U]:
+        """Run `work` over the items, up to `deliveries_in_flight` at once; results in order.
+
+        One pool for the process: every worker thread's deliveries share it, so that the
+        operators see at most that many requests from this process at a time.
+        """
+        if len(items) <= 1:
+            return [work(item) for item in items]
+        with self._lock:
+            if self._in_flight_pool is None:
+                self._in_flight_pool = ThreadPoolExecutor(
+                    max_workers=max(1, self.settings.deliveries_in_flight),
+                    thread_name_prefix="utskick-delivery",
+                )
+            pool = self._in_flight_pool
+        return list(pool.map(work, items))
+
     def close(self) -> None:
         """Close the HTTP clients held here; a later use builds them again.
 
@@ -179,6 +199,9 @@ class Adapters:
         """
         drop_far_connections()
         with self._lock:
+            if self._in_flight_pool is not None:
+                self._in_flight_pool.shutdown(wait=True)
+                self._in_flight_pool = None
             if self._webhook_client is not None:
                 self._webhook_client.close()
                 self._webhook_client = None

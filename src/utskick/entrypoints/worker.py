@@ -18,6 +18,7 @@ import threading
 import uuid
 from collections.abc import Callable, Sequence
 from types import FrameType
+from typing import TypeVar
 
 import httpx
 from sqlalchemy import Engine
@@ -56,13 +57,15 @@ from utskick.records.export_file import write_registration_file
 from utskick.records.intake import MAX_BATCH as MAX_RECORD_BATCH
 from utskick.records.intake import record_jobs
 from utskick.records.registration import register_job
-from utskick.relay.deliver import RelayDependencies, deliver_job, fallback_job
+from utskick.relay.deliver import RelayDependencies, deliver_jobs, fallback_job
 from utskick.relay.operator import MailboxOperatorClient
 from utskick.settings import Settings
 from utskick.switch.classify import MAX_BATCH, classify_jobs
 from utskick.switch.far import AddressRegister, FarUnavailableError, Reachability
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 class Worker:
@@ -164,6 +167,14 @@ class Worker:
                 self.worker_id, now=now, limit=MAX_RECORD_BATCH - 1, kinds=[RECORD]
             )
             self._run_record([job, *fellows])
+        elif job.kind == DELIVER:
+            fellows = self.queue.claim(
+                self.worker_id,
+                now=now,
+                limit=max(0, self.settings.deliveries_per_claim - 1),
+                kinds=[DELIVER],
+            )
+            self._run_deliver([job, *fellows])
         else:
             self._settle(job, self._run_one(job))
         return True
@@ -194,6 +205,7 @@ class Worker:
                 settings=self.settings,
                 clock=self.clock,
                 actor=self.actor,
+                owner=self.worker_id,
             )
         except Exception as error:
             logger.exception("worker %s: classifying %d letters failed", self.worker_id, len(jobs))
@@ -244,10 +256,25 @@ class Worker:
             outcomes = {job.id: self._retry_after_error(job, error) for job in jobs}
         self._settle_all(outcomes)
 
+    def _run_deliver(self, jobs: list[ClaimedJob]) -> None:
+        """Deliver a set of letters, several in flight at once, and record them in one go.
+
+        The outcomes and the jobs' ends are written in one transaction by `deliver_jobs`;
+        the leases are renewed while the set is on the wire (a slow operator may take
+        minutes to answer them all).
+        """
+
+        def work() -> None:
+            deliver_jobs(jobs, self.relay(), send=self.adapters.in_flight, owner=self.worker_id)
+
+        try:
+            self._with_leases_kept([job.id for job in jobs], work)
+        except Exception as error:
+            logger.exception("worker %s: delivering %d letters failed", self.worker_id, len(jobs))
+            self._settle_all({job.id: self._retry_after_error(job, error) for job in jobs})
+
     def _run_one(self, job: ClaimedJob) -> Retry | None:  # noqa: PLR0911 (one return per job kind)
         try:
-            if job.kind == DELIVER:
-                return deliver_job(job, self.relay())
             if job.kind == FALLBACK:
                 return fallback_job(job, self.relay(), self.queue)
             if job.kind == PRINT_CLOSE:
@@ -272,7 +299,7 @@ class Worker:
                     client=self.adapters.registration_client,
                 )
             if job.kind == RECORDS_DAILY:
-                return self._with_lease_kept(job, lambda: self._run_daily(job))
+                return self._with_leases_kept([job.id], lambda: self._run_daily(job))
             if job.kind == WEBHOOK:
                 return webhook_job(
                     job,
@@ -302,11 +329,12 @@ class Worker:
             export=export,
         )
 
-    def _with_lease_kept(self, job: ClaimedJob, work: Callable[[], Retry | None]) -> Retry | None:
-        """Run a job that may take longer than a lease, renewing the lease while it runs.
+    def _with_leases_kept(self, job_ids: list[int], work: Callable[[], T]) -> T:
+        """Run work that may take longer than a lease, renewing the jobs' leases meanwhile.
 
         The daily records run disposes of and exports as much as is due, which may take
-        minutes; without renewal another worker would take the same job when the lease ran out.
+        minutes, and a set of deliveries waits for slow operators; without renewal another
+        worker would take the same jobs when the lease ran out.
         """
         done = threading.Event()
         interval = max(1.0, self.settings.lease_seconds / 3)
@@ -314,14 +342,16 @@ class Worker:
         def keep() -> None:
             while not done.wait(interval):
                 try:
-                    if not self.queue.extend(self.worker_id, job.id, now=self.clock()):
+                    if not self.queue.extend(self.worker_id, job_ids, now=self.clock()):
                         return
                 except OperationalError:
                     logger.warning(
-                        "worker %s: could not renew the lease of job %s", self.worker_id, job.id
+                        "worker %s: could not renew the leases of %d jobs",
+                        self.worker_id,
+                        len(job_ids),
                     )
 
-        keeper = threading.Thread(target=keep, name=f"lease-{job.id}", daemon=True)
+        keeper = threading.Thread(target=keep, name=f"lease-{job_ids[0]}", daemon=True)
         keeper.start()
         try:
             return work()

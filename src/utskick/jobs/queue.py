@@ -109,7 +109,7 @@ def reschedule_in(session: Session, owner: str, retries: Mapping[int, Retry]) ->
     if not retries:
         return
     # Core on the table: an executemany with its own WHERE (the ORM's bulk form keys by id).
-    table = cast(Table, Job.__table__)
+    table = cast("Table", Job.__table__)
     session.connection().execute(
         update(table)
         .where(table.c.id == bindparam("job_id"), table.c.lease_owner == owner)
@@ -179,12 +179,13 @@ class JobQueue:
         with Session(self.engine) as session, session.begin():
             complete_in(session, owner, job_ids)
 
-    def extend(self, owner: str, job_id: int, *, now: dt.datetime) -> bool:
-        """Renew a long job's lease to now + lease; False when it is no longer this owner's."""
+    def extend(self, owner: str, job_ids: int | Sequence[int], *, now: dt.datetime) -> bool:
+        """Renew long jobs' leases to now + lease; False when none is this owner's any more."""
+        ids = [job_ids] if isinstance(job_ids, int) else list(job_ids)
         with Session(self.engine) as session, session.begin():
             result = session.execute(
                 update(Job)
-                .where(Job.id == job_id, Job.lease_owner == owner)
+                .where(Job.id.in_(ids), Job.lease_owner == owner)
                 .values(lease_expires=now + self.lease)
                 .execution_options(synchronize_session=False)
             )

@@ -1,14 +1,19 @@
-"""Deliver a letter digitally: build, sign, seal, post to its operator, record what happened.
+"""Deliver letters digitally: many at once, each built, signed, sealed and posted, then recorded.
 
-One `deliver` job per digital letter. The job's unit of work is split in three, so that no
-remote call happens inside a database transaction:
+A worker claims a set of `deliver` jobs and hands them to `deliver_jobs`. The work is split in
+three, so that no remote call happens inside a database transaction:
 
-1. lock the letter, check that it still waits for digital delivery, read what goes out;
-2. sign as the sender, seal as the intermediary, write the request in the wire form set for
-   the letter's operator (`wire_form_for`), post it to the letter's ServiceAdress;
-3. lock the letter again and record DELIVERED (the records work then keeps or removes the
-   content by its rule), RETRYING (the job comes back later, with the same message Id) or the
-   refusal (PAPER or FAILED by policy).
+1. read the letters still waiting for digital delivery, with their attachments and senders,
+   in one short read (`outgoing.prepare`);
+2. for each, sign as the sender, seal as the intermediary, write the request in the wire form
+   set for the letter's operator, and post it to the letter's ServiceAdress: several at once
+   (`send`, a pool of the worker's), since most of the time is the operator's answer;
+3. in one transaction, lock the letters, look at their states again, and record every
+   outcome with a few statements: DELIVERED (the records work then keeps or removes the
+   content by its rule; the letter's fallback job is dropped), RETRYING (the job comes back
+   later, with the same message Id) or the refusal (PAPER or FAILED by policy). When the
+   worker names itself (`owner`), its jobs are completed or rescheduled in that same
+   transaction: an outcome and its job's end are one, whatever crashes when.
 
 The `fallback` job at the letter's deadline moves a letter that is still not delivered to
 paper, unless a delivery attempt is running right now (then it looks again shortly).
@@ -16,70 +21,80 @@ paper, unless a delivery attempt is running right now (then it looks again short
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import hashlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from utskick.jobs.models import Job
 from utskick.jobs.queue import (
     DELIVER,
+    FALLBACK,
     PRINT,
     ClaimedJob,
     JobQueue,
     Retry,
     backoff_seconds,
-    enqueue,
+    complete_in,
+    reschedule_in,
 )
 from utskick.letters import events, vocabulary
-from utskick.letters.content import DIGITAL_ATTACHMENT_CHANNELS
+from utskick.letters.events import EventBatch, systems_with_webhooks
 from utskick.letters.models import Letter
 from utskick.letters.repository import lock_letters
-from utskick.mm.delivery import (
-    Attachment,
-    Delivery,
-    DeliveryDocumentError,
-    SecureMessage,
-    SupportInfo,
+from utskick.relay.operator import MailboxOperatorClient
+from utskick.relay.outgoing import (
+    DELIVERABLE_STATES,
+    PAPER_ATTACHMENT_CHANNEL,
+    Attempt,
+    Delivered,
+    NotDeliverableError,
+    NothingToDo,
+    Outgoing,
+    Refused,
+    Transient,
+    attempt,
+    prepare,
+    wire_form_for,
 )
-from utskick.mm.signing import SigningError, sign_and_seal
-from utskick.mm.soap import MessageTooLargeError, WireForm, deliver_secure_request
-from utskick.relay.operator import (
-    DeliveryRefusedError,
-    MailboxOperatorClient,
-    TransientDeliveryError,
-)
-from utskick.senders.keys import SenderKeyError, signing_identity
-from utskick.senders.models import SenderOrganisation
-from utskick.senders.repository import SenderRepository
-from utskick.settings import Settings, operator_wire_form_key
+from utskick.settings import Settings
 from utskick.switch.rule import DIGITAL
 
 logger = logging.getLogger(__name__)
 
-PAPER_ATTACHMENT_CHANNEL = "paper"
 PAPER_PART = "paper_part"  # the print job's part for a digitally delivered letter's paper
-_DELIVERABLE_STATES = (vocabulary.CLASSIFIED, vocabulary.RETRYING)
 # How soon a fallback looks again while a delivery attempt is running.
 _FALLBACK_RECHECK_SECONDS = 5.0
 
+T = TypeVar("T")
+U = TypeVar("U")
+# Runs a function over items, possibly several at once; results in the items' order.
+Sender = Callable[[Callable[[T], U], Sequence[T]], list[U]]
+
+
+def one_at_a_time(work: Callable[[T], U], items: Sequence[T]) -> list[U]:
+    """Run `work` over the items in this thread (the default `send`)."""
+    return [work(item) for item in items]
+
 
 @dataclass(frozen=True)
-class _Outgoing:
-    letter_id: str
-    service_address: str
+class _Current:
+    """A letter as it stands under the recording transaction's lock."""
+
+    id: str
+    state: str
+    policy: str
+    sending_system_id: str
     operator_number: str | None
-    delivery: Delivery
-    sender: SenderOrganisation
-    intermediary: SenderOrganisation
 
 
 @dataclass(frozen=True)
 class RelayDependencies:
-    """What the relay's handlers need besides the job."""
+    """What the relay's handlers need besides the jobs."""
 
     sessions: sessionmaker[Session]
     client: MailboxOperatorClient
@@ -88,249 +103,214 @@ class RelayDependencies:
     actor: str
 
 
-class _NotDeliverableError(Exception):
-    """The letter cannot be built or signed as it is: final, like a refusal."""
+__all__ = [
+    "PAPER_ATTACHMENT_CHANNEL",
+    "PAPER_PART",
+    "RelayDependencies",
+    "deliver_job",
+    "deliver_jobs",
+    "fallback_job",
+    "one_at_a_time",
+    "wire_form_for",
+]
 
 
-def deliver_job(job: ClaimedJob, deps: RelayDependencies) -> Retry | None:  # noqa: PLR0911 (each outcome ends the job its own way)
+def deliver_job(job: ClaimedJob, deps: RelayDependencies) -> Retry | None:
     """Run one `deliver` job; returns a Retry when the job must come back, else None."""
-    if job.letter_id is None:
-        return None
-    try:
-        outgoing = _prepare(job.letter_id, deps)
-    except _NotDeliverableError as error:
-        _record_refused(job.letter_id, None, str(error), deps)
-        return None
-    if outgoing is None:
-        return None  # terminal, cancelled, or not a digital letter: nothing to do
-    try:
-        form = wire_form_for(deps.settings, outgoing.service_address, outgoing.operator_number)
-        request = _sign_and_seal(outgoing, deps.clock().date(), form)
-    except SenderKeyError as error:
-        # A configuration problem the administrator can fix: the letter waits (until its
-        # deadline), the job keeps the error.
-        return _retry(job, deps, str(error), record=False)
-    except _NotDeliverableError as error:
-        _record_refused(job.letter_id, None, str(error), deps)
-        return None
-    try:
-        result = deps.client.deliver(outgoing.service_address, request)
-    except DeliveryRefusedError as refusal:
-        _record_refused(job.letter_id, refusal.code, refusal.description, deps)
-        return None
-    except TransientDeliveryError as error:
-        return _retry(job, deps, str(error), record=True)
-    delivered = any(
-        status.delivered and status.recipient_id == outgoing.delivery.recipient_id
-        for status in result.statuses
+    return deliver_jobs([job], deps)[job.id]
+
+
+def deliver_jobs(
+    jobs: Sequence[ClaimedJob],
+    deps: RelayDependencies,
+    *,
+    send: Sender[Outgoing, Attempt] = one_at_a_time,
+    owner: str | None = None,
+) -> dict[int, Retry | None]:
+    """Deliver the letters of these jobs and record what came of each.
+
+    Args:
+        jobs: claimed `deliver` jobs.
+        deps: the database, the operators' client, settings, clock and actor.
+        send: how the letters' attempts are run (several at once by a worker's pool).
+        owner: the claiming worker; when given, the jobs are completed or rescheduled in
+            the transaction that records the outcomes, and the result is empty.
+
+    Returns:
+        Each job's outcome (a Retry, or None when it is done) not already settled.
+    """
+    letter_jobs = [job for job in jobs if job.letter_id is not None]
+    with deps.sessions() as session:
+        prepared = prepare(session, [job.letter_id or "" for job in letter_jobs])
+    today = deps.clock().date()
+    sendable = [o for o in prepared.values() if isinstance(o, Outgoing)]
+
+    def run(outgoing: Outgoing) -> Attempt:
+        return attempt(outgoing, client=deps.client, settings=deps.settings, today=today)
+
+    attempts: dict[str, Attempt] = dict(
+        zip((o.letter_id for o in sendable), send(run, sendable), strict=True)
     )
-    if not delivered:
-        _record_refused(
-            job.letter_id,
-            None,
-            "operatören svarade att brevet inte levererades (Delivered=false)",
-            deps,
-        )
-        return None
-    digest = hashlib.sha256(request).hexdigest()
-    _record_delivered(job.letter_id, result.trans_id, digest, form, deps)
-    return None
+    for letter_id, item in prepared.items():
+        if isinstance(item, NotDeliverableError):
+            attempts[letter_id] = Refused(None, str(item))
+    return _record(jobs, attempts, deps, owner)
 
 
-def _prepare(letter_id: str, deps: RelayDependencies) -> _Outgoing | None:
-    with deps.sessions() as session, session.begin():
-        lock_letters(session, [letter_id])
-        letter = session.get(Letter, letter_id)
-        if (
-            letter is None
-            or letter.state not in _DELIVERABLE_STATES
-            or letter.channel != DIGITAL
-            or not letter.service_address
-        ):
-            return None
-        senders = SenderRepository(session)
-        sender = senders.get(letter.sender_number)
-        intermediary = senders.intermediary()
-        if sender is None:
-            raise _NotDeliverableError(
-                f"avsändarorganisationen {letter.sender_number} finns inte längre bland avsändarna"
-            )
-        if intermediary is None:
-            raise _NotDeliverableError(
-                "ingen avsändarorganisation är förmedlare, så brevet kan inte förseglas"
-            )
-        delivery = _delivery_of(letter, sender)
-        return _Outgoing(
-            letter.id,
-            letter.service_address,
-            letter.operator_number,
-            delivery,
-            sender,
-            intermediary,
-        )
-
-
-def _delivery_of(letter: Letter, sender: SenderOrganisation) -> Delivery:
-    metadata: list[tuple[str, str]] = []
-    if letter.case_number:
-        metadata.append(("Diarienummer", letter.case_number))
-    if letter.message_type:
-        metadata.append(("Meddelandetyp", letter.message_type))
-    if letter.eservice_url:
-        metadata.append(("E-tjänst", letter.eservice_url))
-    attachments = tuple(
-        Attachment(a.filename, a.content or b"", a.content_type)
-        for a in letter.attachments
-        if a.channel in DIGITAL_ATTACHMENT_CHANNELS
-    )
-    message = SecureMessage(
-        id=letter.message_id,
-        subject=letter.subject,
-        support_info=SupportInfo(
-            # The letter's own (the officer's contact details), else the organisation's.
-            text=letter.support_text or sender.support_text or sender.name,
-            url=sender.support_url,
-            phone_number=sender.support_phone,
-            email_address=sender.support_email,
-        ),
-        body=(letter.body or "").encode("utf-8"),
-        body_content_type=letter.body_type,
-        attachments=attachments,
-        metadata=tuple(metadata),
-    )
-    return Delivery(
-        sender_id="16" + sender.organisation_number,
-        sender_name=sender.name,
-        recipient_id=letter.recipient_id,
-        messages=(message,),
-        sender_attention=letter.department,
-        reference=letter.reference,
-        correlation_id=letter.id,
-    )
-
-
-def wire_form_for(
-    settings: Settings, service_address: str, operator_number: str | None
-) -> WireForm:
-    """The wire form for an operator: set for its ServiceAdress, else for it, else prefixed."""
-    forms: dict[str, str] = {}
-    for key, value in settings.operator_wire_forms.items():
-        # Keys are normalised when the settings load; again here for settings made in code.
-        with contextlib.suppress(ValueError):
-            forms[operator_wire_form_key(key)] = value
-    for operator in (service_address, operator_number):
-        try:
-            form = forms.get(operator_wire_form_key(operator or ""))
-        except ValueError:
-            continue  # no operator given, or an id in a form no setting can name
-        if form is not None:
-            return WireForm(form)
-    return WireForm.PREFIXED
-
-
-def _sign_and_seal(outgoing: _Outgoing, today: dt.date, form: WireForm) -> bytes:
-    sender_key = signing_identity(outgoing.sender)
-    sealer_key = signing_identity(outgoing.intermediary)
-    try:
-        sealed = sign_and_seal(outgoing.delivery, sender_key, sealer_key, received_on=today)
-        return deliver_secure_request(sealed, form)
-    except (DeliveryDocumentError, SigningError, MessageTooLargeError) as error:
-        raise _NotDeliverableError(str(error)) from None
-
-
-def _retry(job: ClaimedJob, deps: RelayDependencies, error: str, *, record: bool) -> Retry | None:
-    settings = deps.settings
-    delay = backoff_seconds(job.attempts, settings.retry_base_seconds, settings.retry_max_seconds)
+def _record(
+    jobs: Sequence[ClaimedJob],
+    attempts: dict[str, Attempt],
+    deps: RelayDependencies,
+    owner: str | None,
+) -> dict[int, Retry | None]:
+    """Record every attempt in one transaction; each job's outcome."""
     now = deps.clock()
-    at = now + dt.timedelta(seconds=delay)
-    if record:
-        with deps.sessions() as session, session.begin():
-            lock_letters(session, [job.letter_id or ""])
-            letter = session.get(Letter, job.letter_id)
-            if letter is None or letter.state not in _DELIVERABLE_STATES:
-                return None
-            events.record(
-                session,
-                letter,
-                vocabulary.RETRYING,
-                actor=deps.actor,
-                now=now,
-                detail=f"Leveransen misslyckades och görs om: {error}",
-                data={"attempt": job.attempts, "next_attempt": at.isoformat()},
-            )
-    return Retry(at, error)
-
-
-def _record_refused(
-    letter_id: str, code: int | None, description: str, deps: RelayDependencies
-) -> None:
-    now = deps.clock()
+    outcomes: dict[int, Retry | None] = {job.id: None for job in jobs}
     with deps.sessions() as session, session.begin():
-        lock_letters(session, [letter_id])
-        letter = session.get(Letter, letter_id)
-        if letter is None or letter.state in vocabulary.SETTLED_STATES:
-            return
-        detail = (
-            f"{vocabulary.text_for(vocabulary.DELIVERY_REFUSED)} Fel {code}: {description}"
-            if code is not None
-            else f"{vocabulary.text_for(vocabulary.DELIVERY_REFUSED)} {description}"
-        )
-        data: dict[str, object] = {"code": code, "description": description}
-        _record_not_delivered(
-            session,
-            letter,
-            vocabulary.DELIVERY_REFUSED,
-            detail,
+        told = [
+            letter_id
+            for letter_id, item in attempts.items()
+            if not isinstance(item, NothingToDo) and not _silent(item)
+        ]
+        lock_letters(session, told)
+        letters = {
+            row.id: _Current(*row)
+            for row in session.execute(
+                select(
+                    Letter.id,
+                    Letter.state,
+                    Letter.policy,
+                    Letter.sending_system_id,
+                    Letter.operator_number,
+                ).where(Letter.id.in_(told))
+            )
+        }
+        batch = EventBatch(
             actor=deps.actor,
             now=now,
-            data=data,
+            webhook_systems=systems_with_webhooks(session) if letters else (),
         )
+        delivered: list[str] = []
+        for job in jobs:
+            item = attempts.get(job.letter_id or "")
+            if item is None or isinstance(item, NothingToDo):
+                continue
+            row = letters.get(job.letter_id or "")
+            if isinstance(item, Transient):
+                outcomes[job.id] = _retry_after(job, item, row, batch, deps, now)
+            elif isinstance(item, Delivered):
+                if _record_delivered(job.letter_id or "", item, row, batch):
+                    delivered.append(job.letter_id or "")
+            elif row is not None and row.state not in vocabulary.SETTLED_STATES:
+                _add_refused(row, item, batch)
+        batch.write(session)
+        if delivered:
+            # The deadline's fallback has nothing left to do for a delivered letter.
+            session.execute(delete(Job).where(Job.letter_id.in_(delivered), Job.kind == FALLBACK))
+        if owner is not None:
+            _settle(session, owner, outcomes)
+            return {}
+    return outcomes
+
+
+def _silent(item: Attempt) -> bool:
+    return isinstance(item, Transient) and not item.tell
+
+
+def _settle(session: Session, owner: str, outcomes: dict[int, Retry | None]) -> None:
+    complete_in(session, owner, [job_id for job_id, retry in outcomes.items() if retry is None])
+    reschedule_in(
+        session,
+        owner,
+        {job_id: retry for job_id, retry in outcomes.items() if retry is not None},
+    )
+
+
+def _retry_after(  # noqa: PLR0917 (the facts of one retry)
+    job: ClaimedJob,
+    item: Transient,
+    row: _Current | None,
+    batch: EventBatch,
+    deps: RelayDependencies,
+    now: dt.datetime,
+) -> Retry | None:
+    """The job's next attempt; the letter is told when the attempt failed on the way."""
+    settings = deps.settings
+    delay = backoff_seconds(job.attempts, settings.retry_base_seconds, settings.retry_max_seconds)
+    at = now + dt.timedelta(seconds=delay)
+    if item.tell:
+        if row is None or row.state not in DELIVERABLE_STATES:
+            return None  # gone out another way, or cancelled: nothing to retry
+        batch.add(
+            row.id,
+            row.sending_system_id,
+            vocabulary.RETRYING,
+            detail=f"Leveransen misslyckades och görs om: {item.error}",
+            data={"attempt": job.attempts, "next_attempt": at.isoformat()},
+        )
+    return Retry(at, item.error)
 
 
 def _record_delivered(
-    letter_id: str, trans_id: str, digest: str, form: WireForm, deps: RelayDependencies
-) -> None:
-    now = deps.clock()
-    with deps.sessions() as session, session.begin():
-        lock_letters(session, [letter_id])
-        letter = session.get(Letter, letter_id)
-        if letter is None:
-            return
-        if letter.state in vocabulary.SETTLED_STATES:
-            if letter.state != vocabulary.DELIVERED:
-                logger.error(
-                    "letter %s was delivered (TransId %s) after it became %s",
-                    letter_id,
-                    trans_id,
-                    letter.state,
-                )
-            return
-        letter.trans_id = trans_id
-        letter.delivered_digest = digest
-        data: dict[str, object] = {"trans_id": trans_id, "digest": digest, "wire_form": str(form)}
-        if letter.operator_number:
-            data["operator"] = letter.operator_number
-        paper_only = [
-            a.filename for a in letter.attachments if a.channel == PAPER_ATTACHMENT_CHANNEL
-        ]
-        if paper_only:
-            # The letter asked for both channels: its paper part goes to the print service.
-            data["paper_part"] = {"state": vocabulary.PAPER, "attachments": paper_only}
-        events.record(
-            session,
-            letter,
-            vocabulary.DELIVERED,
-            actor=deps.actor,
-            now=now,
-            reason=vocabulary.REACHABLE,
-            detail="Brevet är levererat till mottagarens digitala brevlåda.",
-            data=data,
-            channel=DIGITAL,
-        )
-        if paper_only:
-            enqueue(session, PRINT, now=now, letter_id=letter.id, payload={"part": PAPER_PART})
-        # What happens to the content now is the records rule's business: the `record` job
-        # queued by the DELIVERED event removes it when the sending system keeps the record.
+    letter_id: str, item: Delivered, row: _Current | None, batch: EventBatch
+) -> bool:
+    """Add the DELIVERED event unless the letter already has its outcome; whether it was added."""
+    if row is None:
+        return False
+    state = row.state
+    if state in vocabulary.SETTLED_STATES:
+        if state != vocabulary.DELIVERED:
+            logger.error(
+                "letter %s was delivered (TransId %s) after it became %s",
+                letter_id,
+                item.trans_id,
+                state,
+            )
+        return False
+    data: dict[str, object] = {
+        "trans_id": item.trans_id,
+        "digest": item.digest,
+        "wire_form": str(item.form),
+    }
+    if row.operator_number:
+        data["operator"] = row.operator_number
+    if item.paper_only:
+        # The letter asked for both channels: its paper part goes to the print service.
+        data["paper_part"] = {"state": vocabulary.PAPER, "attachments": list(item.paper_only)}
+    batch.change(letter_id, trans_id=item.trans_id, delivered_digest=item.digest)
+    batch.add(
+        letter_id,
+        row.sending_system_id,
+        vocabulary.DELIVERED,
+        reason=vocabulary.REACHABLE,
+        detail="Brevet är levererat till mottagarens digitala brevlåda.",
+        data=data,
+        channel=DIGITAL,
+    )
+    if item.paper_only:
+        batch.enqueue(PRINT, letter_id=letter_id, payload={"part": PAPER_PART})
+    # What happens to the content now is the records rule's business: the `record` job
+    # queued by the DELIVERED event removes it when the sending system keeps the record.
+    return True
+
+
+def _add_refused(row: _Current, item: Refused, batch: EventBatch) -> None:
+    refused = vocabulary.text_for(vocabulary.DELIVERY_REFUSED)
+    detail = (
+        f"{refused} Fel {item.code}: {item.description}"
+        if item.code is not None
+        else f"{refused} {item.description}"
+    )
+    digital_only = row.policy == vocabulary.DIGITAL_ONLY
+    batch.add(
+        row.id,
+        row.sending_system_id,
+        vocabulary.FAILED if digital_only else vocabulary.PAPER,
+        reason=vocabulary.DELIVERY_REFUSED,
+        detail=detail,
+        data={"code": item.code, "description": item.description},
+        channel=None if digital_only else "paper",
+    )
 
 
 def _record_not_delivered(

@@ -23,10 +23,11 @@ from utskick.jobs.queue import (
     ClaimedJob,
     Retry,
     backoff_seconds,
-    enqueue,
+    complete_in,
     utc,
 )
 from utskick.letters import events, vocabulary
+from utskick.letters.events import EventBatch, systems_with_webhooks
 from utskick.letters.models import Letter, LetterEvent
 from utskick.letters.repository import lock_letters
 from utskick.settings import Settings
@@ -60,8 +61,13 @@ def classify_jobs(
     settings: Settings,
     clock: Callable[[], dt.datetime],
     actor: str,
+    owner: str | None = None,
 ) -> dict[int, Retry | None]:
-    """Classify the letters of these jobs; returns each job's outcome (None: done)."""
+    """Classify the letters of these jobs; returns each job's outcome (None: done).
+
+    When the claiming worker names itself (`owner`), the jobs of the letters classified
+    are completed in the transaction that records them, and left out of the result.
+    """
     outcomes: dict[int, Retry | None] = {job.id: None for job in jobs}
     job_of_letter = {job.letter_id: job for job in jobs if job.letter_id}
     waiting = _waiting_letters(sessions, list(job_of_letter))
@@ -105,8 +111,23 @@ def classify_jobs(
         answers.update({f"{sender}:{key}": value for key, value in found.items()})
         classifiable.extend(letters)
     if classifiable:
+        settle = None
+        if owner is not None:
+
+            def settle(session: Session, letter_ids: list[str]) -> None:
+                done = [job_of_letter[letter_id].id for letter_id in letter_ids]
+                complete_in(session, owner, done)
+                for job_id in done:
+                    outcomes.pop(job_id, None)
+
         _record(
-            classifiable, answers, sessions=sessions, settings=settings, clock=clock, actor=actor
+            classifiable,
+            answers,
+            sessions=sessions,
+            settings=settings,
+            clock=clock,
+            actor=actor,
+            settle=settle,
         )
     return outcomes
 
@@ -228,7 +249,12 @@ def _record(
     settings: Settings,
     clock: Callable[[], dt.datetime],
     actor: str,
+    settle: Callable[[Session, list[str]], None] | None = None,
 ) -> None:
+    """Record each letter's decision, a chunk per transaction with a few statements each.
+
+    `settle`, when given, ends the chunk's jobs in the same transaction (by letter id).
+    """
     rule = RulePolicy(settings.minimum_age, tuple(settings.operator_allow_list))
     # Short transactions: on SQLite a transaction holds the only write lock, and other
     # workers (deliveries) should not wait for a thousand letters to be recorded.
@@ -237,90 +263,94 @@ def _record(
         now = clock()
         with sessions() as session, session.begin():
             lock_letters(session, chunk)
-            for letter in session.scalars(select(Letter).where(Letter.id.in_(chunk))):
-                if letter.state != vocabulary.RECEIVED:
+            rows = session.execute(
+                select(
+                    Letter.id,
+                    Letter.state,
+                    Letter.sending_system_id,
+                    Letter.sender_number,
+                    Letter.recipient_id,
+                    Letter.policy,
+                    Letter.deliver_by,
+                ).where(Letter.id.in_(chunk))
+            ).all()
+            batch = EventBatch(actor=actor, now=now, webhook_systems=systems_with_webhooks(session))
+            for row in rows:
+                if row.state != vocabulary.RECEIVED:
                     continue  # another worker, or a cancel, came first
-                answer = answers.get(f"{letter.sender_number}:{letter.recipient_id}")
+                answer = answers.get(f"{row.sender_number}:{row.recipient_id}")
                 decision = decide(
-                    letter.recipient_id,
+                    row.recipient_id,
                     answer.status if answer else None,
-                    policy=letter.policy,
+                    policy=row.policy,
                     rule=rule,
                     today=now.date(),
                     failure_reason=answer.failure_reason if answer else None,
                 )
                 detail = answer.failure_detail if answer and answer.failure_detail else None
-                apply_decision(
-                    session,
-                    letter,
-                    decision,
+                _add_decision(
+                    batch,
+                    _Decided(row.id, row.sending_system_id, row.deliver_by, decision),
                     settings=settings,
-                    now=now,
-                    actor=actor,
                     detail=detail,
                 )
+            batch.write(session)
+            if settle is not None:
+                settle(session, chunk)
 
 
-def apply_decision(
-    session: Session,
-    letter: Letter,
-    decision: Decision,
-    *,
-    settings: Settings,
-    now: dt.datetime,
-    actor: str,
-    detail: str | None = None,
+@dataclass(frozen=True)
+class _Decided:
+    letter_id: str
+    sending_system_id: str
+    deliver_by: dt.datetime | None
+    decision: Decision
+
+
+def _add_decision(
+    batch: EventBatch, decided: _Decided, *, settings: Settings, detail: str | None
 ) -> None:
-    """Record the decision on the letter and take its next step (caller commits)."""
-    letter.operator_number = decision.operator_number
-    letter.service_address = decision.service_address
-    channel = decision.channel if decision.channel != IMPOSSIBLE else "none"
+    """The decision's events and next step for one letter, added to the batch."""
+    decision, letter_id, system = decided.decision, decided.letter_id, decided.sending_system_id
+    batch.change(
+        letter_id,
+        operator_number=decision.operator_number,
+        service_address=decision.service_address,
+    )
     data: dict[str, object] = {"channel": decision.channel}
     if decision.operator_number:
         data["operator"] = decision.operator_number
     if decision.operator_name:
         data["operator_name"] = decision.operator_name
     text = vocabulary.text_for(decision.reason)
-    events.record(
-        session,
-        letter,
+    batch.add(
+        letter_id,
+        system,
         vocabulary.CLASSIFIED,
-        actor=actor,
-        now=now,
         reason=decision.reason,
         detail=f"{text} {detail}" if detail else text,
         data=data,
-        channel=channel,
+        channel=decision.channel if decision.channel != IMPOSSIBLE else "none",
     )
     if decision.channel == DIGITAL:
-        enqueue(session, DELIVER, now=now, letter_id=letter.id)
+        batch.enqueue(DELIVER, letter_id=letter_id)
         deadline = (
-            utc(letter.deliver_by)
-            if letter.deliver_by is not None
-            else now + dt.timedelta(seconds=settings.fallback_after_seconds)
+            utc(decided.deliver_by)
+            if decided.deliver_by is not None
+            else batch.now + dt.timedelta(seconds=settings.fallback_after_seconds)
         )
-        enqueue(session, FALLBACK, now=now, letter_id=letter.id, run_at=deadline)
+        batch.enqueue(FALLBACK, letter_id=letter_id, run_at=deadline)
     elif decision.channel == IMPOSSIBLE:
-        events.record(
-            session,
-            letter,
-            vocabulary.NOT_REACHABLE,
-            actor=actor,
-            now=now,
-            reason=decision.reason,
-            detail=text,
-        )
+        batch.add(letter_id, system, vocabulary.NOT_REACHABLE, reason=decision.reason, detail=text)
     else:
-        events.record(
-            session,
-            letter,
+        batch.add(
+            letter_id,
+            system,
             vocabulary.PAPER,
-            actor=actor,
-            now=now,
             reason=decision.reason,
             detail=text,
             channel="paper",
         )
 
 
-__all__ = ["MAX_BATCH", "apply_decision", "classify_jobs", "record_waiting"]
+__all__ = ["MAX_BATCH", "classify_jobs", "record_waiting"]
