@@ -3,11 +3,21 @@
 A SQLite database file is created with mode 0600 before SQLite opens it, so that it and its
 `-wal` and `-shm` files (which SQLite creates with the database file's permissions) are
 readable by their owner only, whatever the umask.
+
+Statement counting, for benchmarks: when the environment variable `UTSKICK_STATEMENT_LOG`
+names a file, every engine this process creates counts its calls to the database driver, and
+the process writes its count to `<file>.<pid>` (`StatementLog`). Unset, nothing is attached
+and nothing is written: the check is one look-up per engine created.
 """
 
 from __future__ import annotations
 
+import atexit
+import json
+import os
 import sqlite3
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +36,12 @@ def normalise_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
+STATEMENT_LOG_VARIABLE = "UTSKICK_STATEMENT_LOG"
+# How often the count is written while the process runs: a benchmark reads the first snapshot
+# taken after its last letter got an outcome, so at most this much idle polling is in it.
+STATEMENT_SNAPSHOT_SECONDS = 0.2
+
+
 def create_database_engine(url: str, **options: Any) -> Engine:
     """An engine for the URL; SQLite gets WAL, foreign keys and a busy timeout per connection."""
     url = normalise_url(url)
@@ -35,8 +51,109 @@ def create_database_engine(url: str, **options: Any) -> Engine:
             prepare_sqlite_file(database)
         engine = create_engine(url, connect_args={"check_same_thread": False}, **options)
         event.listen(engine, "connect", _configure_sqlite)
-        return engine
-    return create_engine(url, pool_pre_ping=True, **options)
+    else:
+        engine = create_engine(url, pool_pre_ping=True, **options)
+    log_file = os.environ.get(STATEMENT_LOG_VARIABLE)
+    if log_file:
+        StatementLog.of_process(Path(log_file)).attach(engine)
+    return engine
+
+
+class StatementLog:
+    """This process's calls to the database driver, counted and written to `<file>.<pid>`.
+
+    Counted: every `execute` or `executemany` SQLAlchemy makes on a driver cursor (its
+    `before_cursor_execute` event fires once per call, and once per batch when it splits an
+    insert of many rows), and the pool's pre-ping on PostgreSQL (one `execute` each time a
+    pooled connection is taken again; a new one is not pinged). Not counted: what runs once
+    per new connection (SQLite's PRAGMAs, the dialect's first look at the server),
+    `commit`/`rollback`, which are no statements, and a driver cursor used directly, past
+    SQLAlchemy (the connector uses none).
+
+    The file holds one JSON object: `statements`, `cpu_seconds` (`time.process_time()`, every
+    thread of the process), `monotonic` (`time.monotonic()`, comparable between processes on
+    one machine) and `final` (written at exit). A daemon thread rewrites it every
+    `STATEMENT_SNAPSHOT_SECONDS` and `atexit` once more, each time whole (written aside, then
+    renamed), so a reader never sees half a file.
+    """
+
+    _process_log: StatementLog | None = None
+    _process_lock = threading.Lock()
+
+    def __init__(self, base: Path) -> None:
+        self.path = base.with_name(f"{base.name}.{os.getpid()}")
+        self._count = 0
+        self._lock = threading.Lock()
+        self._writing = threading.Lock()
+        self._ended = False
+
+    @classmethod
+    def of_process(cls, base: Path) -> StatementLog:
+        """The process's one log (created, written periodically and at exit, on first use)."""
+        with cls._process_lock:
+            if cls._process_log is None:
+                log = cls(base)
+                atexit.register(log.write, final=True)
+                threading.Thread(target=log._write_periodically, daemon=True).start()
+                cls._process_log = log
+            return cls._process_log
+
+    @property
+    def statements(self) -> int:
+        """The calls counted so far."""
+        return self._count
+
+    def attach(self, engine: Engine) -> None:
+        """Count the engine's driver calls (cursor executes and pre-pings)."""
+        event.listen(engine, "before_cursor_execute", self._count_statement)
+        dialect = engine.dialect
+        ping = dialect.do_ping
+
+        def counted_ping(dbapi_connection: Any) -> bool:
+            self._add()
+            return ping(dbapi_connection)
+
+        setattr(dialect, "do_ping", counted_ping)  # noqa: B010 (mypy refuses assigning a method)
+
+    def write(self, *, final: bool = False) -> bool:
+        """Write the count now; False once the final count is written or the file cannot be.
+
+        Whole: aside first, then renamed over the file. Once the final count (at exit) is
+        written, no later snapshot replaces it.
+        """
+        with self._writing:
+            if self._ended:
+                return False
+            self._ended = final
+            snapshot = {
+                "pid": os.getpid(),
+                "statements": self._count,
+                "cpu_seconds": time.process_time(),
+                "monotonic": time.monotonic(),
+                "final": final,
+            }
+            aside = self.path.with_name(f"{self.path.name}.tmp")
+            try:
+                aside.write_text(json.dumps(snapshot), encoding="utf-8")
+                aside.replace(self.path)
+            except OSError:
+                self._ended = True  # the folder is gone: the run that reads it has ended
+                return False
+            return not final
+
+    def _count_statement(self, *_event: object) -> None:
+        self._add()
+
+    def _add(self) -> None:
+        # `+=` is no single step: threads counting at once would lose calls without the lock.
+        with self._lock:
+            self._count += 1
+
+    def _write_periodically(self) -> None:
+        while True:
+            time.sleep(STATEMENT_SNAPSHOT_SECONDS)
+            if not self.write():
+                return
 
 
 def sqlite_file(url: str) -> Path | None:

@@ -1,15 +1,26 @@
-"""End to end: a batch of text letters from `utskick batch submit` until every one is terminal.
+"""End to end: a batch of text letters from `utskick batch submit` until every one has an outcome.
 
-A temporary installation runs the embedded reference in this process on free ports. Extra
-recipients are registered straight in the reference's FaR and mailbox tables so that the
-reachable share (60 %) is spread over many distinct persons; the rest (40 %) are valid
-personnummer that FaR does not know (paper, `not_registered`) and that the reference population
-register knows with an address, so that they are addressed and gathered into print batches
-(`batched`) as in a real run. The submitter and one
-`utskick worker` process run as subprocesses, as in production, and their peak memory is read
-from `/proc/<pid>/status` (VmHWM) while they run.
+A temporary installation runs the reference infrastructure (FaR, population register, both
+mailbox operators) on free ports: in processes of its own when the reference can
+(`ReferenceInfrastructure.start_in_processes`), else on threads of this process. Extra
+recipients are registered straight in the reference's tables, in the mix `batch_mix`
+describes: 60 % reachable, 25 % paper (addressed from the population register and gathered
+into print batches), 15 % that cannot be sent (a pending account or a blocked sender for a
+digital-only notice, a deceased person for paper). The submitter and `--workers` processes of
+`utskick worker` run as subprocesses, as in production.
 
-Whatever way the run ends (Ctrl-C and SIGTERM included), both processes and the reference's
+The clock runs from starting them until the benchmark sees every letter with an outcome
+(polled every 0.2 s). At that moment it reads what the connector's processes spent
+(`batch_processes`): CPU from `/proc` (the submitter, ended by then, from its reaping),
+database driver calls from each child's own count (`UTSKICK_STATEMENT_LOG`), and peak memory
+(VmHWM) followed all along. The CPU figures include each process's start-up (interpreter and
+imports), which is part of what a run costs. The reference's CPU is read from `/proc` for its
+processes; when it runs on threads here, it is this process's whole CPU over the run (its
+polling and reading included), and `reference_cpu_source` says which; per delivery means
+divided by the letters delivered digitally (most of the reference's work is the operators'
+verify-and-store).
+
+Whatever way the run ends (Ctrl-C and SIGTERM included), every process and the reference's
 servers are stopped and the temporary folder (or PostgreSQL schema) is removed.
 """
 
@@ -17,11 +28,9 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import json
 import os
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -30,7 +39,29 @@ from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, func, select, text
 
-from utskick.db.engine import create_database_engine, normalise_url, session_factory
+from utskick.db.engine import (
+    STATEMENT_LOG_VARIABLE,
+    create_database_engine,
+    normalise_url,
+    session_factory,
+)
+from utskick.entrypoints.benchmarks.batch_mix import (
+    REACHABLE,
+    register_addresses,
+    register_reachable,
+    register_recipients,
+    synthetic_personnummer,
+    write_letters,
+)
+from utskick.entrypoints.benchmarks.batch_processes import (
+    PeakMemory,
+    Polled,
+    ReferenceCpu,
+    WorkerGroup,
+    cpu_seconds,
+    reap_with_cpu,
+    statements_at,
+)
 from utskick.entrypoints.benchmarks.cleanup import (
     benchmark_run,
     held_interrupts,
@@ -41,21 +72,28 @@ from utskick.entrypoints.benchmarks.progress import Progress
 from utskick.entrypoints.benchmarks.signing import run_signing_benchmark
 from utskick.entrypoints.embedded import seed_demo_configuration
 from utskick.letters.models import Letter, LetterEvent
-from utskick.letters.vocabulary import OUTCOME_KNOWN_STATES
+from utskick.letters.vocabulary import DELIVERED, OUTCOME_KNOWN_STATES
 from utskick.migrations import migrate
 from utskick.reference.context import ReferenceContext, build_context
 from utskick.reference.runner import ReferenceInfrastructure
 from utskick.reference.runner import free_loopback_ports as _free_ports
 from utskick.reference.settings import ReferenceSettings
-from utskick.reference.store import FarAccount, MailboxAccount, PopulationPerson
-from utskick.reference.world import EXEMPELKOMMUN, NORD, SYD
+from utskick.reference.world import EXEMPELKOMMUN
 
-REACHABLE_SHARE = 0.6
-LETTERS_PER_REACHABLE_PERSON = 4
+# Other benchmarks build their recipients with these.
+__all__ = [
+    "register_addresses",
+    "register_reachable",
+    "run_batch_benchmark",
+    "synthetic_personnummer",
+]
+
 POSTGRES_URL = os.environ.get("UTSKICK_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1/test")
 BATCH_FILE = "batch.ndjson"
+STATEMENT_LOG = "statements"
+SUBMITTER = "submitter"
 # How often the letters are counted for the progress line: while the submitter runs (its end
-# is seen at once regardless), and while the worker finishes (the end of the clock).
+# is seen at once regardless), and while the workers finish (the end of the clock).
 SUBMIT_POLL_SECONDS = 0.5
 WORK_POLL_SECONDS = 0.2
 # No letter getting an outcome for this long means the run is stuck (e.g. FaR failing).
@@ -73,122 +111,15 @@ _PORT_SETTINGS = (
 )
 
 
-def _luhn_digit(nine: str) -> str:
-    total = 0
-    for index, char in enumerate(nine):
-        product = int(char) * (2 if index % 2 == 0 else 1)
-        total += product // 10 + product % 10
-    return str((10 - total % 10) % 10)
-
-
-def synthetic_personnummer(start: int, count: int, *, year: int) -> Iterator[str]:
-    """Valid 12-digit personnummer born in `year` (dates and check digits right), in order."""
-    produced = 0
-    day = dt.date(year, 1, 1)
-    serial = start
-    while produced < count:
-        short = f"{day:%y%m%d}{serial % 1000:03d}"
-        yield f"{day:%Y%m%d}{serial % 1000:03d}{_luhn_digit(short)}"
-        produced += 1
-        serial += 1
-        if serial % 1000 == 0:
-            day += dt.timedelta(days=1)
-
-
-def register_reachable(context: ReferenceContext, ids: list[str]) -> None:
-    """Give each id an active mailbox in FaR and at an operator (alternating Syd and Nord)."""
-    with context.sessions.begin() as session:
-        for index, recipient_id in enumerate(ids):
-            operator = SYD if index % 2 == 0 else NORD
-            session.add(
-                FarAccount(
-                    recipient_id=recipient_id,
-                    operator_number=operator,
-                    account_type="Secure",
-                    pending=False,
-                )
-            )
-            session.add(
-                MailboxAccount(
-                    operator_number=operator,
-                    owner_id=recipient_id,
-                    kind="person",
-                    name=f"Testperson {index}",
-                    active=True,
-                )
-            )
-
-
-def register_addresses(context: ReferenceContext, ids: list[str]) -> None:
-    """Give each id a postal address in the reference population register."""
-    with context.sessions.begin() as session:
-        session.add_all(
-            PopulationPerson(
-                id=person_id,
-                given_name="Testperson",
-                surname=f"Nummer {index}",
-                street=f"Storgatan {index % 200 + 1}",
-                postal_code="12345",
-                city="Exempelstad",
-            )
-            for index, person_id in enumerate(ids)
-        )
-
-
-def write_letters(path: Path, letters: int, reachable: list[str], unreachable: list[str]) -> None:
-    """Write the NDJSON batch: every fifth letter in five to reachable persons 3 of 5 times."""
-    with path.open("w", encoding="utf-8") as file:
-        for number in range(letters):
-            if number % 5 < round(5 * REACHABLE_SHARE):
-                recipient = reachable[number % len(reachable)]
-            else:
-                recipient = unreachable[number % len(unreachable)]
-            line = {
-                "recipient": recipient,
-                "subject": f"Information nr {number}",
-                "body": "Hej! Här kommer information från kommunen om din fastighetsavgift.",
-                "protection_class": 1,
-                "idempotency_key": f"bench-{number}",
-            }
-            file.write(json.dumps(line, ensure_ascii=False) + "\n")
-
-
-class PeakMemory:
-    """Follow a process's peak resident set (VmHWM) until it exits."""
-
-    def __init__(self, pid: int) -> None:
-        self._status = Path(f"/proc/{pid}/status")
-        self.peak_kib = 0
-        self._thread = threading.Thread(target=self._watch, daemon=True)
-        self._thread.start()
-
-    def _read(self) -> bool:
-        """Take the process's VmHWM into the peak; False once the process is gone."""
-        try:
-            for line in self._status.read_text().splitlines():
-                if line.startswith("VmHWM:"):
-                    self.peak_kib = max(self.peak_kib, int(line.split()[1]))
-        except (OSError, ValueError):
-            return False
-        return True
-
-    def _watch(self) -> None:
-        while self._read():
-            time.sleep(0.05)
-
-    def peak_mib(self) -> float:
-        """The highest resident set seen, in MiB (read once more if the process still runs)."""
-        self._read()
-        return round(self.peak_kib / 1024, 1)
-
-
 @dataclass(frozen=True, slots=True)
 class _Measured:
     seconds_submit: float
     seconds_end_to_end: float
-    submitter_peak_mib: float
-    worker_peak_mib: float
     outcomes: dict[str, int]
+    peak_rss_mib: dict[str, float]
+    cpu_seconds: dict[str, float]  # the connector's processes, by name
+    reference_cpu_seconds: dict[str, float]  # over the run, by process (or this one)
+    statements: dict[str, int]  # database driver calls, by process
 
 
 def _count_letters(engine: Engine) -> tuple[int, int]:
@@ -251,13 +182,9 @@ def _reference(home: Path, letters: int) -> tuple[ReferenceContext, int]:
     context = build_context(
         ReferenceSettings.model_validate({"home": home, "run_smtp_sink": False, **ports})
     )
-    reachable_count = max(1, int(letters * REACHABLE_SHARE) // LETTERS_PER_REACHABLE_PERSON)
-    reachable = list(synthetic_personnummer(0, reachable_count, year=1961))
-    unreachable = list(synthetic_personnummer(0, max(1, letters // 4), year=1962))
-    register_reachable(context, reachable)
-    register_addresses(context, unreachable)
-    write_letters(home / BATCH_FILE, letters, reachable, unreachable)
-    return context, len(reachable)
+    persons = register_recipients(context, letters)
+    write_letters(home / BATCH_FILE, letters, persons)
+    return context, len(persons[REACHABLE])
 
 
 def _environment(
@@ -272,6 +199,7 @@ def _environment(
         UTSKICK_TLS_CA_FILE=str(context.pki.ca_certificate),
         UTSKICK_WORKER_THREADS=str(worker_threads),
         UTSKICK_EMBEDDED_REFERENCE="false",
+        **{STATEMENT_LOG_VARIABLE: str(home / STATEMENT_LOG)},
     )
 
 
@@ -290,9 +218,7 @@ def _start(
     )
 
 
-def _work_until_known(
-    engine: Engine, worker: subprocess.Popen[bytes], letters: int, progress: Progress
-) -> None:
+def _work_until_known(engine: Engine, workers: Polled, letters: int, progress: Progress) -> None:
     """Wait until every letter has an outcome; give up when none gets one for a long while.
 
     A worker whose every call fails (FaR answering errors) retries for ever; the benchmark
@@ -304,7 +230,7 @@ def _work_until_known(
         progress.update(known)
         if total >= letters and known == total:
             return
-        if worker.poll() is not None:
+        if workers.poll() is not None:
             raise RuntimeError("utskick worker stannade under mätningen")
         if known != last_known:
             last_known, last_change = known, time.monotonic()
@@ -327,50 +253,93 @@ def _last_event_detail(engine: Engine) -> str:
         return f"{event.state} ({event.reason}): {event.detail}"
 
 
+def _submitted(
+    submitter: subprocess.Popen[bytes], home: Path, engine: Engine, progress: Progress
+) -> float:
+    """Wait for the submitter to end, counting the letters it stored; the CPU it used."""
+    while True:
+        try:
+            used = reap_with_cpu(submitter, SUBMIT_POLL_SECONDS)  # returns the moment it exits
+            break
+        except subprocess.TimeoutExpired:
+            progress.update(_count_letters(engine)[0])
+    if submitter.returncode != 0:
+        summary = (home / "submit.log").read_text(errors="replace")[-2000:]
+        raise RuntimeError(f"utskick batch submit misslyckades: {summary}")
+    return used
+
+
 def _submit_and_work(
-    home: Path, env: dict[str, str], engine: Engine, letters: int, progress: Progress
+    home: Path,
+    env: dict[str, str],
+    engine: Engine,
+    *,
+    letters: int,
+    workers: int,
+    reference: ReferenceCpu,
+    progress: Progress,
 ) -> _Measured:
-    """Run the submitter and one worker until every letter has an outcome; the timings."""
+    """Run the submitter and the workers until every letter has an outcome; the figures."""
     with contextlib.ExitStack() as stack:
+        reference_before = reference.read()
         started = time.perf_counter()
-        worker = _start(stack, ["worker"], env, home / "worker.log")
-        worker_memory = PeakMemory(worker.pid)
+        # The workers first: they are waiting when the first letters arrive, as in production.
+        working = {
+            f"worker-{number}": _start(stack, ["worker"], env, home / f"worker-{number}.log")
+            for number in range(1, workers + 1)
+        }
         submitter = _start(
             stack,
             ["batch", "submit", str(home / BATCH_FILE), "--sender", EXEMPELKOMMUN],
             env,
             home / "submit.log",
         )
-        submitter_memory = PeakMemory(submitter.pid)
+        children = {SUBMITTER: submitter, **working}
+        memory = {name: PeakMemory(process.pid) for name, process in children.items()}
         progress.phase("tar emot breven (utskick batch submit)", letters, "brev")
-        while True:
-            try:
-                submitter.wait(timeout=SUBMIT_POLL_SECONDS)  # returns the moment it exits
-                break
-            except subprocess.TimeoutExpired:
-                progress.update(_count_letters(engine)[0])
+        cpu = {SUBMITTER: _submitted(submitter, home, engine, progress)}
         submitted = time.perf_counter()
-        if submitter.returncode != 0:
-            summary = (home / "submit.log").read_text(errors="replace")[-2000:]
-            raise RuntimeError(f"utskick batch submit misslyckades: {summary}")
         progress.phase("arbetar tills varje brev har ett utfall", letters, "brev")
-        _work_until_known(engine, worker, letters, progress)
-        finished = time.perf_counter()
+        _work_until_known(engine, WorkerGroup(list(working.values())), letters, progress)
+        # The moment of the last outcome: what the processes spent is read now, before the
+        # workers' idle polling adds to it.
+        finished, moment = time.perf_counter(), time.monotonic()
+        cpu |= {name: cpu_seconds(process.pid) for name, process in working.items()}
+        reference_after = reference.read()
+        progress.phase("läser av processerna")
         measured = _Measured(
             seconds_submit=submitted - started,
             seconds_end_to_end=finished - started,
-            submitter_peak_mib=submitter_memory.peak_mib(),
-            worker_peak_mib=worker_memory.peak_mib(),
-            outcomes=_outcomes(engine),  # before the worker stops, as the clock did
+            outcomes=_outcomes(engine),  # before the workers stop, as the clock did
+            peak_rss_mib={name: watch.peak_mib() for name, watch in memory.items()},
+            cpu_seconds=cpu,
+            reference_cpu_seconds={
+                name: seconds - reference_before.get(name, 0.0)
+                for name, seconds in reference_after.items()
+            },
+            statements={
+                name: statements_at(home / STATEMENT_LOG, process.pid, moment)
+                for name, process in children.items()
+            },
         )
         progress.phase("stoppar utskick worker")
     return measured
 
 
 def _measure(
-    home: Path, letters: int, database: str, worker_threads: int, progress: Progress
-) -> tuple[_Measured, int]:
-    """The batch in a temporary installation in `home`; its timings and reachable persons."""
+    home: Path,
+    progress: Progress,
+    *,
+    letters: int,
+    database: str,
+    workers: int,
+    worker_threads: int,
+) -> tuple[_Measured, int, str]:
+    """The batch in a temporary installation in `home`.
+
+    Returns:
+        The figures, how many persons can be reached, and where the reference ran.
+    """
     progress.phase("förbereder referensen, mottagarna och breven")
     with contextlib.ExitStack() as stack:
         context, reachable = _reference(home, letters)
@@ -382,14 +351,28 @@ def _measure(
         progress.phase("startar referensinfrastrukturen")
         infrastructure = ReferenceInfrastructure(context)
         stack.callback(infrastructure.stop)
-        infrastructure.start_in_thread()
+        reference = ReferenceCpu(infrastructure)
         env = _environment(home, url, context, worker_threads)
-        return _submit_and_work(home, env, engine, letters, progress), reachable
+        measured = _submit_and_work(
+            home,
+            env,
+            engine,
+            letters=letters,
+            workers=workers,
+            reference=reference,
+            progress=progress,
+        )
+        return measured, reachable, reference.source
+
+
+def _per(amount: float, count: int, digits: int) -> float | None:
+    return round(amount / count, digits) if count else None
 
 
 def run_batch_benchmark(
     letters: int = 10_000,
     database: str = "sqlite",
+    workers: int = 1,
     worker_threads: int = 4,
     signing_seconds: float = 3.0,
 ) -> dict[str, object]:
@@ -398,35 +381,84 @@ def run_batch_benchmark(
     Args:
         letters: how many letters the batch holds.
         database: `sqlite` or `postgresql` (a fresh schema at UTSKICK_BENCH_POSTGRES_URL).
-        worker_threads: threads of the one `utskick worker` process.
+        workers: how many `utskick worker` processes run.
+        worker_threads: threads of each `utskick worker` process.
         signing_seconds: measuring time of the sign+seal-only comparison.
 
     Returns:
-        Letters per second end to end, the peak memory of both processes, the outcomes, and
-        the ratio to the sign+seal-only rate of this machine.
+        Letters and digital deliveries per second end to end, their ratio to the
+        sign+seal-only rate of this machine in the same run, CPU and database driver calls per
+        letter (and by process), the reference's CPU per delivery, peak memory by process,
+        the outcomes, and the load average when the run began.
     """
+    load_average = [round(load, 2) for load in os.getloadavg()]
     with benchmark_run("bench batch") as progress:
         with temporary_folder(progress, "utskick-bench-batch-") as home:
-            measured, reachable = _measure(home, letters, database, worker_threads, progress)
+            measured, reachable, reference_source = _measure(
+                home,
+                progress,
+                letters=letters,
+                database=database,
+                workers=workers,
+                worker_threads=worker_threads,
+            )
         signing = run_signing_benchmark(seconds=signing_seconds)
+    return _result(
+        measured,
+        letters=letters,
+        database=database,
+        workers=workers,
+        worker_threads=worker_threads,
+        reachable=reachable,
+        reference_source=reference_source,
+        sign_rate=float(signing["messages_per_s"]),
+        load_average=load_average,
+    )
+
+
+def _result(
+    measured: _Measured,
+    *,
+    letters: int,
+    database: str,
+    workers: int,
+    worker_threads: int,
+    reachable: int,
+    reference_source: str,
+    sign_rate: float,
+    load_average: list[float],
+) -> dict[str, object]:
     seconds = measured.seconds_end_to_end
     rate = letters / seconds
-    digital_rate = measured.outcomes.get("delivered/reachable", 0) / seconds
-    sign_rate = float(signing["messages_per_s"])
+    delivered = sum(
+        count for outcome, count in measured.outcomes.items() if outcome.split("/")[0] == DELIVERED
+    )
+    statements = sum(measured.statements.values())
     return {
         "letters": letters,
         "database": database,
+        "workers": workers,
         "worker_threads": worker_threads,
         "distinct_reachable_persons": reachable,
         "seconds_end_to_end": round(seconds, 2),
         "seconds_submit": round(measured.seconds_submit, 2),
         "letters_per_s": round(rate, 1),
-        "digital_letters_per_s": round(digital_rate, 1),
-        "submitter_peak_rss_mib": measured.submitter_peak_mib,
-        "worker_peak_rss_mib": measured.worker_peak_mib,
-        "outcomes": measured.outcomes,
+        "digital_per_s": round(delivered / seconds, 1),
         "sign_seal_messages_per_s": sign_rate,
-        "ratio_to_sign_seal": round(rate / sign_rate, 3),
-        "digital_ratio_to_sign_seal": round(digital_rate / sign_rate, 3),
+        "ratio": round(rate / sign_rate, 3),
+        "connector_cpu_ms_per_letter": _per(1000 * sum(measured.cpu_seconds.values()), letters, 2),
+        "reference_cpu_ms_per_delivery": _per(
+            1000 * sum(measured.reference_cpu_seconds.values()), delivered, 2
+        ),
+        "reference_cpu_source": reference_source,
+        "statements_per_letter": _per(statements, letters, 2),
+        "statements_by_process": measured.statements,
+        "cpu_seconds_by_process": {
+            name: round(used, 2)
+            for name, used in (measured.cpu_seconds | measured.reference_cpu_seconds).items()
+        },
+        "peak_rss_mib": measured.peak_rss_mib,
+        "outcomes": measured.outcomes,
+        "load_average": load_average,
         "cpus": os.cpu_count(),
     }
