@@ -139,8 +139,14 @@ class EventBatch:
         data: Mapping[str, object] | None = None,
         channel: str | None = None,
         current: bool = True,
+        update_letter: bool = True,
     ) -> str:
-        """Add one letter's event (as `record` does) and return its event id."""
+        """Add one letter's event (as `record` does) and return its event id.
+
+        `update_letter` False leaves the letter's row alone: for a letter inserted in this
+        transaction already in the event's state (a received letter), where the update would
+        only rewrite what was just written.
+        """
         event_id = str(uuid.uuid4())
         self._events.append(
             {
@@ -154,14 +160,15 @@ class EventBatch:
                 "data": dict(data) if data else None,
             }
         )
-        changes = self._letters.setdefault(letter_id, {})
-        changes["updated_at"] = self.now
-        if current:
-            changes["state"] = state
-            if reason is not None:
-                changes["reason"] = reason
-            if channel is not None:
-                changes["channel"] = channel
+        if update_letter:
+            changes = self._letters.setdefault(letter_id, {})
+            changes["updated_at"] = self.now
+            if current:
+                changes["state"] = state
+                if reason is not None:
+                    changes["reason"] = reason
+                if channel is not None:
+                    changes["channel"] = channel
         for kind in _follow_up_kinds(state, current=current):
             self.enqueue(kind, letter_id=letter_id)
         if sending_system_id in self._webhook_systems:
@@ -196,10 +203,14 @@ class EventBatch:
 
     def write(self, session: Session) -> None:
         """Insert the events and jobs and update the letters, in the caller's transaction."""
+        # render_nulls: rows with and without a reason (or payload) stay one statement, and
+        # a job without a payload is SQL NULL, as a `Job` added one by one is.
         if self._events:
-            session.execute(insert(LetterEvent), self._events)
+            session.execute(
+                insert(LetterEvent), self._events, execution_options={"render_nulls": True}
+            )
         if self._jobs:
-            session.execute(insert(Job), self._jobs)
+            session.execute(insert(Job), self._jobs, execution_options={"render_nulls": True})
         by_columns: dict[tuple[str, ...], list[dict[str, object]]] = defaultdict(list)
         for letter_id, changes in self._letters.items():
             by_columns[tuple(sorted(changes))].append({"id": letter_id, **changes})

@@ -4,15 +4,18 @@ A letter is accepted only whole: every check runs before anything is added to th
 so a refused letter leaves nothing behind. An accepted letter is stored with its
 attachments, its first event (`received`) and its first job (`classify`) in the caller's
 transaction; the caller commits, and only then does the letter count as accepted.
+
+`accept` takes one letter (the unit of work, a few statements per letter); `accept_many`
+takes a chunk of a batch, decides about each letter as `accept` would and writes the chunk
+in a few statements (`utskick.letters.bulk_accept`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import hashlib
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from sqlalchemy.orm import Session
 
@@ -20,6 +23,13 @@ from utskick.identity import InvalidIdentityError, parse_organisation
 from utskick.jobs.models import Job
 from utskick.jobs.queue import CLASSIFY
 from utskick.letters import events, vocabulary
+from utskick.letters.bulk_accept import (
+    Accepted,
+    AcceptOutcome,
+    KnownKeys,
+    NewLetters,
+    attachment_rows,
+)
 from utskick.letters.inputs import (
     MAX_REFERENCE_LENGTH,
     AttachmentInput,
@@ -38,7 +48,7 @@ from utskick.letters.inputs import (
     request_fingerprint,
     same_request,
 )
-from utskick.letters.models import Letter, LetterAttachment
+from utskick.letters.models import Letter, LetterAttachment, MessageType
 from utskick.letters.repository import LetterRepository
 from utskick.letters.text_checks import refused_character
 from utskick.mm import delivery as wire
@@ -97,9 +107,11 @@ class LetterService:
         self.clock = clock
         self.letters = LetterRepository(session)
         self.senders = SenderRepository(session)
-        # Sender organisations looked up once per service (a batch accepts thousands of
-        # letters from the same one; each lookup would also flush the letters before it).
+        # Sender organisations and message types looked up once per service (a batch accepts
+        # thousands of letters from the same few; each lookup would also flush the letters
+        # before it).
         self._sender_cache: dict[str, SenderOrganisation | None] = {}
+        self._message_type_cache: dict[str, MessageType | None] = {}
 
     def accept(
         self,
@@ -138,16 +150,91 @@ class LetterService:
                 return earlier, False
         now = self.clock()
         checked = self._checked(system, letter, now)
-        stored = self._new_letter(system, letter, checked, now)
-        stored.idempotency_key = key or stored.id
-        stored.batch_id = batch_id
-        stored.request_fingerprint = fingerprint
+        row = self._letter_row(
+            system, letter, checked, now, key=key, fingerprint=fingerprint, batch_id=batch_id
+        )
+        stored = Letter(
+            **row,
+            attachments=[
+                LetterAttachment(**values) for values in attachment_rows(checked.attachments)
+            ],
+        )
         self.letters.add(stored)
         events.record(self.session, stored, vocabulary.RECEIVED, actor=actor, now=now)
         self.session.add(
             Job(kind=CLASSIFY, letter_id=stored.id, run_at=now, attempts=0, created_at=now)
         )
         return stored, True
+
+    def accept_many(
+        self,
+        system: SendingSystem,
+        letters: Sequence[LetterInput],
+        *,
+        actor: str,
+        batch_id: str | None = None,
+    ) -> list[AcceptOutcome]:
+        """Check a chunk of letters and store the good ones in a few statements (caller commits).
+
+        Each letter is decided as `accept` decides it, in the chunk's order: a key stored
+        before, or by an earlier letter of the chunk, gives that letter back if the content is
+        the same and is refused if not; a refused letter leaves nothing behind. What is stored
+        per letter is what `accept` stores. The statements do not grow with the chunk: the
+        keys are read in one, each table is written with one executemany. The chunk's letters
+        share one time of receipt.
+
+        Returns:
+            Per letter, in order: `Accepted` (its id, and whether it was created now), or the
+            `LetterRejectedError` (an `IdempotencyConflictError` for a key used with other
+            content) that refused it.
+
+        Raises:
+            sqlalchemy.exc.IntegrityError: another submitter stored one of the keys meanwhile;
+                the caller rolls back and tries the chunk again (the key is then found).
+        """
+        if not letters:
+            return []
+        now = self.clock()
+        known = KnownKeys(self.session, system.id, letters)
+        new = NewLetters(
+            actor=actor, now=now, webhook_systems=events.systems_with_webhooks(self.session)
+        )
+        outcomes: list[AcceptOutcome] = []
+        for letter in letters:
+            try:
+                outcomes.append(
+                    self._accept_into(new, known, system, letter, now=now, batch_id=batch_id)
+                )
+            except LetterRejectedError as error:
+                outcomes.append(error)
+        new.write(self.session)
+        return outcomes
+
+    def _accept_into(
+        self,
+        new: NewLetters,
+        known: KnownKeys,
+        system: SendingSystem,
+        letter: LetterInput,
+        *,
+        now: dt.datetime,
+        batch_id: str | None,
+    ) -> Accepted:
+        """One letter of a chunk, as `accept` decides it; a new one joins `new`."""
+        key = checked_idempotency_key(letter.idempotency_key)
+        fingerprint = request_fingerprint(letter)
+        if key is not None:
+            earlier = known.earlier(key, letter, fingerprint)
+            if earlier is not None:
+                return earlier
+        checked = self._checked(system, letter, now)
+        row = self._letter_row(
+            system, letter, checked, now, key=key, fingerprint=fingerprint, batch_id=batch_id
+        )
+        new.add(row, attachment_rows(checked.attachments))
+        letter_id = str(row["id"])
+        known.remember(str(row["idempotency_key"]), letter_id, fingerprint)
+        return Accepted(letter_id, created=True)
 
     def _checked(
         self, system: SendingSystem, letter: LetterInput, now: dt.datetime
@@ -181,54 +268,50 @@ class LetterService:
             postal_address=postal_address,
         )
 
-    def _new_letter(
+    def _letter_row(
         self,
         system: SendingSystem,
         letter: LetterInput,
         checked: _CheckedLetter,
         now: dt.datetime,
-    ) -> Letter:
-        """The letter row with its attachments, as checked; received now."""
+        *,
+        key: str | None,
+        fingerprint: str,
+        batch_id: str | None,
+    ) -> dict[str, object]:
+        """The new letter's columns, as checked; received now (one shape for both ways in)."""
         letter_id = str(uuid.uuid4())
-        return Letter(
-            id=letter_id,
-            sending_system_id=system.id,
-            sender_number=checked.sender_number,
-            department=checked.department,
-            recipient_id=checked.recipient,
-            subject=letter.subject,
-            body_type=letter.body_type,
-            body=letter.body,
-            protection_class=checked.protection_class,
-            message_type=letter.message_type,
-            policy=letter.policy,
-            eservice_url=checked.eservice_url,
-            support_text=checked.support_text,
-            case_number=letter.case_number,
-            reference=letter.reference,
-            postal_address=checked.postal_address,
-            message_id=uuid.uuid4().hex,
-            created_at=now,
-            deliver_by=(
+        return {
+            "id": letter_id,
+            "sending_system_id": system.id,
+            # A letter without a key of its own is its own key: its id.
+            "idempotency_key": key or letter_id,
+            "batch_id": batch_id,
+            "request_fingerprint": fingerprint,
+            "sender_number": checked.sender_number,
+            "department": checked.department,
+            "recipient_id": checked.recipient,
+            "subject": letter.subject,
+            "body_type": letter.body_type,
+            "body": letter.body,
+            "protection_class": checked.protection_class,
+            "message_type": letter.message_type,
+            "policy": letter.policy,
+            "eservice_url": checked.eservice_url,
+            "support_text": checked.support_text,
+            "case_number": letter.case_number,
+            "reference": letter.reference,
+            "postal_address": checked.postal_address,
+            "message_id": uuid.uuid4().hex,
+            "created_at": now,
+            "deliver_by": (
                 now + dt.timedelta(seconds=self.settings.fallback_after_seconds)
                 if letter.policy == vocabulary.DIGITAL_OR_PAPER
                 else None
             ),
-            state=vocabulary.RECEIVED,
-            updated_at=now,
-            attachments=[
-                LetterAttachment(
-                    position=position,
-                    filename=attachment.filename,
-                    content_type=attachment.content_type,
-                    channel=attachment.channel,
-                    size=len(attachment.content),
-                    sha256=hashlib.sha256(attachment.content).hexdigest(),
-                    content=attachment.content,
-                )
-                for position, attachment in enumerate(checked.attachments, start=1)
-            ],
-        )
+            "state": vocabulary.RECEIVED,
+            "updated_at": now,
+        }
 
     def cancel(self, system: SendingSystem, letter_id: str, *, actor: str) -> Letter:
         """Cancel a letter before anything went out; its pending work is dropped (caller commits).
@@ -351,7 +434,10 @@ class LetterService:
     def _protection_class(self, letter: LetterInput) -> int:
         chosen = letter.protection_class
         if letter.message_type is not None:
-            message_type = self.letters.message_type(letter.message_type)
+            code = letter.message_type
+            if code not in self._message_type_cache:
+                self._message_type_cache[code] = self.letters.message_type(code)
+            message_type = self._message_type_cache[code]
             if message_type is None:
                 raise LetterRejectedError(
                     "message_type",
