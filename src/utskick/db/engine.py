@@ -15,6 +15,7 @@ from __future__ import annotations
 import atexit
 import json
 import os
+import re
 import sqlite3
 import threading
 import time
@@ -83,6 +84,7 @@ class StatementLog:
     def __init__(self, base: Path) -> None:
         self.path = base.with_name(f"{base.name}.{os.getpid()}")
         self._count = 0
+        self._shapes: dict[str, int] = {}
         self._lock = threading.Lock()
         self._writing = threading.Lock()
         self._ended = False
@@ -128,6 +130,7 @@ class StatementLog:
             snapshot = {
                 "pid": os.getpid(),
                 "statements": self._count,
+                "by_shape": dict(self._shapes),
                 "cpu_seconds": time.process_time(),
                 "monotonic": time.monotonic(),
                 "final": final,
@@ -141,19 +144,41 @@ class StatementLog:
                 return False
             return not final
 
-    def _count_statement(self, *_event: object) -> None:
-        self._add()
+    def _count_statement(
+        self,
+        _connection: object,
+        _cursor: object,
+        statement: str,
+        *_rest: object,
+    ) -> None:
+        self._add(statement_shape(statement))
 
-    def _add(self) -> None:
+    def _add(self, shape: str = "ping") -> None:
         # `+=` is no single step: threads counting at once would lose calls without the lock.
         with self._lock:
             self._count += 1
+            self._shapes[shape] = self._shapes.get(shape, 0) + 1
 
     def _write_periodically(self) -> None:
         while True:
             time.sleep(STATEMENT_SNAPSHOT_SECONDS)
             if not self.write():
                 return
+
+
+_SHAPE = re.compile(
+    r"^\s*(?:(INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+\"?(\w+)|(SELECT)\b.*?\bFROM\s+\"?(\w+))",
+    re.IGNORECASE | re.DOTALL,
+)
+
+
+def statement_shape(statement: str) -> str:
+    """What a statement does to which table (`INSERT letter_event`, `SELECT job`), to tally."""
+    match = _SHAPE.match(statement)
+    if match is None:
+        return statement.split(None, 1)[0].upper() if statement.strip() else "?"
+    verb, table = (match[1], match[2]) if match[1] else (match[3], match[4])
+    return f"{verb.split()[0].upper()} {table}"
 
 
 def sqlite_file(url: str) -> Path | None:

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
 from sqlalchemy import create_engine, text
 
 from support.postgres import postgres_schema_url
@@ -14,6 +15,7 @@ from utskick.db.engine import (
     STATEMENT_LOG_VARIABLE,
     StatementLog,
     create_database_engine,
+    statement_shape,
 )
 
 
@@ -93,3 +95,17 @@ def test_a_process_with_the_variable_writes_its_count_at_exit(tmp_path):
     assert written.name == f"statements.{snapshot['pid']}"
     assert snapshot["statements"] == 5, child.stderr
     assert snapshot["final"] is True
+
+
+@pytest.mark.parametrize(
+    ("statement", "shape"),
+    [
+        ("SELECT letter.id, letter.state FROM letter WHERE letter.id IN (?)", "SELECT letter"),
+        ('INSERT INTO "letter_event" (event_id) VALUES (?)', "INSERT letter_event"),
+        ("UPDATE job SET run_at=? WHERE job.id = ?", "UPDATE job"),
+        ("delete from job where id = 1", "DELETE job"),
+        ("SELECT 1", "SELECT"),
+    ],
+)
+def test_statements_are_tallied_by_what_they_do_to_which_table(statement, shape):
+    assert statement_shape(statement) == shape

@@ -119,7 +119,8 @@ class _Measured:
     peak_rss_mib: dict[str, float]
     cpu_seconds: dict[str, float]  # the connector's processes, by name
     reference_cpu_seconds: dict[str, float]  # over the run, by process (or this one)
-    statements: dict[str, int]  # database driver calls, by process
+    # database driver calls by process: in all, and by statement shape (`UPDATE letter`)
+    statements: dict[str, tuple[int, dict[str, int]]]
 
 
 def _count_letters(engine: Engine) -> tuple[int, int]:
@@ -433,7 +434,11 @@ def _result(
     delivered = sum(
         count for outcome, count in measured.outcomes.items() if outcome.split("/")[0] == DELIVERED
     )
-    statements = sum(measured.statements.values())
+    statements = sum(total for total, _shapes in measured.statements.values())
+    by_shape: dict[str, int] = {}
+    for _total, shapes in measured.statements.values():
+        for shape, count in shapes.items():
+            by_shape[shape] = by_shape.get(shape, 0) + count
     return {
         "letters": letters,
         "database": database,
@@ -452,7 +457,10 @@ def _result(
         ),
         "reference_cpu_source": reference_source,
         "statements_per_letter": _per(statements, letters, 2),
-        "statements_by_process": measured.statements,
+        "statements_by_process": {
+            name: total for name, (total, _shapes) in measured.statements.items()
+        },
+        "statements_by_shape": dict(sorted(by_shape.items(), key=lambda item: -item[1])),
         "cpu_seconds_by_process": {
             name: round(used, 2)
             for name, used in (measured.cpu_seconds | measured.reference_cpu_seconds).items()

@@ -160,8 +160,10 @@ def _snapshot(path: Path) -> dict[str, object] | None:
     return loaded if isinstance(loaded, dict) else None
 
 
-def statements_at(base: Path, pid: int, moment: float) -> int:
+def statements_at(base: Path, pid: int, moment: float) -> tuple[int, dict[str, int]]:
     """The driver calls process `pid` counted up to `moment` (`time.monotonic()`) or its end.
+
+    In all, and by what they did to which table (`INSERT letter_event`).
 
     The first snapshot written at or after `moment`, or the final one (the process ended).
 
@@ -176,7 +178,13 @@ def statements_at(base: Path, pid: int, moment: float) -> int:
         if snapshot is not None and (
             snapshot.get("final") is True or _number(snapshot, "monotonic") >= moment
         ):
-            return int(_number(snapshot, "statements"))
+            shapes = snapshot.get("by_shape")
+            by_shape = (
+                {str(k): int(v) for k, v in shapes.items() if isinstance(v, int)}
+                if isinstance(shapes, dict)
+                else {}
+            )
+            return int(_number(snapshot, "statements")), by_shape
         if time.monotonic() > deadline:
             raise RuntimeError(f"processen {pid} skrev inget antal databasanrop i {path}")
         time.sleep(STATEMENT_SNAPSHOT_SECONDS / 4)
