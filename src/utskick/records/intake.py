@@ -20,11 +20,11 @@ import logging
 from collections.abc import Callable, Sequence
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload, sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from utskick.jobs.queue import REGISTER, ClaimedJob, Retry, enqueue
 from utskick.letters import vocabulary
-from utskick.letters.content import remove_delivered_content
+from utskick.letters.content import remove_delivered_contents
 from utskick.letters.models import Letter
 from utskick.letters.repository import lock_letters
 from utskick.records.models import (
@@ -71,54 +71,65 @@ def record_letters(
             select(LetterRecord.letter_id).where(LetterRecord.letter_id.in_(letter_ids))
         )
     )
-    letters = session.scalars(
-        select(Letter)
-        .where(Letter.id.in_([i for i in letter_ids if i not in already]))
-        .options(selectinload(Letter.attachments))
+    rows = session.execute(
+        select(
+            Letter.id,
+            Letter.state,
+            Letter.sender_number,
+            Letter.message_type,
+            Letter.sending_system_id,
+            Letter.updated_at,
+        ).where(
+            Letter.id.in_([i for i in letter_ids if i not in already]),
+            Letter.state.in_(list(vocabulary.TERMINAL_STATES)),
+        )
     ).all()
-    letters = [letter for letter in letters if letter.state in vocabulary.TERMINAL_STATES]
-    if not letters:
+    if not rows:
         return []
     book = RuleBook.load(session)
-    system_ids = {letter.sending_system_id for letter in letters}
     keeps_records: dict[str, bool] = {
         system_id: bool(keeps)
         for system_id, keeps in session.execute(
             select(SendingSystem.id, SendingSystem.keeps_records).where(
-                SendingSystem.id.in_(system_ids)
+                SendingSystem.id.in_({row.sending_system_id for row in rows})
             )
         )
     }
-    made = []
-    for letter in letters:
-        rule = book.rule_for(letter.sender_number, letter.message_type)
+    made: list[LetterRecord] = []
+    emptied: list[str] = []
+    registering: list[str] = []
+    for row in rows:
+        rule = book.rule_for(row.sender_number, row.message_type)
         keeper = rule.keeper_for(
-            system_keeps_records=keeps_records.get(letter.sending_system_id, True)
+            system_keeps_records=keeps_records.get(row.sending_system_id, True)
         )
-        sent = letter.state in SENT_STATES
-        registers = sent and rule.registers
-        record = LetterRecord(
-            letter_id=letter.id,
-            sender_number=letter.sender_number,
-            message_type=letter.message_type or rule.message_type,
-            rule=rule.rule,
-            keeper=keeper,
-            decision=rule.decision,
-            sent_at=letter.updated_at,
-            recorded_at=now,
-            registration=REGISTRATION_PENDING if registers else REGISTRATION_NONE,
-            registration_attempts=0,
-            content_due=rule.content_due(letter.updated_at),
-            metadata_due=rule.metadata_due(letter.updated_at),
+        registers = row.state in SENT_STATES and rule.registers
+        made.append(
+            LetterRecord(
+                letter_id=row.id,
+                sender_number=row.sender_number,
+                message_type=row.message_type or rule.message_type,
+                rule=rule.rule,
+                keeper=keeper,
+                decision=rule.decision,
+                sent_at=row.updated_at,
+                recorded_at=now,
+                registration=REGISTRATION_PENDING if registers else REGISTRATION_NONE,
+                registration_attempts=0,
+                content_due=rule.content_due(row.updated_at),
+                metadata_due=rule.metadata_due(row.updated_at),
+            )
         )
-        session.add(record)
-        made.append(record)
         if (
             keeper == KEPT_BY_SYSTEM
-            and letter.state == vocabulary.DELIVERED
+            and row.state == vocabulary.DELIVERED
             and not settings.keep_content_after_delivery
         ):
-            remove_delivered_content(letter)
+            emptied.append(row.id)
         if registers and settings.records_registration_url:
-            enqueue(session, REGISTER, now=now, letter_id=letter.id)
+            registering.append(row.id)
+    session.add_all(made)
+    remove_delivered_contents(session, emptied)
+    for letter_id in registering:
+        enqueue(session, REGISTER, now=now, letter_id=letter_id)
     return made
