@@ -240,6 +240,7 @@ class Worker:
                 settings=self.settings,
                 clock=self.clock,
                 actor=self.actor,
+                owner=self.worker_id,
             )
         except Exception as error:
             logger.exception("worker %s: addressing %d letters failed", self.worker_id, len(jobs))

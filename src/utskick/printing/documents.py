@@ -8,6 +8,7 @@ personnummer as the reference line: the person's own address is never known here
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from zoneinfo import ZoneInfo
 
 from lxml import html
@@ -51,8 +52,14 @@ class DocumentBuilder:
         self.zone = ZoneInfo(settings.print_timezone)
         self._senders: dict[str, SenderOrganisation | None] = {}
 
-    def build(self, item: PrintItem, letter: Letter) -> PrintLetter:
-        """What is printed for this item."""
+    def build(
+        self, item: PrintItem, letter: Letter, attachments: Sequence[bytes] | None = None
+    ) -> PrintLetter:
+        """What is printed for this item.
+
+        `attachments`: the letter's paper attachments when the caller read them already
+        (for many letters at once, `PrintRepository.paper_attachments_of`); else read here.
+        """
         sender = self._sender(letter.sender_number)
         created = (
             letter.created_at
@@ -81,7 +88,9 @@ class DocumentBuilder:
             footer_lines=_footer(sender, own_support_text=letter.support_text is not None),
             eservice_url=letter.eservice_url,
             support_text=letter.support_text,
-            attachments=tuple(self.repository.paper_attachments(letter.id)),
+            attachments=tuple(
+                self.repository.paper_attachments(letter.id) if attachments is None else attachments
+            ),
         )
 
     def _text(self, item: PrintItem, letter: Letter) -> tuple[str, str]:

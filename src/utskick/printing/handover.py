@@ -21,11 +21,9 @@ appears on the server by the server's rename.
 from __future__ import annotations
 
 import contextlib
-import csv
 import datetime as dt
 import fcntl
 import hashlib
-import io
 import json
 import logging
 import os
@@ -33,15 +31,19 @@ import re
 import shutil
 import unicodedata
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Self
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from utskick.jobs.queue import utc
-from utskick.letters import events, vocabulary
+from utskick.letters import vocabulary
+from utskick.letters.events import EventBatch, systems_with_webhooks
 from utskick.letters.repository import lock_letters
 from utskick.mm.private_files import FILE_MODE, create_private_folders, open_private_file
 from utskick.printing.documents import DocumentBuilder
@@ -53,8 +55,15 @@ from utskick.printing.drops import (
     HandoverError,
     sync_folder,
 )
+from utskick.printing.manifest import (
+    MANIFEST_CSV,
+    ManifestRow,
+    manifest_csv,
+    manifest_document,
+    manifest_row,
+)
 from utskick.printing.models import CLOSED, HANDED_OVER, OPEN, WHOLE_LETTER, PrintBatch, PrintItem
-from utskick.printing.render import LetterRenderer, PrintLetter, Window, sheets_for
+from utskick.printing.render import LetterRenderer, PrintLetter, Window
 from utskick.printing.repository import PrintRepository
 from utskick.printing.routes import vendor_named
 from utskick.settings import PrintVendor, Settings
@@ -62,10 +71,8 @@ from utskick.settings import PrintVendor, Settings
 logger = logging.getLogger(__name__)
 
 LOCK_FOLDER = ".utskick-locks"
-MANIFEST_CSV = "manifest.csv"
 MERGED_FILE = "brev.pdf"
 LETTER_FOLDER = "brev"
-MAX_ADDRESS_LINES = 6
 LETTERS_PER_READ = 500
 
 
@@ -81,23 +88,6 @@ class HandoverOutcome:
     already_done: bool
     location: str = ""
     """Where the vendor finds the batch: the folder, or its sftp:// address on the server."""
-
-
-@dataclass(frozen=True)
-class _Row:
-    """One letter's line in the manifest."""
-
-    letter_id: str
-    position: int
-    name: str
-    address_lines: tuple[str, ...]
-    forwarding: str | None
-    department: str
-    pages: int
-    sheets: int
-    file: str
-    first_page: int
-    sha256: str
 
 
 def drop_for(vendor: PrintVendor, root: Path) -> Drop:
@@ -263,8 +253,8 @@ def _write_folder(
         )
         senders = builder.repository.senders([batch.sender_number])
         sender = senders.get(batch.sender_number)
-        manifest = _manifest(batch, rows, settings, sender.name if sender else "")
-    _write_durably(work / MANIFEST_CSV, _manifest_csv(rows))
+        manifest = manifest_document(batch, rows, settings, sender.name if sender else "")
+    _write_durably(work / MANIFEST_CSV, manifest_csv(rows))
     _write_durably(
         work / MANIFEST_JSON, json.dumps(manifest, ensure_ascii=False, indent=2).encode()
     )
@@ -287,8 +277,9 @@ def _letters_of(
         )
         if not page:
             return
+        attachments = builder.repository.paper_attachments_of([item.letter_id for item, _ in page])
         for item, letter in page:
-            yield item, builder.build(item, letter)
+            yield item, builder.build(item, letter, attachments[letter.id])
         position = page[-1][0].position or 0
         builder.repository.session.expunge_all()
 
@@ -299,17 +290,70 @@ def _write_letters(
     renderer: LetterRenderer,
     vendor: PrintVendor,
     batch: PrintBatch,
-) -> list[_Row]:
+) -> list[ManifestRow]:
     create_private_folders(work / LETTER_FOLDER)
     rows = []
-    for item, document in _letters_of(builder, batch):
-        rendered = renderer.render(document)
-        file_name = f"{LETTER_FOLDER}/{item.position:05d}_{item.letter_id}.pdf"
-        _write_durably(work / file_name, rendered.pdf)
-        rows.append(
-            _row(item, document, batch, rendered.pages, vendor, file_name, 1, rendered.sha256)
-        )
+    with _BackgroundSync() as syncing:
+        for item, document in _letters_of(builder, batch):
+            rendered = renderer.render(document)
+            file_name = f"{LETTER_FOLDER}/{item.position:05d}_{item.letter_id}.pdf"
+            syncing.write(work / file_name, rendered.pdf)
+            rows.append(
+                manifest_row(
+                    item, document, batch, rendered.pages, vendor, file_name, 1, rendered.sha256
+                )
+            )
     return rows
+
+
+class _BackgroundSync:
+    """Writes files and flushes each to disk in threads while the next letter is rendered.
+
+    One `fsync` after another waits for the disk each time (1-4 ms a file); in threads the
+    file system commits many at once, and the renderer goes on meanwhile. Leaving the block
+    waits until every file is on disk (raising the first error), so the folder is complete
+    before it is shown to the vendor; at most `MAX_PENDING` files are open at a time.
+    """
+
+    THREADS = 8
+    MAX_PENDING = 64
+
+    def __init__(self) -> None:
+        self._pool = ThreadPoolExecutor(self.THREADS, thread_name_prefix="print-fsync")
+        self._pending: deque[Future[None]] = deque()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *error: object) -> None:
+        self._pool.shutdown(wait=True)  # every file flushed and closed, even after an error
+        for future in self._pending:
+            future.result()  # the first error, if any
+
+    def write(self, path: Path, content: bytes) -> None:
+        """A new file with mode 0600 (never an existing one), flushed in the background."""
+        descriptor = open_private_file(path)
+        try:
+            _write_all(descriptor, content)
+        except BaseException:
+            os.close(descriptor)
+            raise
+        self._pending.append(self._pool.submit(_sync_and_close, descriptor))
+        if len(self._pending) > self.MAX_PENDING:
+            self._pending.popleft().result()
+
+
+def _write_all(descriptor: int, content: bytes) -> None:
+    view = memoryview(content)
+    while view:
+        view = view[os.write(descriptor, view) :]
+
+
+def _sync_and_close(descriptor: int) -> None:
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
 
 
 def _write_merged(
@@ -318,7 +362,7 @@ def _write_merged(
     builder: DocumentBuilder,
     renderer: LetterRenderer,
     vendor: PrintVendor,
-) -> list[_Row]:
+) -> list[ManifestRow]:
     pairs = list(_letters_of(builder, batch))
     sender_names = sorted({document.sender_name for _item, document in pairs})
     pdf, parts = renderer.render_merged(
@@ -330,114 +374,11 @@ def _write_merged(
     _write_durably(work / MERGED_FILE, pdf)
     checksum = hashlib.sha256(pdf).hexdigest()
     return [
-        _row(item, document, batch, part.pages, vendor, MERGED_FILE, part.first_page, checksum)
+        manifest_row(
+            item, document, batch, part.pages, vendor, MERGED_FILE, part.first_page, checksum
+        )
         for (item, document), part in zip(pairs, parts, strict=True)
     ]
-
-
-def _row(  # noqa: PLR0917 (one manifest row gathers all these facts)
-    item: PrintItem,
-    document: PrintLetter,
-    batch: PrintBatch,
-    pages: int,
-    vendor: PrintVendor,
-    file_name: str,
-    first_page: int,
-    checksum: str,
-) -> _Row:
-    lines = document.address_lines
-    return _Row(
-        letter_id=item.letter_id,
-        position=item.position or 0,
-        # For a protected identity the envelope's lines are Skatteverket's: no name.
-        name="" if item.protected else lines[0],
-        address_lines=lines if item.protected else lines[1:],
-        forwarding="skatteverket" if item.protected else None,
-        department=batch.department,
-        pages=pages,
-        sheets=sheets_for(pages, duplex=vendor.duplex),
-        file=file_name,
-        first_page=first_page,
-        sha256=checksum,
-    )
-
-
-def _manifest(
-    batch: PrintBatch, rows: list[_Row], settings: Settings, sender_name: str
-) -> dict[str, object]:
-    return {
-        "batch_id": batch.id,
-        "vendor": batch.route,
-        # The organisation whose letters these are (every letter of a batch is one's), for
-        # billing beside the department.
-        "sender": batch.sender_number,
-        "sender_name": sender_name,
-        "department": batch.department,
-        "created_at": utc(batch.created_at).isoformat(),
-        "closed_at": utc(batch.closed_at or batch.created_at).isoformat(),
-        "timezone": settings.print_timezone,
-        "letters": [
-            {
-                "letter_id": row.letter_id,
-                "position": row.position,
-                "name": row.name,
-                "address_lines": list(row.address_lines),
-                "forwarding": row.forwarding,
-                "department": row.department,
-                "pages": row.pages,
-                "sheets": row.sheets,
-                "file": row.file,
-                "first_page": row.first_page,
-                "sha256": row.sha256,
-            }
-            for row in rows
-        ],
-        "totals": {
-            "letters": len(rows),
-            "pages": sum(row.pages for row in rows),
-            "sheets": sum(row.sheets for row in rows),
-        },
-    }
-
-
-def _manifest_csv(rows: list[_Row]) -> bytes:
-    out = io.StringIO()
-    writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
-    writer.writerow(
-        [
-            "letter_id",
-            "position",
-            "name",
-            *(f"address_{n}" for n in range(1, MAX_ADDRESS_LINES + 1)),
-            "forwarding",
-            "department",
-            "pages",
-            "sheets",
-            "file",
-            "first_page",
-            "sha256",
-        ]
-    )
-    for row in rows:
-        address = list(row.address_lines[:MAX_ADDRESS_LINES])
-        address += [""] * (MAX_ADDRESS_LINES - len(address))
-        writer.writerow(
-            [
-                row.letter_id,
-                row.position,
-                row.name,
-                *address,
-                row.forwarding or "",
-                row.department,
-                row.pages,
-                row.sheets,
-                row.file,
-                row.first_page,
-                row.sha256,
-            ]
-        )
-    # UTF-8 with a byte order mark: spreadsheet programs then read å, ä and ö right.
-    return ("\ufeff" + out.getvalue()).encode()
 
 
 def _write_durably(path: Path, content: bytes) -> None:
@@ -446,6 +387,48 @@ def _write_durably(path: Path, content: bytes) -> None:
         file.write(content)
         file.flush()
         os.fsync(file.fileno())
+
+
+def _record_letters(
+    session: Session,
+    batch: PrintBatch,
+    rows: list[dict[str, object]],
+    *,
+    folder: str,
+    now: dt.datetime,
+    actor: str,
+) -> None:
+    """Each letter's files and its HANDED_TO_PRINT event: a few statements for the batch."""
+    repository = PrintRepository(session)
+    letter_ids = [str(row["letter_id"]) for row in rows]
+    lock_letters(session, letter_ids)
+    parts = repository.item_parts(batch.id)
+    # A letter erased since (its item with it) was printed all the same: nothing to record.
+    systems = repository.sending_systems(letter_ids)
+    rows = [row for row in rows if row["letter_id"] in systems]
+    repository.record_renderings(
+        [
+            {"letter_id": row["letter_id"], "pages": row["pages"], "sheets": row["sheets"],
+             "sha256": row["sha256"], "file_name": row["file"]}
+            for row in rows
+        ]
+    )  # fmt: skip
+    batch_events = EventBatch(actor=actor, now=now, webhook_systems=systems_with_webhooks(session))
+    detail = f"Brevet är lämnat för utskrift och kuvertering ({batch.route})."
+    for row in rows:
+        letter_id = str(row["letter_id"])
+        part = parts[letter_id]
+        data: dict[str, object] = {"batch_id": batch.id, "folder": folder, "part": part}
+        data |= {key: row[key] for key in ("file", "pages", "sheets", "sha256")}
+        batch_events.add(
+            letter_id,
+            systems[letter_id],
+            vocabulary.HANDED_TO_PRINT,
+            detail=detail,
+            data=data,
+            current=part == WHOLE_LETTER,
+        )
+    batch_events.write(session)
 
 
 def _record_handover(
@@ -479,35 +462,7 @@ def _record_handover(
                 already_done=True,
                 location=location,
             )
-        letter_ids = [row["letter_id"] for row in rows]
-        lock_letters(session, letter_ids)
-        items = {item.letter_id: item for item in repository.items(batch_id)}
-        letters = repository.letters(letter_ids)
-        for row in rows:
-            item = items[row["letter_id"]]
-            item.pages, item.sheets = row["pages"], row["sheets"]
-            item.sha256, item.file_name = row["sha256"], row["file"]
-            letter = letters.get(row["letter_id"])
-            if letter is None:
-                continue
-            events.record(
-                session,
-                letter,
-                vocabulary.HANDED_TO_PRINT,
-                actor=actor,
-                now=now,
-                detail=f"Brevet är lämnat för utskrift och kuvertering ({batch.route}).",
-                data={
-                    "batch_id": batch_id,
-                    "folder": target.name,
-                    "file": row["file"],
-                    "pages": row["pages"],
-                    "sheets": row["sheets"],
-                    "sha256": row["sha256"],
-                    "part": item.part,
-                },
-                current=item.part == WHOLE_LETTER,
-            )
+        _record_letters(session, batch, rows, folder=target.name, now=now, actor=actor)
         batch.state = HANDED_OVER
         batch.handed_over_at = now
         batch.folder = target.name

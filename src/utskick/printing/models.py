@@ -1,7 +1,10 @@
 """The print tables: batches of paper letters, and each letter's place in one.
 
 A paper letter gets a `PrintItem` once its address is known; the item joins the open batch
-of its print route (a vendor, or the department's own printer) and department. Rendered PDFs
+of its print route (a vendor, or the department's own printer) and department. Joining
+writes only the item: nothing on the batch's row changes while it is open, so workers add
+letters to one batch at the same time. Its letters are numbered (`position`, 1..n) and
+counted (`letter_count`) when it closes. Rendered PDFs
 are never stored here: rendering is deterministic, so a batch is rendered once, when it is
 written to the vendor drop or downloaded as an exception list (R8: no needless storage).
 """
@@ -48,6 +51,7 @@ class PrintBatch(Base):
     closed_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
     close_reason: Mapped[str | None] = mapped_column(String(16))  # schedule | size | command
     handed_over_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    # Set when the batch closes (0 while open: count its items, `PrintRepository.letter_count`).
     letter_count: Mapped[int] = mapped_column(Integer, default=0)
     page_count: Mapped[int | None] = mapped_column(Integer)
     sheet_count: Mapped[int | None] = mapped_column(Integer)
@@ -65,7 +69,11 @@ class PrintItem(Base):
     )
     batch_id: Mapped[str | None] = mapped_column(ForeignKey("print_batch.id"), index=True)
     part: Mapped[str] = mapped_column(String(16))  # letter | paper_part
-    position: Mapped[int | None] = mapped_column(Integer)  # order in the batch, from 1
+    # Its place in the batch, 1..n without gaps, given when the batch closes (None until then
+    # and for a letter that cannot be printed): by `created_at`, then `sequence`.
+    position: Mapped[int | None] = mapped_column(Integer)
+    # The letter's print job id: the order in which letters went to paper.
+    sequence: Mapped[int | None] = mapped_column(Integer)
     # The envelope's address lines (name first). Protected identity: None, never stored;
     # the letter goes to Skatteverket's forwarding service instead.
     address: Mapped[list[str] | None] = mapped_column(JSON)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from utskick.jobs.queue import utc
 from utskick.printing.documents import DocumentBuilder
@@ -34,7 +34,15 @@ def route_text(route: str, local: bool) -> str:
 
 
 def batch_summary(batch: PrintBatch) -> dict[str, object]:
-    """A batch's facts for lists (`sender`: the sender organisation's 10 digits)."""
+    """A batch's facts for lists (`sender`: the sender organisation's 10 digits).
+
+    An open batch's letters are counted now (its row is not written while letters join it),
+    in the session the batch was read in.
+    """
+    session = object_session(batch)
+    letters = (
+        PrintRepository(session).letter_count(batch) if session is not None else batch.letter_count
+    )
     return {
         "id": batch.id,
         "sender": batch.sender_number or None,
@@ -42,7 +50,7 @@ def batch_summary(batch: PrintBatch) -> dict[str, object]:
         "local": batch.local,
         "department": batch.department or None,
         "state": batch.state,
-        "letters": batch.letter_count,
+        "letters": letters,
         "pages": batch.page_count,
         "sheets": batch.sheet_count,
         "created_at": utc(batch.created_at),
@@ -55,9 +63,13 @@ def batch_summary(batch: PrintBatch) -> dict[str, object]:
 
 
 def batch_letters(session: Session, batch: PrintBatch) -> list[dict[str, object]]:
-    """The letters of a batch in print order, with to whom each goes (never a protected address)."""
+    """The letters of a batch in print order, with to whom each goes (never a protected address).
+
+    An open batch's letters are numbered as they would be if it closed now.
+    """
     rows: list[dict[str, object]] = []
-    for item, letter in PrintRepository(session).items_with_letters(batch.id):
+    pairs = PrintRepository(session).items_with_letters(batch.id)
+    for number, (item, letter) in enumerate(pairs, start=1):
         if item.protected:
             recipient = PROTECTED_TEXT
         else:
@@ -65,7 +77,7 @@ def batch_letters(session: Session, batch: PrintBatch) -> list[dict[str, object]
             recipient = ", ".join(lines[:1] + lines[-1:]) if lines else "–"
         rows.append(
             {
-                "position": item.position,
+                "position": item.position if item.position is not None else number,
                 "letter_id": letter.id,
                 "recipient": recipient,
                 "subject": letter.subject,
