@@ -10,6 +10,7 @@ The operator stores a repeated delivery once and answers it with the same TransI
 from __future__ import annotations
 
 import ssl
+import threading
 from typing import Protocol
 
 import httpx
@@ -59,7 +60,12 @@ class MailboxOperatorClient(Protocol):
 
 
 class HttpMailboxOperatorClient:
-    """Service v3 over HTTPS with mutual TLS (the intermediary's certificate)."""
+    """Service v3 over HTTPS with mutual TLS (the intermediary's certificate).
+
+    Each thread posts through an HTTP client of its own (its own keep-alive connections):
+    the deliveries in flight run on many threads at once, and one shared connection pool
+    would have them queue for its lock on every request.
+    """
 
     def __init__(
         self,
@@ -67,22 +73,41 @@ class HttpMailboxOperatorClient:
         *,
         connect_timeout_seconds: float = 10.0,
         read_timeout_seconds: float = 60.0,
+        transport: httpx.BaseTransport | None = None,
     ) -> None:
-        timeout = httpx.Timeout(
+        # `transport` replaces the network (tests); every thread then shares it.
+        self._transport = transport
+        self._verify: ssl.SSLContext | bool = tls_context if tls_context is not None else True
+        self._timeout = httpx.Timeout(
             read_timeout_seconds, connect=connect_timeout_seconds, pool=connect_timeout_seconds
         )
-        self._client = httpx.Client(
-            verify=tls_context if tls_context is not None else True, timeout=timeout
-        )
+        self._local = threading.local()
+        self._clients: list[httpx.Client] = []
+        self._lock = threading.Lock()
+
+    def _client(self) -> httpx.Client:
+        client: httpx.Client | None = getattr(self._local, "client", None)
+        if client is None:
+            client = httpx.Client(
+                verify=self._verify, timeout=self._timeout, transport=self._transport
+            )
+            self._local.client = client
+            with self._lock:
+                self._clients.append(client)
+        return client
 
     def close(self) -> None:
-        """Close the connections."""
-        self._client.close()
+        """Close every thread's connections (a thread that posts again opens new ones)."""
+        with self._lock:
+            clients, self._clients = self._clients, []
+        for client in clients:
+            client.close()
+        self._local = threading.local()
 
     def deliver(self, service_address: str, request: bytes) -> DeliveryResult:
         """Post the request; see `MailboxOperatorClient.deliver`."""
         try:
-            response = self._client.post(service_address, content=request, headers=SOAP_HEADERS)
+            response = self._client().post(service_address, content=request, headers=SOAP_HEADERS)
         except httpx.HTTPError as error:
             raise TransientDeliveryError(
                 f"{service_address} svarade inte: {type(error).__name__} {error}".rstrip()

@@ -17,11 +17,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
 from utskick.letters import vocabulary
 from utskick.letters.content import DIGITAL_ATTACHMENT_CHANNELS
-from utskick.letters.models import Letter
+from utskick.letters.models import Letter, LetterAttachment
 from utskick.mm.delivery import (
     Attachment,
     Delivery,
@@ -105,6 +105,85 @@ Attempt = Delivered | Refused | Transient | NothingToDo
 # --- preparing -----------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _StoredAttachment:
+    filename: str
+    content: bytes | None
+    content_type: str
+    channel: str
+
+
+@dataclass
+class _StoredLetter:
+    """What of a letter goes out, read by column (no ORM objects: a set is read per claim)."""
+
+    id: str
+    sender_number: str
+    recipient_id: str
+    subject: str
+    body: str | None
+    body_type: str
+    support_text: str | None
+    case_number: str | None
+    message_type: str | None
+    eservice_url: str | None
+    department: str | None
+    reference: str | None
+    message_id: str
+    service_address: str | None
+    operator_number: str | None
+    attachments: list[_StoredAttachment] = field(default_factory=list)
+
+
+_LETTER_COLUMNS = (
+    Letter.id,
+    Letter.sender_number,
+    Letter.recipient_id,
+    Letter.subject,
+    Letter.body,
+    Letter.body_type,
+    Letter.support_text,
+    Letter.case_number,
+    Letter.message_type,
+    Letter.eservice_url,
+    Letter.department,
+    Letter.reference,
+    Letter.message_id,
+    Letter.service_address,
+    Letter.operator_number,
+)
+
+
+def _stored_letters(session: Session, letter_ids: Sequence[str]) -> list[_StoredLetter]:
+    """The letters still waiting for digital delivery, with their attachments (two queries)."""
+    letters = {
+        row[0]: _StoredLetter(*row)  # type: ignore[call-arg]  # the columns in field order
+        for row in session.execute(
+            select(*_LETTER_COLUMNS).where(
+                Letter.id.in_(list(letter_ids)),
+                Letter.state.in_(DELIVERABLE_STATES),
+                Letter.channel == DIGITAL,
+            )
+        )
+    }
+    if letters:
+        for letter_id, filename, content, content_type, channel in session.execute(
+            select(
+                LetterAttachment.letter_id,
+                LetterAttachment.filename,
+                LetterAttachment.content,
+                LetterAttachment.content_type,
+                LetterAttachment.channel,
+            )
+            .where(LetterAttachment.letter_id.in_(list(letters)))
+            .order_by(LetterAttachment.letter_id, LetterAttachment.position)
+        ):
+            letters[letter_id].attachments.append(
+                _StoredAttachment(filename, content, content_type, channel)
+            )
+    return list(letters.values())
+
+
 def prepare(
     session: Session, letter_ids: Sequence[str]
 ) -> dict[str, Outgoing | NotDeliverableError]:
@@ -112,15 +191,7 @@ def prepare(
 
     Letters that are not waiting (gone out, cancelled, not digital) are left out.
     """
-    letters = session.scalars(
-        select(Letter)
-        .where(
-            Letter.id.in_(list(letter_ids)),
-            Letter.state.in_(DELIVERABLE_STATES),
-            Letter.channel == DIGITAL,
-        )
-        .options(selectinload(Letter.attachments))
-    ).all()
+    letters = _stored_letters(session, letter_ids)
     if not letters:
         return {}
     senders = {s.organisation_number: s for s in session.scalars(select(SenderOrganisation))}
@@ -143,7 +214,7 @@ def prepare(
                 letter.id,
                 letter.service_address,
                 letter.operator_number,
-                delivery_of(letter, sender),
+                _delivery_of(letter, sender),
                 sender,
                 intermediary,
                 tuple(
@@ -153,7 +224,7 @@ def prepare(
     return prepared
 
 
-def delivery_of(letter: Letter, sender: SenderOrganisation) -> Delivery:
+def _delivery_of(letter: _StoredLetter, sender: SenderOrganisation) -> Delivery:
     """The letter as Mina meddelanden's SignedDelivery content, in the sender's name."""
     metadata: list[tuple[str, str]] = []
     if letter.case_number:

@@ -2,6 +2,9 @@
 out exactly as it was signed, and every way a delivery can fail is sorted into a refusal
 (a fault with Mina meddelanden's error code: final) or a transient error (try again)."""
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 import httpx
 import pytest
 
@@ -29,9 +32,7 @@ UNREADABLE = f"{SYD_ADDRESS} svarade HTTP {{}} utan ett svar som går att läsa"
 
 def deliver_with(answer):
     """Deliver REQUEST with a client whose transport answers every request by `answer`."""
-    client = HttpMailboxOperatorClient(None)
-    client._client.close()
-    client._client = httpx.Client(transport=httpx.MockTransport(answer))
+    client = HttpMailboxOperatorClient(None, transport=httpx.MockTransport(answer))
     try:
         return client.deliver(SYD_ADDRESS, REQUEST)
     finally:
@@ -119,3 +120,34 @@ def test_no_answer_at_all_may_pass_and_names_what_happened(error, reason):
         deliver_with(operator)
 
     assert str(caught.value) == f"{SYD_ADDRESS} svarade inte: {reason}"
+
+
+def test_deliveries_from_many_threads_each_post_through_their_own_connections():
+    """Sixteen deliveries in flight at once all arrive; each thread has a client of its own
+    (no shared pool to queue for), and closing closes them all."""
+    result = DeliveryResult("trans-8", (DeliveryStatus(TOLVAN, delivered=True),))
+    arrived = []
+    client = HttpMailboxOperatorClient(
+        None,
+        transport=httpx.MockTransport(
+            lambda request: (
+                arrived.append(request)
+                or httpx.Response(200, content=deliver_secure_response(result))
+            )
+        ),
+    )
+    barrier = threading.Barrier(16)
+
+    def deliver(_index):
+        barrier.wait()  # all sixteen threads post at the same moment
+        return client.deliver(SYD_ADDRESS, REQUEST)
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        answers = list(pool.map(deliver, range(16)))
+    assert answers == [result] * 16
+    assert len(arrived) == 16
+    assert len(client._clients) == 16
+    client.close()
+    assert client._clients == []
+    assert client.deliver(SYD_ADDRESS, REQUEST) == result  # a later delivery opens anew
+    client.close()
