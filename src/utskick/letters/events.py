@@ -15,8 +15,9 @@ import datetime as dt
 import uuid
 from collections import defaultdict
 from collections.abc import Collection, Mapping
+from typing import cast
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from utskick.jobs.models import Job
@@ -202,18 +203,38 @@ class EventBatch:
         )
 
     def write(self, session: Session) -> None:
-        """Insert the events and jobs and update the letters, in the caller's transaction."""
+        """Insert the events and jobs and update the letters, in the caller's transaction.
+
+        Core statements on the tables, not the ORM's bulk forms: the same executemany for a
+        fraction of the work in Python, which a night run does hundreds of times.
+        """
+        connection = session.connection()
         # render_nulls: rows with and without a reason (or payload) stay one statement, and
         # a job without a payload is SQL NULL, as a `Job` added one by one is.
         if self._events:
-            session.execute(
-                insert(LetterEvent), self._events, execution_options={"render_nulls": True}
+            connection.execute(
+                _table(LetterEvent).insert().execution_options(render_nulls=True), self._events
             )
         if self._jobs:
-            session.execute(insert(Job), self._jobs, execution_options={"render_nulls": True})
+            connection.execute(
+                _table(Job).insert().execution_options(render_nulls=True), self._jobs
+            )
         by_columns: dict[tuple[str, ...], list[dict[str, object]]] = defaultdict(list)
         for letter_id, changes in self._letters.items():
-            by_columns[tuple(sorted(changes))].append({"id": letter_id, **changes})
-        for rows in by_columns.values():
-            session.execute(update(Letter), rows)
+            # Parameters named apart from the columns: SQLAlchemy keeps those names for itself.
+            by_columns[tuple(sorted(changes))].append(
+                {"letter_id": letter_id, **{f"new_{k}": v for k, v in changes.items()}}
+            )
+        letters = _table(Letter)
+        for columns, rows in by_columns.items():
+            connection.execute(
+                update(letters)
+                .where(letters.c.id == bindparam("letter_id"))
+                .values({column: bindparam(f"new_{column}") for column in columns}),
+                rows,
+            )
         self._events, self._jobs, self._letters = [], [], {}
+
+
+def _table(entity: type[object]) -> Table:
+    return cast("Table", entity.__table__)  # type: ignore[attr-defined]
