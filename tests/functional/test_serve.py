@@ -1,6 +1,7 @@
 """`utskick serve` as a user starts it: every service up, every URL printed, /health 200."""
 
 import os
+import re
 import signal
 import ssl
 import subprocess
@@ -19,6 +20,24 @@ from utskick.reference.runner import free_loopback_ports as _free_ports
 UTSKICK = str(Path(sys.executable).with_name("utskick"))
 # The reference's port settings as `UTSKICK_REFERENCE_<NAME>` names them.
 REFERENCE_PORTS = tuple(name.upper() for name in REFERENCE_PORT_SETTINGS)
+_CHILDREN = re.compile(r"Referensen körs i egna processer \(([^)]*)\)")
+
+
+def reference_children(output):
+    """The reference's child processes `utskick serve` printed, by name ("far", "syd", …)."""
+    found = _CHILDREN.search(" ".join("".join(output).split()))
+    if found is None:
+        return {}
+    return {name: int(pid) for name, pid in (part.split() for part in found[1].split(", "))}
+
+
+def parent_of(pid):
+    """The parent process id of a running process; None when it has ended (or is a zombie)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except FileNotFoundError:
+        return None
+    return None if fields[0] == "Z" else int(fields[1])
 
 
 @pytest.fixture(scope="module")
@@ -45,6 +64,17 @@ def test_prints_every_url_with_what_it_is(served):
             assert f":{ports[name]}" in output, f"{name} missing from:\n{output}"
     for what in ("FaR", "Brevlåda Syd AB", "Brevlåda Nord AB", "brevlådan", "Avisering"):
         assert what in output
+
+
+def test_runs_each_mailbox_operator_in_a_process_of_its_own(served):
+    _, home, _, lines = served
+    children = reference_children(lines)
+    assert set(children) == {"far", "syd", "nord"}
+    assert len(set(children.values())) == 3
+    [parent] = {parent_of(pid) for pid in children.values()}  # all running, one parent
+    command = Path(f"/proc/{parent}/cmdline").read_bytes().split(b"\0")
+    assert b"serve" in command
+    assert str(home).encode() in command
 
 
 def test_writes_the_demo_pki_for_curl(served):
@@ -91,6 +121,8 @@ def served_with_settings_it_cannot_honour(tmp_path_factory):
             "UTSKICK_FAR_URL": "https://far.kommun.example/far",
             "UTSKICK_TLS_CA_FILE": "/etc/utskick/ca.pem",
             "UTSKICK_REFERENCE_HOME": str(home.parent / "annan-mapp"),
+            # This run keeps the reference in the serve process (the other runs split it).
+            "UTSKICK_REFERENCE_SEPARATE_PROCESSES": "false",
         }
     )
     process = subprocess.Popen(
@@ -150,6 +182,13 @@ def test_serve_warns_on_stderr_for_each_setting_it_cannot_honour(
     assert "används inte" not in "".join(stdout)
 
 
+def test_serve_can_keep_the_reference_in_its_own_process(served_with_settings_it_cannot_honour):
+    _, _, far_port, stdout, _ = served_with_settings_it_cannot_honour
+    assert reference_children(stdout) == {}
+    assert "Referensen körs i egna processer" not in "".join(stdout)
+    assert f":{far_port}/far" in "".join(stdout)
+
+
 def test_serve_uses_the_reference_far_instead_and_health_says_far_is_ok(
     served_with_settings_it_cannot_honour,
 ):
@@ -201,7 +240,10 @@ def _send_to_tolvan_and_wait(base, key):
 
 
 def test_stops_at_once_on_ctrl_c_after_the_connector_has_asked_far(tmp_path):
-    """An idle keep-alive TLS connection to FaR used to hold the reference's FaR for 30 s."""
+    """An idle keep-alive TLS connection to FaR used to hold the reference's FaR for 30 s.
+
+    Stopping also stops the reference's child processes: none outlives `utskick serve`.
+    """
     process, server = start_embedded_server(tmp_path / "var")
     try:
         key = (server.home / "demo-api-key").read_text().strip()
@@ -212,10 +254,35 @@ def test_stops_at_once_on_ctrl_c_after_the_connector_has_asked_far(tmp_path):
             timeout=30,
         )
         assert answer.json()["decisions"][0]["channel"] == "digital"
+        children = reference_children(server.output)
+        assert set(children) == {"far", "syd", "nord"}
         process.send_signal(signal.SIGINT)
         started = time.monotonic()
         process.wait(timeout=25)
         assert time.monotonic() - started < 10
+        # The children are stopped and reaped by serve before it ends: none is left.
+        assert [pid for pid in children.values() if parent_of(pid) is not None] == []
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+
+
+def test_the_reference_ends_when_serve_is_killed(tmp_path):
+    """A SIGKILL leaves serve no time to stop its children: they notice and end by themselves."""
+    process, server = start_embedded_server(tmp_path / "var")
+    try:
+        children = reference_children(server.output)
+        assert set(children) == {"far", "syd", "nord"}
+        process.kill()
+        process.wait(timeout=10)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            left = [pid for pid in children.values() if parent_of(pid) is not None]
+            if not left:
+                break
+            time.sleep(0.1)
+        assert left == []
     finally:
         if process.poll() is None:
             process.kill()

@@ -1,9 +1,11 @@
-"""The embedded default: the connector and the reference infrastructure in one process.
+"""The embedded default: the connector and the reference infrastructure from one command.
 
 `utskick serve` starts the reference services first (FaR, population register, both mailbox
 operators, the notice sinks, the diarium stand-in), then the worker threads, and the
 connector's web app last, so that the connector's `/health` answers only once everything it
-talks to is listening.
+talks to is listening. The reference runs in child processes of `utskick serve` (each mailbox
+operator in its own, the rest in one more), which end with it; with
+`UTSKICK_REFERENCE_SEPARATE_PROCESSES=false` it runs in the same event loop as the connector.
 Production turns the reference off (`UTSKICK_EMBEDDED_REFERENCE=false`) and points the
 connector at the real infrastructure.
 
@@ -17,9 +19,10 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 from sqlalchemy import Engine
@@ -280,21 +283,10 @@ class EmbeddedRun:
     async def serve(self, on_ready: Callable[[], None] | None = None) -> None:
         """Start the reference servers, wait until they listen, start the workers, then serve.
 
-        Stopping the connector (Ctrl-C) stops everything.
+        The reference runs in child processes unless `UTSKICK_REFERENCE_SEPARATE_PROCESSES`
+        is false, then in this event loop. Stopping the connector (Ctrl-C) stops everything.
         """
-        reference_tasks: list[asyncio.Task[None]] = []
-        if self.reference is not None:
-            self.reference.start_sink()
-            servers = self.reference.servers.servers
-            reference_tasks = [asyncio.create_task(server.serve()) for server in servers]
-            while not all(server.started for server in servers):
-                if any(task.done() for task in reference_tasks):
-                    self.reference.stop_sink()
-                    raise RuntimeError(
-                        "referenstjänsterna kunde inte starta (är en port upptagen? "
-                        "se UTSKICK_REFERENCE_*_PORT)"
-                    )
-                await asyncio.sleep(0.05)
+        reference_tasks = await self._start_reference()
         if self.workers is not None:
             self.workers.start()
         if on_ready is not None:
@@ -302,14 +294,70 @@ class EmbeddedRun:
         try:
             await self.connector.serve()
         finally:
-            if self.workers is not None:
-                await asyncio.to_thread(self.workers.stop)
-            self.adapters.close()
-            if self.reference is not None:
-                for server in self.reference.servers.servers:
-                    server.should_exit = True
-                await asyncio.gather(*reference_tasks, return_exceptions=True)
+            # Ctrl-C cancels this task as soon as the connector has stopped (uvicorn hands the
+            # signal back to asyncio): the rest is still stopped to the end, or the
+            # reference's child processes would be left to notice by themselves.
+            await _to_the_end(self._stop_the_rest(reference_tasks))
+
+    async def _stop_the_rest(self, reference_tasks: list[asyncio.Task[None]]) -> None:
+        if self.workers is not None:
+            await asyncio.to_thread(self.workers.stop)
+        self.adapters.close()
+        await self._stop_reference(reference_tasks)
+
+    @property
+    def reference_in_processes(self) -> bool:
+        """Whether the reference runs in child processes (else in this event loop)."""
+        return self.reference is not None and self.reference.context.settings.separate_processes
+
+    async def _start_reference(self) -> list[asyncio.Task[None]]:
+        """Start the reference; the tasks of its servers when they run in this event loop.
+
+        Raises:
+            RuntimeError: (Swedish) a reference server could not start.
+        """
+        if self.reference is None:
+            return []
+        if self.reference_in_processes:
+            await asyncio.to_thread(self.reference.start_in_processes)
+            return []
+        self.reference.start_sink()
+        servers = self.reference.servers.servers
+        tasks = [asyncio.create_task(server.serve()) for server in servers]
+        while not all(server.started for server in servers):
+            if any(task.done() for task in tasks):
                 self.reference.stop_sink()
+                raise RuntimeError(
+                    "referenstjänsterna kunde inte starta (är en port upptagen? "
+                    "se UTSKICK_REFERENCE_*_PORT)"
+                )
+            await asyncio.sleep(0.05)
+        return tasks
+
+    async def _stop_reference(self, tasks: list[asyncio.Task[None]]) -> None:
+        if self.reference is None:
+            return
+        if self.reference_in_processes:
+            await asyncio.to_thread(self.reference.stop)
+            return
+        for server in self.reference.servers.servers:
+            server.should_exit = True
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self.reference.stop_sink()
+
+
+async def _to_the_end(work: Coroutine[Any, Any, None]) -> None:
+    """Await `work` to its end even when this task is cancelled meanwhile, then re-cancel."""
+    task = asyncio.ensure_future(work)
+    cancelled = False
+    while not task.done():
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            cancelled = True
+    if cancelled:
+        raise asyncio.CancelledError
+    task.result()
 
 
 def prepare_embedded_run(settings: Settings, engine: Engine) -> EmbeddedRun:

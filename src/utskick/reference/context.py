@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import base64
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from utskick.mm.devca import write_private_file
 from utskick.mm.private_files import private_folder, tighten_tree
+from utskick.reference.cache import STAMP_FILE, ChangeStamp, watch_changes
 from utskick.reference.diarium.wire import REGISTRATION_PATH
 from utskick.reference.far.registry import FarRegistry
 from utskick.reference.pki import DemoPki, ensure_demo_pki
@@ -68,6 +69,9 @@ class ReferenceContext:
     registry: FarRegistry
     endpoints: Endpoints
     storage_keys: dict[str, bytes]  # operator key → AES-256 key for messages at rest
+    # Moves when what the operators cache changes (see `cache.watch_changes`); one made by
+    # hand, not watching any sessions, leaves the operators' caches to their time limit.
+    changes: ChangeStamp = field(default_factory=ChangeStamp)
 
     def operator(self, key: str) -> Organisation:
         """The operator with this short name."""
@@ -104,18 +108,42 @@ def build_context(settings: ReferenceSettings, world: World = DEMO_WORLD) -> Ref
     tighten_tree(settings.home / "reference-keys")
     engine = create_reference_engine(settings.resolved_database_url())
     create_schema(engine)
+    context = _context(settings, world, engine)
+    register_organisations(context.registry, world, context.pki, context.endpoints)
+    seed_world_once(context.sessions, context.registry, world)
+    return context
+
+
+def open_context(settings: ReferenceSettings, world: World = DEMO_WORLD) -> ReferenceContext:
+    """The context of a data folder that `build_context` prepared, changing nothing in it.
+
+    For the reference's own child processes: the parent prepared the folder and seeded the
+    world; each child opens the same database, PKI and keys.
+    """
+    return _context(settings, world, create_reference_engine(settings.resolved_database_url()))
+
+
+def _context(settings: ReferenceSettings, world: World, engine: Engine) -> ReferenceContext:
     session_maker = sessions(engine)
+    changes = ChangeStamp(settings.home / STAMP_FILE)
+    watch_changes(session_maker, changes)
     pki = ensure_demo_pki(settings.home / "pki", world)
-    registry = FarRegistry(session_maker)
-    endpoints = endpoints_for(settings, world)
-    register_organisations(registry, world, pki, endpoints)
-    seed_world_once(session_maker, registry, world)
     keys = {
         operator.operator_key: _storage_key(settings, operator.operator_key)
         for operator in world.operators
         if operator.operator_key
     }
-    return ReferenceContext(settings, engine, session_maker, world, pki, registry, endpoints, keys)
+    return ReferenceContext(
+        settings,
+        engine,
+        session_maker,
+        world,
+        pki,
+        FarRegistry(session_maker),
+        endpoints_for(settings, world),
+        keys,
+        changes,
+    )
 
 
 def register_organisations(

@@ -90,6 +90,23 @@ class ReferenceSettings(BaseSettings):
         default=True,
         description="Allow the simulated e-ID login (test mode; never in production).",
     )
+    lookup_cache_seconds: float = Field(
+        default=30.0,
+        ge=0.0,
+        description="How long a mailbox operator keeps what it looked up for a delivery: the "
+        "caller's certificate, the sender's and sealer's FaR entries and certificates, the "
+        "recipient's account and mailbox. Every change written through the reference (its "
+        "pages, FaR's service, the admin code) is seen at once, also by operators in other "
+        "processes; only a change made around the reference (SQL by hand) waits out this "
+        "time. 0 looks everything up for every delivery. Signatures are verified every time.",
+    )
+    separate_processes: bool = Field(
+        default=True,
+        description="utskick serve: run each mailbox operator (Service v3 and its citizen "
+        "mailbox) in a process of its own, and FaR, the population register, the sinks and "
+        "the diarium in one more, so that they do not share the connector's CPU time and "
+        "lock. false keeps them all in the serve process.",
+    )
 
     def resolved_database_url(self) -> str:
         """The reference database URL: the setting, or a SQLite file in the home folder."""

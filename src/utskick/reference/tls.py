@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import ssl
 import threading
 from collections.abc import Iterator
@@ -44,6 +45,12 @@ def client_certificate(request: Request) -> x509.Certificate | None:
     der = request.scope.get("state", {}).get(_STATE_KEY)
     if not der:
         return None
+    return _parsed_certificate(der)
+
+
+@functools.lru_cache(maxsize=256)
+def _parsed_certificate(der: bytes) -> x509.Certificate:
+    """A client certificate parsed once (a connection presents the same one on every call)."""
     return x509.load_der_x509_certificate(der)
 
 

@@ -58,6 +58,14 @@ def serve(
             "testidentiteter: docs/test-identities.md  ·  stoppa med Ctrl-C",
             highlight=False,
         )
+        children = run.reference.process_ids() if run.reference is not None else {}
+        if children:
+            console.print(
+                "Referensen körs i egna processer ("
+                + ", ".join(f"{name} {pid}" for name, pid in children.items())
+                + "); UTSKICK_REFERENCE_SEPARATE_PROCESSES=false kör den i denna process.",
+                highlight=False,
+            )
 
     try:
         asyncio.run(run.serve(on_ready=print_urls))

@@ -2,8 +2,8 @@
 
 A notice is owed per new message and per channel the recipient has set up (an e-mail address,
 a mobile number); a company mailbox without an e-mail address of its own notifies its
-administrators. The row is written in the same transaction as the message, so that a notice
-is never owed for a message that was not stored, and sent only after commit.
+administrators. The row is written in the same transaction as the message (`filing`), so
+that a notice is never owed for a message that was not stored, and sent only after commit.
 
 How often follows the mailbox's setting: "direkt" sends each notice at once, "daglig" and
 "veckovis" gather them into one digest per day or week (`send_due_digests`), "aldrig" sends
@@ -71,6 +71,28 @@ class RecordedNotice:
     recipient_id: str
     channel: str  # EMAIL | SMS
     direct: bool
+
+
+@dataclass(frozen=True)
+class NoticePlan:
+    """What a new message in one mailbox owes: notices by these channels, now or in a digest."""
+
+    channels: tuple[str, ...]  # EMAIL and/or SMS
+    direct: bool  # "direkt": sent at once, else gathered into the digest
+
+
+NO_NOTICES = NoticePlan((), direct=False)
+
+
+@dataclass(frozen=True)
+class MailboxNoticeSettings:
+    """A mailbox's notice settings, as read with its recipient on delivery."""
+
+    owner_id: str
+    kind: str  # "person" | "company"
+    email: str | None
+    phone: str | None
+    notice_frequency: str
 
 
 @dataclass(frozen=True)
@@ -155,36 +177,20 @@ class Notices:
 
     # --- recording ------------------------------------------------------------------------
 
-    def record(self, session: Session, message_ids: Sequence[int]) -> list[RecordedNotice]:
-        """Record the notices owed for newly stored messages, in the caller's transaction."""
-        recorded: list[tuple[MailboxNotice, bool]] = []
-        for message_id in message_ids:
-            message = session.get(MailboxMessage, message_id)
-            if message is None:
-                continue
-            account = session.get(MailboxAccount, (self.operator.number, message.recipient_id))
-            if account is None or account.notice_frequency == NEVER:
-                continue
-            channels = []
-            if self._email_addresses(session, account):
-                channels.append(EMAIL)
-            if account.phone:
-                channels.append(SMS)
-            for channel in channels:
-                notice = MailboxNotice(
-                    operator_number=self.operator.number,
-                    recipient_id=message.recipient_id,
-                    message_id=message.id,
-                    channel=channel,
-                    created_at=utc_now(),
-                )
-                session.add(notice)
-                recorded.append((notice, account.notice_frequency == DIRECT))
-        session.flush()
-        return [
-            RecordedNotice(notice.id, notice.recipient_id, notice.channel, direct)
-            for notice, direct in recorded
-        ]
+    def plan(self, mailbox: MailboxNoticeSettings | None) -> NoticePlan:
+        """What a new message in this mailbox owes: the channels, and whether at once."""
+        if mailbox is None or mailbox.notice_frequency == NEVER:
+            return NO_NOTICES
+        channels = []
+        if mailbox.email:
+            channels.append(EMAIL)
+        elif mailbox.kind == "company":
+            with self._sessions() as session:
+                if self._email_addresses(session, mailbox):
+                    channels.append(EMAIL)
+        if mailbox.phone:
+            channels.append(SMS)
+        return NoticePlan(tuple(channels), direct=mailbox.notice_frequency == DIRECT)
 
     # --- sending ----------------------------------------------------------------------------
 
@@ -370,7 +376,9 @@ class Notices:
 
     # --- queries ----------------------------------------------------------------------------
 
-    def _email_addresses(self, session: Session, account: MailboxAccount) -> tuple[str, ...]:
+    def _email_addresses(
+        self, session: Session, account: MailboxAccount | MailboxNoticeSettings
+    ) -> tuple[str, ...]:
         """Where e-mail notices go: the mailbox's address, else a company's administrators."""
         if account.email:
             return (account.email,)

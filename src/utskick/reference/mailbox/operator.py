@@ -23,12 +23,17 @@ code the contract uses:
 Only then is the request stored, encrypted and exactly as received, and answered with a
 DeliveryResult. A repeat of a stored delivery (same sender, recipient and message Id) is
 answered with the first delivery's TransId and stored nothing.
+
+What FaR and the operator's own accounts answer in 1, 4, 5 and 7 is kept a short time
+(`lookups`, `UTSKICK_REFERENCE_LOOKUP_CACHE_SECONDS`; a change written through the reference
+is seen at once). The signatures of every delivery are verified, and every one is stored.
 """
 
 from __future__ import annotations
 
 import base64
 import datetime as dt
+import functools
 import logging
 import uuid
 from collections.abc import Callable
@@ -36,7 +41,6 @@ from dataclasses import dataclass
 
 from cryptography import x509
 from lxml import etree
-from sqlalchemy.exc import IntegrityError
 
 from utskick.mm import namespaces as ns
 from utskick.mm import schemas
@@ -59,17 +63,19 @@ from utskick.mm.soap import (
     deliver_secure_response,
 )
 from utskick.mm.verification import (
-    TrustStore,
     VerificationError,
     VerificationPolicy,
     read_certificate,
     verify_sealed_delivery,
 )
 from utskick.mm.xml import UnsafeXMLError, refuse_comments_and_instructions, text_content
+from utskick.reference.cache import TtlCache
 from utskick.reference.context import ReferenceContext
 from utskick.reference.far.parties import DeliveryParties
-from utskick.reference.mailbox.notices import EMAIL, Notices, RecordedNotice
-from utskick.reference.mailbox.storage import MessageStore, NewMessage, StoredDelivery
+from utskick.reference.mailbox.filing import DeliveryFiling
+from utskick.reference.mailbox.lookups import OperatorLookups, Parties
+from utskick.reference.mailbox.notices import EMAIL, NoticePlan, Notices
+from utskick.reference.mailbox.storage import MessageStore, NewMessage
 from utskick.reference.store import utc_now
 from utskick.reference.world import Organisation
 
@@ -94,8 +100,6 @@ _SENDER_ID = (
 )
 _DS = f"{{{ns.DSIG}}}"
 _SEAL_CERTIFICATE = f"{_DS}KeyInfo/{_DS}X509Data/{_DS}X509Certificate"
-# A concurrent identical delivery can win the race to store; the retry then finds it.
-_STORE_ATTEMPTS = 2
 
 
 class Refused(Exception):  # noqa: N818 (a refusal, not a malfunction)
@@ -120,6 +124,8 @@ class MailboxOperator:
         operator: which operator this is.
         clock: the time at which certificates must be valid (a test may set the past).
         notices: where notices of new messages are recorded and sent; None sends none.
+        cache: where FaR's and the accounts' answers are kept a short time; default one of
+            this operator's own (`UTSKICK_REFERENCE_LOOKUP_CACHE_SECONDS`).
     """
 
     def __init__(
@@ -130,15 +136,17 @@ class MailboxOperator:
         clock: Callable[[], dt.datetime] = utc_now,
         store: MessageStore | None = None,
         notices: Notices | None = None,
+        cache: TtlCache | None = None,
     ) -> None:
         self.context = context
         self.operator = operator
-        self.registry = context.registry
         self.clock = clock
         self.store = store or MessageStore(
             context.sessions, operator.number, context.storage_keys[operator.operator_key or ""]
         )
         self.notices = notices
+        self.lookups = OperatorLookups(context, operator, notices, cache)
+        self.filing = DeliveryFiling(context.sessions, self.store, notices)
         self.allowed_attachment_types = tuple(context.settings.allowed_attachment_types)
         self.allow_sha1 = context.settings.allow_sha1
 
@@ -211,14 +219,14 @@ class MailboxOperator:
                 "anropet saknar klientcertifikat; anslut med ömsesidig TLS och organisationens "
                 "certifikat registrerat i FaR",
             )
-        organisation = self.registry.organisation_of_certificate(certificate)
-        if organisation is None:
+        organisation_number = self.lookups.caller(certificate)
+        if organisation_number is None:
             raise Refused(
                 ACCESS_DENIED,
                 f"klientcertifikatet ({certificate.subject.rfc4514_string()}) är inte "
                 "registrerat i FaR; registrera det för organisationen innan ni skickar",
             )
-        return _Caller(organisation.number)
+        return _Caller(organisation_number)
 
     @staticmethod
     def _parse(request: bytes) -> etree._Element:
@@ -244,26 +252,22 @@ class MailboxOperator:
 
     def _parties(
         self, sender_id: str, sealer_number: str | None, caller: _Caller | None = None
-    ) -> DeliveryParties:
+    ) -> Parties:
         """The sender and the sealer as FaR knows them; an unknown sender is refused (5014)."""
-        parties = self.registry.delivery_parties(
+        found = self.lookups.parties(
             sender_id[2:], sealer_number, caller.organisation_number if caller else None
         )
-        if not parties.sender_registered:
+        if not found.parties.sender_registered:
             raise Refused(
                 UNKNOWN_SENDER,
                 f"avsändaren {sender_id} är inte registrerad som avsändare i FaR",
             )
-        return parties
+        return found
 
-    def _recipient_reachable(self, recipient_id: str) -> bool:
-        """An account in FaR at this operator, active, and an open mailbox here."""
-        holder = self.registry.account_holder(recipient_id)
-        return (
-            holder is not None
-            and holder == (self.operator.number, False)
-            and self.store.has_active_mailbox(recipient_id)
-        )
+    def _reachable(self, recipient_ids: list[str]) -> dict[str, NoticePlan]:
+        """Those with an active account in FaR here and an open mailbox, with their notices."""
+        found = {r: self.lookups.recipient(r) for r in recipient_ids}
+        return {r: recipient.notices for r, recipient in found.items() if recipient.reachable}
 
     # --- deliverSecure --------------------------------------------------------------------------
 
@@ -281,13 +285,14 @@ class MailboxOperator:
         except Refused as refusal:
             # An unknown sender is still told so first (5014), then the seal's problem.
             sealer_number, unreadable_seal = None, refusal
-        parties = self._parties(sender_id, sealer_number, caller)
+        found = self._parties(sender_id, sealer_number, caller)
         if unreadable_seal is not None:
             raise unreadable_seal
-        self._check_dispatch(parties)
-        sender_number = parties.sender_number
-        delivery = self._verified(content, parties)
-        if not self._recipient_reachable(delivery.recipient_id):
+        self._check_dispatch(found.parties)
+        sender_number = found.parties.sender_number
+        delivery = self._verified(content, found)
+        reachable = self._reachable([delivery.recipient_id])
+        if not reachable:
             raise Refused(
                 NOT_FOUND,
                 f"mottagaren {delivery.recipient_id} har ingen brevlåda hos {self.operator.name}",
@@ -302,7 +307,7 @@ class MailboxOperator:
             )
             for index, message in enumerate(delivery.messages)
         ]
-        stored, _notices = self._store(request, messages, secure=True)
+        stored, _notices = self.filing.file(request, messages, reachable, secure=True)
         if not stored.new:
             logger.info(
                 "%s: repeated delivery %s accepted again", self.operator.name, stored.trans_id
@@ -340,12 +345,11 @@ class MailboxOperator:
             signature.find(_SEAL_CERTIFICATE) if signature is not None else None
         )
         try:
-            certificate = read_certificate(base64.b64decode("".join((der_base64 or "").split())))
+            number = _organisation_in(base64.b64decode("".join((der_base64 or "").split())))
         except ValueError:
             raise Refused(
                 SIGNATURE_ERROR, "sigillets certifikat saknas eller går inte att läsa"
             ) from None
-        number = organisation_number_of(certificate)
         if number is None:
             raise Refused(
                 SIGNATURE_ERROR,
@@ -353,12 +357,13 @@ class MailboxOperator:
             )
         return number
 
-    def _verified(self, content: etree._Element, parties: DeliveryParties) -> Delivery:
-        sender_number = parties.sender_number
+    def _verified(self, content: etree._Element, found: Parties) -> Delivery:
+        sender_number = found.parties.sender_number
+        # Both signatures are verified for every delivery; only FaR's certificates are kept.
         policy = VerificationPolicy(
-            trust=TrustStore.of(parties.certificates),
+            trust=found.trust,
             at=self.clock(),
-            expected_sealer=parties.sealer_number,
+            expected_sealer=found.parties.sealer_number,
             allow_sha1=self.allow_sha1,
         )
         try:
@@ -396,7 +401,7 @@ class MailboxOperator:
             raise Refused(INVALID_INPUT, f"notifieringen går inte att läsa: {error}") from None
         # Nothing is signed on the simple path: the caller itself must be the sender or an
         # intermediary FaR approves, or anyone with a certificate could write in its name.
-        parties = self._parties(notification.sender_id.strip(), caller.organisation_number)
+        parties = self._parties(notification.sender_id.strip(), caller.organisation_number).parties
         sender_number = parties.sender_number
         if not parties.sealer_may_dispatch:
             raise Refused(
@@ -405,10 +410,11 @@ class MailboxOperator:
                 "varken avsändaren eller godkänd förmedlingstjänst i FaR",
             )
         recipients = _unique(notification.recipient_ids)
-        reachable = [r for r in recipients if self._recipient_reachable(r)]
-        stored, notices = self._store(
+        reachable = self._reachable(recipients)
+        stored, notices = self.filing.file(
             request,
-            self._notification_messages(notification, sender_number, reachable),
+            self._notification_messages(notification, sender_number, list(reachable)),
+            reachable,
             secure=False,
         )
         channels: dict[str, list[str]] = {}
@@ -437,32 +443,15 @@ class MailboxOperator:
             for r in recipients
         ]
 
-    # --- storing ----------------------------------------------------------------------------
 
-    def _store(
-        self, request: bytes, messages: list[NewMessage], *, secure: bool
-    ) -> tuple[StoredDelivery, list[RecordedNotice]]:
-        """Store and record the notices owed in one transaction; send after commit."""
-        if not messages:
-            return StoredDelivery(uuid.uuid4().hex, (), ()), []
-        for attempt in range(1, _STORE_ATTEMPTS + 1):
-            try:
-                with self.context.sessions.begin() as session:
-                    stored = self.store.store_delivery(
-                        request, messages, secure=secure, session=session
-                    )
-                    notices = (
-                        self.notices.record(session, stored.new_message_ids)
-                        if self.notices is not None
-                        else []
-                    )
-                break
-            except IntegrityError:
-                if attempt == _STORE_ATTEMPTS:
-                    raise
-        if self.notices is not None:
-            self.notices.send_later(notices)
-        return stored, notices
+@functools.lru_cache(maxsize=256)
+def _organisation_in(der: bytes) -> str | None:
+    """The organisationsnummer in a seal's certificate (parsed once per certificate).
+
+    Raises:
+        ValueError: the certificate, or a part verification reads, cannot be read.
+    """
+    return organisation_number_of(read_certificate(der))
 
 
 def _whole_text(element: etree._Element | None) -> str:

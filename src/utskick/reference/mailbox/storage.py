@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import func, select
+from sqlalchemy import Table, func, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from utskick.mm import namespaces as ns
@@ -35,6 +35,8 @@ from utskick.mm.soap import body_element
 from utskick.reference.store import MailboxAccount, MailboxDelivery, MailboxMessage, utc_now
 
 KEY_BYTES = 32
+_DELIVERIES: Table = MailboxDelivery.__table__  # type: ignore[assignment]
+_MESSAGES: Table = MailboxMessage.__table__  # type: ignore[assignment]
 NONCE_BYTES = 12
 # A body that is itself one base64 token this long or longer may be a double encoding.
 _MIN_WRAPPED_BODY = 16
@@ -63,6 +65,7 @@ class StoredDelivery:
     trans_id: str
     message_ids: tuple[int, ...]  # inbox row ids, in the order of the delivery's messages
     new_message_ids: tuple[int, ...]
+    new_recipients: tuple[str, ...] = ()  # the recipient of each new message, in that order
 
     @property
     def new(self) -> bool:
@@ -145,6 +148,7 @@ class MessageStore:
         *,
         secure: bool,
         session: Session | None = None,
+        assume_new: bool = False,
     ) -> StoredDelivery:
         """Store a delivery as received, encrypted, and file its messages in the inboxes.
 
@@ -157,13 +161,17 @@ class MessageStore:
             messages: the delivery's messages, one per recipient and message.
             secure: True for deliverSecure, False for a notification (the simple path).
             session: join this session's transaction instead of committing one of our own.
+            assume_new: skip the look-up of earlier copies and only insert (two statements);
+                a repeat then raises IntegrityError, and the caller rolls back and stores
+                again without this.
 
         Raises:
             sqlalchemy.exc.IntegrityError: a concurrent request stored the same message
-                first; the caller retries and then finds it stored.
+                first (the caller retries and then finds it stored), or a repeat with
+                `assume_new`.
         """
         with self._unit_of_work(session) as work:
-            existing = self._existing(work, messages)
+            existing = {} if assume_new else self._existing(work, messages)
             fresh = [m for m in messages if _key(m) not in existing]
             if not fresh:
                 first = existing[_key(messages[0])]
@@ -174,37 +182,53 @@ class MessageStore:
                     new_message_ids=(),
                 )
             trans_id = uuid.uuid4().hex
-            nonce = secrets.token_bytes(NONCE_BYTES)
-            delivery = MailboxDelivery(
+            received_at = utc_now()
+            delivery_id = self._insert_delivery(work, request, trans_id, received_at)
+            rows = [
+                {
+                    "operator_number": self.operator_number,
+                    "recipient_id": message.recipient_id,
+                    "sender_number": message.sender_number,
+                    "sender_name": message.sender_name,
+                    "message_id": message.message_id,
+                    "message_index": message.message_index,
+                    "secure": secure,
+                    "delivery_id": delivery_id,
+                    "received_at": received_at,
+                }
+                for message in fresh
+            ]
+            # One statement for all the messages (RETURNING their ids, in this order).
+            inserted = work.connection().execute(
+                insert(_MESSAGES).returning(_MESSAGES.c.id, sort_by_parameter_order=True), rows
+            )
+            new_ids = dict(zip(map(_key, fresh), inserted.scalars(), strict=True))
+            return StoredDelivery(
+                trans_id=trans_id,
+                message_ids=tuple(
+                    new_ids[_key(m)] if _key(m) in new_ids else existing[_key(m)].id
+                    for m in messages
+                ),
+                new_message_ids=tuple(new_ids.values()),
+                new_recipients=tuple(m.recipient_id for m in fresh),
+            )
+
+    def _insert_delivery(
+        self, session: Session, request: bytes, trans_id: str, received_at: dt.datetime
+    ) -> int:
+        nonce = secrets.token_bytes(NONCE_BYTES)
+        statement = (
+            insert(_DELIVERIES)
+            .values(
                 operator_number=self.operator_number,
                 trans_id=trans_id,
-                received_at=utc_now(),
+                received_at=received_at,
                 nonce=nonce,
                 ciphertext=self._cipher.encrypt(nonce, request, self._associated_data(trans_id)),
             )
-            work.add(delivery)
-            work.flush()
-            rows = {}
-            for message in fresh:
-                row = MailboxMessage(
-                    operator_number=self.operator_number,
-                    recipient_id=message.recipient_id,
-                    sender_number=message.sender_number,
-                    sender_name=message.sender_name,
-                    message_id=message.message_id,
-                    message_index=message.message_index,
-                    secure=secure,
-                    delivery_id=delivery.id,
-                    received_at=delivery.received_at,
-                )
-                work.add(row)
-                rows[_key(message)] = row
-            work.flush()
-            return StoredDelivery(
-                trans_id=trans_id,
-                message_ids=tuple((rows.get(_key(m)) or existing[_key(m)]).id for m in messages),
-                new_message_ids=tuple(row.id for row in rows.values()),
-            )
+            .returning(_DELIVERIES.c.id)
+        )
+        return int(session.connection().execute(statement).scalar_one())
 
     def has_active_mailbox(self, recipient_id: str) -> bool:
         """Whether the recipient holds an active mailbox at this operator."""
