@@ -115,14 +115,21 @@ class KeyRing:
 
     def __init__(self) -> None:
         self._loaded: dict[Path, SigningIdentity] = {}
+        # The path as given → its identity: resolving a path costs a system call per part,
+        # once per letter signed.
+        self._by_given: dict[Path, SigningIdentity] = {}
         self._lock = threading.Lock()
 
     def get(self, path: Path, passphrase: bytes | None = None) -> SigningIdentity:
         """The identity in `path`, loaded on first use."""
+        known = self._by_given.get(path)
+        if known is not None:
+            return known
         key = path.resolve()
         with self._lock:
             if key not in self._loaded:
                 self._loaded[key] = load_signing_identity(path, passphrase)
+            self._by_given[path] = self._loaded[key]
             return self._loaded[key]
 
 
