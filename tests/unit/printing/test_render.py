@@ -247,6 +247,54 @@ class TestPdfA:
         renderer = LetterRenderer(DEFAULT_WINDOW)
         assert renderer.render(letter()).pdf == renderer.render(letter()).pdf
 
+    def test_a_swedish_letter_is_pdfa_with_its_fonts_embedded_and_its_text_extractable(self):
+        subject = "Ärende om bygglov för Åre, Älvdalen och Örebro"
+        body = "Hej! Nämnden har beslutat: café, åtgärd, öppettider, Överförmyndaren."
+        pdf = LetterRenderer(DEFAULT_WINDOW).render(letter(subject=subject, body=body)).pdf
+        reader = PdfReader(io.BytesIO(pdf))
+        metadata = reader.trailer["/Root"]["/Metadata"].get_object().get_data().decode()
+        assert "<pdfaid:part>2</pdfaid:part>" in metadata
+        assert "<pdfaid:conformance>B</pdfaid:conformance>" in metadata
+        fonts = [ref.get_object() for ref in reader.pages[0]["/Resources"]["/Font"].values()]
+        assert {str(font["/BaseFont"]).split("+")[1] for font in fonts} == {
+            "DejaVuSans",
+            "DejaVuSans-Bold",
+        }
+        for font in fonts:
+            program = font["/FontDescriptor"]["/FontFile2"].get_object()
+            assert program["/Length1"] == len(program.get_data()) > 0
+            assert "/ToUnicode" in font
+        text = reader.pages[0].extract_text()
+        assert subject in text
+        assert body in text
+
+    def test_one_letters_text_does_not_carry_over_into_the_next(self):
+        renderer = LetterRenderer(DEFAULT_WINDOW)
+        address = ("Anna Andersson", "Storgatan 1", "123 45 Småstad")
+
+        def render(subject, body):
+            return renderer.render(letter(subject=subject, body=body, address_lines=address)).pdf
+
+        first = render("Beslut om bygglov", "Nämnden har beviljat ditt bygglov.")
+        rare = render("Łódź och Ωmega", "Ψυχή, жизнь och Øresund.")
+        second = render("Föreläggande om rivning", "Byggnaden ska rivas senast i maj.")
+        first_again = render("Beslut om bygglov", "Nämnden har beviljat ditt bygglov.")
+        first_text, rare_text, second_text = (page_text(pdf) for pdf in (first, rare, second))
+        assert "Nämnden har beviljat ditt bygglov." in first_text
+        assert "Ψυχή, жизнь och Øresund." in rare_text
+        assert "Byggnaden ska rivas senast i maj." in second_text
+        assert "bygglov" not in second_text
+        assert "rivas" not in first_text
+        assert first != second
+        assert first_again == first
+        # The rare letter's characters are in its own fonts only, not in the next letter's.
+        for pdf, has_rare in ((rare, True), (second, False)):
+            maps = b"".join(
+                ref.get_object()["/ToUnicode"].get_object().get_data()
+                for ref in PdfReader(io.BytesIO(pdf)).pages[0]["/Resources"]["/Font"].values()
+            )
+            assert (b"<03A8>" in maps) is has_rare  # Ψ
+
 
 class TestAttachmentsAndMerging:
     def test_paper_attachments_follow_the_letter(self):

@@ -14,8 +14,15 @@ Three measurements, each on one core:
   reports its time and its peak resident set (VmHWM) before and after, so that the memory a
   growing batch costs is visible.
 
-"Hours for 200,000 letters on 2 cores" is 200,000 ÷ (letters/s × 2) ÷ 3,600: the nightly
-invoice run of the issue, split over two worker processes.
+"Per core" is per CPU second: each step reports `letters_per_cpu_s`, its letters over the CPU
+time (user and system, all threads: the hand-over's fsync threads too) of the process that
+did it, and `target_met` compares the slowest hand-over's CPU rate with `TARGET_PER_CORE`. On
+a busy machine the wall-clock rate (`letters_per_s`) also counts the time the process waited
+for a core, so it is reported beside it with the load average before and after the run; on
+an idle machine the two differ by the time spent waiting for the disk.
+
+"Hours for 200,000 letters on 2 cores" is 200,000 ÷ (letters/s × 2) ÷ 3,600 (wall clock):
+the nightly invoice run of the issue, split over two worker processes.
 """
 
 from __future__ import annotations
@@ -87,6 +94,14 @@ def _per_hour_figures(rate: float) -> dict[str, float]:
     }
 
 
+def _timed_figures(letters: int, seconds: float, cpu_seconds: float) -> dict[str, float]:
+    """Rates by the wall clock and per CPU second (see the module text)."""
+    return {
+        **_per_hour_figures(letters / seconds),
+        "letters_per_cpu_s": round(letters / cpu_seconds, 1),
+    }
+
+
 def sample_letter(number: int, created: dt.datetime) -> PrintLetter:
     """A one-page letter to an ordinary address, the same in every run but its number."""
     return PrintLetter(
@@ -118,26 +133,26 @@ def measure_rendering(letters: int, progress: Progress) -> dict[str, object]:
     warm = renderer.render(documents[0])  # fonts and the sRGB profile load once per process
     progress.phase("renderar en PDF per brev", letters, "brev")
     total_bytes = 0
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     for done, document in enumerate(documents, start=1):
         total_bytes += len(renderer.render(document).pdf)
         progress.update(done)  # an attribute store; a letter takes milliseconds
-    per_letter_seconds = time.perf_counter() - started
+    per_letter = (time.perf_counter() - started, time.process_time() - cpu_started)
     progress.phase(f"renderar {letters} brev i en PDF")
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     merged, parts = renderer.render_merged(
         documents, title="Utskriftsbatch", author="Exempelkommun", created=created
     )
-    merged_seconds = time.perf_counter() - started
+    merged_times = (time.perf_counter() - started, time.process_time() - cpu_started)
     return {
         "letters": letters,
         "pages_per_letter": warm.pages,
         "per_letter": {
-            **_per_hour_figures(letters / per_letter_seconds),
+            **_timed_figures(letters, *per_letter),
             "mean_pdf_kib": round(total_bytes / letters / 1024, 1),
         },
         "merged": {
-            **_per_hour_figures(letters / merged_seconds),
+            **_timed_figures(letters, *merged_times),
             "pdf_kib_per_letter": round(len(merged) / len(parts) / 1024, 2),
         },
     }
@@ -309,7 +324,7 @@ def handover_and_report(home: str, batch_id: str, letters: int, merged: bool) ->
     settings = _settings(Path(home), batch_size=letters, merged=merged)
     engine = create_database_engine(settings.resolved_database_url())
     baseline = _memory_kib("VmHWM")
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     outcome = handover_batch(
         batch_id,
         sessions=session_factory(engine),
@@ -318,11 +333,13 @@ def handover_and_report(home: str, batch_id: str, letters: int, merged: bool) ->
         actor="bench",
     )
     seconds = time.perf_counter() - started
+    cpu_seconds = time.process_time() - cpu_started  # every thread of this process
     engine.dispose()
     files = [path for path in outcome.folder.rglob("*") if path.is_file()]
     return json.dumps(
         {
             "seconds": seconds,
+            "cpu_seconds": cpu_seconds,
             "letters": outcome.letters,
             "baseline_kib": baseline,
             "peak_kib": _memory_kib("VmHWM"),
@@ -339,7 +356,7 @@ _CHILD = (
 
 
 def measure_handover(home: Path, batch_id: str, letters: int, *, merged: bool) -> dict[str, float]:
-    """Hand the batch over in a fresh Python process; letters/s and peak memory."""
+    """Hand the batch over in a fresh Python process; letters/s (wall, CPU) and peak memory."""
     arguments = [str(home), batch_id, str(letters), "1" if merged else "0"]
     with contextlib.ExitStack() as stack:
         child = start_process(
@@ -355,8 +372,9 @@ def measure_handover(home: Path, batch_id: str, letters: int, *, merged: bool) -
     if report["letters"] != letters:
         raise RuntimeError(f"överlämningen gav {report['letters']} brev, väntade {letters}")
     return {
-        **_per_hour_figures(letters / report["seconds"]),
+        **_timed_figures(letters, report["seconds"], report["cpu_seconds"]),
         "seconds": round(report["seconds"], 2),
+        "cpu_seconds": round(report["cpu_seconds"], 2),
         "baseline_rss_mib": round(report["baseline_kib"] / 1024, 1),
         "peak_rss_mib": round(report["peak_kib"] / 1024, 1),
         "growth_mib": round((report["peak_kib"] - report["baseline_kib"]) / 1024, 1),
@@ -375,24 +393,30 @@ def run_print_benchmark(
         render_letters: letters in the rendering-only measurement.
 
     Returns:
-        Letters/s and hours for 200,000 letters on 2 cores for each step; for each batch
-        size and mode the hand-over's time and peak memory; per mode, the slowest hand-over
-        and whether it meets `TARGET_PER_CORE` letters/s per core.
+        Letters/s (wall clock and per CPU second) and hours for 200,000 letters on 2 cores
+        for each step; for each batch size and mode the hand-over's time and peak memory; per
+        mode, the slowest hand-over and whether it meets `TARGET_PER_CORE` letters per CPU
+        second; the load average before and after.
     """
+    load_before = os.getloadavg()
     with benchmark_run("bench print") as progress:
         result: dict[str, object] = {"rendering": measure_rendering(render_letters, progress)}
         with temporary_folder(progress, "utskick-bench-print-") as folder:
             addressing, handovers = _address_and_hand_over(folder, batch_sizes, progress)
     slowest = dict.fromkeys(_MODES, float("inf"))
+    slowest_cpu = dict.fromkeys(_MODES, float("inf"))
     for key, figures in handovers.items():
         mode = key.split("_", 1)[1]
         slowest[mode] = min(slowest[mode], figures["letters_per_s"])
+        slowest_cpu[mode] = min(slowest_cpu[mode], figures["letters_per_cpu_s"])
     result["addressing"] = addressing
     result["handover"] = handovers
     result["slowest_handover_letters_per_s"] = slowest
+    result["slowest_handover_letters_per_cpu_s"] = slowest_cpu
     result["target_letters_per_s_per_core"] = TARGET_PER_CORE
-    result["target_met"] = {mode: rate >= TARGET_PER_CORE for mode, rate in slowest.items()}
+    result["target_met"] = {mode: rate >= TARGET_PER_CORE for mode, rate in slowest_cpu.items()}
     result["cpus"] = os.cpu_count()
+    result["load_average"] = {"before": load_before, "after": os.getloadavg()}
     return result
 
 
