@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import threading
 from pathlib import Path
 
 from lxml import etree
@@ -14,8 +15,19 @@ class SchemaValidationError(ValueError):
     """A document that does not follow the contract; the message names the first error."""
 
 
-@functools.cache
+_SCHEMA_LOCK = threading.Lock()
+
+
 def _schema(relative_path: str) -> etree.XMLSchema:
+    # Built once per process, under a lock: libxml2 fails ("Document is not valid XML
+    # Schema") when threads build schemas with imports at the same moment, as the first
+    # deliveries to a freshly started operator process do.
+    with _SCHEMA_LOCK:
+        return _built_schema(relative_path)
+
+
+@functools.cache
+def _built_schema(relative_path: str) -> etree.XMLSchema:
     parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
     return etree.XMLSchema(etree.parse(str(SCHEMA_DIR / relative_path), parser))
 
