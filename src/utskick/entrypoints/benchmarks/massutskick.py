@@ -439,11 +439,12 @@ def _measure(home: Path, rows: int, progress: Progress) -> tuple[_Measured, dict
 
 
 def _phase_figures(phase: _Phase, rows: int) -> dict[str, float]:
+    # Milliseconds kept: a small upload now takes a few of them, and two decimals said 0.0 s.
     return {
         "rows_per_s": round(rows / phase.seconds),
-        "seconds": round(phase.seconds, 2),
-        "app_cpu_s": round(phase.app_cpu_s, 2),
-        "benchmark_and_reference_cpu_s": round(phase.here_cpu_s, 2),
+        "seconds": round(phase.seconds, 4),
+        "app_cpu_s": round(phase.app_cpu_s, 4),
+        "benchmark_and_reference_cpu_s": round(phase.here_cpu_s, 4),
     }
 
 
