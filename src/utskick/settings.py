@@ -428,6 +428,50 @@ class Settings(BaseSettings):
         "forwarding service); the recipient's personnummer is the reference line.",
     )
 
+    sources_file: Path | None = Field(
+        default=None,
+        description="The sources that hand in files (watched folders, SFTP pickups, print-file "
+        "rules), as TOML; default sources.toml in the home folder, if there is one.",
+    )
+    mail_in_port: int | None = Field(
+        default=None,
+        description="Port of the SMTP submission service for letters by e-mail; none: off. "
+        "The embedded default starts it on 2587.",
+    )
+    mail_in_host: str = Field(default="127.0.0.1", description="Address it listens on.")
+    mail_in_domain: str = Field(
+        default="brev.exempelkommun.se",
+        description="The domain letters are e-mailed to: <personnummer>@<domain>.",
+    )
+    mail_in_relay_hosts: list[str] = Field(
+        default=[],
+        description="Mail servers (IP addresses) trusted to relay officers' e-mail without "
+        "AUTH; the sender is then known by the From address.",
+    )
+    mail_in_tls_cert_file: Path | None = Field(
+        default=None,
+        description="Certificate chain (PEM) for STARTTLS; the embedded default makes one "
+        "from the demo CA. Without it, AUTH is refused.",
+    )
+    mail_in_tls_key_file: Path | None = Field(
+        default=None, description="The private key (PEM) of mail_in_tls_cert_file."
+    )
+    mail_in_max_bytes: int = Field(
+        default=25 * 1024 * 1024, ge=1024, description="The largest e-mail taken in."
+    )
+    mail_out_url: str | None = Field(
+        default=None,
+        description="Where replies to e-mailed letters are sent: smtp://[user@]host:port "
+        "(STARTTLS when offered) or smtps://…; none: no replies. The embedded default uses "
+        "the reference's mail sink.",
+    )
+    mail_out_password: SecretStr | None = Field(
+        default=None, description="Password of the mail_out_url user."
+    )
+    mail_out_from: str = Field(
+        default="utskick@brev.exempelkommun.se", description="From address of the replies."
+    )
+
     def resolved_database_url(self) -> str:
         """The database URL in use: the setting, or the SQLite file in the home folder."""
         if self.database_url:

@@ -33,6 +33,8 @@ PRINT_HANDOVER = "print_handover"  # write a closed batch to its vendor's drop
 RECORD = "record"  # a letter has ended: keep it as a record by its rule (run in bulk)
 REGISTER = "register"  # register one letter in the case or records system
 RECORDS_DAILY = "records_daily"  # the daily records run: registration file, disposal
+PICKUP = "pickup"  # look in one source's folder (local or SFTP) for files to take in
+MAIL_REPLY = "mail_reply"  # tell an officer by e-mail what became of a letter they e-mailed
 
 
 @dataclass(frozen=True)

@@ -119,7 +119,13 @@ class NewLetters:
         self._events.add(
             letter_id, str(letter["sending_system_id"]), vocabulary.RECEIVED, update_letter=False
         )
-        self._events.enqueue(CLASSIFY, letter_id=letter_id)
+        # A letter set for later is classified then (`letters.schedule`).
+        not_before = letter.get("not_before")
+        self._events.enqueue(
+            CLASSIFY,
+            letter_id=letter_id,
+            run_at=not_before if isinstance(not_before, dt.datetime) else None,
+        )
 
     def write(self, session: Session) -> None:
         """Insert the letters, attachments, events and jobs, in the caller's transaction."""

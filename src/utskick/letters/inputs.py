@@ -106,6 +106,11 @@ class LetterInput:
     # Whether the population register was asked, before the transaction, that the recipient
     # has no protected identity (see `letters.address_screen`): only then is the address kept.
     address_screened: bool = False
+    # Not classified or sent before this time (aware; see `letters.schedule`); None: at once.
+    not_before: dt.datetime | None = None
+    # None: our address page before the paper attachments; "address-in-window": the first
+    # paper attachment's first page carries the address in the window (vocabulary).
+    paper_layout: str | None = None
 
 
 class LetterRejectedError(ValueError):
@@ -182,6 +187,11 @@ def request_fingerprint(letter: LetterInput) -> str:
     }
     if letter.support_text is not None:
         content["support_text"] = letter.support_text
+    # Counted only when given, so that earlier letters' fingerprints stay what they were.
+    if letter.not_before is not None:
+        content["not_before"] = letter.not_before.astimezone(dt.UTC).isoformat()
+    if letter.paper_layout is not None:
+        content["paper_layout"] = letter.paper_layout
     canonical = json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(canonical.encode("utf-8", errors="surrogatepass")).hexdigest()
 

@@ -100,6 +100,13 @@ class Letter(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     # Fall back to paper if not delivered digitally by then (policy digital-or-paper).
     deliver_by: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    # Sent at a set time: not classified or sent before this (None: at once). The letter may
+    # be cancelled until then.
+    not_before: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    # How the letter goes on paper: None, our address page before its attachments; or
+    # "address-in-window", its first paper attachment's first page already carries the
+    # address in the envelope window (a print file from a business system), printed as is.
+    paper_layout: Mapped[str | None] = mapped_column(String(24))
     # Copies of the newest event, for lists and searches.
     state: Mapped[str] = mapped_column(String(24))
     channel: Mapped[str | None] = mapped_column(String(16))  # digital | paper | none

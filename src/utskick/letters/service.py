@@ -50,6 +50,7 @@ from utskick.letters.inputs import (
 )
 from utskick.letters.models import Letter, LetterAttachment, MessageType
 from utskick.letters.repository import LetterRepository
+from utskick.letters.schedule import checked_not_before
 from utskick.letters.text_checks import refused_character
 from utskick.mm import delivery as wire
 from utskick.senders.models import SenderOrganisation, SendingSystem
@@ -91,6 +92,7 @@ class _CheckedLetter:
     eservice_url: str | None
     support_text: str | None
     postal_address: dict[str, object] | None
+    not_before: dt.datetime | None  # None: due at once
 
 
 class LetterService:
@@ -162,7 +164,13 @@ class LetterService:
         self.letters.add(stored)
         events.record(self.session, stored, vocabulary.RECEIVED, actor=actor, now=now)
         self.session.add(
-            Job(kind=CLASSIFY, letter_id=stored.id, run_at=now, attempts=0, created_at=now)
+            Job(
+                kind=CLASSIFY,
+                letter_id=stored.id,
+                run_at=checked.not_before or now,
+                attempts=0,
+                created_at=now,
+            )
         )
         return stored, True
 
@@ -254,6 +262,11 @@ class LetterService:
         eservice_url = checked_eservice_url(letter.eservice_url)
         support_text = checked_support_text(letter.support_text)
         postal_address = checked_address(letter)
+        not_before = checked_not_before(letter.not_before, now)
+        if letter.paper_layout is not None:
+            check_choice(
+                "paper_layout", letter.paper_layout, vocabulary.PAPER_LAYOUTS, "utskriftslayouten"
+            )
         check_wire_size(
             sender, recipient, dataclasses.replace(letter, attachments=attachments), department
         )
@@ -266,6 +279,7 @@ class LetterService:
             eservice_url=eservice_url,
             support_text=support_text,
             postal_address=postal_address,
+            not_before=not_before,
         )
 
     def _letter_row(
@@ -281,6 +295,8 @@ class LetterService:
     ) -> dict[str, object]:
         """The new letter's columns, as checked; received now (one shape for both ways in)."""
         letter_id = str(uuid.uuid4())
+        # A letter set for later counts its time to paper from when it may first be sent.
+        starts = checked.not_before or now
         return {
             "id": letter_id,
             "sending_system_id": system.id,
@@ -305,10 +321,12 @@ class LetterService:
             "message_id": uuid.uuid4().hex,
             "created_at": now,
             "deliver_by": (
-                now + dt.timedelta(seconds=self.settings.fallback_after_seconds)
+                starts + dt.timedelta(seconds=self.settings.fallback_after_seconds)
                 if letter.policy == vocabulary.DIGITAL_OR_PAPER
                 else None
             ),
+            "not_before": checked.not_before,
+            "paper_layout": letter.paper_layout,
             "state": vocabulary.RECEIVED,
             "updated_at": now,
         }

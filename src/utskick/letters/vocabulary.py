@@ -99,6 +99,12 @@ PAPER_ONLY: Final = "paper-only"  # always paper; FaR is not asked
 
 POLICIES: Final[tuple[Policy, ...]] = (DIGITAL_OR_PAPER, DIGITAL_ONLY, PAPER_ONLY)
 
+# How a letter goes on paper (`Letter.paper_layout`): by default (None) with our address page
+# before its paper attachments; a print file's letter whose first page already carries the
+# address in the envelope window is printed as it is.
+ADDRESS_IN_WINDOW: Final = "address-in-window"
+PAPER_LAYOUTS: Final[tuple[str, ...]] = (ADDRESS_IN_WINDOW,)
+
 # --- reasons: why a letter took its channel or ended as it did. ------------------------------
 # Stored on letters and events, returned by the precheck; the texts are what an officer or a
 # sending system reads next to them.

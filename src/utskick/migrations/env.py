@@ -5,6 +5,8 @@ from sqlalchemy import Engine
 
 from utskick.db.base import Base
 from utskick.db.engine import create_database_engine
+from utskick.desk.mailin import models as _mail_in  # noqa: F401
+from utskick.intake import models as _intake_files  # noqa: F401
 from utskick.jobs import models as _worker  # noqa: F401
 from utskick.letters import models as _letters  # noqa: F401
 from utskick.printing import models as _printing  # noqa: F401

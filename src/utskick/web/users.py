@@ -100,6 +100,9 @@ class WebUser(Base):
     department: Mapped[str | None] = mapped_column(String(200))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    # The person's e-mail address, lower case: letters they send by e-mail are known by it
+    # (from a relay host), and the replies about them go to it. None: no e-mail in.
+    email: Mapped[str | None] = mapped_column(String(254), unique=True)
 
     @property
     def role_name(self) -> str:

@@ -48,7 +48,12 @@ class TestOnePlace:
         assert get_args(model.model_fields[field].annotation) == vocabulary.POLICIES
 
     def test_every_word_is_in_its_list(self):
-        listed = {*vocabulary.STATES, *vocabulary.POLICIES, *vocabulary.REASONS}
+        listed = {
+            *vocabulary.STATES,
+            *vocabulary.POLICIES,
+            *vocabulary.REASONS,
+            *vocabulary.PAPER_LAYOUTS,
+        }
 
         assert set(_words().values()) == listed
 
@@ -56,7 +61,13 @@ class TestOnePlace:
         values = list(_words().values())
 
         assert len(values) == len(set(values))
-        for words in (vocabulary.STATES, vocabulary.POLICIES, vocabulary.REASONS):
+        lists = (
+            vocabulary.STATES,
+            vocabulary.POLICIES,
+            vocabulary.REASONS,
+            vocabulary.PAPER_LAYOUTS,
+        )
+        for words in lists:
             assert len(words) == len(set(words))
 
 
