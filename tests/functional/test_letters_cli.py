@@ -392,3 +392,39 @@ def test_commands_beside_serve_get_the_connector_settings_serve_uses(tmp_path, m
         assert beside.population_url == served.population_url
         assert beside.tls_ca_file.resolve() == served.tls_ca_file.resolve()
         assert beside.print_local_departments == served.print_local_departments
+
+
+def test_a_letter_set_for_later_waits_and_can_be_cancelled_by_cli(installation):
+    run, _home, _env = installation
+    later = (dt.datetime.now(ZoneInfo("Europe/Stockholm")) + dt.timedelta(days=2)).strftime(
+        "%Y-%m-%d 06:00"
+    )
+    sent = run(
+        "send", "--sender", "202100-4748", "--recipient", "19800423-2388",
+        "--subject", "Påminnelse", "--body", "Glöm inte mötet.", "--class", "1",
+        "--not-before", later,
+    )  # fmt: skip
+    assert sent.returncode == 0, sent.stderr
+    letter_id = sent.stdout.splitlines()[0].strip()
+    status = run("status", letter_id)
+    assert f"Skickas tidigast {later}" in status.stdout
+    cancelled = run("cancel", letter_id)
+    assert cancelled.returncode == 0, cancelled.stderr
+    assert "makulerat" in cancelled.stdout
+    again = run("cancel", letter_id)
+    assert again.returncode != 0
+    assert "redan avslutat (makulerat)" in again.stderr
+
+
+def test_a_time_that_cannot_be_read_is_refused_naming_the_option(installation):
+    run, home, _env = installation
+    before = _count_letters(home)
+    sent = run(
+        "send", "--sender", "202100-4748", "--recipient", "19800423-2388",
+        "--subject", "Påminnelse", "--body", "Text.", "--class", "1",
+        "--not-before", "på fredag",
+    )  # fmt: skip
+    assert sent.returncode != 0
+    assert "--not-before" in sent.stderr
+    assert "ingen tid som går att läsa" in sent.stderr
+    assert _count_letters(home) == before

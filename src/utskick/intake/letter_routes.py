@@ -108,6 +108,7 @@ def _letter_out(letter: Letter) -> LetterOut:
             "operator_number": letter.operator_number,
             "trans_id": letter.trans_id,
             "deliver_by": maybe_aware(letter.deliver_by),
+            "not_before": maybe_aware(letter.not_before),
             "attachments": [
                 AttachmentOut(
                     position=a.position,
@@ -159,7 +160,7 @@ def submit_letter(
     used before with other content answers 409 with the id of the letter stored under it.
     """
     try:
-        letter = letter_input(body, idempotency_key)
+        letter = letter_input(body, idempotency_key, settings_of(request).print_timezone)
     except LetterRejectedError as error:
         raise _rejected(error) from None
     # Asked before any transaction: an address given for a protected person is never stored.

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from utskick.letters import vocabulary
 from utskick.letters.inputs import AttachmentInput, LetterInput, LetterRejectedError
+from utskick.letters.schedule import parse_not_before
 from utskick.web.errors import ErrorResponse
 
 # The API's names for the letter's policies and states, whose values letters.vocabulary keeps.
@@ -149,6 +150,22 @@ class LetterIn(BaseModel):
         "first time; with other content it is refused with 409 "
         "(or use the Idempotency-Key header).",
     )
+    not_before: str | None = Field(
+        default=None,
+        max_length=40,
+        description="Send at a set time: the letter is stored now but not classified or sent "
+        "before this time, and can be cancelled until then. ISO 8601 with an offset "
+        "(`2026-12-08T06:00:00+01:00`, `…Z`) or local Swedish time without one "
+        "(`2026-12-08 06:00`, `2026-12-08T06.00`, a date alone: its first minute). A time in "
+        "the past: at once. At most a year ahead.",
+        examples=["2026-12-08 06:00"],
+    )
+    paper_layout: Literal["address-in-window"] | None = Field(
+        default=None,
+        description="`address-in-window`: the first paper attachment's first page already "
+        "carries the recipient's address in the envelope window, and the letter is printed "
+        "as its attachments, without Utskick's address page. Default: Utskick's address page.",
+    )
 
 
 class AttachmentOut(BaseModel):
@@ -191,6 +208,9 @@ class LetterOut(LetterSummary):
     operator_number: str | None
     trans_id: str | None = Field(description="The operator's TransId once delivered.")
     deliver_by: dt.datetime | None
+    not_before: dt.datetime | None = Field(
+        default=None, description="Not classified or sent before this time (UTC)."
+    )
     attachments: list[AttachmentOut]
 
 
@@ -277,8 +297,12 @@ class PrecheckOut(BaseModel):
     decisions: list[DecisionOut]
 
 
-def letter_input(body: LetterIn, header_key: str | None = None) -> LetterInput:
+def letter_input(
+    body: LetterIn, header_key: str | None = None, zone: str = "Europe/Stockholm"
+) -> LetterInput:
     """The service's input from an API body; attachments are decoded from base64.
+
+    `zone` is the local time zone of a `not_before` written without an offset.
 
     Raises:
         LetterRejectedError: an attachment is not valid base64, or two different
@@ -324,4 +348,6 @@ def letter_input(body: LetterIn, header_key: str | None = None) -> LetterInput:
         reference=body.reference,
         idempotency_key=header_key if header_key is not None else body.idempotency_key,
         postal_address=body.address.model_dump() if body.address is not None else None,
+        not_before=parse_not_before(body.not_before, zone),
+        paper_layout=body.paper_layout,
     )

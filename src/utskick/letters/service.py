@@ -345,7 +345,8 @@ class LetterService:
         now = self.clock()
         if letter.state in vocabulary.TERMINAL_STATES:
             raise LetterNotCancellableError(
-                f"brevet kan inte makuleras: det är redan avslutat ({letter.state})"
+                "brevet kan inte makuleras: det är redan avslutat "
+                f"({vocabulary.state_text(letter.state)})"
             )
         if letter.state == vocabulary.BATCHED:
             raise LetterNotCancellableError(

@@ -40,9 +40,15 @@ from utskick.identity import InvalidIdentityError, parse_identity, parse_organis
 from utskick.letters.inputs import AttachmentInput, LetterInput, LetterRejectedError
 from utskick.letters.models import Letter
 from utskick.letters.repository import LetterRepository
-from utskick.letters.service import LetterService
+from utskick.letters.schedule import parse_not_before
+from utskick.letters.service import (
+    LetterNotCancellableError,
+    LetterNotFoundError,
+    LetterService,
+)
 from utskick.letters.vocabulary import OUTCOME_KNOWN_STATES, POLICIES, text_for
-from utskick.senders.repository import SenderRepository
+from utskick.senders.repository import SenderRepository, SendingSystemRepository
+from utskick.settings import load_settings
 from utskick.switch.precheck import Decision, FarUnavailableError
 
 # Commands of the root: `utskick precheck`, `utskick send`, `utskick status`.
@@ -72,6 +78,7 @@ SEND_OPTIONS = {
     "case_number": "--case",
     "reference": "--reference",
     "idempotency_key": "--key",
+    "not_before": "--not-before",
 }
 
 
@@ -189,12 +196,23 @@ def send(
     key: Annotated[
         str | None, typer.Option(help="Idempotensnyckel: samma nyckel igen ger samma brev.")
     ] = None,
+    not_before: Annotated[
+        str | None,
+        typer.Option(
+            help="Skicka tidigast då, t.ex. '2026-12-08 06:00' (svensk tid); brevet kan "
+            "makuleras fram till dess med utskick cancel."
+        ),
+    ] = None,
     wait: Annotated[
         bool, typer.Option(help="Kör utskicket och vänta tills brevet har ett slutligt utfall.")
     ] = False,
     timeout: Annotated[float, typer.Option(help="Längsta väntan med --wait, sekunder.")] = 300.0,
 ) -> None:
     """Hand over one letter (as the sending system "cli") and print its id."""
+    try:
+        send_at = parse_not_before(not_before, load_settings().print_timezone)
+    except LetterRejectedError as error:
+        raise fail(f"--not-before: {error.message}") from None
     letter_input = LetterInput(
         sender=sender,
         recipient=recipient,
@@ -210,6 +228,7 @@ def send(
         case_number=case,
         reference=reference,
         idempotency_key=key,
+        not_before=send_at,
     )
     installation = open_installation(home)
     letter_id = _accept(installation, letter_input, attach or [])
@@ -331,6 +350,8 @@ def _print_status(installation: Installation, letter_id: str) -> None:
         highlight=False,
     )
     zone = installation.settings.print_timezone
+    if letter.not_before is not None and letter.state == "received":
+        console.print(f"Skickas tidigast {shown_time(letter.not_before, zone)}.", highlight=False)
     table = Table(title="Händelser", title_justify="left")
     table.add_column("Tid", no_wrap=True)
     for column in ("Tillstånd", "Skäl", "Av", "Detalj"):
@@ -344,3 +365,31 @@ def _print_status(installation: Installation, letter_id: str) -> None:
             event.detail or "",
         )
     console.print(table)
+
+
+@letter_commands.command(
+    help="Makulera ett brev som inte har gått iväg än (t.ex. ett som väntar på sin tid)."
+)
+def cancel(
+    letter_id: Annotated[str, typer.Argument(help="Brevets id (från utskick send).")],
+    home: HomeOption = None,
+) -> None:
+    """Cancel a letter that has not gone out (one set for later, say)."""
+    installation = open_installation(home)
+    with installation.session() as session:
+        letter = session.get(Letter, letter_id.strip())
+        system = (
+            SendingSystemRepository(session).get(letter.sending_system_id)
+            if letter is not None
+            else None
+        )
+        if letter is None or system is None:
+            raise fail(f"det finns inget brev med id {letter_id.strip()}")
+        try:
+            LetterService(session, installation.settings).cancel(system, letter.id, actor=CLI_ACTOR)
+        except LetterNotFoundError:
+            raise fail(f"det finns inget brev med id {letter_id.strip()}") from None
+        except LetterNotCancellableError as error:
+            raise fail(str(error)) from None
+        session.commit()
+    print(f"Brevet {letter_id.strip()} är makulerat; inget skickades till mottagaren.")
