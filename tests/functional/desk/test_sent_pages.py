@@ -403,6 +403,20 @@ class TestCancel:
         assert "handlaggare (webben)" in shown.text
         assert "Makulera brevet" not in shown.text
 
+    def test_a_letter_set_for_later_shows_its_time_and_can_be_cancelled_until_then(
+        self, app, world
+    ):
+        # 06:00 Swedish time (CET) the next morning.
+        six_next_morning = dt.datetime(2026, 11, 28, 5, 0, tzinfo=dt.UTC)
+        letter_id = world.send(subject="Faktura i morgon", not_before=six_next_morning)
+        client = TestClient(app)
+        log_in(client, "handlaggare", PASSWORD)
+        page = client.get(f"/brev/{letter_id}", headers=HTML)
+
+        assert re.search(r"Skickas tidigast</dt><dd[^>]*>2026-11-28 06:00", page.text)
+        assert "det skickas tidigast 2026-11-28 06:00" in page.text
+        assert "Makulera brevet" in page.text
+
     def test_a_letter_that_has_gone_out_is_not_cancelled_and_says_why(self, app, world):
         letter_id = world.send(subject="Redan levererat")
         world.move(letter_id, vocabulary.DELIVERED, channel="digital")
