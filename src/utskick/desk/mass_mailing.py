@@ -29,8 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from utskick.desk.mass_input import DEFAULT_MAX_BYTES, TableRefusedError, read_table
-from utskick.desk.mass_rows import ColumnMapping
+from utskick.letters.tables.columns import ColumnMapping
+from utskick.letters.tables.reading import DEFAULT_MAX_BYTES, TableRefusedError, read_table
 from utskick.mm.private_files import (
     create_private_folders,
     open_private_file,
@@ -127,6 +127,8 @@ class MassMailing:
     body_template: str = ""
     message_type: str | None = None
     case_number: str | None = None
+    # Not sent before this time (ISO 8601 in UTC); None: at once.
+    not_before: str | None = None
     precheck: PrecheckCounts = field(default_factory=PrecheckCounts)
     sending: SendingCounts = field(default_factory=SendingCounts)
     error: str | None = None

@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import BinaryIO, Protocol, runtime_checkable
 
 from utskick.desk.compose_reachability import PROTECTED_LINE
-from utskick.desk.mass_input import TableRefusedError, read_table
 from utskick.desk.mass_mailing import (
     CHECKED,
     PRECHECK_FILE,
@@ -37,7 +36,7 @@ from utskick.desk.mass_mailing import (
     PrecheckCounts,
     WorkLock,
 )
-from utskick.desk.mass_rows import MappingError, RowCheck, check_rows
+from utskick.desk.mass_rows import RowCheck, check_rows
 from utskick.desk.mass_template import Template
 from utskick.desk.ports import (
     DeskPorts,
@@ -46,6 +45,8 @@ from utskick.desk.ports import (
     RegisterUnavailableError,
 )
 from utskick.letters import vocabulary
+from utskick.letters.tables.columns import MappingError
+from utskick.letters.tables.reading import TableRefusedError, read_table
 from utskick.mm.private_files import open_private_file
 from utskick.switch.far import FarUnavailableError
 from utskick.switch.rule import DIGITAL, Decision

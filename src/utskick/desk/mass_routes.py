@@ -50,7 +50,6 @@ from utskick.desk.mass_form import (
     read_choices,
     values_of,
 )
-from utskick.desk.mass_input import DEFAULT_MAX_BYTES, TableRefusedError
 from utskick.desk.mass_mailing import (
     CHECKED,
     CHECKING,
@@ -68,9 +67,10 @@ from utskick.desk.mass_mailing import (
 )
 from utskick.desk.mass_outcome import letter_progress, outcome_lines, status_json
 from utskick.desk.mass_precheck import MassPrecheck
-from utskick.desk.mass_rows import guess_mapping
 from utskick.desk.mass_sending import MassSending
 from utskick.desk.ports import DeskPorts
+from utskick.letters.tables.columns import guess_mapping
+from utskick.letters.tables.reading import DEFAULT_MAX_BYTES, TableRefusedError
 from utskick.settings import Settings
 from utskick.web.auth import require_role
 from utskick.web.csrf import issue_csrf_token
@@ -307,7 +307,12 @@ class _Pages:
             "created": self.times.minutes(dt.datetime.fromisoformat(mailing.created_at)),
             # An interrupted precheck may be changed and run again; a sending may not.
             "editable": mailing.status not in (SENDING, SENT) and shown != CHECKING,
-            "values": values or values_of(mailing, proposed),
+            "values": values or values_of(mailing, proposed, self.settings.print_timezone),
+            "not_before": (
+                self.times.minutes(dt.datetime.fromisoformat(mailing.not_before))
+                if mailing.not_before
+                else None
+            ),
             "errors": errors or {},
             "message_types": message_types,
             "type_names": {choice.code: choice.name for choice in message_types},
@@ -388,7 +393,13 @@ class _Pages:
             repository = ComposeRepository(session)
             types = {choice.code: choice for choice in repository.message_types()}
             sender = repository.sender(mailing.organisation_number)
-        choices, errors = read_choices(values, mailing.columns, types)
+        choices, errors = read_choices(
+            values,
+            mailing.columns,
+            types,
+            now=dt.datetime.now(dt.UTC),
+            zone=self.settings.print_timezone,
+        )
         if choices is None:
             lock.release()
             return self.mailing_page(

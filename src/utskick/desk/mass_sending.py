@@ -1,12 +1,14 @@
 """Sending a checked mass mailing: every row that passed becomes a letter of one batch.
 
 The rows are read again from the stored table (the same check as the precheck, so the same
-subject and text) beside the precheck file, which says which rows to send. Each row is handed
-to the letter service like any letter, from the desk's sending system of the organisation,
-in a batch (`letters.Batch`) whose id is the mailing's. A chunk of rows is screened against
-the population register first (outside any transaction: an address given for a person with
-protected identity is never stored), then accepted and committed in one transaction; only
-then is each row's outcome appended to the mailing's sending record and the counts saved.
+subject and text) beside the precheck file, which says which rows to send. The rows are stored
+as every batch of letters is (`utskick.letters.batch_store.BatchStore`), from the desk's
+sending system of the organisation, in a batch (`letters.Batch`) whose id is the mailing's: a
+chunk of rows is screened against the population register first (outside any transaction: an
+address given for a person with protected identity is never stored), then checked and stored
+in one transaction of a few statements; only then is each row's outcome appended to the
+mailing's sending record and the counts saved. A time set on the mailing ("skicka tidigast")
+is every letter's `not_before`.
 
 Every letter carries the idempotency key `massutskick:<mailing>:<row>`. A mailing that was
 interrupted (the process stopped between a commit and the record) is continued from the
@@ -28,7 +30,6 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from utskick.desk.mass_input import TableRefusedError, read_table
 from utskick.desk.mass_mailing import (
     PRECHECK_FILE,
     SENDING,
@@ -44,15 +45,17 @@ from utskick.desk.mass_precheck import RowOutcome, csv_line, read_precheck
 from utskick.desk.mass_rows import RowCheck, check_rows
 from utskick.desk.mass_template import Template
 from utskick.desk.sending import desk_sending_system
-from utskick.letters.address_screen import ProtectedIdentityLookup, screen_addresses
+from utskick.letters.address_screen import ProtectedIdentityLookup
+from utskick.letters.batch_store import BatchStore, ReadLine
 from utskick.letters.inputs import LetterInput, LetterRejectedError
-from utskick.letters.models import Batch, Letter
-from utskick.letters.service import LetterService, utc_now
+from utskick.letters.models import Letter
+from utskick.letters.service import utc_now
+from utskick.letters.tables.reading import TableRefusedError, read_table
 from utskick.senders.models import SendingSystem
-from utskick.senders.repository import SendingSystemRepository
 from utskick.settings import Settings
 
-SEND_CHUNK = 200
+# Rows stored in one transaction, as a batch from the API stores its lines.
+SEND_CHUNK = 500
 STOPPED = (
     "Sändningen avbröts av ett oväntat fel. Inget brev skickas två gånger: fortsätt när felet "
     "är åtgärdat, så skickas de rader som återstår."
@@ -151,18 +154,21 @@ class MassSending:
         mailing.error = None
         mailing.sending.started_at = mailing.sending.started_at or self.clock().isoformat()
         self.store.save(mailing)
-        system_id = self._start_batch(mailing)
-        pending: list[tuple[int, LetterInput]] = []
+        batch = self._batch_store(mailing, actor)
+        pending: list[tuple[int, ReadLine]] = []
         for check, outcome in self._rows(mailing):
             if check.row_number <= mailing.sending.last_row or not outcome.sendable:
                 continue
             pending.append((check.row_number, self._letter(mailing, check)))
             if len(pending) >= self.chunk:
-                self._store_chunk(mailing, system_id, pending, actor, record)
+                self._store_chunk(mailing, batch, pending, record)
                 pending = []
         if pending:
-            self._store_chunk(mailing, system_id, pending, actor, record)
-        self._finish(mailing)
+            self._store_chunk(mailing, batch, pending, record)
+        batch.finish()
+        mailing.status = SENT
+        mailing.sending.finished_at = self.clock().isoformat()
+        self.store.save(mailing)
 
     def _resume_counts(self, mailing: MassMailing, record: Path) -> None:
         """The counts as the record has them (the record is the truth after a crash)."""
@@ -213,26 +219,33 @@ class MassSending:
             case_number=mailing.case_number,
             idempotency_key=idempotency_key(mailing.id, check.row_number),
             postal_address=check.postal_address,
+            not_before=(
+                dt.datetime.fromisoformat(mailing.not_before) if mailing.not_before else None
+            ),
         )
 
-    def _start_batch(self, mailing: MassMailing) -> str:
-        """The desk's sending system's id; its batch for the mailing made if not yet there."""
+    def _batch_store(self, mailing: MassMailing, actor: str) -> BatchStore:
+        """The mailing's batch, continued from the counts of its record (made if not there)."""
+        batch = BatchStore(
+            self.sessions,
+            self.settings,
+            self._desk_system(mailing),
+            protection=self.protection,
+            actor=actor,
+            batch_id=mailing.id,
+            clock=self.clock,
+            accepted=mailing.sending.accepted,
+            rejected=mailing.sending.refused,
+        )
+        batch.start()
+        return batch
+
+    def _desk_system(self, mailing: MassMailing) -> SendingSystem:
+        """The desk's sending system of the mailing's organisation (made on first use)."""
         for attempt in range(2):
             with self.sessions() as session:
                 try:
                     system = desk_sending_system(session, mailing.organisation_number, self.clock())
-                    if session.get(Batch, mailing.id) is None:
-                        session.add(
-                            Batch(
-                                id=mailing.id,
-                                sending_system_id=system.id,
-                                created_at=self.clock(),
-                                accepted=0,
-                                rejected=0,
-                                rejections=[],
-                            )
-                        )
-                    system_id = system.id
                     session.commit()
                 except IntegrityError:
                     # The organisation's first letter from the desk, stored a moment ago.
@@ -240,92 +253,29 @@ class MassSending:
                     if attempt:
                         raise
                     continue
-            return system_id
+            return system
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _store_chunk(
         self,
         mailing: MassMailing,
-        system_id: str,
-        chunk: Sequence[tuple[int, LetterInput]],
-        actor: str,
+        batch: BatchStore,
+        chunk: Sequence[tuple[int, ReadLine]],
         record: Path,
     ) -> None:
-        """Screen, accept and commit one chunk; then record it and save the counts."""
-        screened = screen_addresses([letter for _row, letter in chunk], self.protection())
-        letters = list(zip((row for row, _letter in chunk), screened.letters, strict=True))
-        try:
-            sent = self._accept(mailing, system_id, letters, actor)
-        except IntegrityError:
-            # Another transaction stored one of these keys a moment ago (a second process
-            # continuing the same mailing); the second attempt gets its letters back.
-            sent = self._accept(mailing, system_id, letters, actor)
+        """Store one chunk; then record each row's outcome and save the counts."""
+        stored = batch.store(chunk)
         with appending(record) as stream:
-            for row in sent:
-                stream.write(csv_line((row.row_number, row.letter_id or "", row.refusal or "")))
+            for row in stored:
+                refusal = row.rejection.message if row.rejection is not None else ""
+                stream.write(
+                    csv_line((row.line, row.letter_id or "", refusal[:1].upper() + refusal[1:]))
+                )
             stream.flush()
             os.fsync(stream.fileno())
-        self.store.save(mailing)
-
-    def _accept(
-        self,
-        mailing: MassMailing,
-        system_id: str,
-        letters: Sequence[tuple[int, LetterInput]],
-        actor: str,
-    ) -> list[SentRow]:
-        """Accept the letters in one transaction; the mailing's counts follow the commit."""
-        sent: list[SentRow] = []
-        with self.sessions() as session:
-            system = SendingSystemRepository(session).get(system_id)
-            assert system is not None
-            service = LetterService(session, self.settings, self.clock)
-            for row_number, letter in letters:
-                sent.append(
-                    self._accept_one(
-                        service,
-                        system=system,
-                        row_number=row_number,
-                        letter=letter,
-                        actor=actor,
-                        batch_id=mailing.id,
-                    )
-                )
-            accepted = sum(row.letter_id is not None for row in sent)
-            batch = session.get(Batch, mailing.id)
-            assert batch is not None
-            batch.accepted = mailing.sending.accepted + accepted
-            batch.rejected = mailing.sending.refused + len(sent) - accepted
-            session.commit()
-        mailing.sending.accepted += accepted
-        mailing.sending.refused += len(sent) - accepted
-        mailing.sending.last_row = sent[-1].row_number
-        return sent
-
-    @staticmethod
-    def _accept_one(
-        service: LetterService,
-        *,
-        system: SendingSystem,
-        row_number: int,
-        letter: LetterInput,
-        actor: str,
-        batch_id: str,
-    ) -> SentRow:
-        try:
-            stored, _created = service.accept(system, letter, actor=actor, batch_id=batch_id)
-        except LetterRejectedError as error:
-            return SentRow(row_number, None, error.message[:1].upper() + error.message[1:])
-        return SentRow(row_number, stored.id, None)
-
-    def _finish(self, mailing: MassMailing) -> None:
-        with self.sessions() as session:
-            batch = session.get(Batch, mailing.id)
-            if batch is not None and batch.completed_at is None:
-                batch.completed_at = self.clock()
-                session.commit()
-        mailing.status = SENT
-        mailing.sending.finished_at = self.clock().isoformat()
+        mailing.sending.accepted = batch.accepted
+        mailing.sending.refused = batch.rejected
+        mailing.sending.last_row = stored[-1].line
         self.store.save(mailing)
 
 

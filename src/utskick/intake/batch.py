@@ -1,35 +1,27 @@
 """Batch intake: many letters, one JSON object per line, checked and stored a chunk at a time.
 
-Both ways a batch comes in use this: the API's `POST /batches` (an NDJSON body, streamed) and
-`utskick batch submit` (an NDJSON file). `read_letter` reads one line into a letter.
-`BatchIntake` records the batch and stores each chunk of lines in one transaction of a few
-statements (`LetterService.accept_many`): the population register is asked first, outside the
-transaction, about the lines that give an address; good lines are accepted whatever the bad
-ones hold, and each bad line is kept with its number. Neither memory nor a transaction grows
-with the batch.
+Both ways an NDJSON batch comes in use this: the API's `POST /batches` (an NDJSON body,
+streamed) and `utskick batch submit` (an NDJSON file). `read_letter` reads one line into a
+letter. `BatchIntake` is the letters' batch store (`utskick.letters.batch_store`) reading each
+chunk of lines first: it records the batch and stores each chunk in one transaction of a few
+statements; good lines are accepted whatever the bad ones hold, and each bad line is kept with
+its number. Neither memory nor a transaction grows with the batch. A batch that is a table
+(CSV or XLSX) is read by `utskick.intake.table_batch` into the same store.
 """
 
 from __future__ import annotations
 
 import enum
 import json
-import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 from pydantic import ValidationError
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from utskick.intake.schemas import LetterIn, letter_input
-from utskick.letters.address_screen import ProtectedIdentityLookup, screen_addresses
+from utskick.letters.batch_store import BatchStore, ReadLine, StoredLine
 from utskick.letters.inputs import LetterInput, LetterRejectedError
-from utskick.letters.models import Batch
-from utskick.letters.repository import LetterRepository
-from utskick.letters.service import LetterService, utc_now
-from utskick.senders.models import SendingSystem
-from utskick.settings import Settings
 from utskick.web.errors import swedish_error
 from utskick.web.json_guard import DuplicateKeyError, loads_strict
 
@@ -43,8 +35,8 @@ BATCH_COMMIT_LINES = 500
 BATCH_COMMIT_BYTES = 16 * 1024 * 1024
 # A line longer than this cannot be a letter of at most 2 MB on the wire.
 MAX_BATCH_LINE_BYTES = 4 * 1024 * 1024
-# The batch keeps this many rejected lines with their reasons; the count covers them all.
-STORED_REJECTIONS = 1000
+# The zone of a local `not_before` when the caller names none (the settings' default).
+DEFAULT_ZONE = "Europe/Stockholm"
 # The field named when a line as a whole is no letter.
 WHOLE_LINE = "(rad)"
 
@@ -90,13 +82,20 @@ class UnreadableLineError(LetterRejectedError):
         super().__init__(field, message)
 
 
-def read_letter(line: str | bytes | None, *, default_sender: str | None = None) -> LetterInput:
+def read_letter(
+    line: str | bytes | None,
+    *,
+    defaults: Mapping[str, str] | None = None,
+    zone: str = DEFAULT_ZONE,
+) -> LetterInput:
     """One NDJSON line (the API's letter object) as a letter.
 
     Args:
         line: the line; bytes are read as JSON text in UTF-8; None stands for a line too long
             to be a letter (longer than `MAX_BATCH_LINE_BYTES`).
-        default_sender: the sender of a letter whose line names none.
+        defaults: the fields (`sender`, `department`, `subject`, ...) of a letter whose line
+            does not give them.
+        zone: the local time zone of a `not_before` written without an offset.
 
     Raises:
         UnreadableLineError: the line is no JSON object, or no letter object.
@@ -109,8 +108,9 @@ def read_letter(line: str | bytes | None, *, default_sender: str | None = None) 
             "brev på högst 2 MB; minska bilagorna",
         )
     data = _json_of(line)
-    if default_sender is not None and isinstance(data, dict):
-        data.setdefault("sender", default_sender)
+    if defaults and isinstance(data, dict):
+        for name, value in defaults.items():
+            data.setdefault(name, value)
     try:
         body = LetterIn.model_validate(data)
     except ValidationError as error:
@@ -123,7 +123,7 @@ def read_letter(line: str | bytes | None, *, default_sender: str | None = None) 
                 detail=message,
             ) from None
         raise LetterRejectedError(first["field"], message) from None
-    return letter_input(body)
+    return letter_input(body, zone=zone)
 
 
 def _json_of(line: str | bytes) -> object:
@@ -144,10 +144,10 @@ def _json_of(line: str | bytes) -> object:
         raise UnreadableLineError(LineProblem.TOO_DEEP, _NOT_JSON) from None
 
 
-def _read_or_refusal(line: str | bytes | None) -> LetterInput | LetterRejectedError:
+def _read_or_refusal(line: str | bytes | None, defaults: Mapping[str, str], zone: str) -> ReadLine:
     """The line's letter, or why it is refused (`read_letter` without raising)."""
     try:
-        return read_letter(line)
+        return read_letter(line, defaults=defaults, zone=zone)
     except LetterRejectedError as error:
         return error
 
@@ -177,8 +177,6 @@ async def ndjson_lines(chunks: AsyncIterator[bytes]) -> AsyncIterator[tuple[int,
 # --- the batch -------------------------------------------------------------------------------
 
 T = TypeVar("T")
-# A line as read: its letter, or why it is refused.
-ReadLine = LetterInput | LetterRejectedError
 
 
 @dataclass
@@ -207,136 +205,19 @@ class PendingLines(Generic[T]):
         return len(self.items)
 
 
-@dataclass(frozen=True)
-class LineRejection:
-    """A line of a batch that was not accepted: its number, the field and what is wrong."""
-
-    line: int
-    field: str
-    message: str
-
-    def as_row(self) -> dict[str, object]:
-        """The rejection as the batch stores it."""
-        return {"line": self.line, "field": self.field, "message": self.message}
-
-
 @dataclass
-class BatchIntake:
-    """One batch as it comes in: started, stored a chunk of lines at a time, then finished.
+class BatchIntake(BatchStore):
+    """An NDJSON batch as it comes in: the batch store, reading each chunk of lines first.
 
-    Each call is its own unit of work (it opens a session from `sessions` and commits), so
-    that a caller may make each call from another thread.
+    `defaults` fill in the fields a line does not give (`sender`, `department`, ...), as the
+    API's query parameters and the command line's options give them.
     """
 
-    sessions: Callable[[], Session]
-    settings: Settings
-    system: SendingSystem
-    # The population register, asked (outside the transaction) for lines with an address;
-    # None when none can be asked (a letter with an address is then refused).
-    protection: Callable[[], ProtectedIdentityLookup | None]
-    # Who hands the letters over, for the event log (`api:<system>`, `cli`).
-    actor: str
-    batch_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    # How many rejections `rejections` keeps for the answer; None keeps every one.
-    kept_rejections: int | None = None
-    accepted: int = 0
-    replayed: int = 0
-    rejected: int = 0
-    rejections: list[LineRejection] = field(default_factory=list)
+    defaults: Mapping[str, str] = field(default_factory=dict)
 
-    def start(self) -> None:
-        """Record the batch, with nothing accepted yet."""
-        with self.sessions() as session:
-            LetterRepository(session).add_batch(
-                Batch(
-                    id=self.batch_id,
-                    sending_system_id=self.system.id,
-                    created_at=utc_now(),
-                    accepted=0,
-                    rejected=0,
-                    rejections=[],
-                )
-            )
-            session.commit()
-
-    def store_lines(self, lines: Sequence[tuple[int, str | bytes | None]]) -> None:
-        """Read and store one chunk of lines (see `read_letter` and `store`)."""
-        self.store([(number, _read_or_refusal(line)) for number, line in lines])
-
-    def store(self, lines: Sequence[tuple[int, ReadLine]]) -> None:
-        """Store one chunk of read lines in one transaction (retried once on a key race)."""
-        screened = self._screened(lines)
-        for attempt in range(2):
-            try:
-                self._store(screened)
-            except IntegrityError:
-                if attempt:
-                    raise
-            else:
-                return
-
-    def finish(self) -> None:
-        """Mark the batch read to its end."""
-        with self.sessions() as session:
-            self._batch(session).completed_at = utc_now()
-            session.commit()
-
-    def discard(self) -> None:
-        """Drop the record of a batch of which nothing was accepted."""
-        with self.sessions() as session:
-            session.delete(self._batch(session))
-            session.commit()
-
-    def _batch(self, session: Session) -> Batch:
-        batch = session.get(Batch, self.batch_id)
-        assert batch is not None
-        return batch
-
-    def _screened(self, lines: Sequence[tuple[int, ReadLine]]) -> list[tuple[int, ReadLine]]:
-        """The lines with their letters' addresses screened, in one call to the register."""
-        letters = [item for _number, item in lines if isinstance(item, LetterInput)]
-        if all(letter.postal_address is None for letter in letters):
-            return list(lines)
-        # Unscreened letters (register unavailable) are refused by the service, with the reason.
-        screened = iter(screen_addresses(letters, self.protection()).letters)
-        return [
-            (number, next(screened) if isinstance(item, LetterInput) else item)
-            for number, item in lines
-        ]
-
-    def _store(self, lines: Sequence[tuple[int, ReadLine]]) -> None:
-        """The chunk's letters checked and stored in a few statements, with the batch's counts."""
-        letters = [item for _number, item in lines if isinstance(item, LetterInput)]
-        accepted = replayed = 0
-        rejections: list[LineRejection] = []
-        with self.sessions() as session:
-            outcomes = iter(
-                LetterService(session, self.settings).accept_many(
-                    self.system, letters, actor=self.actor, batch_id=self.batch_id
-                )
-            )
-            for number, item in lines:
-                outcome = item if isinstance(item, LetterRejectedError) else next(outcomes)
-                if isinstance(outcome, LetterRejectedError):
-                    rejections.append(LineRejection(number, outcome.field, outcome.message))
-                    continue
-                accepted += 1
-                replayed += 0 if outcome.created else 1
-            self._record(self._batch(session), accepted, rejections)
-            session.commit()
-        self.accepted += accepted
-        self.replayed += replayed
-        self.rejected += len(rejections)
-        room = len(rejections)
-        if self.kept_rejections is not None:
-            room = max(0, self.kept_rejections - len(self.rejections))
-        self.rejections.extend(rejections[:room])
-
-    @staticmethod
-    def _record(batch: Batch, accepted: int, rejections: list[LineRejection]) -> None:
-        batch.accepted += accepted
-        batch.rejected += len(rejections)
-        room = STORED_REJECTIONS - len(batch.rejections)
-        if rejections and room > 0:
-            # A new list, so that the JSON column sees the change.
-            batch.rejections = [*batch.rejections, *(r.as_row() for r in rejections[:room])]
+    def store_lines(self, lines: Sequence[tuple[int, str | bytes | None]]) -> list[StoredLine]:
+        """Read and store one chunk of lines (see `read_letter` and `BatchStore.store`)."""
+        zone = self.settings.print_timezone
+        return self.store(
+            [(number, _read_or_refusal(line, self.defaults, zone)) for number, line in lines]
+        )

@@ -238,7 +238,9 @@ class EventOut(BaseModel):
 class BatchRejection(BaseModel):
     """A line of a batch that was not accepted."""
 
-    line: int = Field(description="Line number in the NDJSON body, from 1.")
+    line: int = Field(
+        description="Line number in the NDJSON body (from 1), or the row in Excel of a table."
+    )
     field: str | None
     message: str
 

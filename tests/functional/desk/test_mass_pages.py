@@ -8,9 +8,11 @@ app's background threads, and the tests follow them as the page does, by its sta
 
 import codecs
 import csv
+import datetime as dt
 import io
 import re
 import time
+from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi.testclient import TestClient
@@ -40,6 +42,7 @@ from utskick.senders.models import SendingSystem
 from utskick.settings import Settings
 from utskick.web.users import create_user
 
+STOCKHOLM = ZoneInfo("Europe/Stockholm")
 PASSWORD = "rätt-lösenord-1"
 SOCIAL = "Socialtjänsten"
 REGISTER = {
@@ -358,6 +361,8 @@ def test_an_upload_without_a_file_is_refused(officer):
         ({"subject": "Beslut {Namn"}, "subject", "står en { som inte stängs med }"),
         ({"recipient_column": "Pnr"}, "recipient_column", "Kolumnen &#39;Pnr&#39; finns inte i filen"),
         ({"message_type": ""}, "message_type", "Välj en meddelandetyp"),
+        ({"not_before": "2020-01-01T08:00"}, "not_before", "Tiden har redan passerat"),
+        ({"not_before": "2999-01-01T08:00"}, "not_before", "Tiden ligger mer än ett år fram"),
     ],
 )  # fmt: skip
 def test_a_bad_choice_is_named_beside_its_field_and_changes_nothing(
@@ -376,6 +381,23 @@ def test_a_bad_choice_is_named_beside_its_field_and_changes_nothing(
     assert form["body"] in answer.text  # what was typed is kept
     status = officer.get(f"{location}/status").json()
     assert (status["status"], status["precheck"]["rows"]) == ("uploaded", 0)
+
+
+def test_a_time_to_send_at_the_earliest_is_shown_and_set_on_every_letter(world, officer):
+    location = uploaded(officer, (typed(fresh_personnummer()), "Ny Person", "1"))
+    local = (dt.datetime.now(STOCKHOLM) + dt.timedelta(days=30)).replace(
+        hour=6, minute=0, second=0, microsecond=0
+    )
+    checked(officer, location, not_before=f"{local:%Y-%m-%dT%H:%M}")
+    page = officer.get(location, headers=HTML)
+    assert f'value="{local:%Y-%m-%dT%H:%M}"' in page.text
+    assert f'tidigast <strong id="tidigast-vid-skicka">{local:%Y-%m-%d %H:%M}</strong>' in page.text
+    sent(officer, location)
+    page = officer.get(location, headers=HTML)
+    assert f'<dd id="skickas-tidigast">{local:%Y-%m-%d %H:%M}</dd>' in page.text
+    [letter] = letters_of(world[1], location)
+    assert letter.not_before.replace(tzinfo=dt.UTC) == local.astimezone(dt.UTC)
+    assert letter.state == "received"
 
 
 def test_a_mailing_without_a_row_to_send_cannot_be_sent(world, officer):

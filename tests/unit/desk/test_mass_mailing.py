@@ -10,7 +10,6 @@ import textwrap
 import pytest
 
 from support.world import EXEMPELKOMMUN, GRANNKOMMUN, NOW
-from utskick.desk.mass_input import TableRefusedError
 from utskick.desk.mass_mailing import (
     CHECKED,
     INTERRUPTED,
@@ -23,7 +22,8 @@ from utskick.desk.mass_mailing import (
     Owner,
     shown_file_name,
 )
-from utskick.desk.mass_rows import ColumnMapping
+from utskick.letters.tables.columns import ColumnMapping
+from utskick.letters.tables.reading import TableRefusedError
 from utskick.web.menu import NoScopeError
 from utskick.web.users import WebUser
 

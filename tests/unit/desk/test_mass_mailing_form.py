@@ -1,5 +1,7 @@
 """The mass mailing's form: a usable one becomes the choices, a bad field is named in Swedish."""
 
+import datetime as dt
+
 import pytest
 
 from utskick.desk.compose import CLASS_FOUR_REFUSAL
@@ -7,6 +9,8 @@ from utskick.desk.compose_repository import MessageTypeChoice
 from utskick.desk.mass_form import (
     BODY_MISSING,
     FIELD_NAMES,
+    NOT_BEFORE_PASSED,
+    NOT_BEFORE_TOO_LATE,
     RECIPIENT_MISSING,
     SUBJECT_MISSING,
     form_values,
@@ -14,8 +18,8 @@ from utskick.desk.mass_form import (
     values_of,
 )
 from utskick.desk.mass_mailing import MassMailing
-from utskick.desk.mass_rows import ColumnMapping
 from utskick.desk.sending import MESSAGE_TYPE_MISSING
+from utskick.letters.tables.columns import ColumnMapping
 
 COLUMNS = ["Personnummer", "Namn", "Gata", "Postnr", "Ort", "Ämne"]
 TYPES = {
@@ -35,8 +39,11 @@ def filled(**changes):
     return form_values(form)
 
 
+NOW = dt.datetime(2026, 11, 27, 9, 0, tzinfo=dt.UTC)
+
+
 def refusals(**changes):
-    choices, errors = read_choices(filled(**changes), COLUMNS, TYPES)
+    choices, errors = read_choices(filled(**changes), COLUMNS, TYPES, now=NOW)
     assert choices is None
     return errors
 
@@ -88,6 +95,36 @@ class TestUsableForms:
         )
         mailing.mapping = ColumnMapping(recipient="Namn")
         assert values_of(mailing, proposed)["recipient_column"] == "Namn"
+
+
+class TestSendAtTheEarliest:
+    def test_a_local_time_is_kept_as_utc_and_shown_local_again(self):
+        choices, errors = read_choices(
+            filled(not_before="2026-12-08T06:00"), COLUMNS, TYPES, now=NOW
+        )
+        assert errors == {}
+        assert choices.not_before == dt.datetime(2026, 12, 8, 5, 0, tzinfo=dt.UTC)
+        mailing = MassMailing("id", "2021004748", "Soc", "hans", "f.csv", "csv", COLUMNS, "t")
+        choices.apply_to(mailing)
+        assert mailing.not_before == "2026-12-08T05:00:00+00:00"
+        proposed = ColumnMapping(recipient="Personnummer")
+        assert values_of(mailing, proposed, "Europe/Stockholm")["not_before"] == "2026-12-08T06:00"
+
+    def test_none_is_at_once(self):
+        choices, _errors = read_choices(filled(not_before=""), COLUMNS, TYPES, now=NOW)
+        assert choices.not_before is None
+
+    @pytest.mark.parametrize(
+        ("typed", "message"),
+        [
+            ("2026-11-27T09:59", NOT_BEFORE_PASSED),  # 08:59 UTC: a minute ago
+            ("2027-11-29T10:00", NOT_BEFORE_TOO_LATE),
+            ("i morgon", "'i morgon' är ingen tid som går att läsa"),
+            ("2027-03-28T02:30", "finns inte i svensk tid"),
+        ],
+    )
+    def test_a_time_that_cannot_be_used_is_refused_beside_the_field(self, typed, message):
+        assert message in refusals(not_before=typed)["not_before"]
 
 
 class TestRefusals:

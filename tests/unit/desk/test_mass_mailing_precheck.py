@@ -33,8 +33,8 @@ from utskick.desk.mass_precheck import (
     excel_cell,
     read_precheck,
 )
-from utskick.desk.mass_rows import ColumnMapping
 from utskick.desk.ports import DeskPorts, RegisterFacts, RegisterUnavailableError
+from utskick.letters.tables.columns import ColumnMapping
 
 TODAY = dt.date(2026, 11, 27)
 HEADER = "Personnummer;Namn;Adress;Postnummer;Ort"

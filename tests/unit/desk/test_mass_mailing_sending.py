@@ -4,6 +4,7 @@ Every test runs on SQLite and on PostgreSQL (a fresh database each, since sendin
 """
 
 import codecs
+import datetime as dt
 import io
 import itertools
 import uuid
@@ -36,10 +37,11 @@ from utskick.desk.mass_mailing import (
 )
 from utskick.desk.mass_outcome import letter_progress, outcome_lines
 from utskick.desk.mass_precheck import MassPrecheck
-from utskick.desk.mass_rows import ColumnMapping
 from utskick.desk.mass_sending import STOPPED, MassSending, idempotency_key, read_sending
 from utskick.desk.ports import DeskPorts, RegisterFacts
+from utskick.jobs.models import Job
 from utskick.letters.models import Batch, Letter, LetterEvent, MessageType
+from utskick.letters.tables.columns import ColumnMapping
 from utskick.migrations import migrate
 from utskick.settings import Settings
 
@@ -104,7 +106,8 @@ def checked_mailing(store, *lines):
 
 
 def sender(store, engine, protection=None, chunk=2, stop_at_chunk=None):
-    """Sends in chunks of `chunk`; the process "stops" as chunk `stop_at_chunk` begins."""
+    """Sends in chunks of `chunk`; the process "stops" as chunk `stop_at_chunk` asks the
+    register about its addresses (a chunk without addresses does not ask)."""
     protection = protection or Protection()
     chunks = itertools.count(1)
 
@@ -201,12 +204,29 @@ class TestSending:
         assert (sent.sending.accepted, sent.sending.refused) == (1, 1)
         assert len(letters_of(engine, mailing)) == 1
 
+    def test_a_time_set_on_the_mailing_is_every_letters_not_before(self, store, engine):
+        mailing = checked_mailing(store, *ROWS)
+        later = NOW + dt.timedelta(days=3)
+        mailing.not_before = later.isoformat()
+        store.save(mailing)
+        send(store, engine, mailing)
+        letters = letters_of(engine, mailing)
+        assert len(letters) == 3
+        assert {letter.not_before.replace(tzinfo=dt.UTC) for letter in letters} == {later}
+        with Session(engine) as session:
+            run_at = session.scalars(
+                select(Job.run_at).where(Job.letter_id.in_([letter.id for letter in letters]))
+            ).all()
+        assert {moment.replace(tzinfo=dt.UTC) for moment in run_at} == {later}
+
 
 class TestResuming:
     def test_an_interrupted_sending_continues_where_it_stopped_and_sends_nothing_twice(
         self, store, engine
     ):
-        lines = [f"{typed(fresh_personnummer())};Person {n};;;" for n in range(7)]
+        lines = [
+            f"{typed(fresh_personnummer())};Person {n};Gatan {n};123 45;Orten" for n in range(7)
+        ]
         mailing = checked_mailing(store, *lines)
         # The second chunk stops the run, as a crash would; the first chunk is committed.
         stopped = send(store, engine, mailing, stop_at_chunk=2)

@@ -1,14 +1,15 @@
-"""Which column is what is proposed from the headers; every row is checked as it would be sent."""
+"""Every row of a mass mailing is checked as it would be sent, its problems said in Swedish."""
 
 import datetime as dt
 import io
 
 import pytest
 
-from utskick.desk.mass_input import read_table
-from utskick.desk.mass_rows import ColumnMapping, MappingError, check_rows, guess_mapping
+from utskick.desk.mass_rows import check_rows
 from utskick.desk.mass_template import Template
 from utskick.letters.inputs import LetterInput, checked_address
+from utskick.letters.tables.columns import ColumnMapping, MappingError, guess_mapping
+from utskick.letters.tables.reading import read_table
 
 TODAY = dt.date(2026, 5, 4)
 HEADER = "Personnummer;Namn;Adress;Postnummer;Ort"
@@ -23,64 +24,6 @@ def checks(table, mapping=None, subject="Beslut för {Namn}", body="Hej {Namn}!"
     subject_template = None if subject is None else Template.parse(subject, table.columns)
     body_template = Template.parse(body, table.columns)
     return list(check_rows(table, mapping, subject_template, body_template, TODAY))
-
-
-class TestGuessMapping:
-    def test_a_swedish_office_header(self):
-        columns = ["Personnummer", "Namn", "c/o", "Utdelningsadress", "Postnummer", "Postort"]
-        assert guess_mapping(columns) == ColumnMapping(
-            recipient="Personnummer",
-            name="Namn",
-            address_lines=("c/o", "Utdelningsadress"),
-            postal_code="Postnummer",
-            city="Postort",
-        )
-
-    @pytest.mark.parametrize(
-        "header",
-        [
-            "PNR",
-            "Person nr",
-            "person-nr",
-            "Personnummer (ÅÅÅÅMMDD-NNNN)",
-            "Organisationsnummer",
-            "OrgNr",
-            "Mottagare",
-            "Identitet",
-            "identitetsbeteckning",
-        ],
-    )
-    def test_the_recipient_column_in_its_many_spellings(self, header):
-        assert guess_mapping(["Anteckning", header, "Namn"]).recipient == header
-
-    def test_accents_case_and_numbered_columns(self):
-        mapping = guess_mapping(
-            ["ÄMNE", "ID-nummer", "Adress 1", "Adress 2", "POSTNR", "ORT", "Land"]
-        )
-        assert mapping.subject == "ÄMNE"
-        assert mapping.recipient == "ID-nummer"
-        assert mapping.address_lines == ("Adress 1", "Adress 2")
-        assert (mapping.postal_code, mapping.city, mapping.country) == ("POSTNR", "ORT", "Land")
-
-    def test_english_headers(self):
-        mapping = guess_mapping(["Name", "Recipient", "Subject", "Street", "Zip", "City"])
-        assert mapping == ColumnMapping(
-            recipient="Recipient",
-            subject="Subject",
-            name="Name",
-            address_lines=("Street",),
-            postal_code="Zip",
-            city="City",
-        )
-
-    def test_an_exact_name_wins_over_a_name_that_only_starts_alike(self):
-        columns = ["Personnummer (gammalt)", "Personnummer"]
-        assert guess_mapping(columns).recipient == "Personnummer"
-
-    def test_without_a_recognised_recipient_the_first_column_is_proposed(self):
-        mapping = guess_mapping(["Kundnummer", "Namn"])
-        assert mapping.recipient == "Kundnummer"
-        assert mapping.name == "Namn"
 
 
 class TestRecipients:

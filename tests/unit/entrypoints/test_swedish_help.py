@@ -8,7 +8,9 @@ from utskick.entrypoints.cli import app
 runner = CliRunner()
 
 
-@pytest.mark.parametrize("command", [[], ["users", "add"], ["bench", "massutskick"], ["send"]])
+@pytest.mark.parametrize(
+    "command", [[], ["users", "add"], ["bench", "massutskick"], ["send"], ["batch", "submit"]]
+)
 def test_help_has_no_english_words_of_typer(command):
     shown = runner.invoke(app, [*command, "--help"], env={"COLUMNS": "160"})
     assert shown.exit_code == 0, shown.output

@@ -32,9 +32,32 @@ class TestBatchLine:
     def test_a_line_without_a_sender_is_the_default_senders_and_one_with_keeps_its_own(self):
         without = b'{"recipient": "191212121212", "subject": "Beslut"}'
         with_own = b'{"sender": "2021009903", "recipient": "191212121212", "subject": "Beslut"}'
+        defaults = {"sender": "2021004748"}
 
-        assert read_letter(without, default_sender="2021004748").sender == "2021004748"
-        assert read_letter(with_own, default_sender="2021004748").sender == "2021009903"
+        assert read_letter(without, defaults=defaults).sender == "2021004748"
+        assert read_letter(with_own, defaults=defaults).sender == "2021009903"
+
+    def test_the_defaults_fill_in_every_field_a_line_leaves_out(self):
+        line = b'{"sender": "2021009903", "recipient": "191212121212"}'
+        defaults = {"subject": "Beslut", "department": "Bygg", "message_type": "beslut"}
+
+        letter = read_letter(line, defaults=defaults)
+
+        assert (letter.subject, letter.department, letter.message_type) == (
+            "Beslut",
+            "Bygg",
+            "beslut",
+        )
+        assert read_letter(line, defaults={"subject": "Annat"}).subject == "Annat"
+
+    def test_a_local_time_in_a_line_is_read_in_the_zone_given(self):
+        line = (
+            b'{"sender": "2021009903", "recipient": "191212121212", "subject": "B", '
+            b'"not_before": "2026-12-08 06:00"}'
+        )
+
+        assert read_letter(line, zone="Europe/Stockholm").not_before.hour == 5
+        assert read_letter(line, zone="UTC").not_before.hour == 6
 
     @pytest.mark.parametrize(
         ("line", "problem", "message"),
@@ -75,7 +98,7 @@ class TestBatchLine:
     )
     def test_a_letter_with_a_wrong_field_is_refused_naming_the_field(self, line, field, message):
         with pytest.raises(LetterRejectedError) as refused:
-            read_letter(line, default_sender="2021004748")
+            read_letter(line, defaults={"sender": "2021004748"})
 
         assert refused.value.field == field
         assert refused.value.message.startswith(message)

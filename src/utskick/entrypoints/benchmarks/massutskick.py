@@ -42,10 +42,9 @@ import httpx
 from sqlalchemy.orm import Session
 
 from utskick.db.engine import create_database_engine, session_factory
-from utskick.desk.mass_input import read_table
 from utskick.desk.mass_mailing import MailingStore, Owner
 from utskick.desk.mass_precheck import MassPrecheck
-from utskick.desk.mass_rows import check_rows, guess_mapping
+from utskick.desk.mass_rows import check_rows
 from utskick.desk.mass_template import Template
 from utskick.desk.ports import DeskPorts, PaperRenderer, RegisterFacts
 from utskick.entrypoints.benchmarks.batch import (
@@ -56,6 +55,8 @@ from utskick.entrypoints.benchmarks.batch import (
 from utskick.entrypoints.benchmarks.cleanup import benchmark_run, start_process, temporary_folder
 from utskick.entrypoints.benchmarks.progress import Progress
 from utskick.entrypoints.embedded import seed_demo_configuration
+from utskick.letters.tables.columns import guess_mapping
+from utskick.letters.tables.reading import read_table
 from utskick.letters.vocabulary import NOT_REGISTERED, REACHABLE
 from utskick.migrations import migrate
 from utskick.reference.context import ReferenceContext, build_context

@@ -1,7 +1,8 @@
-"""`utskick batch submit`: every letter of an NDJSON file, by the API's rules.
+"""`utskick batch submit`: every letter of an NDJSON file or a table, by the API's rules.
 
-`batch_file` reads the file into the intake's batch service, as the API's `POST /batches`
-does; this module waits for the letters' outcomes when asked to and counts them.
+`batch_file` reads the file into the intake's batch services, as the API's `POST /batches`
+does (NDJSON line by line; a CSV or XLSX table row by row); this module waits for the
+letters' outcomes when asked to and counts them.
 """
 
 from __future__ import annotations
@@ -26,42 +27,70 @@ from utskick.entrypoints.worker import drain
 from utskick.letters.repository import LetterRepository
 from utskick.letters.vocabulary import OUTCOME_KNOWN_STATES, text_for
 
-batch_app = typer.Typer(help="Massutskick från en NDJSON-fil.", no_args_is_help=True)
+batch_app = typer.Typer(
+    help="Massutskick från en fil: NDJSON, CSV eller Excel (.xlsx).", no_args_is_help=True
+)
+
+_FILE_HELP = (
+    "NDJSON-fil med ett brev (JSON-objekt) per rad, eller en tabell (CSV eller .xlsx) med en "
+    "rubrikrad och ett brev per rad: Personnummer, Ämne, Text, Meddelandetyp eller "
+    "Skyddsklass, och vid behov Diarienummer, Referens, Avsändare, Avdelning, Skickas "
+    "tidigast, Namn, Adress, Postnummer och Ort. Vilket det är avgörs av filens innehåll."
+)
 
 
 @batch_app.command(
     "submit",
-    help="Lämna över alla brev i en NDJSON-fil; visa antalet godtagna och varje avvisad rad.",
+    help="Lämna över alla brev i en NDJSON-, CSV- eller Excel-fil; visa antalet godtagna och "
+    "varje avvisad rad. En tabell som lämnas igen ger tillbaka samma brev, inga nya.",
 )
 def batch_submit(
-    file: Annotated[Path, typer.Argument(help="NDJSON-fil: ett brev (JSON-objekt) per rad.")],
+    file: Annotated[Path, typer.Argument(help=_FILE_HELP, show_default=False)],
+    *,
     home: HomeOption = None,
     sender: Annotated[
-        str | None, typer.Option(help="Avsändare för rader som inte anger någon.")
+        str | None,
+        typer.Option(help="Avsändare (organisationsnummer) för brev som inte anger någon."),
+    ] = None,
+    department: Annotated[
+        str | None, typer.Option(help="Förvaltning eller funktion för brev som inte anger någon.")
+    ] = None,
+    subject: Annotated[
+        str | None, typer.Option(help="Ämnesrad för brev som inte har någon.")
+    ] = None,
+    message_type: Annotated[
+        str | None, typer.Option(help="Meddelandetyp för brev som inte anger någon.")
     ] = None,
     wait: Annotated[
         bool, typer.Option(help="Kör utskicket och vänta tills alla brev har ett slutligt utfall.")
     ] = False,
     timeout: Annotated[float, typer.Option(help="Längsta väntan med --wait, sekunder.")] = 3600.0,
 ) -> None:
-    """Hand over every letter of an NDJSON file; report the accepted and each rejected line."""
+    """Hand over every letter of an NDJSON file or a table; report accepted and rejected."""
     # A line is read with the API's letter schema, which brings FastAPI along.
     from utskick.entrypoints.cli.batch_file import (  # noqa: PLC0415 (+0.13 s on every run)
         print_outcome,
-        submit_file,
+        submit,
+    )
+    from utskick.intake.table_batch import (  # noqa: PLC0415 (as above)
+        TableDefaults,
+        TableRefusedError,
     )
 
     if not file.is_file():
-        raise fail(f"filen {file} finns inte (ange en NDJSON-fil med ett brev per rad)")
+        raise fail(f"filen {file} finns inte (ange en NDJSON-, CSV- eller Excel-fil med breven)")
+    defaults = TableDefaults(sender, department, subject, message_type)
     installation = open_installation(home)
     try:
-        intake = submit_file(installation, file, sender)
+        submitted = submit(installation, file, defaults)
+    except TableRefusedError as error:
+        raise fail(error.message) from None
     finally:
         installation.adapters.close()
-    print_outcome(intake)
-    if wait and intake.accepted:
-        _wait_for_batch(installation, intake.batch_id, timeout)
-        _print_batch_outcomes(installation, intake.batch_id)
+    print_outcome(submitted)
+    if wait and submitted.batch_id is not None and submitted.accepted:
+        _wait_for_batch(installation, submitted.batch_id, timeout)
+        _print_batch_outcomes(installation, submitted.batch_id)
 
 
 def _wait_for_batch(installation: Installation, batch_id: str, timeout: float) -> None:

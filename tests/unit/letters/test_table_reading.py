@@ -9,7 +9,7 @@ import zipfile
 import openpyxl
 import pytest
 
-from utskick.desk.mass_input import TableRefusedError, cell_text, read_table
+from utskick.letters.tables.reading import TableRefusedError, cell_text, read_table
 
 
 def rows_of(data, **limits):

@@ -1,11 +1,13 @@
-"""The table of recipients an officer uploads for a mass mailing, read as Excel writes it.
+"""A table as Excel writes it: CSV or XLSX, read row by row, with the numbers Excel shows.
 
-Two formats come in: CSV (Swedish Excel separates with `;`, others with `,` or a tab, and the
-encoding is UTF-8 with or without BOM, or Windows-1252 from older Excel) and XLSX. The format is
-told from the file's first bytes, never from its name. Rows are read one at a time, so a file of
-50,000 rows costs no more memory than one of fifty, and a table can be read again from the start
-(once for the precheck, once for the sending). Row numbers are the ones the officer sees in Excel:
-the header is row 1 (or the first row that is not empty), the first recipient usually row 2.
+The desk's mass mailing reads the officer's table of recipients with it, and the batches of
+the API, the command line and the watched folders read their tables of letters. Two formats
+come in: CSV (Swedish Excel separates with `;`, others with `,` or a tab, and the encoding is
+UTF-8 with or without BOM, or Windows-1252 from older Excel) and XLSX. The format is told from
+the file's first bytes, never from its name. Rows are read one at a time, so a file of 50,000
+rows costs no more memory than one of fifty, and a table can be read again from the start
+(once to check it, once to use it). Row numbers are the ones a person sees in Excel: the header
+is row 1 (or the first row that is not empty), the first row of data usually row 2.
 
 A file that is not a table, or that cannot be read as one, is refused with `TableRefusedError`,
 whose message says in Swedish what is wrong and what to do.
