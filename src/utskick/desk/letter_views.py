@@ -66,6 +66,8 @@ def actor_text(actor: str) -> str:
         return f"{name} (webben)"
     if kind == "api" and name:
         return f"{name} (API)"
+    if kind == "mail" and name:
+        return f"{name} (e-post)"
     if kind == "worker":
         return "Utskick (bakgrundsjobb)"
     if actor == "cli":

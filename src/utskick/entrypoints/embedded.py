@@ -13,6 +13,15 @@ With the reference on, the connector is pointed at it (FaR's URL, the demo CA, a
 diarium stand-in for registering sent letters unless a registration URL is set) and its
 database is seeded once with the demo's sender organisations (keys from the demo PKI), message
 types and a sending system "Demo" whose API key is written to `<home>/demo-api-key`.
+
+Letters by e-mail: whenever `mail_in_port` is set, `utskick serve` starts the SMTP submission
+service beside the workers. The embedded default sets it to 2587 (unless
+`UTSKICK_MAIL_IN_PORT` says otherwise), gives it a STARTTLS certificate for localhost and
+127.0.0.1 from the demo CA (`<home>/pki/mail-in.pem`, made when missing or about to expire),
+and sends the replies to the reference's mail sink, where the notices page shows them. The
+demo officers have addresses like handlaggare@exempelkommun.se. When port 2587 is taken (a
+second demo on the machine), the demo runs without e-mail in and says so; a port the user
+chose must be free.
 """
 
 from __future__ import annotations
@@ -29,6 +38,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from utskick.db.engine import session_factory
+from utskick.desk.mailin.server import SubmissionServer
 from utskick.entrypoints.app import create_app
 from utskick.entrypoints.bootstrap import Adapters
 from utskick.entrypoints.cli.common import (
@@ -36,6 +46,7 @@ from utskick.entrypoints.cli.common import (
     reference_settings_beside,
     registration_at_stand_in,
 )
+from utskick.entrypoints.embedded_mail import mail_in_server, mail_settings_for
 from utskick.entrypoints.worker import WorkerPool
 from utskick.letters.models import MessageType
 from utskick.letters.repository import LetterRepository
@@ -116,6 +127,7 @@ DEMO_USERS = (
         EXEMPELKOMMUN,
         "Exempelkommun",
         DEMO_LOCAL_PRINT_DEPARTMENT,
+        email="socialadmin@exempelkommun.se",
     ),
     DemoUser(
         "handlaggare",
@@ -124,12 +136,27 @@ DEMO_USERS = (
         EXEMPELKOMMUN,
         "Exempelkommun",
         DEMO_LOCAL_PRINT_DEPARTMENT,
+        email="handlaggare@exempelkommun.se",
     ),
     DemoUser(
-        "bygglov", "Berit Bygglov", OFFICER, EXEMPELKOMMUN, "Exempelkommun", "Samhällsbyggnad"
+        "bygglov",
+        "Berit Bygglov",
+        OFFICER,
+        EXEMPELKOMMUN,
+        "Exempelkommun",
+        "Samhällsbyggnad",
+        email="bygglov@exempelkommun.se",
     ),
     DemoUser("registrator", "Rita Registrator", RECORDS, EXEMPELKOMMUN, "Exempelkommun"),
-    DemoUser("granne", "Greta Granne", OFFICER, GRANNKOMMUN, "Grannkommun", "Socialtjänsten"),
+    DemoUser(
+        "granne",
+        "Greta Granne",
+        OFFICER,
+        GRANNKOMMUN,
+        "Grannkommun",
+        "Socialtjänsten",
+        email="granne@grannkommun.se",
+    ),
     DemoUser("admin", "Ada Administratör", ADMIN),
 )
 
@@ -150,7 +177,7 @@ def connector_settings_for(settings: Settings, context: ReferenceContext) -> Set
         # The demo shows both ways to paper: Socialtjänsten prints its own exception list,
         # everything else goes to the print vendor's drop.
         update["print_local_departments"] = [DEMO_LOCAL_PRINT_DEPARTMENT]
-    return settings.model_copy(update=update)
+    return settings.model_copy(update=update | mail_settings_for(settings, context))
 
 
 def ignored_settings(settings: Settings) -> list[str]:
@@ -265,6 +292,10 @@ class EmbeddedRun:
     workers: WorkerPool | None = None
     demo_key_file: Path | None = None
     demo_users_file: Path | None = None
+    mail_in: SubmissionServer | None = None
+    # Whether the port is the embedded default's own choice: taken, the demo goes on without.
+    mail_in_optional: bool = False
+    mail_in_problem: str | None = None
 
     def listings(self, connector_url: str) -> list[Listing]:
         """Every URL to print, the connector first."""
@@ -276,9 +307,23 @@ class EmbeddedRun:
             result.append(Listing("API-nyckel (demo)", f"i {self.demo_key_file}"))
         if self.demo_users_file is not None:
             result.append(Listing("Demoanvändare och lösenord", f"i {self.demo_users_file}"))
+        result += self._mail_in_listings()
         if self.reference is not None:
             result += listings(self.reference.context)
         return result
+
+    def _mail_in_listings(self) -> list[Listing]:
+        if self.mail_in_problem is not None:
+            return [Listing("E-post in (brev med e-post)", self.mail_in_problem)]
+        if self.mail_in is None:
+            return []
+        security = "STARTTLS och inloggning" if self.mail_in.tls else "utan TLS: bara reläservrar"
+        return [
+            Listing(
+                f"E-post in (brev med e-post, {security})",
+                f"{self.mail_in.url} · till <personnummer>@{self.mail_in.domain}",
+            )
+        ]
 
     async def serve(self, on_ready: Callable[[], None] | None = None) -> None:
         """Start the reference servers, wait until they listen, start the workers, then serve.
@@ -289,6 +334,11 @@ class EmbeddedRun:
         reference_tasks = await self._start_reference()
         if self.workers is not None:
             self.workers.start()
+        try:
+            await asyncio.to_thread(self._start_mail_in)
+        except RuntimeError:
+            await _to_the_end(self._stop_the_rest(reference_tasks))
+            raise
         if on_ready is not None:
             on_ready()
         try:
@@ -299,7 +349,29 @@ class EmbeddedRun:
             # reference's child processes would be left to notice by themselves.
             await _to_the_end(self._stop_the_rest(reference_tasks))
 
+    def _start_mail_in(self) -> None:
+        """Start the SMTP submission service, if there is one.
+
+        Raises:
+            RuntimeError: (Swedish) its port, set by the user, is taken.
+        """
+        if self.mail_in is None:
+            return
+        try:
+            self.mail_in.start()
+        except OSError as error:
+            problem = f"startade inte: {self.mail_in.url} är upptagen eller går inte att använda"
+            if not self.mail_in_optional:
+                raise RuntimeError(
+                    f"e-post in {problem} ({error.strerror or error}); välj en annan port med "
+                    "UTSKICK_MAIL_IN_PORT"
+                ) from None
+            self.mail_in_problem = f"{problem}; välj en ledig port med UTSKICK_MAIL_IN_PORT"
+            self.mail_in = None
+
     async def _stop_the_rest(self, reference_tasks: list[asyncio.Task[None]]) -> None:
+        if self.mail_in is not None:
+            await asyncio.to_thread(self.mail_in.stop)
         if self.workers is not None:
             await asyncio.to_thread(self.workers.stop)
         self.adapters.close()
@@ -369,6 +441,9 @@ def prepare_embedded_run(settings: Settings, engine: Engine) -> EmbeddedRun:
     reference = None
     demo_key_file = None
     demo_users_file = None
+    mail_in_optional = (
+        settings.embedded_reference and "mail_in_port" not in settings.model_fields_set
+    )
     if settings.embedded_reference:
         reference_settings = reference_settings_beside(settings)
         context = build_context(reference_settings)
@@ -396,5 +471,12 @@ def prepare_embedded_run(settings: Settings, engine: Engine) -> EmbeddedRun:
         proxy_headers=False,
     )
     return EmbeddedRun(
-        uvicorn.Server(config), reference, adapters, workers, demo_key_file, demo_users_file
+        uvicorn.Server(config),
+        reference,
+        adapters,
+        workers,
+        demo_key_file,
+        demo_users_file,
+        mail_in=mail_in_server(settings, engine),
+        mail_in_optional=mail_in_optional,
     )

@@ -26,12 +26,14 @@ from sqlalchemy.exc import OperationalError
 
 from utskick.db.engine import create_database_engine, session_factory
 from utskick.db.home import prepare_home
+from utskick.desk.mailin.reply_job import mail_reply_job
 from utskick.entrypoints.bootstrap import Adapters
 from utskick.jobs.dependencies import FAR, record_outcome
 from utskick.jobs.queue import (
     CLASSIFY,
     DELIVER,
     FALLBACK,
+    MAIL_REPLY,
     PRINT,
     PRINT_CLOSE,
     PRINT_HANDOVER,
@@ -301,6 +303,10 @@ class Worker:
                 )
             if job.kind == RECORDS_DAILY:
                 return self._with_leases_kept([job.id], lambda: self._run_daily(job))
+            if job.kind == MAIL_REPLY:
+                return mail_reply_job(
+                    job, sessions=self.sessions, settings=self.settings, clock=self.clock
+                )
             if job.kind == WEBHOOK:
                 return webhook_job(
                     job,

@@ -57,6 +57,14 @@ ROLE_NAMES = {
 }
 
 USERNAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]{1,63}")
+# An e-mail address as an officer's mail server sends it, in lower case: a local part of the
+# characters RFC 5322 allows unquoted, and a domain of at least two DNS labels (ASCII).
+EMAIL_PATTERN = re.compile(
+    r"[a-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+    r"@[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+"
+)
+MAX_EMAIL_LENGTH = 254
+MAX_EMAIL_LOCAL_PART = 64
 MIN_PASSWORD_LENGTH = 10
 MAX_PASSWORD_LENGTH = 1024
 
@@ -201,6 +209,10 @@ class UserRepository:
             select(WebUser).where(WebUser.username == username.strip().lower())
         )
 
+    def by_email(self, address: str) -> WebUser | None:
+        """The user with this e-mail address (compared in lower case), if any."""
+        return self.session.scalar(select(WebUser).where(WebUser.email == address.strip().lower()))
+
     def all(self) -> list[WebUser]:
         """Every user, by username."""
         return list(self.session.scalars(select(WebUser).order_by(WebUser.username)))
@@ -258,6 +270,48 @@ def _checked_department(role: str, department: str | None) -> str | None:
     return department
 
 
+def checked_email(address: str) -> str:
+    """An e-mail address as stored: trimmed and in lower case.
+
+    Raises:
+        UserInputError: not an address of the form namn@kommun.se.
+    """
+    normalised = address.strip().lower()
+    local_part = normalised.partition("@")[0]
+    if (
+        len(normalised) > MAX_EMAIL_LENGTH
+        or len(local_part) > MAX_EMAIL_LOCAL_PART
+        or not EMAIL_PATTERN.fullmatch(normalised)
+    ):
+        raise UserInputError(
+            f"e-postadressen {address!r} går inte att använda; ange en adress av formen "
+            f"namn@kommun.se (högst {MAX_EMAIL_LENGTH} tecken, utan mellanslag och å, ä, ö)"
+        )
+    return normalised
+
+
+def set_email(session: Session, user: WebUser, address: str | None) -> None:
+    """Give a user an e-mail address, or take it away with None (the caller commits).
+
+    Letters the person e-mails to Utskick are known by this address when their mail server
+    relays them, and the replies about them go to it.
+
+    Raises:
+        UserInputError: not a usable address, or another user has it.
+    """
+    if address is None or not address.strip():
+        user.email = None
+        return
+    normalised = checked_email(address)
+    holder = UserRepository(session).by_email(normalised)
+    if holder is not None and holder.id != user.id:
+        raise UserInputError(
+            f"e-postadressen {normalised} används redan av användaren {holder.username}; "
+            "varje adress hör till en person"
+        )
+    user.email = normalised
+
+
 def create_user(
     session: Session,
     *,
@@ -269,6 +323,7 @@ def create_user(
     department: str | None = None,
     display_name: str | None = None,
     known_organisations: Collection[str] | None = None,
+    email: str | None = None,
 ) -> WebUser:
     """Check and create a web user (the caller commits).
 
@@ -284,6 +339,8 @@ def create_user(
         display_name: the name shown in the app; default the username.
         known_organisations: the installation's sender organisations (10 digits), if the
             caller knows them: another organisation is refused.
+        email: the person's e-mail address (stored in lower case, one person per address),
+            by which letters they e-mail are known and to which the replies go; default none.
 
     Raises:
         UserInputError: a field is wrong or the username is taken; nothing is stored.
@@ -303,6 +360,12 @@ def create_user(
     repository = UserRepository(session)
     if repository.by_username(username) is not None:
         raise UserInputError(f"användaren {username} finns redan")
+    address = checked_email(email) if email is not None and email.strip() else None
+    if address is not None and repository.by_email(address) is not None:
+        raise UserInputError(
+            f"e-postadressen {address} används redan av en annan användare; varje adress hör "
+            "till en person"
+        )
     return repository.add(
         WebUser(
             username=username,
@@ -313,6 +376,7 @@ def create_user(
             department=department,
             active=True,
             created_at=now,
+            email=address,
         )
     )
 
@@ -330,6 +394,8 @@ class DemoUser:
     organisation: str | None = None
     organisation_name: str = ""
     department: str | None = None
+    # The demo officer's e-mail address: letters e-mailed from it are theirs.
+    email: str | None = None
 
     @property
     def described(self) -> str:
@@ -350,6 +416,14 @@ def _read_demo_passwords(path: Path) -> dict[str, str]:
         if len(fields) >= 2 and not line.startswith("#"):  # noqa: PLR2004 (username, password)
             passwords[fields[0]] = fields[1]
     return passwords
+
+
+def _give_demo_email(session: Session, user: WebUser, address: str | None) -> None:
+    """A demo user made before users had e-mail gets the demo's address, if nobody has it."""
+    if address is None or user.email is not None:
+        return
+    if UserRepository(session).by_email(address) is None:
+        user.email = address
 
 
 def seed_demo_users(session: Session, home: Path, demo_users: Sequence[DemoUser]) -> Path:
@@ -386,10 +460,13 @@ def seed_demo_users(session: Session, home: Path, demo_users: Sequence[DemoUser]
                 department=demo.department,
                 display_name=demo.display_name,
                 now=now,
+                email=demo.email,
             )
-        elif password is None or not verify_password(password, user.password_hash):
-            password = generate_password()
-            user.password_hash = hash_password(password)
+        else:
+            if password is None or not verify_password(password, user.password_hash):
+                password = generate_password()
+                user.password_hash = hash_password(password)
+            _give_demo_email(session, user, demo.email)
         lines.append(f"{demo.username}  {password}  {demo.described}")
     session.flush()
     private_files.write_private_file(path, ("\n".join(lines) + "\n").encode("utf-8"))

@@ -22,6 +22,7 @@ from utskick.entrypoints.cli.bench import bench_app
 from utskick.entrypoints.cli.db import db_app
 from utskick.entrypoints.cli.devca import ca_app
 from utskick.entrypoints.cli.letters import letter_commands
+from utskick.entrypoints.cli.mail_in import mail_in_commands
 from utskick.entrypoints.cli.mm import mm_app
 from utskick.entrypoints.cli.nytta import NYTTA_HELP, nytta
 from utskick.entrypoints.cli.printing import print_app
@@ -48,7 +49,7 @@ benefit_commands = typer.Typer()
 benefit_commands.command("nytta", help=NYTTA_HELP)(nytta)
 
 # A Typer added without a name adds its commands to the root, in this order.
-for commands in (serve_commands, letter_commands, benefit_commands):
+for commands in (serve_commands, mail_in_commands, letter_commands, benefit_commands):
     app.add_typer(commands)
 app.add_typer(mm_app, name="mm")
 app.add_typer(ca_app, name="dev-ca")

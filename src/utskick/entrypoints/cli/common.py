@@ -155,7 +155,8 @@ def beside_serve(settings: Settings) -> Settings:
     prints its own letters, so that a letter the command's own worker routes (`send --wait`,
     `batch submit --wait`, `utskick worker`) lands where the server's workers would put it;
     with no registration URL set, sent letters are registered in the diarium stand-in that
-    `utskick serve` runs, as its own workers register them. Only the reference's settings
+    `utskick serve` runs, as its own workers register them; replies to e-mailed letters go to
+    the reference's mail sink. Only the reference's settings
     are read here: a command should not pay for loading the reference services.
     """
     if not settings.embedded_reference:
@@ -165,6 +166,9 @@ def beside_serve(settings: Settings) -> Settings:
         update["print_local_departments"] = [DEMO_LOCAL_PRINT_DEPARTMENT]
     reference = reference_settings_beside(settings)
     update |= registration_at_stand_in(settings, reference)
+    if settings.mail_out_url is None:
+        # Replies to e-mailed letters go where `utskick serve`'s workers send them: the sink.
+        update["mail_out_url"] = f"smtp://{reference.smtp_host}:{reference.smtp_port}"
     if not (settings.far_url and settings.population_url):
         update["far_url"] = settings.far_url or f"https://{reference.host}:{reference.far_port}/far"
         update["population_url"] = (

@@ -1,4 +1,8 @@
-"""`utskick serve` and `utskick worker`: run the service, or a worker beside it."""
+"""`utskick serve` and `utskick worker`: run the service, or a worker beside it.
+
+`utskick serve` also runs the SMTP submission service for letters by e-mail whenever
+`UTSKICK_MAIL_IN_PORT` is set (the embedded default sets 2587) and lists where it listens.
+"""
 
 from __future__ import annotations
 
@@ -42,7 +46,10 @@ def serve(
         errors.print(f"[bold yellow]Varning:[/] {warning}", highlight=False)
     prepare_home(settings)
     engine = migrated_engine(settings.resolved_database_url())
-    run = prepare_embedded_run(settings, engine)
+    try:
+        run = prepare_embedded_run(settings, engine)
+    except RuntimeError as error:
+        raise fail(str(error)) from None
     url = f"http://{settings.host}:{settings.port}/"
 
     def print_urls() -> None:

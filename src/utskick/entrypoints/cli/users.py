@@ -1,5 +1,8 @@
 """`utskick users`: add and list the people who log in to the web app, set their passwords.
 
+A person's e-mail address (`--email` on `add`, or `utskick users email` later) is how letters
+they e-mail to Utskick are known and where the replies about them go.
+
 A password is typed at a hidden prompt (twice) or read from standard input with
 `--password-stdin`, so that it never appears in the shell's history or the process list.
 """
@@ -29,6 +32,7 @@ from utskick.web.users import (
     check_new_password,
     create_user,
     hash_password,
+    set_email,
 )
 
 users_app = typer.Typer(
@@ -83,10 +87,17 @@ def users_add(
         typer.Option(help="Förvaltning (krävs för officer och department_admin)."),
     ] = None,
     name: Annotated[str | None, typer.Option(help="Namn som visas i appen.")] = None,
+    email: Annotated[
+        str | None,
+        typer.Option(
+            help="Personens e-postadress: brev som hen e-postar till Utskick känns igen på "
+            "den, och svaren om dem går dit."
+        ),
+    ] = None,
     password_stdin: PasswordStdinOption = False,
     home: HomeOption = None,
 ) -> None:
-    """Add a person who logs in to the web app, with a role."""
+    """Add a person who logs in to the web app, with a role (and an e-mail address)."""
     if role not in ROLE_NAMES:
         raise _fail(f"okänd roll {role!r}; välj en av {', '.join(ROLE_NAMES)}")
     password = _password(password_stdin)
@@ -100,6 +111,7 @@ def users_add(
                 organisation=org,
                 department=department,
                 display_name=name,
+                email=email,
                 now=dt.datetime.now(dt.UTC),
                 known_organisations={
                     sender.organisation_number for sender in SenderRepository(session).all()
@@ -111,6 +123,8 @@ def users_add(
         where = f", förvaltning {user.department}" if user.department else ""
         if user.organisation_number:
             where += f", organisation {parse_organisation(user.organisation_number).display}"
+        if user.email:
+            where += f", e-post {user.email}"
         Console(soft_wrap=True).print(
             f"Användaren {user.username} ({user.display_name}) är tillagd med rollen "
             f"{user.role_name}{where}. Logga in på /logga-in.",
@@ -133,6 +147,7 @@ def users_list(home: HomeOption = None) -> None:
         "Roll",
         "Organisation",
         "Förvaltning",
+        "E-post",
         "Aktiv",
         Column("Skapad", no_wrap=True),
     )
@@ -145,6 +160,7 @@ def users_list(home: HomeOption = None) -> None:
             if user.organisation_number
             else "alla",
             user.department or "–",
+            user.email or "–",
             "ja" if user.active else "nej",
             shown_time(user.created_at, settings.print_timezone),
         )
@@ -174,3 +190,39 @@ def users_password(
         UserRepository(session).end_sessions(user.id)
         session.commit()
     Console(soft_wrap=True).print(f"Nytt lösenord för {user.username} är satt.", highlight=False)
+
+
+@users_app.command(
+    "email",
+    help="Sätt en persons e-postadress (brev som hen e-postar känns igen på den, svaren går "
+    "dit), eller ta bort den med --ta-bort.",
+)
+def users_email(
+    username: Annotated[str, typer.Argument(help="Användarnamn.")],
+    address: Annotated[
+        str | None, typer.Argument(help="E-postadressen, till exempel namn@kommun.se.")
+    ] = None,
+    remove: Annotated[
+        bool, typer.Option("--ta-bort", help="Ta bort personens e-postadress.")
+    ] = False,
+    home: HomeOption = None,
+) -> None:
+    """Set a person's e-mail address, or remove it."""
+    if (address is None) == (not remove):
+        raise _fail("ange antingen en e-postadress eller --ta-bort")
+    with _session(home) as session:
+        user = UserRepository(session).by_username(username)
+        if user is None:
+            raise _fail(f"användaren {username} finns inte; se utskick users list")
+        try:
+            set_email(session, user, None if remove else address)
+        except UserInputError as error:
+            raise _fail(str(error)) from None
+        session.commit()
+        told = (
+            f"E-postadressen för {user.username} är nu {user.email}."
+            if user.email
+            else f"{user.username} har ingen e-postadress längre; brev som hen e-postar via "
+            "kommunens e-postserver känns inte längre igen."
+        )
+    Console(soft_wrap=True).print(told, highlight=False)
