@@ -47,6 +47,7 @@ from utskick.entrypoints.cli.common import (
     registration_at_stand_in,
 )
 from utskick.entrypoints.embedded_mail import mail_in_server, mail_settings_for
+from utskick.entrypoints.embedded_sources import seed_demo_source, source_listing
 from utskick.entrypoints.worker import WorkerPool
 from utskick.letters.models import MessageType
 from utskick.letters.repository import LetterRepository
@@ -296,6 +297,7 @@ class EmbeddedRun:
     # Whether the port is the embedded default's own choice: taken, the demo goes on without.
     mail_in_optional: bool = False
     mail_in_problem: str | None = None
+    watched_folder: Path | None = None
 
     def listings(self, connector_url: str) -> list[Listing]:
         """Every URL to print, the connector first."""
@@ -308,6 +310,7 @@ class EmbeddedRun:
         if self.demo_users_file is not None:
             result.append(Listing("Demoanvändare och lösenord", f"i {self.demo_users_file}"))
         result += self._mail_in_listings()
+        result += source_listing(self.watched_folder)
         if self.reference is not None:
             result += listings(self.reference.context)
         return result
@@ -441,6 +444,7 @@ def prepare_embedded_run(settings: Settings, engine: Engine) -> EmbeddedRun:
     reference = None
     demo_key_file = None
     demo_users_file = None
+    watched_folder = None
     mail_in_optional = (
         settings.embedded_reference and "mail_in_port" not in settings.model_fields_set
     )
@@ -454,6 +458,7 @@ def prepare_embedded_run(settings: Settings, engine: Engine) -> EmbeddedRun:
             seed_demo_configuration(session, context.pki.directory, now)
             demo_key_file = ensure_demo_api_key(session, settings.home, now)
             demo_users_file = seed_demo_users(session, settings.home, DEMO_USERS)
+            watched_folder = seed_demo_source(session, settings, now)
     # One set of adapters for the app and the worker threads: one FaR cache per process.
     adapters = Adapters(settings, engine)
     workers = (
@@ -479,4 +484,5 @@ def prepare_embedded_run(settings: Settings, engine: Engine) -> EmbeddedRun:
         demo_users_file,
         mail_in=mail_in_server(settings, engine),
         mail_in_optional=mail_in_optional,
+        watched_folder=watched_folder,
     )

@@ -28,12 +28,15 @@ from utskick.db.engine import create_database_engine, session_factory
 from utskick.db.home import prepare_home
 from utskick.desk.mailin.reply_job import mail_reply_job
 from utskick.entrypoints.bootstrap import Adapters
+from utskick.entrypoints.periodic import queue_periodic_jobs
+from utskick.intake.pickup.jobs import pickup_job
 from utskick.jobs.dependencies import FAR, record_outcome
 from utskick.jobs.queue import (
     CLASSIFY,
     DELIVER,
     FALLBACK,
     MAIL_REPLY,
+    PICKUP,
     PRINT,
     PRINT_CLOSE,
     PRINT_HANDOVER,
@@ -54,7 +57,7 @@ from utskick.printing.addresses import (
 from utskick.printing.handover import handover_batch
 from utskick.printing.service import MAX_BATCH as MAX_PRINT_BATCH
 from utskick.printing.service import address_jobs, close_job
-from utskick.records.daily import daily_job, ensure_daily_job
+from utskick.records.daily import daily_job
 from utskick.records.export_file import write_registration_file
 from utskick.records.intake import MAX_BATCH as MAX_RECORD_BATCH
 from utskick.records.intake import record_jobs
@@ -301,6 +304,17 @@ class Worker:
                     actor=self.actor,
                     client=self.adapters.registration_client,
                 )
+            if job.kind == PICKUP:
+                return self._with_leases_kept(
+                    [job.id],
+                    lambda: pickup_job(
+                        job,
+                        sessions=self.sessions,
+                        settings=self.settings,
+                        clock=self.clock,
+                        protection=self.adapters.protection,
+                    ),
+                )
             if job.kind == RECORDS_DAILY:
                 return self._with_leases_kept([job.id], lambda: self._run_daily(job))
             if job.kind == MAIL_REPLY:
@@ -409,10 +423,10 @@ class WorkerPool:
         self._workers: list[Worker] = []
 
     def start(self) -> None:
-        """Start the threads (none when `threads` is 0), with the daily records run queued."""
+        """Start the threads (none when `threads` is 0), with the periodic jobs queued."""
         self._stop.clear()
         if self.count > 0:
-            self._queue_daily_run()
+            queue_periodic_jobs(self.settings, self.engine)
         for index in range(self.count):
             worker = Worker(
                 self.settings,
@@ -429,15 +443,6 @@ class WorkerPool:
             self._workers.append(worker)
             self._threads.append(thread)
             thread.start()
-
-    def _queue_daily_run(self) -> None:
-        """Make sure the next daily records run is queued (once, however many processes start)."""
-        try:
-            with session_factory(self.engine)() as session, session.begin():
-                ensure_daily_job(session, self.settings, utc_now())
-        except OperationalError:
-            # The database is busy or away: the next start, or the run itself, queues it.
-            logger.exception("the daily records run could not be queued")
 
     def stop(self, timeout: float | None = None) -> None:
         """Let the running jobs finish, then stop every thread."""

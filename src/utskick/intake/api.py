@@ -1,10 +1,15 @@
 """The REST API at `/api/v1`: hand letters over, follow them, ask which channel they would take.
 
 `include_intake_api` mounts the routes, split by concern: the letters (`letter_routes`), the
-batches (`batch_routes`) and the precheck (`precheck_routes`), with what they share in
-`api_common`. Endpoints that touch the database are plain `def` functions, so they run in the
-thread pool; the batch endpoint streams its body in the event loop and hands each chunk of
-lines to the thread pool. Errors are answered in Swedish, in one shape, here.
+batches (`batch_routes`), the print files (`printfile_routes`) and the precheck
+(`precheck_routes`), with what they share in `api_common`. Endpoints that touch the database
+are plain `def` functions, so they run in the thread pool; the batch endpoint streams its body
+in the event loop and hands each chunk of lines to the thread pool, and the print-file
+endpoint takes its file there. Errors are answered in Swedish, in one shape, here.
+
+Bodies have a ceiling by path (`_BodyLimits`): a JSON body 4 MB, a print file with its control
+file `printfile_routes.MAX_UPLOAD_BYTES`, counted as it streams; a batch none of its own (each
+line has one).
 """
 
 from __future__ import annotations
@@ -18,9 +23,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from utskick.db.engine import session_factory
-from utskick.intake import batch_routes, letter_routes, precheck_routes
+from utskick.intake import batch_routes, letter_routes, precheck_routes, printfile_routes
 from utskick.intake.api_common import API_PREFIX, ApiError
 from utskick.letters.address_screen import ProtectedIdentityLookup
 from utskick.switch.precheck import Precheck
@@ -48,20 +54,32 @@ def include_intake_api(
     app.state.sessions = session_factory(app.state.engine)
     app.state.intake_precheck = precheck
     app.state.intake_protection = protection
-    for routes in (letter_routes, batch_routes, precheck_routes):
+    for routes in (letter_routes, batch_routes, printfile_routes, precheck_routes):
         app.include_router(routes.router)
     # Added first, so that it runs inside the size limit: it reads bodies already bounded.
     app.add_middleware(StrictJsonBodies, prefix=API_PREFIX, exempt=f"{API_PREFIX}/batches")
-    app.add_middleware(
-        BodySizeLimit,
-        prefix=API_PREFIX,
-        exempt=f"{API_PREFIX}/batches",
-        limit=MAX_JSON_BODY_BYTES,
-    )
+    app.add_middleware(_BodyLimits)
     app.add_middleware(SingleQueryValues, prefix=API_PREFIX)
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(RequestValidationError, swedish_validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+
+
+class _BodyLimits:
+    """ASGI middleware: each path's ceiling on its body (see the module text)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.json_bodies = BodySizeLimit(
+            app, prefix=API_PREFIX, exempt=f"{API_PREFIX}/batches", limit=MAX_JSON_BODY_BYTES
+        )
+        self.print_files = printfile_routes.PrintFileBodyLimit(app)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass the request to the limit of its path."""
+        if scope.get("path", "").startswith(printfile_routes.PRINTFILES_PATH):
+            await self.print_files(scope, receive, send)
+        else:
+            await self.json_bodies(scope, receive, send)
 
 
 async def _api_error(_request: Request, error: Exception) -> JSONResponse:

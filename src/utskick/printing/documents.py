@@ -3,6 +3,11 @@
 The envelope lines come from the print item (found when the letter was batched). For a
 protected identity they are Skatteverket's forwarding address with the recipient's
 personnummer as the reference line: the person's own address is never known here.
+
+A letter laid out with the address in the window (`paper_layout`, a print file's letter) is
+printed as it is, its attachments only. Not for a protected identity: the address the sender
+printed is the person's own, so such a letter gets our page with the forwarding address in
+the window, as any other.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from lxml import html
 from sqlalchemy.orm import Session
 
 from utskick.letters.models import Letter
+from utskick.letters.vocabulary import ADDRESS_IN_WINDOW
 from utskick.printing.models import PAPER_PART, PrintItem
 from utskick.printing.render import PrintLetter
 from utskick.printing.repository import PrintRepository
@@ -74,6 +80,9 @@ class DocumentBuilder:
         else:
             lines = tuple(item.address or ())
         subject, body = self._text(item, letter)
+        paper_attachments = tuple(
+            self.repository.paper_attachments(letter.id) if attachments is None else attachments
+        )
         return PrintLetter(
             letter_id=letter.id,
             sender_name=sender.name if sender else letter.sender_number,
@@ -88,8 +97,11 @@ class DocumentBuilder:
             footer_lines=_footer(sender, own_support_text=letter.support_text is not None),
             eservice_url=letter.eservice_url,
             support_text=letter.support_text,
-            attachments=tuple(
-                self.repository.paper_attachments(letter.id) if attachments is None else attachments
+            attachments=paper_attachments,
+            as_printed=(
+                letter.paper_layout == ADDRESS_IN_WINDOW
+                and not item.protected
+                and bool(paper_attachments)
             ),
         )
 

@@ -13,6 +13,9 @@ window, fold marks for A4 folded in three, then subject and body below the windo
 by the link to the e-service and the letter's own support text; later pages repeat a
 one-line header. The paper attachments follow the letter's pages. A word wider than a line
 (a long link) is broken at the margin, so no text runs off the page.
+
+A letter whose sender laid out the paper itself (`as_printed`: a print file's letter with
+the address in the window) is its attachments' pages only, with no page of ours.
 """
 
 from __future__ import annotations
@@ -87,6 +90,10 @@ class PrintLetter:
     eservice_url: str | None = None  # printed after the text
     support_text: str | None = None  # the letter's own, printed after the text
     attachments: tuple[bytes, ...] = field(default=())  # PDFs printed after the letter
+    # The attachments are printed as they are, without a page of ours: the first one's first
+    # page carries the address in the envelope window (`Letter.paper_layout`). A letter
+    # without attachments gets its page of ours all the same, so that it is never empty.
+    as_printed: bool = False
 
 
 @dataclass(frozen=True)
@@ -188,7 +195,9 @@ class LetterRenderer:
     # --- drawing ---------------------------------------------------------------------------
 
     def _draw(self, canvas: Canvas, letter: PrintLetter) -> int:
-        """Draw the letter's own pages; returns how many."""
+        """Draw the letter's own pages; returns how many (none for a letter as printed)."""
+        if letter.as_printed and letter.attachments:
+            return 0
         register_fonts()
         pages = self._paginate(letter)
         total = len(pages)

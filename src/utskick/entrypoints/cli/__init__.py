@@ -4,8 +4,9 @@ Each command group is a module of this package, and this module puts them togeth
 order `utskick --help` lists them: `serve` (and `worker`), `letters` (`precheck`, `send`,
 `status`), `nytta`, `mm` (`mm seal` and `mm verify` produce and check exactly what goes on
 the wire), `devca` (test certificates), `db`, `bench` (measurements), `systems`, `senders`,
-`batch`, `printing` (`print`), `users` and `records` (with `records archive`). What they share
-is in `common`; no group module imports this one.
+`batch`, `sources` (watched folders and SFTP pickups), `printfile`, `printing` (`print`), `users`
+and `records` (with `records archive`). What they share is in `common`; no group module
+imports this one.
 
 Every `utskick` run, `utskick --help` too, imports every group module. A module that only some
 commands need and that would make each run noticeably slower is imported where it is used; its
@@ -25,11 +26,13 @@ from utskick.entrypoints.cli.letters import letter_commands
 from utskick.entrypoints.cli.mail_in import mail_in_commands
 from utskick.entrypoints.cli.mm import mm_app
 from utskick.entrypoints.cli.nytta import NYTTA_HELP, nytta
+from utskick.entrypoints.cli.printfile import printfile_app
 from utskick.entrypoints.cli.printing import print_app
 from utskick.entrypoints.cli.records import records_app
 from utskick.entrypoints.cli.records_archive import archive_app
 from utskick.entrypoints.cli.senders import senders_app
 from utskick.entrypoints.cli.serve import serve_commands
+from utskick.entrypoints.cli.sources import sources_app
 from utskick.entrypoints.cli.swedish_help import use_swedish_help
 from utskick.entrypoints.cli.systems import systems_app
 from utskick.entrypoints.cli.users import users_app
@@ -58,6 +61,8 @@ app.add_typer(bench_app, name="bench")
 app.add_typer(systems_app, name="systems")
 app.add_typer(senders_app, name="senders")
 app.add_typer(batch_app, name="batch")
+app.add_typer(sources_app, name="sources")
+app.add_typer(printfile_app, name="printfile")
 app.add_typer(print_app, name="print")
 app.add_typer(users_app, name="users")
 records_app.add_typer(archive_app, name="archive")

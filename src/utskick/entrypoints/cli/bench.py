@@ -190,6 +190,37 @@ def bench_massutskick(
 
 
 @bench_app.command(
+    "printfile",
+    help="Mät hur en utskriftsfil med många brev delas och tas emot (take_print_file) i en ny "
+    "SQLite-databas, jämfört med att bara läsa sidornas text med pypdf; sidor/s, brev/s, "
+    "CPU-sekunder och minnestopp.",
+)
+def bench_printfile(
+    pages: Annotated[int, typer.Option(help="Antal sidor i utskriftsfilen.")] = 10_000,
+    pages_per_letter: Annotated[int, typer.Option(help="Sidor per brev.")] = 2,
+    rule: Annotated[str, typer.Option(help="Mottagarregel: anchor eller control-file.")] = (
+        "anchor"
+    ),
+    as_json: JsonFlag = False,
+) -> None:
+    """Measure splitting and taking a print file against reading its pages' text."""
+    # pypdf, reportlab and the migrations.
+    from utskick.entrypoints.benchmarks.printfile import (  # noqa: PLC0415 (+0.2 s on every run)
+        RULES,
+        run_printfile_benchmark,
+    )
+
+    if pages < 1 or pages_per_letter < 1:
+        raise fail("--pages och --pages-per-letter ska vara minst 1")
+    if rule not in RULES:
+        raise fail(f"--rule ska vara {' eller '.join(RULES)}")
+    _print_result(
+        run_printfile_benchmark(pages=pages, pages_per_letter=pages_per_letter, rule=rule),
+        as_json,
+    )
+
+
+@bench_app.command(
     "records",
     help="Mät arkivexport (E-ARK SIP) och gallring av N avslutade brev, vid N/4 och N brev, "
     "med minnestopp.",

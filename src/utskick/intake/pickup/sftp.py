@@ -1,0 +1,280 @@
+"""A source's inbox on an SFTP server: one connection per poll, host key checked.
+
+The server's host key must be in the source's known_hosts file (`sftp_known_hosts`, by
+default `~/.ssh/known_hosts`): an unknown or changed key is refused, never accepted and
+remembered. Utskick logs in with `sftp_key_file` (OpenSSH or PEM, no passphrase), or else
+with the user's own SSH keys and agent, as ssh would.
+
+Renames use the standard SFTP rename, which refuses a name that is taken; files written by
+Utskick (receipts, reasons) go to `<name>.tmp` first and are then renamed over the name
+with OpenSSH's posix-rename where the server has it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import posixpath
+import stat
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TypeVar
+
+import paramiko
+
+from utskick.intake.pickup.folders import (
+    INBOX,
+    TMP_SUFFIX,
+    FolderEntry,
+    PickupFolderError,
+    PickupUnavailableError,
+)
+from utskick.intake.sources import Source
+from utskick.settings import sftp_address
+
+DEFAULT_PORT = 22
+DEFAULT_KNOWN_HOSTS = "~/.ssh/known_hosts"
+# How long a connection, a login or one request may take before the poll gives up.
+TIMEOUT_SECONDS = 30.0
+
+T = TypeVar("T")
+
+
+class SftpFolder:
+    """An inbox folder on an SFTP server, through one open SFTP session."""
+
+    def __init__(self, sftp: paramiko.SFTPClient, root: str, location: str) -> None:
+        self.sftp = sftp
+        self.root = root
+        self._location = location
+
+    @classmethod
+    @contextlib.contextmanager
+    def connected(cls, source: Source) -> Iterator[SftpFolder]:
+        """Connect to the source's server for one poll; the connection closes afterwards.
+
+        Raises:
+            PickupFolderError: the address, host key, key file or login is wrong.
+            PickupUnavailableError: the server does not answer now.
+        """
+        assert source.sftp_url is not None
+        try:
+            address = sftp_address(source.sftp_url)
+        except ValueError as error:
+            raise PickupFolderError(f"källan {source.name}: {error}") from None
+        host, port = address.hostname or "", address.port or DEFAULT_PORT
+        user = f"{address.username}@" if address.username else ""
+        root = posixpath.normpath(address.path)
+        login = _Login(source, host, port, address.username)
+        client = paramiko.SSHClient()
+        try:
+            folder = cls(login.open(client), root, f"sftp://{user}{host}:{port}{root}")
+            if not folder.exists(INBOX):
+                raise PickupFolderError(
+                    f"källan {source.name}: mappen {root} finns inte på servern "
+                    f"({folder.location}); be serverns ägare skapa den eller rätta sftp_url"
+                )
+            yield folder
+        finally:
+            client.close()
+
+    @property
+    def location(self) -> str:
+        """The inbox's sftp:// address."""
+        return self._location
+
+    def _path(self, path: str) -> str:
+        return posixpath.join(self.root, path) if path else self.root
+
+    def list_files(self, folder: str = INBOX) -> list[FolderEntry]:
+        """The regular files in a folder on the server, in name order."""
+        try:
+            entries = self._call(lambda: self.sftp.listdir_attr(self._path(folder)))
+        except FileNotFoundError:
+            if folder:
+                return []
+            raise PickupUnavailableError(
+                f"mappen {self.root} finns inte längre på servern ({self.location}); filerna "
+                "hämtas när den finns igen"
+            ) from None
+        files = [
+            FolderEntry(entry.filename, entry.st_size or 0, float(entry.st_mtime or 0))
+            for entry in entries
+            if entry.st_mode is not None and stat.S_ISREG(entry.st_mode)
+        ]
+        return sorted(files, key=lambda entry: entry.name)
+
+    def exists(self, path: str) -> bool:
+        """Whether anything lies at the path on the server."""
+        try:
+            self._call(lambda: self.sftp.lstat(self._path(path)))
+        except FileNotFoundError:
+            return False
+        return True
+
+    @contextlib.contextmanager
+    def fetched(self, path: str, work: Path) -> Iterator[Path]:
+        """The file downloaded into `work` (its size checked), removed afterwards."""
+        local = work / posixpath.basename(path)
+        try:
+            # prefetch: many requests in flight, so a large file comes at the line's speed.
+            self._call(lambda: self.sftp.get(self._path(path), str(local), prefetch=True))
+            yield local
+        finally:
+            local.unlink(missing_ok=True)
+
+    def rename(self, old: str, new: str) -> None:
+        """Move a file on the server; FileExistsError if the new name is taken."""
+        if self.exists(new):
+            raise FileExistsError(self._path(new))
+        self._call(lambda: self.sftp.rename(self._path(old), self._path(new)))
+
+    def make_folder(self, path: str) -> None:
+        """Make a subfolder on the server, unless it is there."""
+        if not self.exists(path):
+            self._call(lambda: self.sftp.mkdir(self._path(path)))
+
+    def write_text(self, path: str, text: str) -> None:
+        """Write UTF-8 text as `<path>.tmp` on the server, then rename it over `path`."""
+
+        def write() -> None:
+            with self.sftp.open(self._path(path) + TMP_SUFFIX, "wb") as stream:
+                stream.write(text.encode("utf-8"))
+
+        self._call(write)
+        self._replace(path)
+
+    def put(self, local: Path, path: str) -> None:
+        """Upload a local file as `<path>.tmp` (size confirmed), then rename it over `path`."""
+        self._call(lambda: self.sftp.put(str(local), self._path(path) + TMP_SUFFIX, confirm=True))
+        self._replace(path)
+
+    def remove(self, path: str) -> None:
+        """Remove a file on the server; nothing if it is not there."""
+        with contextlib.suppress(FileNotFoundError):
+            self._call(lambda: self.sftp.remove(self._path(path)))
+
+    def _replace(self, path: str) -> None:
+        """Rename `<path>.tmp` over `path`: posix-rename, else remove and rename."""
+        temporary, target = self._path(path) + TMP_SUFFIX, self._path(path)
+        try:
+            self.sftp.posix_rename(temporary, target)
+        except OSError:
+            # A server without OpenSSH's extension: the standard rename refuses a taken name.
+            with contextlib.suppress(FileNotFoundError):
+                self._call(lambda: self.sftp.remove(target))
+            self._call(lambda: self.sftp.rename(temporary, target))
+
+    def _call(self, request: Callable[[], T]) -> T:
+        """Run a request; a broken connection or a refusal said in Swedish.
+
+        FileNotFoundError and FileExistsError pass through for the caller to decide on.
+        """
+        try:
+            return request()
+        except (FileNotFoundError, FileExistsError):
+            raise
+        except (EOFError, TimeoutError, ConnectionError, paramiko.SSHException) as error:
+            raise PickupUnavailableError(
+                f"förbindelsen med SFTP-servern {self.location} bröts ({error}); filerna "
+                "hämtas när servern svarar igen"
+            ) from error
+        except OSError as error:
+            raise PickupFolderError(
+                f"SFTP-servern {self.location} nekade en begäran ({error}); kontrollera att "
+                "användaren får läsa, skriva och byta namn på filer i mappen och dess "
+                "undermappar pågående/, behandlade/ och fel/"
+            ) from error
+
+
+class _Login:
+    """How to log in to a source's server: host key check, key file, timeouts."""
+
+    def __init__(self, source: Source, host: str, port: int, user: str | None) -> None:
+        self.source = source
+        self.host = host
+        self.port = port
+        self.user = user
+        self.server = f"{host}:{port}"
+
+    def open(self, client: paramiko.SSHClient) -> paramiko.SFTPClient:
+        """Connect, check the host key, log in and open SFTP."""
+        known_hosts = self.source.sftp_known_hosts or Path(DEFAULT_KNOWN_HOSTS).expanduser()
+        try:
+            client.get_host_keys().load(str(known_hosts))
+        except FileNotFoundError:
+            if self.source.sftp_known_hosts is not None:
+                raise PickupFolderError(
+                    f"källan {self.source.name}: filen med SFTP-serverns värdnyckel finns inte: "
+                    f"{known_hosts} (sftp_known_hosts); lägg in serverns nyckel där"
+                ) from None
+        client.set_missing_host_key_policy(_RefuseUnknownHostKey(self.source.name, known_hosts))
+        key = self._private_key()
+        try:
+            client.connect(
+                self.host,
+                port=self.port,
+                username=self.user,
+                pkey=key,
+                look_for_keys=key is None,
+                allow_agent=key is None,
+                timeout=TIMEOUT_SECONDS,
+                banner_timeout=TIMEOUT_SECONDS,
+                auth_timeout=TIMEOUT_SECONDS,
+                channel_timeout=TIMEOUT_SECONDS,
+            )
+            sftp = client.open_sftp()
+        except PickupFolderError:
+            raise
+        except paramiko.BadHostKeyException as error:
+            raise PickupFolderError(
+                f"källan {self.source.name}: SFTP-servern {self.server} visade en annan "
+                f"värdnyckel ({error.key.get_name()} {error.key.fingerprint}) än den i "
+                f"{known_hosts}; det kan vara en annan server. Fråga serverns ägare om nyckeln "
+                "bytts innan known_hosts ändras"
+            ) from None
+        except paramiko.AuthenticationException as error:
+            raise PickupFolderError(
+                f"källan {self.source.name}: SFTP-servern {self.server} godtog inte "
+                f"inloggningen som {self.user or 'den lokala användaren'} ({error}); be "
+                "serverns ägare lägga in den publika nyckeln till sftp_key_file"
+            ) from None
+        except (OSError, EOFError, paramiko.SSHException) as error:
+            raise PickupUnavailableError(
+                f"källan {self.source.name}: SFTP-servern {self.server} svarar inte ({error}); "
+                "filerna hämtas när servern svarar igen"
+            ) from error
+        channel = sftp.get_channel()
+        if channel is not None:
+            channel.settimeout(TIMEOUT_SECONDS)
+        return sftp
+
+    def _private_key(self) -> paramiko.PKey | None:
+        key_file = self.source.sftp_key_file
+        if key_file is None:
+            return None
+        try:
+            return paramiko.PKey.from_path(key_file)
+        except (OSError, ValueError, paramiko.SSHException) as error:
+            raise PickupFolderError(
+                f"källan {self.source.name}: SFTP-nyckeln {key_file} (sftp_key_file) kunde "
+                f"inte läsas ({error}); ange en privat nyckel i OpenSSH- eller PEM-format utan "
+                "lösenfras"
+            ) from None
+
+
+class _RefuseUnknownHostKey(paramiko.MissingHostKeyPolicy):
+    """Refuse a server whose host key is not in known_hosts: never accept it unseen."""
+
+    def __init__(self, source: str, known_hosts: Path) -> None:
+        self.source = source
+        self.known_hosts = known_hosts
+
+    def missing_host_key(
+        self, _client: paramiko.SSHClient, hostname: str, key: paramiko.PKey
+    ) -> None:
+        raise PickupFolderError(
+            f"källan {self.source}: SFTP-servern {hostname} har en okänd värdnyckel "
+            f"({key.get_name()} {key.fingerprint}) som inte finns i {self.known_hosts}; "
+            "kontrollera nyckeln med serverns ägare och lägg in den där (ssh-keyscan visar "
+            "raden). Okända nycklar godtas aldrig"
+        )
