@@ -1,7 +1,7 @@
 """Alembic environment: migrations run on the engine handed over in the config's attributes."""
 
 from alembic import context
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from utskick.db.base import Base
 from utskick.db.engine import create_database_engine
@@ -22,14 +22,42 @@ engine: Engine = config.attributes.get("engine") or create_database_engine(
     load_settings().resolved_database_url()
 )
 
+
+def _foreign_keys_off(connection: Connection) -> None:
+    """On SQLite, let batch mode copy a table without its dependants being deleted.
+
+    Batch mode rebuilds a table (new table, copy, drop the old, rename); with foreign keys
+    on, dropping the old table deletes every row that refers to it with ON DELETE CASCADE
+    (a letter's events, attachments and print items). The pragma only takes effect outside a
+    transaction, so it is set before the migrations begin.
+    """
+    if connection.dialect.name == "sqlite":
+        connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+
+
+def _foreign_keys_on(connection: Connection) -> None:
+    """Turn foreign keys on again (the connection goes back to the pool) and check them."""
+    if connection.dialect.name != "sqlite":
+        return
+    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+    connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+    if broken:
+        msg = f"the migration left rows that refer to nothing: {broken[:5]}"
+        raise RuntimeError(msg)
+
+
 with engine.connect() as connection:
-    context.configure(
-        connection=connection,
-        target_metadata=Base.metadata,
-        # SQLite cannot ALTER most things; batch mode copies the table instead.
-        render_as_batch=connection.dialect.name == "sqlite",
-        compare_type=True,
-    )
-    with context.begin_transaction():
-        context.run_migrations()
-    connection.commit()
+    _foreign_keys_off(connection)
+    try:
+        context.configure(
+            connection=connection,
+            target_metadata=Base.metadata,
+            # SQLite cannot ALTER most things; batch mode copies the table instead.
+            render_as_batch=connection.dialect.name == "sqlite",
+            compare_type=True,
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+        connection.commit()
+    finally:
+        _foreign_keys_on(connection)
