@@ -20,6 +20,7 @@ with a problem; the others go ahead.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import datetime as dt
 import io
@@ -119,13 +120,17 @@ def control_letters(
 
 
 def _decoded(content: bytes, name: str) -> str:
-    """The text: UTF-8 (with or without a byte order mark), else Windows-1252 (older Excel)."""
+    """The text: UTF-8 (with or without a byte order mark), else Windows-1252 (older Excel).
+
+    Some export tools write the byte order mark and then text in the system's code page; the
+    mark is no part of that text.
+    """
     try:
         return content.decode("utf-8-sig")
     except UnicodeDecodeError:
         pass
     try:
-        return content.decode("cp1252")
+        return content.removeprefix(codecs.BOM_UTF8).decode("cp1252")
     except UnicodeDecodeError:
         raise PrintFileRefusedError(
             f"styrfilen {name} kan inte läsas som text (varken UTF-8 eller Windows-1252); "
@@ -292,7 +297,7 @@ def _planned(index: int, row: ControlRow, zone: str, today: dt.date) -> PlannedL
     if recipient is None:
         problem = f"{row.where}: personnummer saknas; fyll i mottagarens nummer"
     else:
-        problem = checked_reading(recipient, row.where, today).problem
+        problem = checked_reading(recipient, row.where, today, fix_in="styrfilen").problem
     not_before = None
     try:
         not_before = parse_not_before(values.get("not_before"), zone)

@@ -28,13 +28,16 @@ def written(number: str) -> str:
     return re.sub(r"[ \t]", "", number)
 
 
-def checked_reading(number: str, where: str, today: dt.date) -> Reading:
+def checked_reading(
+    number: str, where: str, today: dt.date, *, fix_in: str = "PDF-filen"
+) -> Reading:
     """The number as read, with the problem if it is no valid identity number.
 
     Args:
         number: the number as written.
         where: where it was read, for the reason (`sidan 3`, `formulärfältet "pnr"`).
         today: the day that decides the century of a 10-digit number.
+        fix_in: where the sender corrects it (`PDF-filen`, `styrfilen`, `filnamnet`).
     """
     try:
         parse_identity(number, today=today)
@@ -42,7 +45,7 @@ def checked_reading(number: str, where: str, today: dt.date) -> Reading:
         return Reading(
             number,
             f"{where}: numret {number} är inget giltigt person-, samordnings- eller "
-            f"organisationsnummer ({error.problem}); rätta numret i PDF-filen och lämna in "
+            f"organisationsnummer ({error.problem}); rätta numret i {fix_in} och lämna in "
             "brevet igen",
         )
     return Reading(number)

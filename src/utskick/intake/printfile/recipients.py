@@ -84,7 +84,7 @@ def from_file_name(file_name: str, pattern: str | None, today: dt.date) -> Readi
                 f"{where} börjar inte med ett person-, samordnings- eller organisationsnummer; "
                 "döp filen som 19121212-1212_beslut.pdf eller 191212121212_beslut.pdf",
             )
-        return checked_reading(number, where, today)
+        return checked_reading(number, where, today, fix_in="filnamnet")
     match = re.search(pattern, file_name)
     if match is None:
         return Reading(

@@ -132,23 +132,24 @@ def batch_id_for(system: SendingSystem, file_key: str) -> str:
     return str(uuid.uuid5(BATCH_NAMESPACE, f"{system.id}:{file_key}"))
 
 
-def print_file_key(source: Source, pdf: Path, control: Path | None) -> str:
-    """A file key for a print file: the SHA-256 of the source's name and the files' bytes.
+def print_file_key(source: Source, pdf: Path, control: Path | None = None) -> str:
+    """A print file's key: the source's name and the SHA-256 of the PDF's bytes.
 
-    The same files from the same source give the same key. For the file-name rule the
-    file's name is part of what the file says, so it counts as well.
+    Whichever way the file comes in (a watched folder, the API, the command line), the same
+    PDF from the same source gives the same key, so its letters are sent once. The control
+    file does not count: the same PDF with a corrected control file is the same letters, and
+    a letter whose recipient the new control file changes is refused (its key was used for
+    other content) rather than sent twice. For the file-name rule the file's name says who the
+    letter is for, so it counts as well. The watched folders key files the same way.
     """
-    digest = hashlib.sha256(f"source:{source.name}\n".encode())
-    for label, path in (("pdf", pdf), ("control", control)):
-        if path is None:
-            continue
-        digest.update(f"{label}\n".encode())
-        with path.open("rb") as stream:
-            for block in iter(lambda: stream.read(1024 * 1024), b""):
-                digest.update(block)
+    del control
+    digest = hashlib.sha256()
+    with pdf.open("rb") as stream:
+        for block in iter(lambda: stream.read(1024 * 1024), b""):
+            digest.update(block)
     if source.recipient.rule == "filename":
-        digest.update(f"name:{pdf.name}".encode())
-    return digest.hexdigest()
+        digest.update(f"\nname:{pdf.name}".encode())
+    return f"{source.name}:{digest.hexdigest()}"
 
 
 def system_for_source(session: Session, source: Source) -> SendingSystem:
