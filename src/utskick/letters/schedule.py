@@ -8,6 +8,8 @@ not gone out. A time in the past means at once.
 Senders write times in many forms: ISO 8601 with an offset or `Z`, or a local time without
 one (`2026-12-08 06:00`, `2026-12-08T06.00`, a date alone for its first minute); a time
 without an offset is the installation's local time (Europe/Stockholm), as people mean it.
+`24:00` is the end of the day (the next day's `00:00`), and a leap second `23:59:60` the moment
+after `23:59:59`.
 """
 
 from __future__ import annotations
@@ -27,6 +29,14 @@ _LOCAL_FORMS = re.compile(
     r"(?:[T ](?P<hour>\d{1,2})[:.](?P<minute>\d{2})(?:[:.](?P<second>\d{2}))?)?"
 )
 _EXAMPLE = "till exempel 2026-12-08 06:00 eller 2026-12-08T06:00:00+01:00"
+# ISO 8601's end of a day (`24:00`, the next day's first moment) and a leap second (`23:59:60`,
+# the moment after the minute's last second): moments that Python's times cannot hold as such.
+_END_OF_DAY = re.compile(
+    r"(?P<head>\d{4}-\d{2}-\d{2}[T ])24[:.]00(?:[:.]00(?:[.,]0+)?)?(?P<tail>(?:[zZ]|[+-].*)?)"
+)
+_LEAP_SECOND = re.compile(
+    r"(?P<head>.*[T ]\d{1,2}[:.]59[:.])60(?P<tail>(?:[.,]\d+)?(?:[zZ]|[+-].*)?)"
+)
 
 
 def parse_not_before(value: str | dt.datetime | None, zone: str) -> dt.datetime | None:
@@ -42,11 +52,12 @@ def parse_not_before(value: str | dt.datetime | None, zone: str) -> dt.datetime 
     text = value.strip()
     if not text:
         return None
+    readable, later = _edge_of_clock(text)
     try:
-        parsed = dt.datetime.fromisoformat(text.replace("z", "Z"))
+        parsed = dt.datetime.fromisoformat(readable.replace("z", "Z"))
     except ValueError:
-        parsed = _local_form(text)
-    return _aware(parsed, zone)
+        parsed = _local_form(readable, shown=text)
+    return _aware(parsed + later, zone)
 
 
 def checked_not_before(when: dt.datetime | None, now: dt.datetime) -> dt.datetime | None:
@@ -66,11 +77,23 @@ def checked_not_before(when: dt.datetime | None, now: dt.datetime) -> dt.datetim
     return when
 
 
-def _local_form(text: str) -> dt.datetime:
+def _edge_of_clock(text: str) -> tuple[str, dt.timedelta]:
+    """`24:00` as the day's `00:00` and a day later; `:60` as `:59` and a second later."""
+    end = _END_OF_DAY.fullmatch(text)
+    if end is not None:
+        return f"{end['head']}00:00{end['tail']}", dt.timedelta(days=1)
+    leap = _LEAP_SECOND.fullmatch(text)
+    if leap is not None:
+        return f"{leap['head']}59{leap['tail']}", dt.timedelta(seconds=1)
+    return text, dt.timedelta()
+
+
+def _local_form(text: str, *, shown: str) -> dt.datetime:
     match = _LOCAL_FORMS.fullmatch(text)
     if match is None:
         raise LetterRejectedError(
-            FIELD, f"{text!r} är ingen tid som går att läsa; skriv datum och klockslag, {_EXAMPLE}"
+            FIELD,
+            f"{shown!r} är ingen tid som går att läsa; skriv datum och klockslag, {_EXAMPLE}",
         )
     try:
         day = dt.date.fromisoformat(match["date"])
@@ -80,7 +103,7 @@ def _local_form(text: str) -> dt.datetime:
         )
     except ValueError:
         raise LetterRejectedError(
-            FIELD, f"{text!r} är inget giltigt datum eller klockslag; {_EXAMPLE}"
+            FIELD, f"{shown!r} är inget giltigt datum eller klockslag; {_EXAMPLE}"
         ) from None
 
 

@@ -4,7 +4,8 @@ What the SMTP server (`server`) hands over after DATA is decided here, in a work
 its own (the database and the mail server block):
 
 - an e-mail marked as automatic (`Auto-Submitted`, out-of-office answers and the like) is
-  refused with 554 and no reply, so that two robots never answer each other;
+  refused with 554 and no reply, so that two robots never answer each other; so is one that
+  cannot even be read (far too many parts, nested too deep), with the reason;
 - a letter is accepted like one written at the desk: through the organisation's desk sending
   system (`desk.sending`), sender organisation and department the officer's own, the event
   log naming `mail:<username>`, protection class 2 (`MAIL_PROTECTION_CLASS`: an e-mail has
@@ -172,7 +173,11 @@ class MailDesk:
     def take(self, mail: ReceivedMail) -> str:
         """Store the letter an e-mail asks for, or refuse it with a reply; the SMTP answer."""
         now = self.clock()
-        message = read_message(mail.raw)
+        try:
+            message = read_message(mail.raw)
+        except MailRefusedError as error:
+            # Not even read: no reply, since it cannot be told whether a robot sent it.
+            return smtp_reply(554, "5.6.0", f"brevet skickades inte: {error.reason}")
         if str(message.get("auto-submitted", "no")).strip().lower() != "no":
             return smtp_reply(
                 554, "5.7.1", "automatiska e-brev (frånvaromeddelanden, studsar) blir inga brev"

@@ -1,8 +1,9 @@
 """An officer's e-mail read as a letter: recipient, subject, text and PDF attachments.
 
 The recipient is the identity number in the address's local part (`191212121212@…`,
-`19121212-1212@…`, `121212-1212@…`); for an address whose local part is no number
-(`brev@…`), the first identity number in the subject, which is then taken out of the subject.
+`19121212-1212@…`, `121212-1212@…`, a tag after it left out: `191212121212+beslut@…`); for an
+address whose local part is no number (`brev@…`), the first identity number in the subject,
+which is then taken out of the subject.
 
 The e-mail is parsed with the standard library's `email` package (its default policy), which
 decodes what Outlook and Thunderbird write: multipart/alternative inside multipart/mixed or
@@ -12,6 +13,9 @@ text/plain part (Thunderbird's `format=flowed` joined back into paragraphs), or 
 part as text when there is no plain one.
 
 What is refused, the whole e-mail, with a reason in Swedish (`MailRefusedError`):
+- an e-mail in more parts than any mail program writes (`MAX_BOUNDARY_LINES`, told from its
+  bytes before it is parsed, so that a "MIME bomb" costs nothing), or nested deeper
+  (`MAX_DEPTH`);
 - no identity number, or one that is not valid (the reason says what is wrong with it);
 - no subject, or nothing left of it once the number is taken out;
 - HTML that could run something (`html_text`), in any HTML part, used or not;
@@ -40,6 +44,9 @@ from utskick.letters.inputs import PDF_MAGIC, AttachmentInput
 # A local part that is meant as an identity number: digits with a dash or plus before the
 # last four (anything else, like `brev`, means "the number is in the subject").
 NUMBER_LOCAL_PART = re.compile(r"[0-9][0-9 +-]*")
+# A tag after the number (`191212121212+beslut@…`, for the officer's own mail rules): a `+`
+# followed by anything but a digit (a `+` before four digits is a centenarian's sign).
+_ADDRESS_TAG = re.compile(r"\+(?![0-9]).*", re.DOTALL)
 # An identity number written in a subject: 10 or 12 digits, a dash, plus or space before the
 # last four allowed, not part of a longer run of digits.
 SUBJECT_NUMBER = re.compile(r"(?<![0-9])(?:[0-9]{8}|[0-9]{6})(?:[-+ ]?)[0-9]{4}(?![0-9])")
@@ -47,6 +54,19 @@ SUBJECT_NUMBER = re.compile(r"(?<![0-9])(?:[0-9]{8}|[0-9]{6})(?:[-+ ]?)[0-9]{4}(
 _SUBJECT_LEFTOVERS = re.compile(r"\(\s*\)|\[\s*\]")
 _SUBJECT_EDGES = " \t:;,.-–—/|"
 _BLANK_LINES = re.compile(r"\n{3,}")
+# Every MIME part starts at a line beginning with `--` (its boundary); an e-mail with more
+# such lines than this is not read. Outlook's and Thunderbird's e-mails have a few dozen.
+MAX_BOUNDARY_LINES = 1000
+# Multiparts inside multiparts: mail programs nest three or four deep.
+MAX_DEPTH = 20
+_TOO_MANY_PARTS = (
+    "e-brevet har för många delar (fler än ett e-postprogram skriver); skicka brevet som ett "
+    "vanligt e-brev med texten och PDF-filerna som bilagor"
+)
+_TOO_DEEP = (
+    "e-brevets delar ligger för djupt i varandra (fler nivåer än ett e-postprogram skriver); "
+    "skicka brevet som ett vanligt e-brev med texten och PDF-filerna som bilagor"
+)
 
 
 class MailRefusedError(ValueError):
@@ -83,8 +103,18 @@ class _Parts:
 
 
 def read_message(raw: bytes) -> EmailMessage:
-    """The e-mail as the standard library reads it (default policy)."""
-    message = email.message_from_bytes(raw, policy=email.policy.default)
+    """The e-mail as the standard library reads it (default policy).
+
+    Raises:
+        MailRefusedError: the e-mail has far more parts than e-mail programs write, or they
+            are nested too deep to be read.
+    """
+    if raw.count(b"\n--") + raw.startswith(b"--") > MAX_BOUNDARY_LINES:
+        raise MailRefusedError(_TOO_MANY_PARTS)
+    try:
+        message = email.message_from_bytes(raw, policy=email.policy.default)
+    except RecursionError:
+        raise MailRefusedError(_TOO_DEEP) from None
     if not isinstance(message, EmailMessage):  # pragma: no cover (the default policy's class)
         raise MailRefusedError("e-brevet kunde inte läsas")
     return message
@@ -97,6 +127,9 @@ def identity_in_address(address: str) -> str | None:
         MailRefusedError: the local part is meant as a number but is no valid one.
     """
     local_part = address.rpartition("@")[0].strip('"')
+    untagged = _ADDRESS_TAG.sub("", local_part)
+    if NUMBER_LOCAL_PART.fullmatch(untagged):
+        local_part = untagged
     if not NUMBER_LOCAL_PART.fullmatch(local_part):
         return None
     try:
@@ -169,7 +202,7 @@ def _header(message: EmailMessage, name: str) -> str:
         return ""
 
 
-def _sort(part: Message, parts: _Parts) -> None:
+def _sort(part: Message, parts: _Parts, depth: int = 0) -> None:
     """Sort the leaves of `part` into `parts`, depth first, in the e-mail's order."""
     maintype = part.get_content_maintype()
     if maintype == "message":
@@ -177,9 +210,11 @@ def _sort(part: Message, parts: _Parts) -> None:
             "e-brevet har ett annat e-brev som bilaga; bara PDF-filer kan skickas som bilagor"
         )
     if part.is_multipart():
+        if depth >= MAX_DEPTH:
+            raise MailRefusedError(_TOO_DEEP)
         for child in part.get_payload():
             if isinstance(child, Message):
-                _sort(child, parts)
+                _sort(child, parts, depth + 1)
         return
     disposition = part.get_content_disposition()
     content_type = part.get_content_type()

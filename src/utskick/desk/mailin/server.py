@@ -13,7 +13,8 @@ Who may send:
   (checked at MAIL FROM, 550 if nobody's) and the e-mail's From (checked after DATA);
 - anyone else: 530 at MAIL FROM.
 
-Each e-mail goes to exactly one recipient at `mail_in_domain`. A second RCPT, another domain
+Each e-mail goes to exactly one recipient at `mail_in_domain` (in any case; an IDN written as
+it reads or in its ASCII form). A second RCPT, another domain
 or a local part that is a wrong number gets 550 and marks the transaction, so that its DATA
 is refused too (nothing is half-sent when a client goes on with the recipients it was
 allowed). Over `mail_in_max_bytes` the client gets 552. After DATA, `intake.MailDesk`
@@ -183,6 +184,7 @@ class SubmissionHandler:
     def __init__(self, desk: MailDesk, settings: Settings) -> None:
         self.desk = desk
         self.domain = settings.mail_in_domain.strip().lower()
+        self._domain_key = domain_key(self.domain)
         self.relay_networks = [
             ipaddress.ip_network(host.strip(), strict=False)
             for host in settings.mail_in_relay_hosts
@@ -255,7 +257,7 @@ class SubmissionHandler:
                     "här e-brevet skickas inte till någon)"
                 ),
             )
-        if address.rpartition("@")[2].lower() != self.domain:
+        if domain_key(address.rpartition("@")[2]) != self._domain_key:
             return (
                 "5.1.2",
                 (
@@ -296,6 +298,19 @@ class SubmissionHandler:
         """Any other error in a session: logged, and a temporary failure to the client."""
         logger.error("the SMTP submission service failed in a session", exc_info=error)
         return TEMPORARY_FAILURE
+
+
+def domain_key(domain: str) -> str:
+    """A domain as compared: lower case, an IDN in its ASCII form (`håbo.se`: `xn--hbo-ula.se`).
+
+    A client writes an IDN either way (SMTPUTF8 as it reads, others in ASCII); both are the
+    same domain. A name that is no valid IDN is compared as written.
+    """
+    lowered = domain.strip().rstrip(".").lower()
+    try:
+        return lowered.encode("idna").decode("ascii")
+    except UnicodeError:
+        return lowered
 
 
 class _Controller(Controller):

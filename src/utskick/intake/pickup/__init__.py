@@ -7,7 +7,8 @@ once, and leaves beside each a receipt, a reason or, later, its letters' outcome
 
 - `folders`: the folder port (`PickupFolder`) and the local folder; `sftp`: the SFTP one;
   `opening`: the one a source names, opened for a poll.
-- `stability`: which files are written to the end; `plan`: what to do with each file.
+- `stability`: which files are written to the end; `names`: which names can be taken;
+  `plan`: what to do with each file.
 - `taking`: taking a file, kill-safe, never twice, never lost; `moves`: the renames out.
 - `takers`: each kind of file to its taker; `ndjson`: the NDJSON batch taker.
 - `receipts`: the receipt, reason and outcome files; `outcomes`: when outcomes are due.

@@ -12,6 +12,7 @@ written with `/` (`pågående/faktura.pdf`); the inbox itself is `""`.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import posixpath
 import stat
@@ -39,6 +40,17 @@ class PickupFolderError(Exception):
 
 class PickupUnavailableError(PickupFolderError):
     """The folder cannot be reached now (the server does not answer); try again later."""
+
+
+class NotAFileError(PickupFolderError):
+    """What lies at a path is no regular file (a link, a FIFO, a folder): it is not read."""
+
+
+NOT_A_FILE = (
+    "det som ligger under namnet är ingen vanlig fil (en länk, en namngiven pipe eller en "
+    "mapp, kanske utbytt medan filen skulle tas); Utskick läser bara vanliga filer. Lägg "
+    "filen själv i mappen igen"
+)
 
 
 @dataclass(frozen=True)
@@ -175,9 +187,26 @@ class LocalFolder:
 
     @contextlib.contextmanager
     def fetched(self, path: str, work: Path) -> Iterator[Path]:
-        """The file itself: it is on this machine already, in a folder only Utskick touches."""
+        """The file itself: it is on this machine already, in a folder only Utskick touches.
+
+        What was listed as a file may have been swapped for a link or a FIFO before it was
+        moved into `pågående/`; such a thing is never opened (a link would be followed out of
+        the folder, a FIFO would block the poll).
+
+        Raises:
+            NotAFileError: no regular file lies at the path.
+        """
         del work
-        yield self._path(path)
+        local = self._path(path)
+        try:
+            mode = local.lstat().st_mode
+        except FileNotFoundError:
+            raise
+        except OSError as error:
+            raise PickupUnavailableError(f"filen {local} går inte att läsa ({error})") from None
+        if not stat.S_ISREG(mode):
+            raise NotAFileError(NOT_A_FILE)
+        yield local
 
     def rename(self, old: str, new: str) -> None:
         """Move a file within the folder; FileExistsError if the new name is taken."""
@@ -191,12 +220,32 @@ class LocalFolder:
         """Make a subfolder (the inbox itself, if it was removed meanwhile, is not made).
 
         It gets the inbox's own permissions, whatever the process's umask: who may read the
-        receipts and reasons is what the administrator gave the inbox.
+        receipts and reasons is what the administrator gave the inbox. What lies under the
+        name must be a folder of its own: a link (to a folder of Utskick's user, say) or a file
+        is refused, and nothing is written through it.
+
+        Raises:
+            PickupFolderError: something else than a folder lies under the name.
         """
+        folder = self._path(path)
         with self._refusals():
-            folder = self._path(path)
-            folder.mkdir(exist_ok=True)
-            folder.chmod(self._mode())
+            with contextlib.suppress(FileExistsError):
+                folder.mkdir()
+            try:
+                # Opened without following a link, so that the check and the mode are one.
+                descriptor = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+            except OSError as error:
+                if error.errno not in (errno.ELOOP, errno.ENOTDIR):
+                    raise
+                raise PickupFolderError(
+                    f"{path}/ i mappen {self.root} är ingen mapp utan en länk eller en fil; "
+                    "Utskick skriver inte genom den. Ta bort den (Utskick skapar mappen igen) "
+                    "och se till att bara Utskick kan ändra i undermapparna"
+                ) from None
+            try:
+                os.fchmod(descriptor, self._mode())
+            finally:
+                os.close(descriptor)
 
     def write_text(self, path: str, text: str) -> None:
         """Write UTF-8 text through `<path>.tmp`, synced, then renamed over `path`."""
@@ -223,7 +272,11 @@ class LocalFolder:
         with self._refusals():
             # Readable as the inbox is (its mode without the execute bits), not by the umask.
             mode = self._mode() & 0o666
-            descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+            # A new file, never what lies there: a half-written one of ours is removed, and a
+            # link planted under the name (to a file of Utskick's user) is removed, not followed.
+            temporary.unlink(missing_ok=True)
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+            descriptor = os.open(temporary, flags, mode)
             os.fchmod(descriptor, mode)
             with os.fdopen(descriptor, "wb") as stream:
                 write(stream)

@@ -11,6 +11,7 @@ import posixpath
 
 from utskick.intake.pickup.context import Poll
 from utskick.intake.pickup.folders import DONE, IN_PROGRESS, REFUSED, free_name
+from utskick.intake.pickup.names import safe_name
 from utskick.intake.pickup.plan import stem_of
 from utskick.intake.pickup.receipts import REASON_SUFFIX, RECEIPT_SUFFIX, reason_text
 
@@ -56,11 +57,13 @@ def refuse_from(
     """Move a file (and its control file) from `where` to `fel/` with `<name>.fel.txt`.
 
     The reason file is written first and the file moved last; done again after a stop, the
-    file's name in `fel/` is still free, and the reason file is written over.
+    file's name in `fel/` is still free, and the reason file is written over. A name that
+    cannot be written as it is (`pickup.names`) gets its `safe_name` in `fel/`.
     """
-    target = free_name(poll.folder, REFUSED, name, poll.stamp())
+    shown = safe_name(name)
+    target = free_name(poll.folder, REFUSED, shown, poll.stamp())
     text = reason_text(
-        name=name,
+        name=shown,
         source=poll.source.name,
         when=poll.shown(poll.clock()),
         reason=reason,

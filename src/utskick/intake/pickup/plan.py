@@ -9,13 +9,18 @@ By the file's ending (in any case):
 - `.ndjson`, `.jsonl`: a batch of letters, one API letter object per line.
 - `.csv`, `.xlsx` (under any rule but `control-file`): a table of letters, one per row.
 - Anything else is refused, with a text that says what is taken.
+
+A file whose name cannot be carried into receipts and logs (`pickup.names`) is refused once it
+is complete, whatever its ending.
 """
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 
 from utskick.intake.pickup.folders import FolderEntry
+from utskick.intake.pickup.names import name_problem
 from utskick.intake.pickup.stability import Sighting
 from utskick.intake.sources import Source
 
@@ -73,6 +78,15 @@ def stem_of(name: str) -> str:
     return name[: -len(suffix)] if suffix else name
 
 
+def stem_key(name: str) -> str:
+    """The stem as a print file and its control file are paired by it.
+
+    In Unicode's composed form (NFC): macOS writes `å` decomposed, most programs composed, and
+    a PDF saved on a Mac beside a control file from the business system is still its pair.
+    """
+    return unicodedata.normalize("NFC", stem_of(name))
+
+
 def plan(
     source: Source,
     entries: list[FolderEntry],
@@ -86,12 +100,15 @@ def plan(
     for name in sorted(names):
         kind = kind_of(source, name)
         seen = complete[name]
-        if kind == CONTROL:
+        problem = name_problem(name)
+        if problem is not None:
+            actions.append(_still_written(name) if seen is None else Refuse(name, problem))
+        elif kind == CONTROL:
             actions.append(_control_alone(name, seen, names, now))
         elif kind == PDF and control_rule:
             actions.append(_print_pair(name, complete, names, now))
         elif seen is None:
-            actions.append(Wait(name, "skrivs fortfarande (storleken eller tiden ändras)"))
+            actions.append(_still_written(name))
         elif kind is None:
             actions.append(Refuse(name, unknown_kind(source, suffix_of(name))))
         else:
@@ -120,7 +137,9 @@ def _print_pair(
     """A PDF under the control-file rule: taken with its one control file once both are whole."""
     stem = stem_of(name)
     controls = sorted(
-        other for other in names if stem_of(other) == stem and suffix_of(other) in CONTROL_SUFFIXES
+        other
+        for other in names
+        if stem_key(other) == stem_key(name) and suffix_of(other) in CONTROL_SUFFIXES
     )
     if len(controls) > 1:
         return Refuse(
@@ -140,14 +159,18 @@ def _print_pair(
         return Wait(name, f"väntar på styrfilen {stem}.csv eller {stem}.json")
     [control] = controls
     if seen is None or complete[control] is None:
-        return Wait(name, "skrivs fortfarande (storleken eller tiden ändras)")
+        return _still_written(name)
     return Take(name, PDF, control)
 
 
+def _still_written(name: str) -> Wait:
+    return Wait(name, "skrivs fortfarande (storleken eller tiden ändras)")
+
+
 def _pdf_beside(control: str, names: set[str]) -> str | None:
-    stem = stem_of(control)
+    stem = stem_key(control)
     return next(
-        (name for name in sorted(names) if suffix_of(name) == ".pdf" and stem_of(name) == stem),
+        (name for name in sorted(names) if suffix_of(name) == ".pdf" and stem_key(name) == stem),
         None,
     )
 

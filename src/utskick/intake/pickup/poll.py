@@ -28,6 +28,7 @@ from utskick.intake.pickup.context import (
 from utskick.intake.pickup.folders import INBOX, SUBFOLDERS, PickupFolder
 from utskick.intake.pickup.locks import source_lock, work_folder
 from utskick.intake.pickup.moves import refuse_from
+from utskick.intake.pickup.names import safe_name
 from utskick.intake.pickup.opening import open_folder
 from utskick.intake.pickup.outcomes import write_due_outcomes
 from utskick.intake.pickup.plan import Refuse, Take, Wait, plan
@@ -113,9 +114,11 @@ def _poll(poll: Poll, folder: PickupFolder, memory: ListingMemory, report: PollR
             (report.waiting if outcome.result == WAITING else report.files).append(outcome)
         elif isinstance(action, Refuse):
             refuse_from(poll, INBOX, action.name, control=None, reason=action.reason, sha256=None)
-            report.files.append(FileOutcome(action.name, REFUSED, message=action.reason))
+            report.files.append(FileOutcome(safe_name(action.name), REFUSED, message=action.reason))
         elif isinstance(action, Wait) and action.name not in taken_controls:
-            report.waiting.append(FileOutcome(action.name, WAITING, message=action.reason))
+            report.waiting.append(
+                FileOutcome(safe_name(action.name), WAITING, message=action.reason)
+            )
     report.outcomes.extend(write_due_outcomes(poll))
     for outcome in report.files:
         logger.info(

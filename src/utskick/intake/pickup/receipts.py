@@ -7,7 +7,8 @@
 - `<name>.fel.txt` (in `fel/`): why a file was not taken at all and what to do, in Swedish.
 - `<name>.utfall.csv` (in `behandlade/`, once every letter of the file has a known outcome):
   per letter its id, the recipient, its state and channel in Swedish, and the reason. CSV
-  with `;`, UTF-8 with a byte order mark (Excel reads it right), as the records' files are.
+  with `;`, UTF-8 with a byte order mark (Excel reads it right), as the records' files are;
+  a cell that would start a formula gets a leading `'` (`letters.tables.cells`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from zoneinfo import ZoneInfo
 from utskick.identity import InvalidIdentityError, parse_identity
 from utskick.intake.pickup.repository import LetterOutcome
 from utskick.letters import vocabulary
+from utskick.letters.tables.cells import spreadsheet_text
 
 RECEIPT_SUFFIX = ".kvitto.json"
 REASON_SUFFIX = ".fel.txt"
@@ -152,14 +154,13 @@ def write_outcomes(path: Path, letters: Iterable[LetterOutcome]) -> int:
         writer = csv.writer(stream, delimiter=";", lineterminator="\r\n")
         writer.writerow(OUTCOME_COLUMNS)
         for letter in letters:
-            writer.writerow(
-                (
-                    letter.letter_id,
-                    shown_recipient(letter.recipient_id),
-                    vocabulary.state_text(letter.state),
-                    vocabulary.channel_text(letter.channel),
-                    vocabulary.text_for(letter.reason) if letter.reason else "",
-                )
+            cells = (
+                letter.letter_id,
+                shown_recipient(letter.recipient_id),
+                vocabulary.state_text(letter.state),
+                vocabulary.channel_text(letter.channel),
+                vocabulary.text_for(letter.reason) if letter.reason else "",
             )
+            writer.writerow([spreadsheet_text(cell) for cell in cells])
             count += 1
     return count

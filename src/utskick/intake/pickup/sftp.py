@@ -13,18 +13,21 @@ with OpenSSH's posix-rename where the server has it.
 from __future__ import annotations
 
 import contextlib
+import io
 import posixpath
 import stat
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TypeVar
+from typing import BinaryIO, TypeVar
 
 import paramiko
 
 from utskick.intake.pickup.folders import (
     INBOX,
+    NOT_A_FILE,
     TMP_SUFFIX,
     FolderEntry,
+    NotAFileError,
     PickupFolderError,
     PickupUnavailableError,
 )
@@ -113,7 +116,15 @@ class SftpFolder:
 
     @contextlib.contextmanager
     def fetched(self, path: str, work: Path) -> Iterator[Path]:
-        """The file downloaded into `work` (its size checked), removed afterwards."""
+        """The file downloaded into `work` (its size checked), removed afterwards.
+
+        Raises:
+            NotAFileError: no regular file lies at the path on the server (a link is never
+                followed, not even within the server's folders).
+        """
+        mode = self._call(lambda: self.sftp.lstat(self._path(path))).st_mode
+        if mode is None or not stat.S_ISREG(mode):
+            raise NotAFileError(NOT_A_FILE)
         local = work / posixpath.basename(path)
         try:
             # prefetch: many requests in flight, so a large file comes at the line's speed.
@@ -129,23 +140,54 @@ class SftpFolder:
         self._call(lambda: self.sftp.rename(self._path(old), self._path(new)))
 
     def make_folder(self, path: str) -> None:
-        """Make a subfolder on the server, unless it is there."""
-        if not self.exists(path):
+        """Make a subfolder on the server, unless it is there.
+
+        Raises:
+            PickupFolderError: something else than a folder lies under the name (a link, to
+                a folder of Utskick's user on the server, say, is never written through).
+        """
+        try:
+            mode = self._call(lambda: self.sftp.lstat(self._path(path))).st_mode
+        except FileNotFoundError:
             self._call(lambda: self.sftp.mkdir(self._path(path)))
+            return
+        if mode is None or not stat.S_ISDIR(mode):
+            raise PickupFolderError(
+                f"{path}/ i mappen {self.location} är ingen mapp utan en länk eller en fil; "
+                "Utskick skriver inte genom den. Be serverns ägare ta bort den (Utskick skapar "
+                "mappen igen)"
+            )
 
     def write_text(self, path: str, text: str) -> None:
         """Write UTF-8 text as `<path>.tmp` on the server, then rename it over `path`."""
-
-        def write() -> None:
-            with self.sftp.open(self._path(path) + TMP_SUFFIX, "wb") as stream:
-                stream.write(text.encode("utf-8"))
-
-        self._call(write)
-        self._replace(path)
+        self._write_new(path, io.BytesIO(text.encode("utf-8")))
 
     def put(self, local: Path, path: str) -> None:
         """Upload a local file as `<path>.tmp` (size confirmed), then rename it over `path`."""
-        self._call(lambda: self.sftp.put(str(local), self._path(path) + TMP_SUFFIX, confirm=True))
+        with local.open("rb") as source:
+            self._write_new(path, source)
+
+    def _write_new(self, path: str, source: BinaryIO) -> None:
+        """`source` as a new `<path>.tmp` (its size confirmed), renamed over `path`.
+
+        Whatever lay under the temporary name is removed first, and the file is created
+        exclusively: a link planted there (to a file of Utskick's user on the server) is
+        removed, never written through.
+        """
+        temporary = self._path(path) + TMP_SUFFIX
+
+        def write() -> None:
+            with contextlib.suppress(FileNotFoundError):
+                self.sftp.remove(temporary)
+            with self.sftp.open(temporary, "wxb") as stream:
+                stream.set_pipelined(True)  # many writes in flight: at the line's speed
+                while chunk := source.read(1024 * 1024):
+                    stream.write(chunk)
+            written = self.sftp.stat(temporary).st_size
+            if written != source.tell():
+                raise OSError(f"{temporary}: {written} byte skrevs av {source.tell()}")
+
+        self._call(write)
         self._replace(path)
 
     def remove(self, path: str) -> None:
@@ -165,7 +207,7 @@ class SftpFolder:
             self._call(lambda: self.sftp.rename(temporary, target))
 
     def _call(self, request: Callable[[], T]) -> T:
-        """Run a request; a broken connection or a refusal said in Swedish.
+        """Run a request; a broken connection, a refusal or a name not UTF-8 said in Swedish.
 
         FileNotFoundError and FileExistsError pass through for the caller to decide on.
         """
@@ -173,6 +215,14 @@ class SftpFolder:
             return request()
         except (FileNotFoundError, FileExistsError):
             raise
+        except UnicodeDecodeError:
+            # paramiko reads names as UTF-8 and cannot list a folder that holds another name.
+            raise PickupFolderError(
+                f"ett filnamn i mappen på SFTP-servern {self.location} är inte skrivet i UTF-8 "
+                "(programmet som sparade filen använde en äldre teckenkodning), så ingen fil i "
+                "mappen kan hämtas; byt namn på filen, eller ta bort den, så hämtas filerna "
+                "igen"
+            ) from None
         except (EOFError, TimeoutError, ConnectionError, paramiko.SSHException) as error:
             raise PickupUnavailableError(
                 f"förbindelsen med SFTP-servern {self.location} bröts ({error}); filerna "

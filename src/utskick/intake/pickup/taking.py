@@ -4,7 +4,8 @@
 2. Its SHA-256 is computed and, in one transaction, its `intake_file` row is made (state
    `taking`) or found by (source, SHA-256). A content taken before (`done`) is a duplicate:
    it goes to `fel/` with a text saying when it was taken, and nothing is sent again. A
-   content refused before is taken again.
+   content refused before is taken again. What the rename moved in that is no regular file
+   (the file was swapped for a link or a FIFO after the listing) goes to `fel/` unread.
 3. Its letters are stored by its kind's taker under keys made from the SHA-256, and its
    receipt is written beside it in `pågående/`.
 4. In its own transaction the row becomes `done` (batch, counts, the receipt's summary and
@@ -39,15 +40,16 @@ from pathlib import Path
 from utskick.intake.models import IntakeFile
 from utskick.intake.pickup import repository
 from utskick.intake.pickup.context import DUPLICATE, REFUSED, TAKEN, WAITING, FileOutcome, Poll
-from utskick.intake.pickup.folders import DONE, IN_PROGRESS
+from utskick.intake.pickup.folders import DONE, IN_PROGRESS, NotAFileError
 from utskick.intake.pickup.moves import done_name, finish_done, refuse_from
+from utskick.intake.pickup.names import name_problem, safe_name
 from utskick.intake.pickup.plan import (
     CONTROL,
     CONTROL_SUFFIXES,
     PDF,
     Take,
     kind_of,
-    stem_of,
+    stem_key,
     suffix_of,
 )
 from utskick.intake.pickup.receipts import RECEIPT_SUFFIX
@@ -86,6 +88,11 @@ def resume(poll: Poll) -> list[FileOutcome]:
             continue
         if name.endswith(RECEIPT_SUFFIX):
             continue  # goes with its file
+        problem = name_problem(name)
+        if problem is not None:  # moved in before names were checked: it would never pass
+            refuse_from(poll, IN_PROGRESS, name, control=None, reason=problem, sha256=None)
+            outcomes.append(FileOutcome(safe_name(name), REFUSED, message=problem))
+            continue
         kind = kind_of(poll.source, name)
         if kind == CONTROL and _pdf_of(name, names) is not None:
             continue  # goes with its PDF
@@ -104,12 +111,16 @@ def process(
 ) -> FileOutcome:
     """Take a file lying in `pågående/`, or finish it by its row (see the module text)."""
     with ExitStack() as stack:
-        path = stack.enter_context(poll.folder.fetched(_in_progress(name), poll.work))
-        control_path = None
-        if control:
-            control_path = stack.enter_context(
-                poll.folder.fetched(_in_progress(control), poll.work)
-            )
+        try:
+            path = stack.enter_context(poll.folder.fetched(_in_progress(name), poll.work))
+            control_path = None
+            if control:
+                control_path = stack.enter_context(
+                    poll.folder.fetched(_in_progress(control), poll.work)
+                )
+        except NotAFileError as error:
+            refuse_from(poll, IN_PROGRESS, name, control=control, reason=error.message, sha256=None)
+            return FileOutcome(name, REFUSED, kind, message=error.message)
         content = Content(name, kind, _digest(poll, path), path.stat().st_size)
         with poll.sessions() as session:
             found = repository.begin_taking(
@@ -214,15 +225,15 @@ def _digest(poll: Poll, path: Path) -> str:
 
 
 def _pdf_of(control: str, names: set[str]) -> str | None:
-    stem = stem_of(control)
-    return next((n for n in sorted(names) if suffix_of(n) == ".pdf" and stem_of(n) == stem), None)
+    stem = stem_key(control)
+    return next((n for n in sorted(names) if suffix_of(n) == ".pdf" and stem_key(n) == stem), None)
 
 
 def _control_of(poll: Poll, pdf: str, names: set[str]) -> str | None:
     if poll.source.recipient.rule != "control-file":
         return None
-    stem = stem_of(pdf)
-    controls = sorted(n for n in names if stem_of(n) == stem and suffix_of(n) in CONTROL_SUFFIXES)
+    stem = stem_key(pdf)
+    controls = sorted(n for n in names if stem_key(n) == stem and suffix_of(n) in CONTROL_SUFFIXES)
     return controls[0] if controls else None
 
 

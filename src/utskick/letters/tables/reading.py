@@ -49,6 +49,12 @@ MAX_COLUMN_NAME_LENGTH = 100
 MAX_XLSX_UNPACKED_BYTES = 200 * 1024 * 1024
 
 
+# Nor a few kilobytes to hundreds of megabytes of XML, which take minutes to read: a part may
+# unpack to 100 times its packed size (Excel's pack 5 to 30 to one), or to a megabyte.
+MAX_XLSX_PACKING_RATIO = 100
+XLSX_PACKING_GRACE_BYTES = 1024 * 1024
+
+
 SAVE_AS = "spara den från Excel som 'CSV UTF-8' eller 'Excel-arbetsbok (.xlsx)' och försök igen"
 
 
@@ -378,15 +384,30 @@ def _csv_records(
 def _check_unpacked_size(stream: BinaryIO) -> None:
     try:
         with zipfile.ZipFile(stream) as archive:
-            unpacked = sum(info.file_size for info in archive.infolist())
+            parts = archive.infolist()
     except zipfile.BadZipFile:
         raise _not_a_workbook() from None
+    unpacked = sum(info.file_size for info in parts)
+    packed_hard = next((info for info in parts if _packed_too_hard(info)), None)
+    if packed_hard is not None:
+        raise TableRefusedError(
+            f"Arbetsboken är packad ovanligt hårt: en del av den ({packed_hard.filename}) packas "
+            f"upp till {_size(packed_hard.file_size)} ur {_size(packed_hard.compress_size)}, "
+            "vilket Excel inte skriver; öppna den i Excel och spara den igen, eller spara "
+            "mottagarna som 'CSV UTF-8'"
+        )
     if unpacked > MAX_XLSX_UNPACKED_BYTES:
         raise TableRefusedError(
             f"Arbetsboken packas upp till {_size(unpacked)}, men högst "
             f"{_size(MAX_XLSX_UNPACKED_BYTES)} tas emot; ta bort andra blad, bilder och "
             "formatering, eller spara mottagarna som 'CSV UTF-8'"
         )
+
+
+def _packed_too_hard(info: zipfile.ZipInfo) -> bool:
+    """Whether a part unpacks to more than its share (see `MAX_XLSX_PACKING_RATIO`)."""
+    allowed = max(XLSX_PACKING_GRACE_BYTES, info.compress_size * MAX_XLSX_PACKING_RATIO)
+    return info.file_size > allowed
 
 
 def _not_a_workbook() -> TableRefusedError:
