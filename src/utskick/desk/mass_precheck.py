@@ -45,6 +45,7 @@ from utskick.desk.ports import (
     RegisterUnavailableError,
 )
 from utskick.letters import vocabulary
+from utskick.letters.tables.cells import spreadsheet_text
 from utskick.letters.tables.columns import MappingError
 from utskick.letters.tables.reading import TableRefusedError, read_table
 from utskick.mm.private_files import open_private_file
@@ -79,7 +80,6 @@ STOPPED = (
     "driften med tiden då det hände."
 )
 # A cell Excel would read as a formula gets a leading apostrophe, which Excel does not show.
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 _log = logging.getLogger(__name__)
 
@@ -120,7 +120,7 @@ class RowOutcome:
 
 def excel_cell(text: str) -> str:
     """A text as a CSV cell that Excel shows as text, never runs as a formula."""
-    return f"'{text}" if text.startswith(_FORMULA_STARTS) else text
+    return spreadsheet_text(text)
 
 
 def csv_line(values: Iterable[object]) -> bytes:

@@ -287,10 +287,14 @@ def _take(
             raise ApiError(422, error.message, field="file") from None
 
 
+MAX_NAME_BYTES = 255
+
+
 def _saved(folder: Path, upload: UploadFile, fallback: str, suffix: str | None) -> Path:
     """The upload written under its own base name (or `fallback`) in a folder of its own."""
     name = attachment_base_name(upload.filename or "")
-    if is_empty_name(name) or refused_character(name) is not None or len(name) > 255:  # noqa: PLR2004
+    too_long = len(name.encode("utf-8")) > MAX_NAME_BYTES  # a file system's limit is in bytes
+    if is_empty_name(name) or refused_character(name) is not None or too_long:
         name = fallback
     if suffix is not None and Path(name).suffix.lower() not in CONTROL_SUFFIXES:
         name = f"{Path(name).stem or fallback}{suffix}"

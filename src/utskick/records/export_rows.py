@@ -28,6 +28,7 @@ from utskick.identity import InvalidIdentityError, parse_identity
 from utskick.jobs.queue import utc
 from utskick.letters import vocabulary
 from utskick.letters.models import Letter, LetterAttachment
+from utskick.letters.tables.cells import spreadsheet_text
 from utskick.mm.private_files import open_private_file
 from utskick.records.models import REGISTRATION_PENDING, LetterRecord
 from utskick.records.rules import RULE_TEXTS
@@ -52,8 +53,6 @@ CSV_COLUMNS = (
     "Bilagor",
     "Bilagornas SHA-256",
 )
-# A cell starting with one of these is read as a formula by spreadsheet programs.
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 @dataclass(frozen=True)
@@ -207,18 +206,18 @@ def csv_cells(row: FileRow, zone: ZoneInfo) -> list[str]:
         row.letter_id,
         row.message_id,
         _organisation_shown(row.organisation_number),
-        _text(row.department),
+        spreadsheet_text(row.department),
         RULE_TEXTS.get(row.rule, row.rule),
-        _text(row.message_type),
-        _text(row.subject),
-        _text(row.case_number),
-        _text(row.reference),
+        spreadsheet_text(row.message_type),
+        spreadsheet_text(row.subject),
+        spreadsheet_text(row.case_number),
+        spreadsheet_text(row.reference),
         _identity_shown(row.recipient_id),
         vocabulary.CHANNEL_TEXTS.get(row.channel or "", row.channel or ""),
         vocabulary.state_text(row.state),
         row.sent_at.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S"),
         row.delivered_digest or "",
-        _text("\n".join(name for name, _ in row.attachments)),
+        spreadsheet_text("\n".join(name for name, _ in row.attachments)),
         "\n".join(sha256 for _, sha256 in row.attachments),
     ]
 
@@ -260,13 +259,6 @@ def _name(tag: str) -> str:
 
 def _rfc3339(moment: dt.datetime) -> str:
     return utc(moment).astimezone(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-def _text(value: str | None) -> str:
-    """A sender's text for a spreadsheet: a leading `'` where it would start a formula."""
-    if not value:
-        return ""
-    return f"'{value}" if value.startswith(_FORMULA_STARTS) else value
 
 
 def _organisation_shown(number: str) -> str:

@@ -156,6 +156,18 @@ def test_the_uploads_file_name_is_read_by_the_file_name_rule(client, headers):
     assert [attachment["filename"] for attachment in stored["attachments"]] == ["beslut.pdf"]
 
 
+def test_a_name_short_in_letters_but_long_in_bytes_is_taken_under_another_name(
+    client, headers
+):
+    pdf = anchor_file(RECIPIENTS[:1], 1, name=f"Kund {uuid.uuid4().hex}")
+
+    # 204 letters but 404 bytes: more than a file system takes in one name.
+    answer = post(client, headers, "fakturor", pdf, name="å" * 200 + ".pdf")
+
+    assert answer.status_code == 201, answer.text
+    assert answer.json()["accepted"] == 1
+
+
 def test_the_same_file_twice_gives_back_its_letters_and_stores_none_again(
     client, headers, letters_stored
 ):
