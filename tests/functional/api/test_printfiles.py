@@ -156,9 +156,7 @@ def test_the_uploads_file_name_is_read_by_the_file_name_rule(client, headers):
     assert [attachment["filename"] for attachment in stored["attachments"]] == ["beslut.pdf"]
 
 
-def test_a_name_short_in_letters_but_long_in_bytes_is_taken_under_another_name(
-    client, headers
-):
+def test_a_name_short_in_letters_but_long_in_bytes_is_taken_under_another_name(client, headers):
     pdf = anchor_file(RECIPIENTS[:1], 1, name=f"Kund {uuid.uuid4().hex}")
 
     # 204 letters but 404 bytes: more than a file system takes in one name.
