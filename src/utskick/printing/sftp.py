@@ -31,6 +31,7 @@ from pathlib import Path
 
 import paramiko
 
+from utskick import sftp_connection
 from utskick.printing.drops import (
     MANIFEST_JSON,
     WORK_FOLDER,
@@ -39,11 +40,10 @@ from utskick.printing.drops import (
     check_folder,
 )
 from utskick.settings import PrintVendor, sftp_address
+from utskick.sftp_connection import SftpEndpoint
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_PORT = 22
-DEFAULT_KNOWN_HOSTS = "~/.ssh/known_hosts"
 READ_CHUNK = 64 * 1024
 
 
@@ -57,20 +57,19 @@ class SftpDrop:
     def __init__(self, vendor: PrintVendor) -> None:
         if vendor.sftp_url is None:
             raise HandoverError(f"tryckeriet {vendor.name!r} har ingen sftp_url")
-        address = sftp_address(vendor.sftp_url)
-        self.host = address.hostname or ""
-        self.port = address.port or DEFAULT_PORT
-        self.user = address.username
-        self.root = posixpath.normpath(address.path)
-        self.key_file = vendor.sftp_key_file
-        self.known_hosts = vendor.sftp_known_hosts
-        self.timeout = vendor.sftp_timeout_seconds
-        self.server = f"{self.host}:{self.port}"
+        self.endpoint = SftpEndpoint.from_address(
+            sftp_address(vendor.sftp_url),
+            key_file=vendor.sftp_key_file,
+            known_hosts=vendor.sftp_known_hosts,
+            timeout=vendor.sftp_timeout_seconds,
+        )
+        self.user = self.endpoint.user
+        self.root = self.endpoint.path
+        self.server = self.endpoint.server
 
     def location(self, name: str) -> str:
         """The batch folder's sftp:// address."""
-        user = f"{self.user}@" if self.user else ""
-        return f"sftp://{user}{self.server}{posixpath.join(self.root, name)}"
+        return self.endpoint.url(posixpath.join(self.root, name))
 
     def complete(self, name: str, batch_id: str) -> bytes | None:
         """The manifest of the batch's folder on the server when it is whole there, else None.
@@ -134,102 +133,65 @@ class SftpDrop:
     @contextlib.contextmanager
     def _connected(self) -> Iterator[paramiko.SFTPClient]:
         """An SFTP session with the server, its host key checked; errors said in Swedish."""
-        client = paramiko.SSHClient()
         try:
-            sftp = self._open(client)
-            try:
+            with sftp_connection.connected(self.endpoint) as sftp:
                 yield sftp
-            except (EOFError, TimeoutError, ConnectionError, paramiko.SSHException) as error:
-                raise DropUnavailableError(
-                    f"förbindelsen med tryckeriets SFTP-server {self.server} bröts ({error}); "
-                    "batchen är inte överlämnad och lämnas över igen när servern svarar"
-                ) from error
-            except OSError as error:
-                raise HandoverError(
-                    f"tryckeriets SFTP-server {self.server} nekade en begäran ({error}); "
-                    "kontrollera användarens rättigheter i mappen "
-                    f"{self.root} med tryckeriet och lämna över igen"
-                ) from error
-        finally:
-            client.close()
+        except sftp_connection.SftpError as error:
+            raise self._said(error) from error.__cause__
 
-    def _open(self, client: paramiko.SSHClient) -> paramiko.SFTPClient:
-        known_hosts = self.known_hosts or Path(DEFAULT_KNOWN_HOSTS).expanduser()
-        try:
-            client.get_host_keys().load(str(known_hosts))
-        except FileNotFoundError:
-            if self.known_hosts is not None:
-                raise HandoverError(
+    def _said(  # noqa: PLR0911 (one wording per error)
+        self, error: sftp_connection.SftpError
+    ) -> HandoverError:
+        """The connection's error in the print vendor's words."""
+        server, known_hosts = self.server, self.endpoint.known_hosts_file
+        match error:
+            case sftp_connection.KnownHostsMissingError():
+                return HandoverError(
                     f"filen med SFTP-serverns värdnyckel finns inte: {known_hosts} "
                     "(sftp_known_hosts); lägg in serverns nyckel där"
-                ) from None
-        client.set_missing_host_key_policy(_RefuseUnknownHostKey(known_hosts))
-        key = self._private_key()
-        try:
-            client.connect(
-                self.host,
-                port=self.port,
-                username=self.user,
-                pkey=key,
-                # Without a key file: the user's own keys and agent, as ssh would use.
-                look_for_keys=key is None,
-                allow_agent=key is None,
-                timeout=self.timeout,
-                banner_timeout=self.timeout,
-                auth_timeout=self.timeout,
-                channel_timeout=self.timeout,
-            )
-            sftp = client.open_sftp()
-        except paramiko.BadHostKeyException as error:
-            raise HandoverError(
-                f"tryckeriets SFTP-server {self.server} visade en annan värdnyckel "
-                f"({error.key.get_name()} {error.key.fingerprint}) än den i {known_hosts}; "
-                "det kan vara en annan server. Fråga tryckeriet om de bytt nyckel innan "
-                "known_hosts ändras"
-            ) from None
-        except paramiko.AuthenticationException as error:
-            raise HandoverError(
-                f"tryckeriets SFTP-server {self.server} godtog inte inloggningen som "
-                f"{self.user or 'den lokala användaren'} ({error}); be tryckeriet lägga in "
-                "den publika nyckeln till sftp_key_file"
-            ) from None
-        except (OSError, EOFError, paramiko.SSHException) as error:
-            raise DropUnavailableError(
-                f"tryckeriets SFTP-server {self.server} svarar inte ({error}); batchen är inte "
-                "överlämnad och lämnas över igen när servern svarar"
-            ) from error
-        channel = sftp.get_channel()
-        if channel is not None:
-            channel.settimeout(self.timeout)
-        return sftp
-
-    def _private_key(self) -> paramiko.PKey | None:
-        if self.key_file is None:
-            return None
-        try:
-            return paramiko.PKey.from_path(self.key_file)
-        except (OSError, ValueError, paramiko.SSHException) as error:
-            raise HandoverError(
-                f"SFTP-nyckeln {self.key_file} (sftp_key_file) kunde inte läsas ({error}); "
-                "ange en privat nyckel i OpenSSH- eller PEM-format utan lösenfras"
-            ) from None
-
-
-class _RefuseUnknownHostKey(paramiko.MissingHostKeyPolicy):
-    """Refuse a server whose host key is not in known_hosts: never accept it unseen."""
-
-    def __init__(self, known_hosts: Path) -> None:
-        self.known_hosts = known_hosts
-
-    def missing_host_key(
-        self, _client: paramiko.SSHClient, hostname: str, key: paramiko.PKey
-    ) -> None:
-        raise UnknownHostKeyError(
-            f"tryckeriets SFTP-server {hostname} har en okänd värdnyckel ({key.get_name()} "
-            f"{key.fingerprint}) som inte finns i {self.known_hosts}; kontrollera nyckeln med "
-            "tryckeriet och lägg in den där (ssh-keyscan visar raden). Okända nycklar godtas "
-            "aldrig"
-        )
+                )
+            case sftp_connection.KeyFileError():
+                return HandoverError(
+                    f"SFTP-nyckeln {error.key_file} (sftp_key_file) kunde inte läsas "
+                    f"({error.detail}); ange en privat nyckel i OpenSSH- eller PEM-format utan "
+                    "lösenfras"
+                )
+            case sftp_connection.UnknownHostKeyError():
+                return UnknownHostKeyError(
+                    f"tryckeriets SFTP-server {error.hostname} har en okänd värdnyckel "
+                    f"({error.key_name} {error.fingerprint}) som inte finns i {known_hosts}; "
+                    "kontrollera nyckeln med tryckeriet och lägg in den där (ssh-keyscan visar "
+                    "raden). Okända nycklar godtas aldrig"
+                )
+            case sftp_connection.HostKeyMismatchError():
+                return HandoverError(
+                    f"tryckeriets SFTP-server {server} visade en annan värdnyckel "
+                    f"({error.key_name} {error.fingerprint}) än den i {known_hosts}; "
+                    "det kan vara en annan server. Fråga tryckeriet om de bytt nyckel innan "
+                    "known_hosts ändras"
+                )
+            case sftp_connection.LoginRefusedError():
+                return HandoverError(
+                    f"tryckeriets SFTP-server {server} godtog inte inloggningen som "
+                    f"{self.user or 'den lokala användaren'} ({error.detail}); be tryckeriet "
+                    "lägga in den publika nyckeln till sftp_key_file"
+                )
+            case sftp_connection.ServerUnreachableError():
+                return DropUnavailableError(
+                    f"tryckeriets SFTP-server {server} svarar inte ({error.detail}); batchen är "
+                    "inte överlämnad och lämnas över igen när servern svarar"
+                )
+            case sftp_connection.ConnectionBrokenError():
+                return DropUnavailableError(
+                    f"förbindelsen med tryckeriets SFTP-server {server} bröts ({error.detail}); "
+                    "batchen är inte överlämnad och lämnas över igen när servern svarar"
+                )
+            case _:  # RequestRefusedError
+                return HandoverError(
+                    f"tryckeriets SFTP-server {server} nekade en begäran ({error.detail}); "
+                    "kontrollera användarens rättigheter i mappen "
+                    f"{self.root} med tryckeriet och lämna över igen"
+                )
 
 
 def _remote_sha256(sftp: paramiko.SFTPClient, path: str) -> str:

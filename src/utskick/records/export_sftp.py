@@ -23,12 +23,12 @@ from pathlib import Path
 
 import paramiko
 
+from utskick import sftp_connection
 from utskick.settings import Settings, sftp_address
+from utskick.sftp_connection import SftpEndpoint
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_PORT = 22
-DEFAULT_KNOWN_HOSTS = "~/.ssh/known_hosts"
 TIMEOUT_SECONDS = 30.0
 
 
@@ -55,18 +55,19 @@ class SftpUploader:
             address = sftp_address(url)
         except ValueError as error:
             raise ExportError(f"UTSKICK_RECORDS_EXPORT_SFTP_URL: {error}") from None
-        self.host = address.hostname or ""
-        self.port = address.port or DEFAULT_PORT
-        self.user = address.username
-        self.folder = posixpath.normpath(address.path)
-        self.key_file = settings.records_export_sftp_key_file
-        self.known_hosts = settings.records_export_sftp_known_hosts
-        self.server = f"{self.host}:{self.port}"
+        self.endpoint = SftpEndpoint.from_address(
+            address,
+            key_file=settings.records_export_sftp_key_file,
+            known_hosts=settings.records_export_sftp_known_hosts,
+            timeout=TIMEOUT_SECONDS,
+        )
+        self.user = self.endpoint.user
+        self.folder = self.endpoint.path
+        self.server = self.endpoint.server
 
     def location(self, name: str) -> str:
         """The file's sftp:// address."""
-        user = f"{self.user}@" if self.user else ""
-        return f"sftp://{user}{self.server}{posixpath.join(self.folder, name)}"
+        return self.endpoint.url(posixpath.join(self.folder, name))
 
     def publish(self, files: Sequence[tuple[Path, str]]) -> None:
         """Upload each local file and rename it to its name on the server, in order.
@@ -98,98 +99,61 @@ class SftpUploader:
     @contextlib.contextmanager
     def _connected(self) -> Iterator[paramiko.SFTPClient]:
         """An SFTP session with the server, its host key checked; errors said in Swedish."""
-        client = paramiko.SSHClient()
         try:
-            sftp = self._open(client)
-            try:
+            with sftp_connection.connected(self.endpoint) as sftp:
                 yield sftp
-            except (EOFError, TimeoutError, ConnectionError, paramiko.SSHException) as error:
-                raise ExportUnavailableError(
-                    f"förbindelsen med diariets SFTP-server {self.server} bröts ({error}); "
-                    "registreringsfilen lämnas igen vid nästa körning"
-                ) from error
-            except OSError as error:
-                raise ExportError(
-                    f"diariets SFTP-server {self.server} nekade en begäran ({error}); "
-                    f"kontrollera användarens rättigheter i mappen {self.folder}"
-                ) from error
-        finally:
-            client.close()
+        except sftp_connection.SftpError as error:
+            raise self._said(error) from error.__cause__
 
-    def _open(self, client: paramiko.SSHClient) -> paramiko.SFTPClient:
-        known_hosts = self.known_hosts or Path(DEFAULT_KNOWN_HOSTS).expanduser()
-        try:
-            client.get_host_keys().load(str(known_hosts))
-        except FileNotFoundError:
-            if self.known_hosts is not None:
-                raise ExportError(
+    def _said(  # noqa: PLR0911 (one wording per error)
+        self, error: sftp_connection.SftpError
+    ) -> ExportError:
+        """The connection's error in the records export's words."""
+        server, known_hosts = self.server, self.endpoint.known_hosts_file
+        match error:
+            case sftp_connection.KnownHostsMissingError():
+                return ExportError(
                     f"filen med SFTP-serverns värdnyckel finns inte: {known_hosts} "
                     "(UTSKICK_RECORDS_EXPORT_SFTP_KNOWN_HOSTS); lägg in serverns nyckel där"
-                ) from None
-        client.set_missing_host_key_policy(_RefuseUnknownHostKey(known_hosts))
-        key = self._private_key()
-        try:
-            client.connect(
-                self.host,
-                port=self.port,
-                username=self.user,
-                pkey=key,
-                look_for_keys=key is None,
-                allow_agent=key is None,
-                timeout=TIMEOUT_SECONDS,
-                banner_timeout=TIMEOUT_SECONDS,
-                auth_timeout=TIMEOUT_SECONDS,
-                channel_timeout=TIMEOUT_SECONDS,
-            )
-            sftp = client.open_sftp()
-        except paramiko.BadHostKeyException as error:
-            raise UnknownHostKeyError(
-                f"diariets SFTP-server {self.server} visade en annan värdnyckel "
-                f"({error.key.get_name()} {error.key.fingerprint}) än den i {known_hosts}; "
-                "det kan vara en annan server. Fråga den som sköter servern om nyckeln bytts "
-                "innan known_hosts ändras"
-            ) from None
-        except paramiko.AuthenticationException as error:
-            raise ExportError(
-                f"diariets SFTP-server {self.server} godtog inte inloggningen som "
-                f"{self.user or 'den lokala användaren'} ({error}); lägg in den publika "
-                "nyckeln till UTSKICK_RECORDS_EXPORT_SFTP_KEY_FILE på servern"
-            ) from None
-        except (OSError, EOFError, paramiko.SSHException) as error:
-            raise ExportUnavailableError(
-                f"diariets SFTP-server {self.server} svarar inte ({error}); "
-                "registreringsfilen lämnas igen vid nästa körning"
-            ) from error
-        channel = sftp.get_channel()
-        if channel is not None:
-            channel.settimeout(TIMEOUT_SECONDS)
-        return sftp
-
-    def _private_key(self) -> paramiko.PKey | None:
-        if self.key_file is None:
-            return None
-        try:
-            return paramiko.PKey.from_path(self.key_file)
-        except (OSError, ValueError, paramiko.SSHException) as error:
-            raise ExportError(
-                f"SFTP-nyckeln {self.key_file} (UTSKICK_RECORDS_EXPORT_SFTP_KEY_FILE) kunde "
-                f"inte läsas ({error}); ange en privat nyckel i OpenSSH- eller PEM-format "
-                "utan lösenfras"
-            ) from None
-
-
-class _RefuseUnknownHostKey(paramiko.MissingHostKeyPolicy):
-    """Refuse a server whose host key is not in known_hosts: never accept it unseen."""
-
-    def __init__(self, known_hosts: Path) -> None:
-        self.known_hosts = known_hosts
-
-    def missing_host_key(
-        self, _client: paramiko.SSHClient, hostname: str, key: paramiko.PKey
-    ) -> None:
-        raise UnknownHostKeyError(
-            f"diariets SFTP-server {hostname} har en okänd värdnyckel ({key.get_name()} "
-            f"{key.fingerprint}) som inte finns i {self.known_hosts}; kontrollera nyckeln med "
-            "den som sköter servern och lägg in den där (ssh-keyscan visar raden). Okända "
-            "nycklar godtas aldrig"
-        )
+                )
+            case sftp_connection.KeyFileError():
+                return ExportError(
+                    f"SFTP-nyckeln {error.key_file} (UTSKICK_RECORDS_EXPORT_SFTP_KEY_FILE) kunde "
+                    f"inte läsas ({error.detail}); ange en privat nyckel i OpenSSH- eller "
+                    "PEM-format utan lösenfras"
+                )
+            case sftp_connection.UnknownHostKeyError():
+                return UnknownHostKeyError(
+                    f"diariets SFTP-server {error.hostname} har en okänd värdnyckel "
+                    f"({error.key_name} {error.fingerprint}) som inte finns i {known_hosts}; "
+                    "kontrollera nyckeln med den som sköter servern och lägg in den där "
+                    "(ssh-keyscan visar raden). Okända nycklar godtas aldrig"
+                )
+            case sftp_connection.HostKeyMismatchError():
+                return UnknownHostKeyError(
+                    f"diariets SFTP-server {server} visade en annan värdnyckel "
+                    f"({error.key_name} {error.fingerprint}) än den i {known_hosts}; "
+                    "det kan vara en annan server. Fråga den som sköter servern om nyckeln bytts "
+                    "innan known_hosts ändras"
+                )
+            case sftp_connection.LoginRefusedError():
+                return ExportError(
+                    f"diariets SFTP-server {server} godtog inte inloggningen som "
+                    f"{self.user or 'den lokala användaren'} ({error.detail}); lägg in den "
+                    "publika nyckeln till UTSKICK_RECORDS_EXPORT_SFTP_KEY_FILE på servern"
+                )
+            case sftp_connection.ServerUnreachableError():
+                return ExportUnavailableError(
+                    f"diariets SFTP-server {server} svarar inte ({error.detail}); "
+                    "registreringsfilen lämnas igen vid nästa körning"
+                )
+            case sftp_connection.ConnectionBrokenError():
+                return ExportUnavailableError(
+                    f"förbindelsen med diariets SFTP-server {server} bröts ({error.detail}); "
+                    "registreringsfilen lämnas igen vid nästa körning"
+                )
+            case _:  # RequestRefusedError
+                return ExportError(
+                    f"diariets SFTP-server {server} nekade en begäran ({error.detail}); "
+                    f"kontrollera användarens rättigheter i mappen {self.folder}"
+                )

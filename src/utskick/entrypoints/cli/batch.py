@@ -7,7 +7,6 @@ letters' outcomes when asked to and counts them.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Annotated
 
@@ -17,15 +16,14 @@ from rich.table import Table
 
 from utskick.entrypoints.cli.common import (
     STATE_TEXTS,
-    WAIT_POLL_SECONDS,
     HomeOption,
     Installation,
     fail,
     open_installation,
+    wait_for_batch,
 )
-from utskick.entrypoints.worker import drain
 from utskick.letters.repository import LetterRepository
-from utskick.letters.vocabulary import OUTCOME_KNOWN_STATES, text_for
+from utskick.letters.vocabulary import text_for
 
 batch_app = typer.Typer(
     help="Massutskick från en fil: NDJSON, CSV eller Excel (.xlsx).", no_args_is_help=True
@@ -89,25 +87,8 @@ def batch_submit(
         installation.adapters.close()
     print_outcome(submitted)
     if wait and submitted.batch_id is not None and submitted.accepted:
-        _wait_for_batch(installation, submitted.batch_id, timeout)
+        wait_for_batch(installation, submitted.batch_id, timeout)
         _print_batch_outcomes(installation, submitted.batch_id)
-
-
-def _wait_for_batch(installation: Installation, batch_id: str, timeout: float) -> None:
-    """Run the jobs due in this process until every letter of the batch has an outcome."""
-    deadline = time.monotonic() + timeout
-    while True:
-        drain(installation.settings, installation.engine)
-        with installation.session() as session:
-            progress = LetterRepository(session).batch_progress(batch_id)
-        open_letters = sum(
-            count for state, count in progress.by_state.items() if state not in OUTCOME_KNOWN_STATES
-        )
-        if not open_letters:
-            return
-        if time.monotonic() > deadline:
-            raise fail(f"{open_letters} brev har inget slutligt utfall efter {timeout:.0f} s", 1)
-        time.sleep(WAIT_POLL_SECONDS)
 
 
 def _print_batch_outcomes(installation: Installation, batch_id: str) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
@@ -22,7 +23,9 @@ from sqlalchemy.orm import Session
 from utskick.db.engine import session_factory
 from utskick.db.home import prepare_home
 from utskick.entrypoints.bootstrap import Adapters
+from utskick.entrypoints.worker import drain
 from utskick.letters import vocabulary
+from utskick.letters.repository import LetterRepository
 from utskick.reference.diarium.wire import REGISTRATION_PATH
 from utskick.reference.settings import ReferenceSettings
 from utskick.senders import systems
@@ -136,6 +139,30 @@ def open_installation(home: Path | None) -> Installation:
     prepare_home(settings)
     engine = migrated_engine(settings.resolved_database_url())
     return Installation(settings, engine, Adapters(settings, engine))
+
+
+def wait_for_batch(installation: Installation, batch_id: str, timeout: float) -> None:
+    """Run the jobs due in this process until every letter of the batch has an outcome.
+
+    Raises:
+        typer.Exit: (code 1, said on standard error) letters are still open after `timeout`
+            seconds.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        drain(installation.settings, installation.engine)
+        with installation.session() as session:
+            progress = LetterRepository(session).batch_progress(batch_id)
+        open_letters = sum(
+            count
+            for state, count in progress.by_state.items()
+            if state not in vocabulary.OUTCOME_KNOWN_STATES
+        )
+        if not open_letters:
+            return
+        if time.monotonic() > deadline:
+            raise fail(f"{open_letters} brev har inget slutligt utfall efter {timeout:.0f} s", 1)
+        time.sleep(WAIT_POLL_SECONDS)
 
 
 def migrated_engine(url: str) -> Engine:

@@ -8,7 +8,6 @@ run in this process until every accepted letter has an outcome.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -19,16 +18,15 @@ from rich.table import Table
 from utskick.entrypoints.cli.common import (
     CLI_ACTOR,
     STATE_TEXTS,
-    WAIT_POLL_SECONDS,
     HomeOption,
     Installation,
     fail,
     open_installation,
+    wait_for_batch,
 )
-from utskick.entrypoints.worker import drain
 from utskick.intake.sources import Source, SourcesError, load_sources, source_named
 from utskick.letters.repository import LetterRepository
-from utskick.letters.vocabulary import OUTCOME_KNOWN_STATES, text_for
+from utskick.letters.vocabulary import text_for
 
 if TYPE_CHECKING:  # imported where it is used: pypdf and the intake (+0.03 s on every run)
     from utskick.intake.printfile import PrintFileReceipt
@@ -77,7 +75,7 @@ def printfile_submit(
         installation.adapters.close()
     _print_receipt(file, chosen, receipt)
     if wait and receipt.batch_id is not None:
-        _wait_for_batch(installation, receipt.batch_id, timeout)
+        wait_for_batch(installation, receipt.batch_id, timeout)
         _print_outcomes(installation, receipt.batch_id)
     if not receipt.accepted:
         raise typer.Exit(1)
@@ -154,23 +152,6 @@ def _print_receipt(file: Path, source: Source, receipt: PrintFileReceipt) -> Non
 
 def _pages(first: int, last: int) -> str:
     return str(first) if first == last else f"{first}–{last}"
-
-
-def _wait_for_batch(installation: Installation, batch_id: str, timeout: float) -> None:
-    """Run the jobs due in this process until every letter of the batch has an outcome."""
-    deadline = time.monotonic() + timeout
-    while True:
-        drain(installation.settings, installation.engine)
-        with installation.session() as session:
-            progress = LetterRepository(session).batch_progress(batch_id)
-        open_letters = sum(
-            count for state, count in progress.by_state.items() if state not in OUTCOME_KNOWN_STATES
-        )
-        if not open_letters:
-            return
-        if time.monotonic() > deadline:
-            raise fail(f"{open_letters} brev har inget slutligt utfall efter {timeout:.0f} s", 1)
-        time.sleep(WAIT_POLL_SECONDS)
 
 
 def _print_outcomes(installation: Installation, batch_id: str) -> None:

@@ -22,6 +22,7 @@ from typing import BinaryIO, TypeVar
 
 import paramiko
 
+from utskick import sftp_connection
 from utskick.intake.pickup.folders import (
     INBOX,
     NOT_A_FILE,
@@ -33,9 +34,8 @@ from utskick.intake.pickup.folders import (
 )
 from utskick.intake.sources import Source
 from utskick.settings import sftp_address
+from utskick.sftp_connection import SftpEndpoint
 
-DEFAULT_PORT = 22
-DEFAULT_KNOWN_HOSTS = "~/.ssh/known_hosts"
 # How long a connection, a login or one request may take before the poll gives up.
 TIMEOUT_SECONDS = 30.0
 
@@ -64,13 +64,20 @@ class SftpFolder:
             address = sftp_address(source.sftp_url)
         except ValueError as error:
             raise PickupFolderError(f"källan {source.name}: {error}") from None
-        host, port = address.hostname or "", address.port or DEFAULT_PORT
-        user = f"{address.username}@" if address.username else ""
-        root = posixpath.normpath(address.path)
-        login = _Login(source, host, port, address.username)
+        endpoint = SftpEndpoint.from_address(
+            address,
+            key_file=source.sftp_key_file,
+            known_hosts=source.sftp_known_hosts,
+            timeout=TIMEOUT_SECONDS,
+        )
+        root = endpoint.path
         client = paramiko.SSHClient()
         try:
-            folder = cls(login.open(client), root, f"sftp://{user}{host}:{port}{root}")
+            try:
+                sftp = sftp_connection.open_sftp(client, endpoint)
+            except sftp_connection.SftpError as error:
+                raise _login_error(source.name, endpoint, error) from error.__cause__
+            folder = cls(sftp, root, endpoint.url(root))
             if not folder.exists(INBOX):
                 raise PickupFolderError(
                     f"källan {source.name}: mappen {root} finns inte på servern "
@@ -236,95 +243,45 @@ class SftpFolder:
             ) from error
 
 
-class _Login:
-    """How to log in to a source's server: host key check, key file, timeouts."""
-
-    def __init__(self, source: Source, host: str, port: int, user: str | None) -> None:
-        self.source = source
-        self.host = host
-        self.port = port
-        self.user = user
-        self.server = f"{host}:{port}"
-
-    def open(self, client: paramiko.SSHClient) -> paramiko.SFTPClient:
-        """Connect, check the host key, log in and open SFTP."""
-        known_hosts = self.source.sftp_known_hosts or Path(DEFAULT_KNOWN_HOSTS).expanduser()
-        try:
-            client.get_host_keys().load(str(known_hosts))
-        except FileNotFoundError:
-            if self.source.sftp_known_hosts is not None:
-                raise PickupFolderError(
-                    f"källan {self.source.name}: filen med SFTP-serverns värdnyckel finns inte: "
-                    f"{known_hosts} (sftp_known_hosts); lägg in serverns nyckel där"
-                ) from None
-        client.set_missing_host_key_policy(_RefuseUnknownHostKey(self.source.name, known_hosts))
-        key = self._private_key()
-        try:
-            client.connect(
-                self.host,
-                port=self.port,
-                username=self.user,
-                pkey=key,
-                look_for_keys=key is None,
-                allow_agent=key is None,
-                timeout=TIMEOUT_SECONDS,
-                banner_timeout=TIMEOUT_SECONDS,
-                auth_timeout=TIMEOUT_SECONDS,
-                channel_timeout=TIMEOUT_SECONDS,
+def _login_error(
+    source: str, endpoint: SftpEndpoint, error: sftp_connection.SftpError
+) -> PickupFolderError:
+    """What went wrong while logging in to the source's server, in the pickup's words."""
+    server, known_hosts = endpoint.server, endpoint.known_hosts_file
+    match error:
+        case sftp_connection.KnownHostsMissingError():
+            return PickupFolderError(
+                f"källan {source}: filen med SFTP-serverns värdnyckel finns inte: "
+                f"{known_hosts} (sftp_known_hosts); lägg in serverns nyckel där"
             )
-            sftp = client.open_sftp()
-        except PickupFolderError:
-            raise
-        except paramiko.BadHostKeyException as error:
-            raise PickupFolderError(
-                f"källan {self.source.name}: SFTP-servern {self.server} visade en annan "
-                f"värdnyckel ({error.key.get_name()} {error.key.fingerprint}) än den i "
+        case sftp_connection.KeyFileError():
+            return PickupFolderError(
+                f"källan {source}: SFTP-nyckeln {error.key_file} (sftp_key_file) kunde "
+                f"inte läsas ({error.detail}); ange en privat nyckel i OpenSSH- eller PEM-format "
+                "utan lösenfras"
+            )
+        case sftp_connection.UnknownHostKeyError():
+            return PickupFolderError(
+                f"källan {source}: SFTP-servern {error.hostname} har en okänd värdnyckel "
+                f"({error.key_name} {error.fingerprint}) som inte finns i {known_hosts}; "
+                "kontrollera nyckeln med serverns ägare och lägg in den där (ssh-keyscan visar "
+                "raden). Okända nycklar godtas aldrig"
+            )
+        case sftp_connection.HostKeyMismatchError():
+            return PickupFolderError(
+                f"källan {source}: SFTP-servern {server} visade en annan "
+                f"värdnyckel ({error.key_name} {error.fingerprint}) än den i "
                 f"{known_hosts}; det kan vara en annan server. Fråga serverns ägare om nyckeln "
                 "bytts innan known_hosts ändras"
-            ) from None
-        except paramiko.AuthenticationException as error:
-            raise PickupFolderError(
-                f"källan {self.source.name}: SFTP-servern {self.server} godtog inte "
-                f"inloggningen som {self.user or 'den lokala användaren'} ({error}); be "
-                "serverns ägare lägga in den publika nyckeln till sftp_key_file"
-            ) from None
-        except (OSError, EOFError, paramiko.SSHException) as error:
-            raise PickupUnavailableError(
-                f"källan {self.source.name}: SFTP-servern {self.server} svarar inte ({error}); "
+            )
+        case sftp_connection.LoginRefusedError():
+            return PickupFolderError(
+                f"källan {source}: SFTP-servern {server} godtog inte "
+                f"inloggningen som {endpoint.user or 'den lokala användaren'} ({error.detail}); "
+                "be serverns ägare lägga in den publika nyckeln till sftp_key_file"
+            )
+        case _:  # ServerUnreachableError: open_sftp raises no other
+            return PickupUnavailableError(
+                f"källan {source}: SFTP-servern {server} svarar inte ({error.detail}); "
                 "filerna hämtas när servern svarar igen"
-            ) from error
-        channel = sftp.get_channel()
-        if channel is not None:
-            channel.settimeout(TIMEOUT_SECONDS)
-        return sftp
-
-    def _private_key(self) -> paramiko.PKey | None:
-        key_file = self.source.sftp_key_file
-        if key_file is None:
-            return None
-        try:
-            return paramiko.PKey.from_path(key_file)
-        except (OSError, ValueError, paramiko.SSHException) as error:
-            raise PickupFolderError(
-                f"källan {self.source.name}: SFTP-nyckeln {key_file} (sftp_key_file) kunde "
-                f"inte läsas ({error}); ange en privat nyckel i OpenSSH- eller PEM-format utan "
-                "lösenfras"
-            ) from None
-
-
-class _RefuseUnknownHostKey(paramiko.MissingHostKeyPolicy):
-    """Refuse a server whose host key is not in known_hosts: never accept it unseen."""
-
-    def __init__(self, source: str, known_hosts: Path) -> None:
-        self.source = source
-        self.known_hosts = known_hosts
-
-    def missing_host_key(
-        self, _client: paramiko.SSHClient, hostname: str, key: paramiko.PKey
-    ) -> None:
-        raise PickupFolderError(
-            f"källan {self.source}: SFTP-servern {hostname} har en okänd värdnyckel "
-            f"({key.get_name()} {key.fingerprint}) som inte finns i {self.known_hosts}; "
-            "kontrollera nyckeln med serverns ägare och lägg in den där (ssh-keyscan visar "
-            "raden). Okända nycklar godtas aldrig"
-        )
+            )
