@@ -282,9 +282,22 @@ class MailingStore:
 
     def shown_status(self, mailing: MassMailing) -> str:
         """The status as the page shows it: `interrupted` for work that nobody does."""
-        if mailing.status in WORKING_STATUSES and not self.working(mailing.id):
-            return INTERRUPTED
-        return mailing.status
+        return self.shown(mailing)[1]
+
+    def shown(self, mailing: MassMailing) -> tuple[MassMailing, str]:
+        """The mailing as it stands now, and its status as the page shows it.
+
+        Work saves its last state before it gives up the lock, so a mailing read while the
+        work was on, whose lock is free when we look, is read again: the work may just have
+        ended (`checked`, `sent`). Only if it still says it is being worked on did its work
+        stop without finishing: `interrupted`.
+        """
+        if mailing.status not in WORKING_STATUSES or self.working(mailing.id):
+            return mailing, mailing.status
+        fresh = self.load(mailing.id) or mailing
+        if fresh.status in WORKING_STATUSES:
+            return fresh, INTERRUPTED
+        return fresh, fresh.status
 
     def working(self, mailing_id: str) -> bool:
         """Whether a thread (of any process on this machine) works on the mailing now."""

@@ -294,7 +294,7 @@ class _Pages:
         status: int = 200,
     ) -> HTMLResponse:
         """The mailing's page: the form while it may change, then the precheck and sending."""
-        shown = self.store.shown_status(mailing)
+        mailing, shown = self.store.shown(mailing)
         with self.sessions() as session:
             message_types = ComposeRepository(session).message_types()
             letters = letter_progress(session, mailing.id) if mailing.sending.started_at else None
@@ -328,11 +328,12 @@ class _Pages:
 
     def status(self, mailing: MassMailing) -> dict[str, Any]:
         """The progress the page polls."""
+        mailing, shown = self.store.shown(mailing)
         letters = None
         if mailing.sending.started_at:
             with self.sessions() as session:
                 letters = letter_progress(session, mailing.id)
-        return status_json(mailing, self.store.shown_status(mailing), letters)
+        return status_json(mailing, shown, letters)
 
     # --- actions ----------------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ import pytest
 from support.world import EXEMPELKOMMUN, GRANNKOMMUN, NOW
 from utskick.desk.mass_mailing import (
     CHECKED,
+    CHECKING,
     INTERRUPTED,
     LOCK_FILE,
     ROOT_FOLDER,
@@ -181,6 +182,21 @@ class TestWorkLock:
         lock.release()
         mailing.status = CHECKED
         assert store.shown_status(mailing) == CHECKED
+
+    def test_work_that_ended_after_the_mailing_was_read_is_shown_as_ended(self, store, mailing):
+        # The page read the mailing while its precheck ran; the precheck then saved its last
+        # state and gave up the lock before the page looked at the lock.
+        mailing.status = CHECKING
+        store.save(mailing)
+        read_by_the_page = store.load(mailing.id)
+        mailing.status = CHECKED
+        store.save(mailing)
+
+        current, shown = store.shown(read_by_the_page)
+
+        assert shown == CHECKED
+        assert current.status == CHECKED
+        assert store.shown_status(read_by_the_page) == CHECKED
 
     def test_the_lock_goes_with_a_process_that_dies(self, store, mailing):
         # A web process killed while it sends: its thread's lock is gone with it.
