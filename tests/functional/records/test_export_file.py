@@ -389,9 +389,15 @@ class LoopbackSftp:
 
     def stop(self):
         if self._acceptor is not None:
-            self._acceptor.close()
-            closing = self._acceptor.wait_closed()
-            asyncio.run_coroutine_threadsafe(closing, self._loop).result(10)
+            acceptor = self._acceptor
+
+            # Closed on the server's own loop: asyncio's server is not safe to close from
+            # another thread while a refused client's connection is still being let go.
+            async def closing():
+                acceptor.close()
+                await acceptor.wait_closed()
+
+            asyncio.run_coroutine_threadsafe(closing(), self._loop).result(10)
             self._acceptor = None
 
     def close(self):

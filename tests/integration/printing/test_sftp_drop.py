@@ -115,9 +115,15 @@ class LoopbackSftpServer:
 
     def stop(self) -> None:
         if self._acceptor is not None:
-            self._acceptor.close()
-            waiting = self._acceptor.wait_closed()
-            asyncio.run_coroutine_threadsafe(waiting, self._loop).result(STARTUP_SECONDS)
+            acceptor = self._acceptor
+
+            # Closed on the server's own loop: asyncio's server is not safe to close from
+            # another thread while a refused client's connection is still being let go.
+            async def closing() -> None:
+                acceptor.close()
+                await acceptor.wait_closed()
+
+            asyncio.run_coroutine_threadsafe(closing(), self._loop).result(STARTUP_SECONDS)
             self._acceptor = None
 
     def close(self) -> None:

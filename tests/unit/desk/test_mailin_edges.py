@@ -2,12 +2,12 @@
 ten thousand parts is refused at once with the reason, not crashed on nor chewed for minutes;
 an IDN domain, however the client writes it, is our domain; what held is kept as it is."""
 
-import asyncio
 import time
 
 import pytest
 from aiosmtpd.smtp import Envelope
 
+from support.own_loop import run_in_own_loop
 from utskick.desk.mailin.intake import MailDesk
 from utskick.desk.mailin.parsing import (
     MailRefusedError,
@@ -94,7 +94,7 @@ def _handler(domain):
 
 
 def _rcpt(handler, address):
-    return asyncio.run(handler.handle_RCPT(None, None, Envelope(), address, []))
+    return run_in_own_loop(handler.handle_RCPT(None, None, Envelope(), address, []))
 
 
 class TestRecipientDomain:
