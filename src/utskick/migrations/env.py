@@ -46,6 +46,28 @@ def _foreign_keys_on(connection: Connection) -> None:
         raise RuntimeError(msg)
 
 
+# The class of the PostgreSQL advisory lock that migrations take ("migr" in ASCII); the other
+# key is a hash of the schema, so that installations sharing a database in schemas of their
+# own do not wait for each other.
+MIGRATION_LOCK_CLASS = 0x6D696772
+
+
+def _take_migration_lock(connection: Connection) -> None:
+    """Let one process migrate at a time; the others then find the database migrated.
+
+    Taken at the start of the migrations' transaction, before Alembic reads the version, and
+    held until it ends: on PostgreSQL a transaction-level advisory lock, on SQLite the
+    database's write lock (`BEGIN IMMEDIATE`, waiting up to the busy timeout).
+    """
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql(
+            "SELECT pg_advisory_xact_lock(%(lock_class)s, hashtext(current_schema()))",
+            {"lock_class": MIGRATION_LOCK_CLASS},
+        )
+    elif connection.dialect.name == "sqlite":
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
 with engine.connect() as connection:
     _foreign_keys_off(connection)
     try:
@@ -57,6 +79,7 @@ with engine.connect() as connection:
             compare_type=True,
         )
         with context.begin_transaction():
+            _take_migration_lock(connection)
             context.run_migrations()
         connection.commit()
     finally:

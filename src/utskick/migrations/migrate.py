@@ -25,7 +25,13 @@ def alembic_config(engine: Engine) -> Config:
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Bring the database to `revision` (default: the newest)."""
+    """Bring the database to `revision` (default: the newest).
+
+    A database already at the newest revision is only read: every start of every process
+    asks, and the migration lock (env.py) is only taken when there is something to do.
+    """
+    if revision == "head" and current_revision(engine) == head_revision():
+        return
     command.upgrade(alembic_config(engine), revision)
 
 
