@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import cast
 
-from sqlalchemy import Engine, Table, and_, bindparam, delete, or_, select, update
+from sqlalchemy import Engine, Table, and_, bindparam, delete, false, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from utskick.jobs.models import Job
@@ -227,4 +227,23 @@ class JobQueue:
                 .limit(1)
             )
             is not None
+        )
+
+
+def take_turns(session: Session, lock_key: int) -> None:
+    """Make transactions that call this with the same key take turns until each ends.
+
+    For a check-then-add (one waiting job of a kind, say) that two processes may run at once.
+    PostgreSQL: a transaction-level advisory lock on `lock_key`. SQLite: a no-op write, which
+    takes the database's single write lock before anything is read (every key is one lock).
+    """
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        session.execute(select(func.pg_advisory_xact_lock(lock_key)))
+    elif dialect == "sqlite":
+        session.execute(
+            update(Job)
+            .where(false())
+            .values(kind=Job.kind)
+            .execution_options(synchronize_session=False)
         )

@@ -21,11 +21,18 @@ import logging
 from collections.abc import Callable
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import false, func, or_, select, update
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from utskick.jobs.models import Job
-from utskick.jobs.queue import RECORDS_DAILY, ClaimedJob, Retry, backoff_seconds, enqueue
+from utskick.jobs.queue import (
+    RECORDS_DAILY,
+    ClaimedJob,
+    Retry,
+    backoff_seconds,
+    enqueue,
+    take_turns,
+)
 from utskick.records.retention import dispose_due
 from utskick.settings import Settings
 
@@ -67,7 +74,7 @@ def ensure_daily_job(
     Returns:
         The job queued, or None when a run was already waiting.
     """
-    _serialise(session)
+    take_turns(session, DAILY_LOCK_KEY)
     waiting = select(Job).where(
         Job.kind == RECORDS_DAILY,
         or_(Job.lease_expires.is_(None), Job.lease_expires < now),
@@ -83,21 +90,6 @@ def ensure_daily_job(
     job = enqueue(session, RECORDS_DAILY, now=now, run_at=next_daily_run(now, settings))
     session.flush()
     return job
-
-
-def _serialise(session: Session) -> None:
-    """Make concurrent checks take turns until this transaction ends."""
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        session.execute(select(func.pg_advisory_xact_lock(DAILY_LOCK_KEY)))
-    elif dialect == "sqlite":
-        # A no-op write takes SQLite's single write lock before anything is read.
-        session.execute(
-            update(Job)
-            .where(false())
-            .values(kind=Job.kind)
-            .execution_options(synchronize_session=False)
-        )
 
 
 def daily_job(

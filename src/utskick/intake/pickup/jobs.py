@@ -18,14 +18,14 @@ import datetime as dt
 import logging
 from collections.abc import Callable, Sequence
 
-from sqlalchemy import false, func, or_, select, update
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from utskick.intake.pickup.folders import PickupFolderError, PickupUnavailableError
 from utskick.intake.pickup.poll import poll_source
 from utskick.intake.sources import Source, SourcesError, load_sources, source_named
 from utskick.jobs.models import Job
-from utskick.jobs.queue import PICKUP, ClaimedJob, Retry, backoff_seconds, enqueue
+from utskick.jobs.queue import PICKUP, ClaimedJob, Retry, backoff_seconds, enqueue, take_turns
 from utskick.letters.address_screen import ProtectedIdentityLookup
 from utskick.settings import Settings
 
@@ -101,7 +101,7 @@ def ensure_pickup_jobs(session: Session, sources: Sequence[Source], now: dt.date
     Returns:
         How many polls were queued.
     """
-    _serialise(session)
+    take_turns(session, PICKUP_JOBS_LOCK_KEY)
     waiting = _waiting_by_source(session, now, running_job_id=None)
     picking = {source.name: source for source in sources if source.picks_up}
     queued = 0
@@ -129,7 +129,7 @@ def ensure_pickup_job(
     Returns:
         The job queued, or None when a poll was already waiting.
     """
-    _serialise(session)
+    take_turns(session, PICKUP_JOBS_LOCK_KEY)
     waiting = _waiting_by_source(session, now, running_job_id=running_job_id)
     if _keep_one(session, waiting.get(source.name, [])):
         return None
@@ -165,18 +165,3 @@ def _keep_one(session: Session, jobs: list[Job]) -> bool:
         logger.warning("a second waiting pickup job (%s) was removed", duplicate.id)
         session.delete(duplicate)
     return bool(jobs)
-
-
-def _serialise(session: Session) -> None:
-    """Make concurrent checks take turns until this transaction ends."""
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        session.execute(select(func.pg_advisory_xact_lock(PICKUP_JOBS_LOCK_KEY)))
-    elif dialect == "sqlite":
-        # A no-op write takes SQLite's single write lock before anything is read.
-        session.execute(
-            update(Job)
-            .where(false())
-            .values(kind=Job.kind)
-            .execution_options(synchronize_session=False)
-        )
