@@ -32,6 +32,9 @@ class Job(Base):
     lease_expires: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    # Set when the job ran out of attempts (`job_max_attempts`): it is kept, never claimed
+    # again, until an operator retries or cancels it (`utskick jobs`).
+    failed_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
 
 
 class DependencyStatus(Base):

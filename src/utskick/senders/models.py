@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import JSON, Boolean, CheckConstraint, DateTime, ForeignKey, String, true
+from sqlalchemy import JSON, Boolean, CheckConstraint, DateTime, ForeignKey, Integer, String, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from utskick.db.base import Base
@@ -53,6 +53,12 @@ class SendingSystem(Base):
     webhook_url: Mapped[str | None] = mapped_column(String(1024))
     # The shared secret webhooks are HMAC-signed with (the receiver must know it too).
     webhook_secret: Mapped[str | None] = mapped_column(String(128))
+    # After a rotation the old secret also signs (Standard Webhooks sends both signatures)
+    # until this time, so that the receiver can change its secret without losing a webhook.
+    webhook_secret_previous: Mapped[str | None] = mapped_column(String(128))
+    webhook_secret_previous_until: Mapped[dt.datetime | None] = mapped_column(
+        DateTime(timezone=True)
+    )
     # Whether the system keeps its letters as records itself: then a delivered letter's
     # content is removed here (R8). False for the officer's desk, whose letters have no other
     # home: Utskick keeps their content.
@@ -72,3 +78,19 @@ class ApiKey(Base):
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+
+
+class CertificateNotice(Base):
+    """A certificate expiry warning already e-mailed: one row per certificate and threshold.
+
+    The certificate check runs every day; this row makes each warning (60, 30, 7 days …)
+    arrive once, whichever process runs the check.
+    """
+
+    __tablename__ = "certificate_notice"
+
+    fingerprint: Mapped[str] = mapped_column(String(64), primary_key=True)  # SHA-256, hex
+    threshold_days: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subject: Mapped[str] = mapped_column(String(512))
+    not_after: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    sent_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))

@@ -15,7 +15,9 @@ from typing import Annotated, Self
 from urllib.parse import SplitResult, urlsplit
 
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import NoDecode, SettingsConfigDict
+
+from utskick.settings.operations import OperationsSettings
 
 
 class PrintVendor(BaseModel):
@@ -164,7 +166,7 @@ def _operator_wire_forms(value: object) -> dict[str, str]:
     return forms
 
 
-class Settings(BaseSettings):
+class Settings(OperationsSettings):
     """Settings for every process: the web app, workers and the CLI."""
 
     model_config = SettingsConfigDict(env_prefix="UTSKICK_", extra="ignore")
