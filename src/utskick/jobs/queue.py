@@ -35,6 +35,7 @@ REGISTER = "register"  # register one letter in the case or records system
 RECORDS_DAILY = "records_daily"  # the daily records run: registration file, disposal
 PICKUP = "pickup"  # look in one source's folder (local or SFTP) for files to take in
 MAIL_REPLY = "mail_reply"  # tell an officer by e-mail what became of a letter they e-mailed
+CERTIFICATE_CHECK = "certificate_check"  # the daily look at every certificate's expiry
 
 
 @dataclass(frozen=True)
