@@ -26,7 +26,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from utskick.db.engine import session_factory
-from utskick.intake import batch_routes, letter_routes, precheck_routes, printfile_routes
+from utskick.intake import (
+    batch_routes,
+    event_routes,
+    letter_routes,
+    precheck_routes,
+    printfile_routes,
+)
 from utskick.intake.api_common import API_PREFIX, ApiError
 from utskick.letters.address_screen import ProtectedIdentityLookup
 from utskick.switch.precheck import Precheck
@@ -54,7 +60,7 @@ def include_intake_api(
     app.state.sessions = session_factory(app.state.engine)
     app.state.intake_precheck = precheck
     app.state.intake_protection = protection
-    for routes in (letter_routes, batch_routes, printfile_routes, precheck_routes):
+    for routes in (letter_routes, batch_routes, printfile_routes, precheck_routes, event_routes):
         app.include_router(routes.router)
     # Added first, so that it runs inside the size limit: it reads bodies already bounded.
     app.add_middleware(StrictJsonBodies, prefix=API_PREFIX, exempt=f"{API_PREFIX}/batches")
