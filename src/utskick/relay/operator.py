@@ -13,7 +13,7 @@ import ssl
 import threading
 from typing import Protocol
 
-import httpx
+import httpx2
 
 from utskick.mm.soap import (
     SOAP_HEADERS,
@@ -43,7 +43,15 @@ class DeliveryRefusedError(Exception):
 
 
 class TransientDeliveryError(Exception):
-    """The delivery's fate is unknown or the operator could not take it now: try again."""
+    """The delivery's fate is unknown or the operator could not take it now: try again.
+
+    `code` names the trouble for /metrics from a bounded set: the exception class of a call
+    that got no answer (`ConnectTimeout`) or the HTTP status of one that could not be read.
+    """
+
+    def __init__(self, message: str, code: str = "unknown") -> None:
+        super().__init__(message)
+        self.code = code
 
 
 class MailboxOperatorClient(Protocol):
@@ -73,22 +81,22 @@ class HttpMailboxOperatorClient:
         *,
         connect_timeout_seconds: float = 10.0,
         read_timeout_seconds: float = 60.0,
-        transport: httpx.BaseTransport | None = None,
+        transport: httpx2.BaseTransport | None = None,
     ) -> None:
         # `transport` replaces the network (tests); every thread then shares it.
         self._transport = transport
         self._verify: ssl.SSLContext | bool = tls_context if tls_context is not None else True
-        self._timeout = httpx.Timeout(
+        self._timeout = httpx2.Timeout(
             read_timeout_seconds, connect=connect_timeout_seconds, pool=connect_timeout_seconds
         )
         self._local = threading.local()
-        self._clients: list[httpx.Client] = []
+        self._clients: list[httpx2.Client] = []
         self._lock = threading.Lock()
 
-    def _client(self) -> httpx.Client:
-        client: httpx.Client | None = getattr(self._local, "client", None)
+    def _client(self) -> httpx2.Client:
+        client: httpx2.Client | None = getattr(self._local, "client", None)
         if client is None:
-            client = httpx.Client(
+            client = httpx2.Client(
                 verify=self._verify, timeout=self._timeout, transport=self._transport
             )
             self._local.client = client
@@ -108,9 +116,10 @@ class HttpMailboxOperatorClient:
         """Post the request; see `MailboxOperatorClient.deliver`."""
         try:
             response = self._client().post(service_address, content=request, headers=SOAP_HEADERS)
-        except httpx.HTTPError as error:
+        except httpx2.HTTPError as error:
             raise TransientDeliveryError(
-                f"{service_address} svarade inte: {type(error).__name__} {error}".rstrip()
+                f"{service_address} svarade inte: {type(error).__name__} {error}".rstrip(),
+                code=type(error).__name__,
             ) from None
         try:
             return parse_deliver_secure_response(response.content)
@@ -120,11 +129,13 @@ class HttpMailboxOperatorClient:
                 # trouble rather than a decision about this delivery.
                 raise TransientDeliveryError(
                     f"{service_address} svarade HTTP {response.status_code} med ett SOAP-fel "
-                    f"utan felkod: {fault.description}"
+                    f"utan felkod: {fault.description}",
+                    code=f"http_{response.status_code}",
                 ) from None
             raise DeliveryRefusedError(fault.error_code, fault.description) from None
         except (SoapError, UnsafeXMLError, ValueError):
             raise TransientDeliveryError(
                 f"{service_address} svarade HTTP {response.status_code} utan ett svar som går "
-                "att läsa"
+                "att läsa",
+                code=f"http_{response.status_code}",
             ) from None

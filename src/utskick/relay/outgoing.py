@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import hashlib
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -31,6 +32,13 @@ from utskick.mm.delivery import (
 )
 from utskick.mm.signing import SigningError, sign_and_seal
 from utskick.mm.soap import MessageTooLargeError, WireForm, deliver_secure_request
+from utskick.observability.metrics import (
+    CALL_FAULT,
+    CALL_OK,
+    CALL_UNAVAILABLE,
+    count_operator_error,
+    observe_operator_call,
+)
 from utskick.relay.operator import (
     DeliveryRefusedError,
     MailboxOperatorClient,
@@ -299,20 +307,32 @@ def attempt(
         return Transient(str(error), tell=False)
     except NotDeliverableError as error:
         return Refused(None, str(error))
+    operator = outgoing.operator_number or "unknown"
+    started = time.perf_counter()
     try:
         result = client.deliver(outgoing.service_address, request)
     except DeliveryRefusedError as refusal:
+        _measured(operator, started, CALL_FAULT, str(refusal.code))
         return Refused(refusal.code, refusal.description)
     except TransientDeliveryError as error:
+        _measured(operator, started, CALL_UNAVAILABLE, error.code)
         return Transient(str(error))
     delivered = any(
         status.delivered and status.recipient_id == outgoing.delivery.recipient_id
         for status in result.statuses
     )
+    _measured(operator, started, CALL_OK, None if delivered else "not_delivered")
     if not delivered:
         return Refused(None, "operatören svarade att brevet inte levererades (Delivered=false)")
     digest = hashlib.sha256(request).hexdigest()
     return Delivered(result.trans_id, digest, form, outgoing.paper_only)
+
+
+def _measured(operator: str, started: float, outcome: str, error_code: str | None) -> None:
+    """Count one deliverSecure call for /metrics: its time, its outcome, what went wrong."""
+    observe_operator_call(operator, time.perf_counter() - started, outcome)
+    if error_code is not None:
+        count_operator_error(operator, error_code)
 
 
 def _signed_request(outgoing: Outgoing, today: dt.date, form: WireForm) -> bytes:

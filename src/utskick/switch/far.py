@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-import httpx
+import httpx2
 
 from utskick.letters import vocabulary
 from utskick.mm.soap import (
@@ -33,6 +33,13 @@ from utskick.mm.soap import (
     parse_is_reachable_response,
 )
 from utskick.mm.xml import UnsafeXMLError
+from utskick.observability.metrics import (
+    CALL_FAULT,
+    CALL_OK,
+    CALL_UNAVAILABLE,
+    count_far_error,
+    observe_far_call,
+)
 
 PROTECTED_IDENTITY_FAULT = 6006
 INVALID_INPUT_FAULT = 5001
@@ -95,8 +102,8 @@ class HttpAddressRegister:
         self._verify: ssl.SSLContext | bool = tls_context if tls_context is not None else True
         self._client = self._new_client()
 
-    def _new_client(self) -> httpx.Client:
-        return httpx.Client(verify=self._verify, timeout=self.timeout_seconds)
+    def _new_client(self) -> httpx2.Client:
+        return httpx2.Client(verify=self._verify, timeout=self.timeout_seconds)
 
     def close(self) -> None:
         """Close the connections."""
@@ -150,30 +157,43 @@ class HttpAddressRegister:
 
     def _call(self, sender_number: str, ids: list[str]) -> list[ReachabilityStatus]:
         request = is_reachable_request("16" + sender_number, ids)
+        started = time.perf_counter()
         try:
             response = self._client.post(self.url, content=request, headers=SOAP_HEADERS)
-        except httpx.HTTPError as error:
+        except httpx2.HTTPError as error:
+            _measured(started, CALL_UNAVAILABLE, type(error).__name__)
             raise FarUnavailableError(
                 f"FaR ({self.url}) svarar inte: {type(error).__name__} {error}".rstrip(),
                 transport_reason(error, self.timeout_seconds),
             ) from None
         try:
-            return parse_is_reachable_response(response.content)
-        except SoapFault:
+            statuses = parse_is_reachable_response(response.content)
+        except SoapFault as fault:
+            _measured(started, CALL_FAULT, str(fault.error_code))
             raise
         except (SoapError, UnsafeXMLError, ValueError):
             status = response.status_code
+            _measured(started, CALL_UNAVAILABLE, f"http_{status}")
             raise FarUnavailableError(
                 f"FaR ({self.url}) svarade HTTP {status} utan ett "
                 "isReachable-svar som går att läsa",
                 f"HTTP {status}" if status != 200 else "oläsbart svar (HTTP 200)",  # noqa: PLR2004
             ) from None
+        _measured(started, CALL_OK)
+        return statuses
 
 
-def transport_reason(error: httpx.HTTPError, timeout_seconds: float) -> str:
+def _measured(started: float, outcome: str, error_code: str | None = None) -> None:
+    """Count one isReachable call for /metrics: its time, its outcome, what went wrong."""
+    observe_far_call(time.perf_counter() - started, outcome)
+    if error_code is not None:
+        count_far_error(error_code)
+
+
+def transport_reason(error: httpx2.HTTPError, timeout_seconds: float) -> str:
     """A few Swedish words for why a call did not get through (stable per kind of trouble)."""
     timeout = f"tidsgräns ({timeout_seconds:g} s)"
-    if isinstance(error, httpx.TimeoutException):
+    if isinstance(error, httpx2.TimeoutException):
         return timeout
     causes: list[BaseException] = []
     cause: BaseException | None = error
@@ -186,8 +206,8 @@ def transport_reason(error: httpx.HTTPError, timeout_seconds: float) -> str:
         (socket.gaierror, "värdnamnet gick inte att slå upp"),
         (ssl.SSLError, "TLS-handskakningen misslyckades"),
         (TimeoutError, timeout),
-        (httpx.ConnectError, "anslutningen misslyckades"),
-        ((httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError), "anslutningen bröts"),
+        (httpx2.ConnectError, "anslutningen misslyckades"),
+        ((httpx2.RemoteProtocolError, httpx2.ReadError, httpx2.WriteError), "anslutningen bröts"),
     )
     for kind, reason in kinds:
         if any(isinstance(c, kind) for c in causes):
