@@ -133,6 +133,10 @@ NOT_FOUND: Final = "not_found"
 # What the records work adds to a letter that has ended (an event that changes no state).
 REGISTERED: Final = "registered"  # the case or records system registered the letter
 REGISTRATION_FILE: Final = "registration_file"  # in the day's registration file for import
+# What happened to one of the letter's jobs (an event that changes no state).
+JOB_FAILED: Final = "job_failed"  # gave up after job_max_attempts; an operator retries it
+JOB_RETRIED: Final = "job_retried"
+JOB_CANCELLED: Final = "job_cancelled"
 
 REASONS: Final[tuple[str, ...]] = (
     REACHABLE,
@@ -155,6 +159,9 @@ REASONS: Final[tuple[str, ...]] = (
     NOT_FOUND,
     REGISTERED,
     REGISTRATION_FILE,
+    JOB_FAILED,
+    JOB_RETRIED,
+    JOB_CANCELLED,
 )
 REASON_TEXTS: Final[dict[str, str]] = {
     REACHABLE: "Mottagaren har en digital brevlåda som tar emot brev från avsändaren.",
@@ -179,6 +186,10 @@ REASON_TEXTS: Final[dict[str, str]] = {
     REGISTERED: "Brevet är registrerat i diariet eller verksamhetens ärendesystem.",
     REGISTRATION_FILE: "Brevet finns med i dagens registreringsfil till diariet eller "
     "ärendesystemet.",
+    JOB_FAILED: "Ett jobb för brevet gav upp efter för många försök; en administratör behöver "
+    "köra om det (utskick jobs retry).",
+    JOB_RETRIED: "En administratör körde om ett jobb för brevet som hade gett upp.",
+    JOB_CANCELLED: "En administratör avbröt ett jobb för brevet.",
 }
 # The reasons paper is impossible (a letter's reason when it ends IMPOSSIBLE), with the short
 # Swedish names the statistics show.

@@ -1,11 +1,13 @@
-"""Sending systems and their API keys: create, issue, revoke (the CLI's admin commands).
+"""Sending systems, their API keys and webhooks: create, issue, revoke, rotate (admin commands).
 
 Functions take the caller's session and never commit: the CLI command is the unit of work.
 """
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import ipaddress
 import secrets
 import uuid
 from collections.abc import Sequence
@@ -20,6 +22,12 @@ from utskick.senders.models import ApiKey, SendingSystem
 from utskick.senders.repository import SenderRepository, SendingSystemRepository
 
 MAX_NAME_LENGTH = 200
+MAX_WEBHOOK_URL_LENGTH = 1024  # the column's length
+# A webhook secret in the Standard Webhooks form: the prefix, then 32 random bytes in base64.
+WEBHOOK_SECRET_PREFIX = "whsec_"  # noqa: S105 (a format marker, not a secret)
+WEBHOOK_SECRET_BYTES = 32
+# How long an old webhook secret may go on signing beside the new one, at most.
+MAX_SECRET_OVERLAP = dt.timedelta(days=30)
 
 
 class SendingSystemError(ValueError):
@@ -57,7 +65,8 @@ def create_sending_system(
         now: creation time.
         departments: the departments/functions it may send for; None: any.
         webhook_url: where status events are posted (http or https).
-        webhook_secret: the HMAC secret; one is generated when a webhook URL is given without.
+        webhook_secret: the signing secret; a new one (`new_webhook_secret`) when a webhook URL
+            is given without.
         keeps_records: whether the system keeps its letters as records itself (then their
             content is removed here after digital delivery); False: Utskick keeps it.
 
@@ -81,7 +90,7 @@ def create_sending_system(
             raise SendingSystemError(
                 f"webhook-adressen {webhook_url!r} ska börja med https:// (eller http://)"
             )
-        webhook_secret = webhook_secret or secrets.token_urlsafe(32)
+        webhook_secret = webhook_secret or new_webhook_secret()
     system = SendingSystem(
         id=str(uuid.uuid4()),
         name=name,
@@ -164,3 +173,120 @@ def revoke_api_key(session: Session, id_or_prefix: str, *, now: dt.datetime) -> 
 def api_keys_of(session: Session, system: SendingSystem) -> list[ApiKey]:
     """A system's keys (hashes and prefixes only), oldest first."""
     return SendingSystemRepository(session).keys_of(system.id)
+
+
+def revoke_other_keys(
+    session: Session, system: SendingSystem, *, keep: str, now: dt.datetime
+) -> list[ApiKey]:
+    """Revoke every key of the system but `keep` (a key id) that still works; those revoked."""
+    revoked = []
+    for key in SendingSystemRepository(session).keys_of(system.id):
+        if key.id != keep and key.revoked_at is None:
+            key.revoked_at = now
+            revoked.append(key)
+    return revoked
+
+
+def new_webhook_secret() -> str:
+    """A new webhook secret: `whsec_` and 32 random bytes in base64 (Standard Webhooks)."""
+    return WEBHOOK_SECRET_PREFIX + base64.b64encode(
+        secrets.token_bytes(WEBHOOK_SECRET_BYTES)
+    ).decode("ascii")
+
+
+def checked_webhook_url(url: str) -> str:
+    """A webhook address that may be used: https, or http to this machine only.
+
+    Events name letters and their outcomes, so they travel encrypted; plain http is left
+    for a receiver on the same machine (tests, a local relay), where nothing crosses a
+    network.
+
+    Raises:
+        SendingSystemError: what is wrong with the address, in Swedish.
+    """
+    url = url.strip()
+    parts = urlsplit(url)
+    if len(url) > MAX_WEBHOOK_URL_LENGTH:
+        message = f"webhook-adressen är för lång (högst {MAX_WEBHOOK_URL_LENGTH} tecken)"
+        raise SendingSystemError(message)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        message = (
+            f"webhook-adressen {url!r} går inte att använda; ange en fullständig adress som "
+            "börjar med https://, t.ex. https://system.kommun.se/utskick/handelser"
+        )
+        raise SendingSystemError(message)
+    if parts.scheme == "http" and not _loopback(parts.hostname):
+        message = (
+            f"webhook-adressen {url!r} använder http utan kryptering; händelserna berättar om "
+            "brev och mottagare, så ange en https://-adress (http går bara till den egna "
+            "datorn: localhost, 127.0.0.1 eller ::1)"
+        )
+        raise SendingSystemError(message)
+    return url
+
+
+def _loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def set_webhook_url(session: Session, system: SendingSystem, url: str | None) -> str | None:
+    """Set the system's webhook address, or remove it with None (the caller commits).
+
+    A system that gets its first webhook also gets a secret to sign it with; a system whose
+    webhook is removed keeps its secret, so that an address set again later signs as before.
+
+    Returns:
+        The new secret when one was made (shown once), else None.
+
+    Raises:
+        SendingSystemError: the address cannot be used.
+    """
+    if url is None:
+        system.webhook_url = None
+        session.flush()
+        return None
+    system.webhook_url = checked_webhook_url(url)
+    made = None
+    if not system.webhook_secret:
+        made = system.webhook_secret = new_webhook_secret()
+    session.flush()
+    return made
+
+
+def rotate_webhook_secret(
+    session: Session, system: SendingSystem, *, now: dt.datetime, overlap: dt.timedelta
+) -> str:
+    """Give the system a new webhook secret; the old one goes on signing until now + overlap.
+
+    During the overlap each webhook carries a signature with each secret, so the receiver can
+    switch to the new secret when it suits it without refusing a webhook (the caller commits).
+
+    Returns:
+        The new secret (shown once).
+
+    Raises:
+        SendingSystemError: the system has no webhook, or the overlap is out of range.
+    """
+    if not system.webhook_url:
+        message = (
+            f"systemet {system.name} har ingen webhook; sätt en först med "
+            f"utskick systems webhook {system.name} --url https://…"
+        )
+        raise SendingSystemError(message)
+    if overlap < dt.timedelta(0) or overlap > MAX_SECRET_OVERLAP:
+        message = (
+            "överlappet ska vara mellan 0 och "
+            f"{int(MAX_SECRET_OVERLAP.total_seconds() // 3600)} timmar"
+        )
+        raise SendingSystemError(message)
+    secret = new_webhook_secret()
+    system.webhook_secret_previous = system.webhook_secret
+    system.webhook_secret_previous_until = now + overlap if system.webhook_secret else None
+    system.webhook_secret = secret
+    session.flush()
+    return secret

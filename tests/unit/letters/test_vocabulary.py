@@ -102,8 +102,9 @@ class TestReasons:
         codes = vocabulary.REASONS
 
         # 13 channel outcomes, 4 reasons paper is impossible, 1 reason a letter waits (FaR down),
-        # 2 for what the records work adds (registered, in the day's registration file)
-        assert len(codes) == 20
+        # 2 for what the records work adds (registered, in the day's registration file),
+        # 3 for what happened to one of the letter's jobs (failed, retried, cancelled)
+        assert len(codes) == 23
         assert all(vocabulary.text_for(code) != code for code in codes)
         assert set(vocabulary.REASON_TEXTS) == set(codes)
 
