@@ -17,7 +17,7 @@ from utskick.settings import Settings
 # Files Utskick keeps directly in the home (the databases are seen to by their engines).
 SECRET_FILES = ("demo-api-key", "demo-users.txt", "session-secret")
 # Folders in the home that hold only what Utskick wrote (keys, letters to print).
-OWN_FOLDERS = ("pki", "reference-keys", "print-drop")
+OWN_FOLDERS = ("pki", "reference-keys", "print-drop", "keys")
 # What Utskick writes into a print drop that is not its own folder: the working and lock
 # folders, and a folder per batch (it holds a manifest.json).
 _DROP_FOLDERS = (".utskick-tmp", ".utskick-locks")

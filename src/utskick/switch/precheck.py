@@ -7,6 +7,7 @@ same rule through `classify`. FaR down means `FarUnavailableError` (the API answ
 from __future__ import annotations
 
 import datetime as dt
+import ssl
 import threading
 from collections.abc import Callable, Sequence
 
@@ -18,6 +19,7 @@ from utskick.identity import parse_identity, parse_organisation
 from utskick.jobs.dependencies import FAR, record_outcome
 from utskick.letters.vocabulary import DIGITAL_OR_PAPER, PAPER_ONLY
 from utskick.senders.keys import client_tls_context
+from utskick.senders.models import SenderOrganisation
 from utskick.senders.repository import SenderRepository
 from utskick.settings import Settings
 from utskick.switch.far import (
@@ -85,7 +87,8 @@ class Precheck:
         return decisions
 
 
-_REGISTERS: dict[tuple[str, str, str], CachedAddressRegister] = {}
+# The FaR client per (FaR, trust file, database), with the TLS context it was built with.
+_REGISTERS: dict[tuple[str, str, str], tuple[ssl.SSLContext, CachedAddressRegister]] = {}
 _REGISTERS_LOCK = threading.Lock()
 
 
@@ -94,7 +97,9 @@ def address_register_for(settings: Settings, engine: Engine | None = None) -> Ad
 
     It presents the intermediary's certificate (the sender organisation marked as
     intermediary) and trusts `settings.tls_ca_file`. Given an engine, it records each call's
-    outcome there for `/health` (`utskick.jobs.dependencies`).
+    outcome there for `/health` (`utskick.jobs.dependencies`). When the intermediary's key
+    (or the trust file) has changed since the client was built, a new client is built with
+    it: a renewed certificate takes effect without a restart.
 
     Raises:
         FarUnavailableError: FaR's address is not set, or no intermediary is configured.
@@ -106,34 +111,37 @@ def address_register_for(settings: Settings, engine: Engine | None = None) -> Ad
             "FaR:s adress är inte inställd (UTSKICK_FAR_URL)",
         )
     key = (settings.far_url, str(settings.tls_ca_file), settings.resolved_database_url())
+    tls = client_tls_context(_intermediary(settings, engine), settings.tls_ca_file)
     with _REGISTERS_LOCK:
-        register = _REGISTERS.get(key)
-        if register is not None:
-            return register
-        own_engine = engine is None
-        database = engine or create_database_engine(settings.resolved_database_url())
-        try:
-            with Session(database) as session:
-                intermediary = SenderRepository(session).intermediary()
-        finally:
-            if own_engine:
-                database.dispose()
-        if intermediary is None:
-            raise FarUnavailableError(
-                "ingen avsändarorganisation är förmedlare; FaR kan inte frågas utan "
-                "förmedlarens certifikat (lägg till en avsändare som förmedlare)",
-                "ingen avsändarorganisation är förmedlare",
-            )
+        kept = _REGISTERS.get(key)
+        if kept is not None and kept[0] is tls:
+            return kept[1]
         http: AddressRegister = HttpAddressRegister(
-            settings.far_url,
-            client_tls_context(intermediary, settings.tls_ca_file),
-            timeout_seconds=settings.far_timeout_seconds,
+            settings.far_url, tls, timeout_seconds=settings.far_timeout_seconds
         )
         if engine is not None:
             http = RecordingAddressRegister(http, _reporter(engine))
         register = CachedAddressRegister(http, settings.reachability_cache_seconds)
-        _REGISTERS[key] = register
+        _REGISTERS[key] = (tls, register)
         return register
+
+
+def _intermediary(settings: Settings, engine: Engine | None) -> SenderOrganisation:
+    own_engine = engine is None
+    database = engine or create_database_engine(settings.resolved_database_url())
+    try:
+        with Session(database) as session:
+            intermediary = SenderRepository(session).intermediary()
+    finally:
+        if own_engine:
+            database.dispose()
+    if intermediary is None:
+        raise FarUnavailableError(
+            "ingen avsändarorganisation är förmedlare; FaR kan inte frågas utan "
+            "förmedlarens certifikat (lägg till en avsändare som förmedlare)",
+            "ingen avsändarorganisation är förmedlare",
+        )
+    return intermediary
 
 
 def drop_far_connections() -> None:
@@ -142,7 +150,7 @@ def drop_far_connections() -> None:
     Called when the process stops serving, so that no idle connection holds FaR's server.
     """
     with _REGISTERS_LOCK:
-        registers = list(_REGISTERS.values())
+        registers = [register for _, register in _REGISTERS.values()]
     for register in registers:
         register.drop_connections()
 

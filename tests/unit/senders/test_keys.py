@@ -6,6 +6,7 @@ import ssl
 
 import pytest
 
+from support.tls_handshake import presented_certificate
 from support.world import EXEMPELKOMMUN, NOW
 from utskick.mm.devca import write_certificate, write_pem_bundle, write_pkcs12
 from utskick.mm.keys import organisation_number_of
@@ -39,14 +40,35 @@ def test_a_pem_key_file_is_the_organisations_signing_identity(issued, tmp_path):
     assert organisation_number_of(identity.certificate) == EXEMPELKOMMUN
 
 
-def test_a_key_is_loaded_once_and_kept(issued, tmp_path):
+def test_a_key_is_loaded_once_and_kept_while_its_file_is_unchanged(issued, tmp_path):
     path = tmp_path / "ek.pem"
     write_pem_bundle(path, issued)
     first = signing_identity(sender(path))
 
+    assert signing_identity(sender(path)) is first
+
+
+def test_a_replaced_key_file_is_read_again_without_a_restart(issued, authority, tmp_path):
+    path = tmp_path / "ek.pem"
+    write_pem_bundle(path, issued)
+    first = signing_identity(sender(path))
+    renewed = authority.issue_organisation(EXEMPELKOMMUN, "Exempelkommun")
+
+    write_pem_bundle(path, renewed)
+
+    assert signing_identity(sender(path)).certificate == renewed.certificate
+    assert first.certificate == issued.certificate
+
+
+def test_a_key_file_replaced_by_one_that_cannot_be_used_is_refused(issued, tmp_path):
+    path = tmp_path / "ek.pem"
+    write_pem_bundle(path, issued)
+    signing_identity(sender(path))
+
     path.write_text("ersatt efter start")
 
-    assert signing_identity(sender(path)) is first
+    with pytest.raises(SenderKeyError, match=r"nyckeln för Exempelkommun \(2021004748\) kan inte"):
+        signing_identity(sender(path))
 
 
 def test_a_protected_key_file_opens_with_the_passphrase_in_the_named_variable(
@@ -110,6 +132,24 @@ class TestClientTls:
         assert context.verify_mode == ssl.CERT_REQUIRED
         assert client_tls_context(sender(path), ca_file) is context
         assert client_tls_context(sender(path), None) is not context
+
+    def test_a_replaced_key_gives_a_new_context_presenting_the_new_certificate(
+        self, issued, authority, tmp_path
+    ):
+        path = tmp_path / "ek.pem"
+        write_pem_bundle(path, issued)
+        ca_file = tmp_path / "ca.pem"
+        write_certificate(ca_file, authority.certificate)
+        before = client_tls_context(sender(path), ca_file)
+        assert presented_certificate(before, authority) == issued.certificate
+        renewed = authority.issue_organisation(EXEMPELKOMMUN, "Exempelkommun")
+
+        write_pem_bundle(path, renewed)
+        after = client_tls_context(sender(path), ca_file)
+
+        assert after is not before
+        assert client_tls_context(sender(path), ca_file) is after
+        assert presented_certificate(after, authority) == renewed.certificate
 
     def test_a_trust_file_that_cannot_be_read_is_named(self, issued, tmp_path):
         path = tmp_path / "ek.pem"
