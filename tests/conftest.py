@@ -13,6 +13,9 @@ from utskick.migrations import migrate
 from utskick.mm.devca import DevCertificateAuthority
 from utskick.mm.keys import SigningIdentity
 
+# Every run's logs are scanned for identity numbers, keys, passwords and letter content.
+pytest_plugins = ["support.log_scan"]
+
 SAMPLE = (
     Path(__file__).resolve().parents[2]
     / "shared/contracts/mina-meddelanden/samples/SealedDeliveryWithSignature.xml"

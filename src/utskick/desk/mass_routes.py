@@ -71,6 +71,7 @@ from utskick.desk.mass_sending import MassSending
 from utskick.desk.ports import DeskPorts
 from utskick.letters.tables.columns import guess_mapping
 from utskick.letters.tables.reading import DEFAULT_MAX_BYTES, TableRefusedError
+from utskick.observability.context import carrying_request_id
 from utskick.settings import Settings
 from utskick.web.auth import require_role
 from utskick.web.csrf import issue_csrf_token
@@ -491,4 +492,7 @@ def _in_background(name: str, work: Any, *arguments: object) -> None:
 
     A stop half-way leaves the mailing interrupted, which its page offers to continue.
     """
-    threading.Thread(target=work, args=arguments, name=name, daemon=True).start()
+    # The thread keeps the web request's id in its log lines and the jobs it queues.
+    threading.Thread(
+        target=carrying_request_id(work), args=arguments, name=name, daemon=True
+    ).start()

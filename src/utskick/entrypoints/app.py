@@ -10,11 +10,10 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse, JSONResponse
-from sqlalchemy import Engine, text
+from fastapi.responses import HTMLResponse
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from utskick import __version__
@@ -25,9 +24,9 @@ from utskick.desk.mass_routes import include_mass_mailing
 from utskick.desk.sent import include_sent_letters
 from utskick.entrypoints.bootstrap import Adapters
 from utskick.entrypoints.desk_adapters import desk_ports
+from utskick.entrypoints.health import database_health, include_health
+from utskick.entrypoints.metrics import include_metrics
 from utskick.intake.api import include_intake_api
-from utskick.jobs.dependencies import DEGRADED, FAR, dependency_state
-from utskick.migrations import migrate
 from utskick.printing.api import include_printing
 from utskick.records.api import include_records_api
 from utskick.records.masking import RecordsMasking
@@ -39,26 +38,9 @@ from utskick.web.auth import include_auth
 from utskick.web.docs import include_api_docs, include_static_files
 from utskick.web.pages import WEB_TEMPLATES, page_templates
 from utskick.web.protection import include_protection
+from utskick.web.request_log import include_request_log
 
 TEMPLATES = page_templates(WEB_TEMPLATES)
-
-
-def database_health(engine: Engine) -> dict[str, Any]:
-    """Whether the database answers and is migrated to the revision this code expects."""
-    try:
-        with engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
-        current = migrate.current_revision(engine)
-    except Exception as error:  # noqa: BLE001 (any failure means unhealthy; the reason is shown)
-        return {"ok": False, "detail": f"databasen svarar inte: {type(error).__name__}"}
-    expected = migrate.head_revision()
-    if current != expected:
-        return {
-            "ok": False,
-            "detail": f"databasen är på version {current}, väntade {expected} "
-            "(kör utskick db upgrade)",
-        }
-    return {"ok": True, "detail": f"version {current}"}
 
 
 ORGANISATION_NAMES_SECONDS = 60.0
@@ -123,7 +105,10 @@ def create_app(
     include_benefit_calculator(app)
     include_static_files(app)
     include_api_docs(app)
-    include_protection(app)  # last: its middlewares wrap all others
+    include_health(app, engine, settings, adapters)
+    include_metrics(app, engine, settings)  # GET /metrics, for Prometheus (not in the API docs)
+    include_protection(app)  # its middlewares wrap all others but the request log
+    include_request_log(app)  # outermost: times everything, logs refusals, sees the client
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def start_page(request: Request) -> HTMLResponse:
@@ -135,26 +120,6 @@ def create_app(
                 "database": database_health(engine),
                 "backend": engine.dialect.name,
             },
-        )
-
-    @app.get("/health", tags=["drift"], summary="Hälsokontroll")
-    def health() -> JSONResponse:
-        """200 when the service and its database are ready; 503 with the reason otherwise.
-
-        `far` is how the last call to FaR went (recorded by the process that made it). FaR
-        down makes the status `degraded`, still 200: the service takes letters, and they
-        wait for FaR (see docs/operations.md).
-        """
-        database = database_health(engine)
-        if not database["ok"]:
-            return JSONResponse(
-                {"status": "fel", "version": __version__, "database": database},
-                status_code=503,
-            )
-        far = dependency_state(engine, FAR)
-        status = "degraded" if far.status == DEGRADED else "ok"
-        return JSONResponse(
-            {"status": status, "version": __version__, "database": database, "far": far.as_json()}
         )
 
     return app

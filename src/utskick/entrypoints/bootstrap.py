@@ -6,22 +6,33 @@ that chooses and builds their real adapters. The web app, the worker and the com
 one `Adapters` and read from it, so that a process makes one FaR cache and one connection pool
 per party, and a test hands in a fake for any port by passing it to the constructor or
 assigning it.
+
+A renewed intermediary certificate takes effect without a restart: the clients that present
+it (FaR, the mailbox operators, the population register) are built again when the
+intermediary's TLS context changes (`senders.keys.client_tls_context`), looked at no more
+than once a second; the old clients are closed once no call can still be using them.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import ssl
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
-import httpx
+import httpx2
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from utskick.letters.address_screen import ProtectedIdentityLookup
 from utskick.letters.service import utc_now
+from utskick.observability.context import carrying_request_id
+from utskick.observability.logs import httpx_request_id_hooks
 from utskick.printing.addresses import (
     AddressSource,
     AddressSourceUnavailableError,
@@ -31,14 +42,22 @@ from utskick.printing.addresses import (
 )
 from utskick.records.registration import registration_client
 from utskick.relay.operator import HttpMailboxOperatorClient, MailboxOperatorClient
-from utskick.senders.keys import client_tls_context
+from utskick.senders.keys import SenderKeyError, client_tls_context
 from utskick.senders.repository import SenderRepository
 from utskick.settings import Settings
-from utskick.switch.far import AddressRegister
+from utskick.switch.far import AddressRegister, CachedAddressRegister
 from utskick.switch.precheck import Precheck, address_register_for, drop_far_connections
 
 T = TypeVar("T")
 U = TypeVar("U")
+
+logger = logging.getLogger(__name__)
+
+# How often a process looks whether the intermediary's key file (or the trust file) changed:
+# one query and two `stat` calls, at most once a second, whatever the traffic.
+TLS_CHECK_SECONDS = 1.0
+# The adapters that present the intermediary's certificate, by the attribute they are kept in.
+_TLS_BOUND = ("_register", "_operator_client", "_address_source")
 
 
 class OperatorClientUnavailableError(RuntimeError):
@@ -62,7 +81,7 @@ class Adapters:
         register: AddressRegister | None = None,
         operator_client: MailboxOperatorClient | None = None,
         address_source: AddressSource | None = None,
-        webhook_client: httpx.Client | None = None,
+        webhook_client: httpx2.Client | None = None,
         precheck: Precheck | None = None,
     ) -> None:
         self.settings = settings
@@ -72,19 +91,84 @@ class Adapters:
         self._operator_client = operator_client
         self._address_source = address_source
         self._webhook_client = webhook_client
-        self._registration_client: httpx.Client | None = None
+        self._registration_client: httpx2.Client | None = None
         self._precheck = precheck
         self._lock = threading.RLock()
         self._in_flight_pool: ThreadPoolExecutor | None = None
+        # The adapters built here (not handed in), and the TLS context they were built with.
+        self._built: set[str] = set()
+        self._tls_context: ssl.SSLContext | None = None
+        self._tls_checked_at = time.monotonic()
+        self._retired: list[tuple[float, Callable[[], None]]] = []
 
     def _kept(self, name: str, build: Callable[[], T]) -> T:
         """The adapter kept in attribute `name`, built under the lock on first use."""
+        if name in _TLS_BOUND or name == "_precheck":
+            self._follow_key_changes()
         with self._lock:
             kept: T | None = getattr(self, name)
             if kept is None:
+                if name in _TLS_BOUND and self._built.isdisjoint(_TLS_BOUND):
+                    # The first client with the certificate: remember which context it got.
+                    self._tls_context = self._current_tls_context()
                 kept = build()
                 setattr(self, name, kept)
+                self._built.add(name)
             return kept
+
+    def _current_tls_context(self) -> ssl.SSLContext | None:
+        """The intermediary's TLS context as it is now; None when it cannot be made."""
+        try:
+            with Session(self.engine) as session:
+                intermediary = SenderRepository(session).intermediary()
+            if intermediary is None:
+                return None
+            return client_tls_context(intermediary, self.settings.tls_ca_file)
+        except (SenderKeyError, SQLAlchemyError):
+            # The builders report these to the job or request that needs the party.
+            return None
+
+    def _follow_key_changes(self) -> None:
+        """Build the clients with the certificate again if the intermediary's key changed.
+
+        A key that cannot be read now leaves the clients as they are: the old certificate
+        keeps working until it expires, and /health reports the key.
+        """
+        now = time.monotonic()
+        if self._retired:
+            self._close_retired(now)
+        if now - self._tls_checked_at < TLS_CHECK_SECONDS or self._built.isdisjoint(_TLS_BOUND):
+            return
+        self._tls_checked_at = now
+        current = self._current_tls_context()
+        with self._lock:
+            if current is None or current is self._tls_context:
+                return
+            self._tls_context = current
+            renewed = [name for name in (*_TLS_BOUND, "_precheck") if name in self._built]
+            for name in renewed:
+                self._retire(getattr(self, name))
+                setattr(self, name, None)
+                self._built.discard(name)
+        logger.info("the intermediary's certificate changed; its clients are built again")
+
+    def _retire(self, adapter: object) -> None:
+        """Close `adapter` later, once a call begun on it must have ended."""
+        close = getattr(adapter, "close", None)
+        if callable(close) and not isinstance(adapter, CachedAddressRegister):
+            # FaR's register is the process's (switch.precheck): its owner closes it.
+            self._retired.append((time.monotonic(), close))
+
+    def _close_retired(self, now: float, *, every: bool = False) -> None:
+        grace = (
+            self.settings.operator_connect_timeout_seconds
+            + self.settings.operator_read_timeout_seconds
+        )
+        with self._lock:
+            due = [c for at, c in self._retired if every or now - at > grace]
+            self._retired = [(at, c) for at, c in self._retired if not (every or now - at > grace)]
+        for close in due:
+            close()
 
     @property
     def register(self) -> AddressRegister:
@@ -94,6 +178,7 @@ class Adapters:
     @register.setter
     def register(self, value: AddressRegister) -> None:
         self._register = value
+        self._built.discard("_register")  # handed in: never rebuilt here
 
     @property
     def precheck(self) -> Precheck:
@@ -107,6 +192,7 @@ class Adapters:
     @precheck.setter
     def precheck(self, value: Precheck) -> None:
         self._precheck = value
+        self._built.discard("_precheck")  # handed in: never rebuilt here
 
     @property
     def operator_client(self) -> MailboxOperatorClient:
@@ -120,6 +206,7 @@ class Adapters:
     @operator_client.setter
     def operator_client(self, value: MailboxOperatorClient) -> None:
         self._operator_client = value
+        self._built.discard("_operator_client")  # handed in: never rebuilt here
 
     def _build_operator_client(self) -> MailboxOperatorClient:
         with Session(self.engine) as session:
@@ -149,6 +236,7 @@ class Adapters:
     @address_source.setter
     def address_source(self, value: AddressSource) -> None:
         self._address_source = value
+        self._built.discard("_address_source")  # handed in: never rebuilt here
 
     def protection(self) -> ProtectedIdentityLookup | None:
         """The population register as the intake asks it: who has a protected identity.
@@ -162,14 +250,18 @@ class Adapters:
             return None
 
     @property
-    def webhook_client(self) -> httpx.Client:
+    def webhook_client(self) -> httpx2.Client:
         """A plain HTTPS client for the sending systems' webhooks."""
         return self._kept(
-            "_webhook_client", lambda: httpx.Client(timeout=self.settings.webhook_timeout_seconds)
+            "_webhook_client",
+            lambda: httpx2.Client(
+                timeout=self.settings.webhook_timeout_seconds,
+                event_hooks=httpx_request_id_hooks(),  # X-Request-ID: the letter's request
+            ),
         )
 
     @property
-    def registration_client(self) -> httpx.Client:
+    def registration_client(self) -> httpx2.Client:
         """The client that registers letters in the case or records system (signed JSON)."""
         return self._kept("_registration_client", lambda: registration_client(self.settings))
 
@@ -188,7 +280,7 @@ class Adapters:
                     thread_name_prefix="utskick-delivery",
                 )
             pool = self._in_flight_pool
-        return list(pool.map(work, items))
+        return list(pool.map(carrying_request_id(work), items))
 
     def close(self) -> None:
         """Close the HTTP clients held here; a later use builds them again.
@@ -198,6 +290,7 @@ class Adapters:
         (the embedded reference's stops right after).
         """
         drop_far_connections()
+        self._close_retired(time.monotonic(), every=True)
         with self._lock:
             if self._in_flight_pool is not None:
                 self._in_flight_pool.shutdown(wait=True)

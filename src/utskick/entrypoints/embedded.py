@@ -471,6 +471,10 @@ def prepare_embedded_run(settings: Settings, engine: Engine) -> EmbeddedRun:
         host=settings.host,
         port=settings.port,
         log_level="warning",
+        # uvicorn's errors go through the handler `utskick serve` set up (utskick.observability
+        # .logs); its access log is replaced by ours (utskick.web.request_log).
+        log_config=None,
+        access_log=False,
         # X-Forwarded-* are believed from UTSKICK_TRUSTED_PROXIES only (utskick.web.proxy),
         # not from whatever uvicorn trusts by default (127.0.0.1).
         proxy_headers=False,

@@ -1,8 +1,8 @@
 """The job loop: claim due jobs with a lease, run their handler, settle them.
 
-`run_worker` is the `utskick worker` process (threads per `worker_threads`, stops cleanly on
-SIGTERM or SIGINT: the current jobs finish, nothing new is claimed). `WorkerPool` runs the
-same loop on threads inside `utskick serve`; `drain` runs it in the calling thread until no
+`WorkerPool` runs the loop on threads, inside `utskick serve` and in the `utskick worker`
+process (`cli.serve.run_worker`: stops cleanly on SIGTERM or SIGINT, the current jobs finish
+and nothing new is claimed); `drain` runs it in the calling thread until no
 job is due (tests, one-off commands). A worker killed outright loses nothing: its leases run
 out and other workers take the jobs again.
 """
@@ -12,26 +12,35 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
-import signal
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable, Sequence
-from types import FrameType
 from typing import TypeVar
 
-import httpx
+import httpx2
 from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 
-from utskick.db.engine import create_database_engine, session_factory
-from utskick.db.home import prepare_home
+from utskick.db.engine import session_factory
 from utskick.desk.mailin.reply_job import mail_reply_job
 from utskick.entrypoints.bootstrap import Adapters
+from utskick.entrypoints.certificate_check import certificate_check_job, certificate_mail_sender
+from utskick.entrypoints.job_settling import (
+    as_waiting,
+    attempt_limit_for,
+    retry_after_error,
+    settle,
+    with_leases_kept,
+)
+from utskick.entrypoints.metrics import observe_jobs
 from utskick.entrypoints.periodic import queue_periodic_jobs
 from utskick.intake.pickup.jobs import pickup_job
 from utskick.jobs.dependencies import FAR, record_outcome
+from utskick.jobs.limits import carry_limit
 from utskick.jobs.queue import (
+    CERTIFICATE_CHECK,
     CLASSIFY,
     DELIVER,
     FALLBACK,
@@ -47,10 +56,15 @@ from utskick.jobs.queue import (
     ClaimedJob,
     JobQueue,
     Retry,
-    backoff_seconds,
 )
 from utskick.letters.service import utc_now
 from utskick.letters.webhooks import webhook_job
+from utskick.observability.context import (
+    job_request_id,
+    jobs_request_id,
+    origin_request_ids,
+    request_id_scope,
+)
 from utskick.printing.addresses import (
     AddressSource,
 )
@@ -89,14 +103,17 @@ class Worker:
         clock: Callable[[], dt.datetime] = utc_now,
         register: AddressRegister | None = None,
         operator_client: MailboxOperatorClient | None = None,
-        webhook_client: httpx.Client | None = None,
+        webhook_client: httpx2.Client | None = None,
         address_source: AddressSource | None = None,
         adapters: Adapters | None = None,
     ) -> None:
         self.settings = settings
         self.engine = engine
+        # Every transaction of this worker, its handlers' too, applies the attempt limit.
+        self.limit = attempt_limit_for(settings, clock)
         self.sessions = session_factory(engine)
-        self.queue = JobQueue(engine, settings.lease_seconds)
+        carry_limit(self.sessions, self.limit)
+        self.queue = JobQueue(engine, settings.lease_seconds, self.limit)
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.actor = f"worker:{self.worker_id}"
         self.clock = clock
@@ -111,6 +128,9 @@ class Worker:
             address_source=address_source,
             webhook_client=webhook_client,
         )
+        # What the jobs of the current run ended with, for /metrics (see `run_once`).
+        self._outcomes: dict[int, Retry | None] = {}
+        self._raised = False
 
     # --- dependencies ----------------------------------------------------------------------
 
@@ -130,7 +150,7 @@ class Worker:
         return self.adapters.address_source
 
     @property
-    def webhook_client(self) -> httpx.Client:
+    def webhook_client(self) -> httpx2.Client:
         """A plain HTTPS client for the sending systems' webhooks."""
         return self.adapters.webhook_client
 
@@ -146,8 +166,9 @@ class Worker:
         """Claim and run due jobs once: the oldest due job, with its fellows if it runs in bulk.
 
         Classify jobs are run together (up to 1,000: one FaR call per sender), so are print
-        addressing and record jobs; every other job alone, so that a slow delivery holds no
-        other job's lease.
+        addressing, record jobs and sets of deliveries; every other job alone, so that a slow
+        one holds no other job's lease. A run carries the request id its jobs were queued
+        under, and is timed for /metrics.
 
         Returns:
             Whether any job was claimed.
@@ -157,31 +178,39 @@ class Worker:
         if not jobs:
             return False
         [job] = jobs
-        if job.kind == CLASSIFY:
-            fellows = self.queue.claim(
-                self.worker_id, now=now, limit=MAX_BATCH - 1, kinds=[CLASSIFY]
-            )
-            self._run_classify([job, *fellows])
-        elif job.kind == PRINT:
-            fellows = self.queue.claim(
-                self.worker_id, now=now, limit=MAX_PRINT_BATCH - 1, kinds=[PRINT]
-            )
-            self._run_print([job, *fellows])
-        elif job.kind == RECORD:
-            fellows = self.queue.claim(
-                self.worker_id, now=now, limit=MAX_RECORD_BATCH - 1, kinds=[RECORD]
-            )
-            self._run_record([job, *fellows])
-        elif job.kind == DELIVER:
-            fellows = self.queue.claim(
-                self.worker_id,
-                now=now,
-                limit=max(0, self.settings.deliveries_per_claim - 1),
-                kinds=[DELIVER],
-            )
-            self._run_deliver([job, *fellows])
+        bulk = {
+            CLASSIFY: (self._run_classify, MAX_BATCH),
+            PRINT: (self._run_print, MAX_PRINT_BATCH),
+            RECORD: (self._run_record, MAX_RECORD_BATCH),
+            DELIVER: (self._run_deliver, self.settings.deliveries_per_claim),
+        }.get(job.kind)
+        self._outcomes, self._raised = {}, False
+        started = time.perf_counter()
+        if bulk is None:
+            run_set = [job]
+            with request_id_scope(job_request_id(job)):
+                self._settle(job, self._run_one(job))
         else:
-            self._settle(job, self._run_one(job))
+            run, most = bulk
+            fellows = self.queue.claim(
+                self.worker_id, now=now, limit=max(0, most - 1), kinds=[job.kind]
+            )
+            run_set = [job, *fellows]
+            with request_id_scope(jobs_request_id(run_set)):
+                if fellows:
+                    logger.info(
+                        "worker %s: %d %s jobs, queued by requests %s",
+                        self.worker_id,
+                        len(run_set),
+                        job.kind,
+                        origin_request_ids(run_set),
+                    )
+                run(run_set)
+        seconds = time.perf_counter() - started
+        max_attempts = self.settings.job_max_attempts
+        observe_jobs(
+            run_set, seconds, self._outcomes, max_attempts=max_attempts, raised=self._raised
+        )
         return True
 
     def run_until(self, stop: threading.Event) -> None:
@@ -212,6 +241,9 @@ class Worker:
                 actor=self.actor,
                 owner=self.worker_id,
             )
+            outcomes = {
+                job_id: as_waiting(CLASSIFY, outcome) for job_id, outcome in outcomes.items()
+            }
         except Exception as error:
             logger.exception("worker %s: classifying %d letters failed", self.worker_id, len(jobs))
             outcomes = {job.id: self._retry_after_error(job, error) for job in jobs}
@@ -230,11 +262,8 @@ class Worker:
             return _Unavailable(error)
 
     def _settle_all(self, outcomes: dict[int, Retry | None]) -> None:
-        done = [job_id for job_id, outcome in outcomes.items() if outcome is None]
-        self.queue.complete(self.worker_id, done)
-        for job_id, outcome in outcomes.items():
-            if outcome is not None:
-                self.queue.reschedule(self.worker_id, job_id, outcome)
+        self._outcomes.update(outcomes)
+        settle(self.queue, self.worker_id, outcomes)
 
     def _run_print(self, jobs: list[ClaimedJob]) -> None:
         try:
@@ -279,59 +308,71 @@ class Worker:
             logger.exception("worker %s: delivering %d letters failed", self.worker_id, len(jobs))
             self._settle_all({job.id: self._retry_after_error(job, error) for job in jobs})
 
-    def _run_one(self, job: ClaimedJob) -> Retry | None:  # noqa: PLR0911 (one return per job kind)
+    def _run_one(self, job: ClaimedJob) -> Retry | None:
+        """Run a job of a kind that runs alone; a raised error is a retry that counts."""
         try:
-            if job.kind == FALLBACK:
-                return fallback_job(job, self.relay(), self.queue)
-            if job.kind == PRINT_CLOSE:
-                close_job(job, sessions=self.sessions, clock=self.clock)
-                return None
-            if job.kind == PRINT_HANDOVER:
-                handover_batch(
-                    str((job.payload or {}).get("batch_id", "")),
-                    sessions=self.sessions,
-                    settings=self.settings,
-                    clock=self.clock,
-                    actor=self.actor,
-                )
-                return None
-            if job.kind == REGISTER:
-                return register_job(
-                    job,
-                    sessions=self.sessions,
-                    settings=self.settings,
-                    clock=self.clock,
-                    actor=self.actor,
-                    client=self.adapters.registration_client,
-                )
-            if job.kind == PICKUP:
-                return self._with_leases_kept(
-                    [job.id],
-                    lambda: pickup_job(
-                        job,
-                        sessions=self.sessions,
-                        settings=self.settings,
-                        clock=self.clock,
-                        protection=self.adapters.protection,
-                    ),
-                )
-            if job.kind == RECORDS_DAILY:
-                return self._with_leases_kept([job.id], lambda: self._run_daily(job))
-            if job.kind == MAIL_REPLY:
-                return mail_reply_job(
-                    job, sessions=self.sessions, settings=self.settings, clock=self.clock
-                )
-            if job.kind == WEBHOOK:
-                return webhook_job(
-                    job,
-                    sessions=self.sessions,
-                    client=self.webhook_client,
-                    settings=self.settings,
-                    clock=self.clock,
-                )
+            return as_waiting(job.kind, self._handle(job))
         except Exception as error:
             logger.exception("worker %s: job %s (%s) failed", self.worker_id, job.id, job.kind)
             return self._retry_after_error(job, error)
+
+    def _handle(self, job: ClaimedJob) -> Retry | None:  # noqa: PLR0911 (one per job kind)
+        if job.kind == FALLBACK:
+            return fallback_job(job, self.relay(), self.queue)
+        if job.kind == PRINT_CLOSE:
+            close_job(job, sessions=self.sessions, clock=self.clock)
+            return None
+        if job.kind == PRINT_HANDOVER:
+            handover_batch(
+                str((job.payload or {}).get("batch_id", "")),
+                sessions=self.sessions,
+                settings=self.settings,
+                clock=self.clock,
+                actor=self.actor,
+            )
+            return None
+        if job.kind == REGISTER:
+            return register_job(
+                job,
+                sessions=self.sessions,
+                settings=self.settings,
+                clock=self.clock,
+                actor=self.actor,
+                client=self.adapters.registration_client,
+            )
+        if job.kind == PICKUP:
+            return self._with_leases_kept(
+                [job.id],
+                lambda: pickup_job(
+                    job,
+                    sessions=self.sessions,
+                    settings=self.settings,
+                    clock=self.clock,
+                    protection=self.adapters.protection,
+                ),
+            )
+        if job.kind == RECORDS_DAILY:
+            return self._with_leases_kept([job.id], lambda: self._run_daily(job))
+        if job.kind == CERTIFICATE_CHECK:
+            return certificate_check_job(
+                job,
+                sessions=self.sessions,
+                settings=self.settings,
+                clock=self.clock,
+                send_mail=certificate_mail_sender(self.settings),
+            )
+        if job.kind == MAIL_REPLY:
+            return mail_reply_job(
+                job, sessions=self.sessions, settings=self.settings, clock=self.clock
+            )
+        if job.kind == WEBHOOK:
+            return webhook_job(
+                job,
+                sessions=self.sessions,
+                client=self.webhook_client,
+                settings=self.settings,
+                clock=self.clock,
+            )
         logger.error("worker %s: job %s has an unknown kind %r", self.worker_id, job.id, job.kind)
         return None
 
@@ -351,46 +392,22 @@ class Worker:
         )
 
     def _with_leases_kept(self, job_ids: list[int], work: Callable[[], T]) -> T:
-        """Run work that may take longer than a lease, renewing the jobs' leases meanwhile.
-
-        The daily records run disposes of and exports as much as is due, which may take
-        minutes, and a set of deliveries waits for slow operators; without renewal another
-        worker would take the same jobs when the lease ran out.
-        """
-        done = threading.Event()
-        interval = max(1.0, self.settings.lease_seconds / 3)
-
-        def keep() -> None:
-            while not done.wait(interval):
-                try:
-                    if not self.queue.extend(self.worker_id, job_ids, now=self.clock()):
-                        return
-                except OperationalError:
-                    logger.warning(
-                        "worker %s: could not renew the leases of %d jobs",
-                        self.worker_id,
-                        len(job_ids),
-                    )
-
-        keeper = threading.Thread(target=keep, name=f"lease-{job_ids[0]}", daemon=True)
-        keeper.start()
-        try:
-            return work()
-        finally:
-            done.set()
-            keeper.join()
+        """Run work that may take longer than a lease, renewing the jobs' leases meanwhile."""
+        return with_leases_kept(
+            self.queue,
+            self.worker_id,
+            job_ids,
+            work,
+            interval=max(1.0, self.settings.lease_seconds / 3),
+            clock=self.clock,
+        )
 
     def _retry_after_error(self, job: ClaimedJob, error: Exception) -> Retry:
-        delay = backoff_seconds(
-            job.attempts, self.settings.retry_base_seconds, self.settings.retry_max_seconds
-        )
-        return Retry(self.clock() + dt.timedelta(seconds=delay), f"{type(error).__name__}: {error}")
+        self._raised = True
+        return retry_after_error(job, error, self.settings, self.clock)
 
     def _settle(self, job: ClaimedJob, outcome: Retry | None) -> None:
-        if outcome is None:
-            self.queue.complete(self.worker_id, [job.id])
-        else:
-            self.queue.reschedule(self.worker_id, job.id, outcome)
+        self._settle_all({job.id: outcome})
 
 
 class _Unavailable:
@@ -463,31 +480,3 @@ def drain(settings: Settings, engine: Engine, *, until_idle: bool = True) -> Non
             pass
     finally:
         worker.close()
-
-
-def run_worker(settings: Settings, on_ready: Callable[[int], None] | None = None) -> None:
-    """A worker process: `worker_threads` threads (at least one) until SIGTERM or SIGINT.
-
-    `on_ready` is called with the number of threads once SIGTERM and SIGINT stop it cleanly
-    (before that, a signal ends the process the default way: nothing has been claimed yet).
-    """
-    prepare_home(settings)
-    engine = create_database_engine(settings.resolved_database_url())
-    pool = WorkerPool(settings, engine, max(1, settings.worker_threads))
-    stop = threading.Event()
-
-    def request_stop(signum: int, _frame: FrameType | None) -> None:
-        logger.info("worker: signal %s, finishing the current jobs", signum)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, request_stop)
-    signal.signal(signal.SIGINT, request_stop)
-    pool.start()
-    if on_ready is not None:
-        on_ready(pool.count)
-    try:
-        while not stop.wait(1.0):
-            pass
-    finally:
-        pool.stop()
-        engine.dispose()

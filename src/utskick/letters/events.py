@@ -24,6 +24,7 @@ from utskick.jobs.models import Job
 from utskick.jobs.queue import PRINT, RECORD, WEBHOOK
 from utskick.letters.models import Letter, LetterEvent
 from utskick.letters.vocabulary import PAPER, TERMINAL_STATES
+from utskick.observability.context import with_request_id
 from utskick.senders.models import SendingSystem
 
 
@@ -85,14 +86,23 @@ def record(
         if channel is not None:
             letter.channel = channel
     for kind in _follow_up_kinds(state, current=current):
-        session.add(Job(kind=kind, letter_id=letter.id, run_at=now, attempts=0, created_at=now))
+        session.add(
+            Job(
+                kind=kind,
+                letter_id=letter.id,
+                payload=with_request_id(None),
+                run_at=now,
+                attempts=0,
+                created_at=now,
+            )
+        )
     system = session.get(SendingSystem, letter.sending_system_id)
     if system is not None and system.webhook_url:
         session.add(
             Job(
                 kind=WEBHOOK,
                 letter_id=letter.id,
-                payload={"event_id": event.event_id},
+                payload=with_request_id({"event_id": event.event_id}),
                 run_at=now,
                 attempts=0,
                 created_at=now,
@@ -195,7 +205,7 @@ class EventBatch:
             {
                 "kind": kind,
                 "letter_id": letter_id,
-                "payload": payload,
+                "payload": with_request_id(payload),
                 "run_at": run_at or self.now,
                 "attempts": 0,
                 "created_at": self.now,

@@ -15,12 +15,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import httpx
+import httpx2
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from utskick.letters.address_screen import ProtectionUnknownError
 from utskick.letters.vocabulary import DECEASED, EMIGRATED, NO_ADDRESS, NOT_FOUND
+from utskick.observability.logs import httpx_request_id_hooks
 from utskick.senders.keys import SenderKeyError, client_tls_context
 from utskick.senders.repository import SenderRepository
 from utskick.settings import Settings
@@ -65,8 +66,10 @@ class PopulationRegisterClient:
         self, url: str, tls_context: ssl.SSLContext | None, *, timeout_seconds: float = 30.0
     ) -> None:
         self.url = url.rstrip("/")
-        self._client = httpx.Client(
-            verify=tls_context if tls_context is not None else True, timeout=timeout_seconds
+        self._client = httpx2.Client(
+            verify=tls_context if tls_context is not None else True,
+            timeout=timeout_seconds,
+            event_hooks=httpx_request_id_hooks(),
         )
 
     def close(self) -> None:
@@ -87,11 +90,11 @@ class PopulationRegisterClient:
     def _ask(self, ids: list[str]) -> list[dict[str, Any]]:
         try:
             response = self._client.post(f"{self.url}/v1/lookup", json={"ids": ids})
-        except httpx.HTTPError as error:
+        except httpx2.HTTPError as error:
             raise AddressSourceUnavailableError(
                 f"folkbokföringen svarar inte: {type(error).__name__}: {error}"
             ) from error
-        if response.status_code != httpx.codes.OK:
+        if response.status_code != httpx2.codes.OK:
             raise AddressSourceUnavailableError(
                 f"folkbokföringen svarade {response.status_code}: {response.text[:200]}"
             )

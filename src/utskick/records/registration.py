@@ -32,7 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-import httpx
+import httpx2
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -40,6 +40,7 @@ from utskick.jobs.queue import ClaimedJob, Retry, backoff_seconds, utc
 from utskick.letters import events, vocabulary
 from utskick.letters.models import Letter, LetterAttachment
 from utskick.letters.repository import lock_letters
+from utskick.observability.logs import httpx_request_id_hooks
 from utskick.records.models import (
     JOURNAL,
     REGISTRATION_DONE,
@@ -165,7 +166,7 @@ def signature(secret: bytes, call_id: str, timestamp: int, body: bytes) -> str:
     return f"{SIGNATURE_SCHEME}={base64.b64encode(digest).decode('ascii')}"
 
 
-def registration_client(settings: Settings) -> httpx.Client:
+def registration_client(settings: Settings) -> httpx2.Client:
     """The HTTP client registration calls go through, one per process (the caller closes it).
 
     Connecting may take 10 s and each read 30 s; no redirect is followed, since the signed
@@ -174,9 +175,10 @@ def registration_client(settings: Settings) -> httpx.Client:
     the composition root need not change when one does.
     """
     del settings  # see above: nothing in the settings shapes the client today
-    return httpx.Client(
-        timeout=httpx.Timeout(READ_TIMEOUT_SECONDS, connect=CONNECT_TIMEOUT_SECONDS),
+    return httpx2.Client(
+        timeout=httpx2.Timeout(READ_TIMEOUT_SECONDS, connect=CONNECT_TIMEOUT_SECONDS),
         follow_redirects=False,
+        event_hooks=httpx_request_id_hooks(),
     )
 
 
@@ -185,7 +187,7 @@ class HttpRegistrationService:
 
     def __init__(
         self,
-        client: httpx.Client,
+        client: httpx2.Client,
         url: str,
         secret: bytes,
         *,
@@ -198,7 +200,7 @@ class HttpRegistrationService:
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, client: httpx.Client, clock: Callable[[], dt.datetime]
+        cls, settings: Settings, client: httpx2.Client, clock: Callable[[], dt.datetime]
     ) -> HttpRegistrationService:
         """The adapter for the configured case system.
 
@@ -236,7 +238,7 @@ class HttpRegistrationService:
         }
         try:
             response = self.client.post(self.url, content=body, headers=headers)
-        except httpx.HTTPError as error:
+        except httpx2.HTTPError as error:
             detail = str(error) or type(error).__name__
             raise RegistrationUnavailableError(
                 f"diariet {self.url} svarar inte: {detail}"
@@ -253,7 +255,7 @@ class HttpRegistrationService:
         return _registration_in(response, self.url)
 
 
-def _said(response: httpx.Response) -> str:
+def _said(response: httpx2.Response) -> str:
     """What the case system said in its error answer, shortened: `: <error>`."""
     try:
         error = response.json().get("error")
@@ -262,7 +264,7 @@ def _said(response: httpx.Response) -> str:
     return f": {str(error)[:300]}" if error else ""
 
 
-def _registration_in(response: httpx.Response, url: str) -> Registration:
+def _registration_in(response: httpx2.Response, url: str) -> Registration:
     """The number and time in a success answer; a refusal if they are not there."""
     try:
         answer = response.json()
@@ -297,7 +299,7 @@ def register_job(
     settings: Settings,
     clock: Callable[[], dt.datetime],
     actor: str,
-    client: httpx.Client,
+    client: httpx2.Client,
 ) -> Retry | None:
     """Register the job's letter in the case system; a Retry while that does not succeed."""
     if job.letter_id is None:

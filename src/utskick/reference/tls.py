@@ -66,7 +66,14 @@ def server_config(
     app: Any, host: str, port: int, tls: TlsFiles | None, *, require_client: bool = True
 ) -> uvicorn.Config:
     """A uvicorn configuration: HTTPS with client certificates when `tls` is given."""
-    options: dict[str, Any] = {"host": host, "port": port, "log_level": "warning"}
+    # log_config None: uvicorn's own logging config would take over the process's loggers when
+    # the reference runs in the connector's process.
+    options: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "log_level": "warning",
+        "log_config": None,
+    }
     if tls is not None:
         options |= {
             "ssl_certfile": str(tls.certificate_and_key),

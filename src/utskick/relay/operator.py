@@ -23,6 +23,7 @@ from utskick.mm.soap import (
     parse_deliver_secure_response,
 )
 from utskick.mm.xml import UnsafeXMLError
+from utskick.observability.logs import httpx_request_id_hooks
 
 __all__ = [
     "DeliveryRefusedError",
@@ -97,7 +98,10 @@ class HttpMailboxOperatorClient:
         client: httpx2.Client | None = getattr(self._local, "client", None)
         if client is None:
             client = httpx2.Client(
-                verify=self._verify, timeout=self._timeout, transport=self._transport
+                verify=self._verify,
+                timeout=self._timeout,
+                transport=self._transport,
+                event_hooks=httpx_request_id_hooks(),
             )
             self._local.client = client
             with self._lock:

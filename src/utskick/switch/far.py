@@ -33,6 +33,7 @@ from utskick.mm.soap import (
     parse_is_reachable_response,
 )
 from utskick.mm.xml import UnsafeXMLError
+from utskick.observability.logs import httpx_request_id_hooks
 from utskick.observability.metrics import (
     CALL_FAULT,
     CALL_OK,
@@ -103,7 +104,9 @@ class HttpAddressRegister:
         self._client = self._new_client()
 
     def _new_client(self) -> httpx2.Client:
-        return httpx2.Client(verify=self._verify, timeout=self.timeout_seconds)
+        return httpx2.Client(
+            verify=self._verify, timeout=self.timeout_seconds, event_hooks=httpx_request_id_hooks()
+        )
 
     def close(self) -> None:
         """Close the connections."""

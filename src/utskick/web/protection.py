@@ -42,8 +42,18 @@ _log = logging.getLogger(__name__)
 
 async def unexpected_error(request: Request, error: Exception) -> JSONResponse:
     """A 500 for an error no handler expected, with the security headers every answer has."""
-    _log.error("oväntat fel i %s %s", request.method, request.url.path, exc_info=error)
+    _log.error(
+        "unexpected error in %s %s",
+        request.method,
+        request.url.path,
+        exc_info=error,
+        # Answered outside the request log's middleware: its id is in the request's state.
+        extra={"request_id": getattr(request.state, "request_id", None)},
+    )
     answer = JSONResponse({"detail": UNEXPECTED_ERROR}, status_code=500)
     for name, value in security_headers(request.scope):
         answer.headers[name.decode()] = value.decode()
+    request_id = getattr(request.state, "request_id", None)
+    if request_id:
+        answer.headers["X-Request-ID"] = request_id
     return answer

@@ -3,9 +3,11 @@
 Each command group is a module of this package, and this module puts them together in the
 order `utskick --help` lists them: `serve` (and `worker`), `letters` (`precheck`, `send`,
 `status`), `nytta`, `mm` (`mm seal` and `mm verify` produce and check exactly what goes on
-the wire), `devca` (test certificates), `db`, `bench` (measurements), `systems`, `senders`,
-`batch`, `sources` (watched folders and SFTP pickups), `printfile`, `printing` (`print`), `users`
-and `records` (with `records archive`). What they share is in `common`; no group module
+the wire), `devca` (test certificates), `db` (with backup and restore), `bench`
+(measurements), `systems` (their keys and webhooks), `senders` (with `senders key`, in
+`senders_key`), `message-types`, `jobs` (failed jobs: retry, cancel), `batch`, `sources`
+(watched folders and SFTP pickups), `printfile`, `printing` (`print`), `users` and `records`
+(with `records archive`). What they share is in `common`; no group module
 imports this one.
 
 Every `utskick` run, `utskick --help` too, imports every group module. A module that only some
@@ -18,12 +20,15 @@ from __future__ import annotations
 
 import typer
 
+import utskick.entrypoints.cli.senders_key  # noqa: F401 (registers `senders key` on senders_app)
 from utskick.entrypoints.cli.batch import batch_app
 from utskick.entrypoints.cli.bench import bench_app
 from utskick.entrypoints.cli.db import db_app
 from utskick.entrypoints.cli.devca import ca_app
+from utskick.entrypoints.cli.jobs import jobs_app
 from utskick.entrypoints.cli.letters import letter_commands
 from utskick.entrypoints.cli.mail_in import mail_in_commands
+from utskick.entrypoints.cli.message_types import message_types_app
 from utskick.entrypoints.cli.mm import mm_app
 from utskick.entrypoints.cli.nytta import NYTTA_HELP, nytta
 from utskick.entrypoints.cli.printfile import printfile_app
@@ -60,6 +65,8 @@ app.add_typer(db_app, name="db")
 app.add_typer(bench_app, name="bench")
 app.add_typer(systems_app, name="systems")
 app.add_typer(senders_app, name="senders")
+app.add_typer(message_types_app, name="message-types")
+app.add_typer(jobs_app, name="jobs")
 app.add_typer(batch_app, name="batch")
 app.add_typer(sources_app, name="sources")
 app.add_typer(printfile_app, name="printfile")

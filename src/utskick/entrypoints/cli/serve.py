@@ -7,18 +7,28 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import signal
 import sys
+import threading
+from collections.abc import Callable
 from pathlib import Path
+from types import FrameType
 from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from utskick.db.engine import create_database_engine
 from utskick.db.home import prepare_home
 from utskick.entrypoints.cli.common import beside_serve, errors, fail, migrated_engine
-from utskick.entrypoints.worker import run_worker
-from utskick.settings import load_settings
+from utskick.entrypoints.metrics import MetricsServerError, start_worker_metrics_server
+from utskick.entrypoints.worker import WorkerPool
+from utskick.observability.logs import configure_logging
+from utskick.settings import Settings, load_settings
+
+logger = logging.getLogger(__name__)
 
 # Commands of the root: `utskick serve`, `utskick worker`.
 serve_commands = typer.Typer()
@@ -42,6 +52,7 @@ def serve(
     )
 
     settings = load_settings(home=home, host=host, port=port)
+    configure_logging(level=settings.log_level, log_format=settings.log_format)
     for warning in ignored_settings(settings):
         errors.print(f"[bold yellow]Varning:[/] {warning}", highlight=False)
     prepare_home(settings)
@@ -90,9 +101,44 @@ def worker(
     ] = None,
 ) -> None:
     """Run a worker: claim jobs (classify, deliver, fall back, webhooks) until stopped."""
-    run_worker(beside_serve(load_settings(home=home)), on_ready=_say_ready)
+    settings = beside_serve(load_settings(home=home))
+    configure_logging(level=settings.log_level, log_format=settings.log_format)
+    try:
+        run_worker(settings, on_ready=_say_ready)
+    except MetricsServerError as error:
+        raise fail(str(error)) from None
 
 
 def _say_ready(threads: int) -> None:
     # On stderr, so that a supervisor or a test can tell when a stop will be a clean one.
     print(f"Worker igång med {threads} trådar; stoppa med Ctrl-C eller SIGTERM.", file=sys.stderr)
+
+
+def run_worker(settings: Settings, on_ready: Callable[[int], None] | None = None) -> None:
+    """A worker process: `worker_threads` threads (at least one) until SIGTERM or SIGINT.
+
+    `on_ready` is called with the number of threads once SIGTERM and SIGINT stop it cleanly
+    (before that, a signal ends the process the default way: nothing has been claimed yet).
+    """
+    prepare_home(settings)
+    engine = create_database_engine(settings.resolved_database_url())
+    stop_metrics = start_worker_metrics_server(settings, engine)
+    pool = WorkerPool(settings, engine, max(1, settings.worker_threads))
+    stop = threading.Event()
+
+    def request_stop(signum: int, _frame: FrameType | None) -> None:
+        logger.info("worker: signal %s, finishing the current jobs", signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    pool.start()
+    if on_ready is not None:
+        on_ready(pool.count)
+    try:
+        while not stop.wait(1.0):
+            pass
+    finally:
+        pool.stop()
+        stop_metrics()
+        engine.dispose()

@@ -17,7 +17,7 @@ import ssl
 from types import TracebackType
 from typing import Self
 
-import httpx
+import httpx2
 
 from utskick.mm import far
 from utskick.mm.soap import (
@@ -76,7 +76,7 @@ class FarClient:
     ) -> None:
         self.url = url
         self._operator_id = organisation_id(operator_number) if operator_number else ""
-        self._http = httpx.Client(verify=ssl_context, timeout=timeout)
+        self._http = httpx2.Client(verify=ssl_context, timeout=timeout)
 
     def close(self) -> None:
         """Close the connection to FaR."""
@@ -98,7 +98,7 @@ class FarClient:
 
         Raises:
             SoapError: FaR answered with an HTTP status that carries no SOAP answer.
-            httpx.HTTPError: the connection failed.
+            httpx2.HTTPError: the connection failed.
         """
         response = self._http.post(self.url, content=request, headers=SOAP_HEADERS)
         if response.status_code not in (_HTTP_OK, _HTTP_FAULT):

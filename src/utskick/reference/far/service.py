@@ -154,9 +154,8 @@ class FarSoapService:
         try:
             return 200, self._answer(document, certificate)
         except FarError as error:
-            _log.info(
-                "FaR svarar med fel %s (CallId %s): %s", error.code, call_id, error.description
-            )
+            # The code only: the description may name the person asked about.
+            _log.info("FaR answers with fault %s (CallId %s)", error.code, call_id)
             return 500, fault_response(SoapFault(error.code, error.description, call_id))
 
     def _answer(self, document: bytes, certificate: x509.Certificate | None) -> bytes:

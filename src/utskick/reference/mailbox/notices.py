@@ -145,7 +145,7 @@ class SmsSink:
         """Record one text message as sent."""
         with self._sessions.begin() as session:
             session.add(SinkSms(sender=sender[:64], phone=phone, text=text, sent_at=utc_now()))
-        logger.info("SMS from %s to %s: %s", sender, phone, text)
+        logger.info("SMS from %s recorded (shown on the sink page)", sender)
 
 
 class Notices:
@@ -441,7 +441,8 @@ class Notices:
                 else:
                     notice.error = error
         if error is not None:
-            logger.warning("notice not sent, will retry on the next digest run: %s", error)
+            # Not the error itself: it names the recipient's address (it is kept on the notice).
+            logger.warning("notices %s not sent, retried on the next digest run", list(notice_ids))
             return 0
         return len(notice_ids)
 

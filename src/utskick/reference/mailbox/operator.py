@@ -184,12 +184,12 @@ class MailboxOperator:
             calling = self._caller(caller)
             return self._dispatch(request, self._parse(request), calling, expected)
         except Refused as refusal:
+            # The code only: the description may name the recipient (it goes to the caller).
             logger.info(
-                "%s refused a request (CallId %s): %s %s",
+                "%s refused a request (CallId %s): fault %s",
                 self.operator.name,
                 call_id,
                 refusal.code,
-                refusal.description,
             )
             raise SoapFault(refusal.code, refusal.description, call_id) from None
 

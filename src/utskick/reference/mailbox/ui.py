@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, cast
 
-import httpx
+import httpx2
 from fastapi import APIRouter, Depends, FastAPI, Form, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
@@ -342,7 +342,7 @@ def register(
         )
     try:
         ui.accounts.open_mailbox(viewer.person_id, viewer.name, ui.far)
-    except (AccountError, SoapFault, httpx.HTTPError) as error:
+    except (AccountError, SoapFault, httpx2.HTTPError) as error:
         return _render(
             request,
             ui,
@@ -467,7 +467,7 @@ def save_senders(
                 + ". Ladda om sidan och välj bland avsändarna i listan.",
             )
         ui.far.store_account_preferences(current.owner_id, viewer.person_id, chosen)
-    except (SoapFault, httpx.HTTPError) as error:
+    except (SoapFault, httpx2.HTTPError) as error:
         return _settings(
             request,
             ui,
@@ -547,7 +547,7 @@ def deactivate(
         )
     try:
         ui.accounts.deactivate(current.owner_id, viewer.person_id, ui.far)
-    except (AccountError, SoapFault, httpx.HTTPError) as error:
+    except (AccountError, SoapFault, httpx2.HTTPError) as error:
         return _render(
             request,
             ui,
@@ -586,7 +586,7 @@ def _settings(
         accepted = {
             s.number for s in ui.far.get_account_preferences(current.owner_id, viewer.person_id)
         }
-    except (SoapFault, httpx.HTTPError) as error:
+    except (SoapFault, httpx2.HTTPError) as error:
         values.setdefault("senders_error", _refusal("Avsändarna kunde inte hämtas.", error))
     return _render(
         request,
@@ -642,13 +642,13 @@ def _message(ui: MailboxUi, current: MailboxAccess, message_id: str) -> MessageC
 def _refusal(what: str, error: Exception) -> str:
     if isinstance(error, SoapFault):
         return f"{what} Förmedlingsadressregistret (FaR) svarade: {error.description}"
-    if isinstance(error, httpx.HTTPError):
+    if isinstance(error, httpx2.HTTPError):
         return f"{what} {FAR_UNAVAILABLE}"
     return f"{what} {error}"
 
 
 def _status_of(error: Exception) -> int:
-    return 502 if isinstance(error, httpx.HTTPError) else 400
+    return 502 if isinstance(error, httpx2.HTTPError) else 400
 
 
 def _formatted_id(identity: str) -> str:
