@@ -7,7 +7,7 @@ import json
 import time
 import uuid
 
-import httpx
+import httpx2
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -70,7 +70,7 @@ def run(world, job, handler, now=None):
     _, settings, engine, _ = world
     from utskick.db.engine import session_factory
 
-    client = httpx.Client(transport=httpx.MockTransport(handler))
+    client = httpx2.Client(transport=httpx2.MockTransport(handler))
     return webhook_job(
         job,
         sessions=session_factory(engine),
@@ -86,7 +86,7 @@ def test_a_webhook_carries_the_event_signed_with_the_systems_secret(world, webho
 
     def handler(request):
         received.append(request)
-        return httpx.Response(204)
+        return httpx2.Response(204)
 
     assert run(world, job, handler) is None
 
@@ -108,7 +108,7 @@ def test_a_failing_webhook_is_retried_with_backoff(world, webhook_letter):
     _, job = webhook_letter
     now = dt.datetime.now(dt.UTC)
 
-    retry = run(world, job, lambda _request: httpx.Response(503), now=now)
+    retry = run(world, job, lambda _request: httpx2.Response(503), now=now)
 
     assert retry is not None
     assert "503" in retry.error
@@ -119,7 +119,7 @@ def test_an_unreachable_webhook_is_retried(world, webhook_letter):
     _, job = webhook_letter
 
     def refuse(request):
-        raise httpx.ConnectError("connection refused", request=request)
+        raise httpx2.ConnectError("connection refused", request=request)
 
     assert run(world, job, refuse) is not None
 
@@ -131,7 +131,7 @@ def test_a_webhook_failing_for_a_day_is_given_up(world, webhook_letter):
         run(
             world,
             job,
-            lambda _request: httpx.Response(500),
+            lambda _request: httpx2.Response(500),
             now=job.created_at + dt.timedelta(hours=25),
         )
         is None

@@ -12,7 +12,7 @@ import smtplib
 import ssl
 import time
 
-import httpx
+import httpx2
 import pytest
 
 from functional.browser.embedded_server import start_embedded_server, stop_embedded_server
@@ -36,7 +36,7 @@ def served(tmp_path_factory):
 
 def mails_to(server, address):
     sink = f"http://127.0.0.1:{server.ports['sink_page_port']}/api/mail"
-    return httpx.get(sink, params={"till": address}, timeout=10).json()
+    return httpx2.get(sink, params={"till": address}, timeout=10).json()
 
 
 def wait_for_mail(server, address, subject_start):

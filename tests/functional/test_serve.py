@@ -10,7 +10,7 @@ import threading
 import time
 from pathlib import Path
 
-import httpx
+import httpx2
 import pytest
 
 from functional.browser.embedded_server import start_embedded_server, stop_embedded_server
@@ -50,7 +50,7 @@ def served(tmp_path_factory):
 
 def test_health_is_200_once_everything_listens_and_the_database_is_migrated(served):
     base, home, *_ = served
-    assert httpx.get(base + "/health").json()["status"] == "ok"
+    assert httpx2.get(base + "/health").json()["status"] == "ok"
     assert (home / "utskick.db").exists()
     assert (home / "reference.db").exists()
 
@@ -85,7 +85,7 @@ def test_writes_the_demo_pki_for_curl(served):
     assert oct((pki / "2021004748.pem").stat().st_mode & 0o777) == "0o600"
     context = ssl.create_default_context(cafile=str(pki / "ca.pem"))
     context.load_cert_chain(str(pki / "2021004748.pem"))
-    answer = httpx.get(
+    answer = httpx2.get(
         f"https://127.0.0.1:{ports['POPULATION_PORT']}/v1/records/191212121212", verify=context
     )
     assert answer.json()["name"] == "Tolvan Tolvansson"
@@ -98,7 +98,7 @@ def test_seeds_a_demo_api_key_and_its_workers_deliver_a_letter_sent_through_the_
     assert "demo-api-key" in "".join(lines)
     assert base + "/docs" in "".join(lines)
     key = key_file.read_text().strip()
-    assert httpx.get(base + "/api/v1/letters").status_code == 401
+    assert httpx2.get(base + "/api/v1/letters").status_code == 401
     letter = _send_to_tolvan_and_wait(base, key)
     assert letter["state"] == "delivered", letter
     assert letter["reason"] == "reachable"
@@ -147,9 +147,9 @@ def served_with_settings_it_cannot_honour(tmp_path_factory):
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
-            if httpx.get(base + "/health", timeout=1).status_code == 200:
+            if httpx2.get(base + "/health", timeout=1).status_code == 200:
                 break
-        except httpx.TransportError:
+        except httpx2.TransportError:
             pass
         if process.poll() is not None:
             pytest.fail(f"utskick serve stopped: {''.join(stdout)}{''.join(stderr)}")
@@ -196,7 +196,7 @@ def test_serve_uses_the_reference_far_instead_and_health_says_far_is_ok(
     key = (home / "demo-api-key").read_text().strip()
     letter = _send_to_tolvan_and_wait(base, key)
     assert letter["state"] == "delivered", letter
-    health = httpx.get(base + "/health").json()
+    health = httpx2.get(base + "/health").json()
     assert (health["status"], health["far"]["status"]) == ("ok", "ok")
 
 
@@ -218,7 +218,7 @@ def test_serve_under_umask_000_writes_nothing_others_can_read(
 
 def _send_to_tolvan_and_wait(base, key):
     """Send a kallelse to Tolvan through the API; the letter once delivered, or after 30 s."""
-    answer = httpx.post(
+    answer = httpx2.post(
         base + "/api/v1/letters",
         headers={"Authorization": f"Bearer {key}"},
         json={
@@ -233,7 +233,7 @@ def _send_to_tolvan_and_wait(base, key):
     letter_url = f"{base}/api/v1/letters/{answer.json()['id']}"
     deadline = time.monotonic() + 30
     while True:
-        letter = httpx.get(letter_url, headers={"Authorization": f"Bearer {key}"}).json()
+        letter = httpx2.get(letter_url, headers={"Authorization": f"Bearer {key}"}).json()
         if letter["state"] == "delivered" or time.monotonic() > deadline:
             return letter
         time.sleep(0.2)
@@ -247,7 +247,7 @@ def test_stops_at_once_on_ctrl_c_after_the_connector_has_asked_far(tmp_path):
     process, server = start_embedded_server(tmp_path / "var")
     try:
         key = (server.home / "demo-api-key").read_text().strip()
-        answer = httpx.post(
+        answer = httpx2.post(
             server.base_url + "/api/v1/precheck",
             json={"sender": "202100-4748", "recipients": ["19121212-1212"]},
             headers={"Authorization": f"Bearer {key}"},

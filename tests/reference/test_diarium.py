@@ -11,7 +11,7 @@ import hmac
 import json
 import uuid
 
-import httpx
+import httpx2
 import pytest
 from fastapi.testclient import TestClient
 
@@ -278,8 +278,8 @@ class TestInTheReferenceInfrastructure:
         ]
         body = json.dumps(letter()).encode()
         headers = signed(body, key=reference.settings.diarium_key(), at=dt.datetime.now(dt.UTC))
-        answer = httpx.post(endpoints.diarium_url, content=body, headers=headers, timeout=10)
+        answer = httpx2.post(endpoints.diarium_url, content=body, headers=headers, timeout=10)
         assert answer.status_code == 200
         year = dt.datetime.now(dt.UTC).year
         assert answer.json()["registration_number"].startswith(f"KS {year}/")
-        assert "Diariet (exempel)" in httpx.get(endpoints.diarium_page_url, timeout=10).text
+        assert "Diariet (exempel)" in httpx2.get(endpoints.diarium_page_url, timeout=10).text

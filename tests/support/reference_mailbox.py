@@ -5,7 +5,7 @@ import re
 import uuid
 from html import unescape
 
-import httpx
+import httpx2
 
 from support.world import EXEMPELKOMMUN
 from utskick.entrypoints.benchmarks.signing import minimal_pdf
@@ -79,7 +79,7 @@ class MailboxVisitor:
     """A citizen using one operator's mailbox over HTTP, as a browser without scripts would."""
 
     def __init__(self, base_url):
-        self.http = httpx.Client(base_url=base_url, follow_redirects=True, timeout=30)
+        self.http = httpx2.Client(base_url=base_url, follow_redirects=True, timeout=30)
         self.token = None
 
     def close(self):

@@ -15,7 +15,7 @@ import itertools
 import ssl
 from contextlib import contextmanager
 
-import httpx
+import httpx2
 from lxml import etree
 
 from utskick.identity import luhn_check_digit
@@ -136,7 +136,7 @@ def mtls_client(context, organisation=EXEMPELKOMMUN, *, certificate=True, bundle
         tls.load_cert_chain(str(bundle))
     elif certificate:
         tls.load_cert_chain(str(context.pki.key_and_certificate(organisation)))
-    return httpx.Client(verify=tls, timeout=30)
+    return httpx2.Client(verify=tls, timeout=30)
 
 
 # --- fakes of the connector's ports --------------------------------------------------------

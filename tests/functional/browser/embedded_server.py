@@ -11,7 +11,7 @@ import threading
 import time
 from pathlib import Path
 
-import httpx
+import httpx2
 import pytest
 
 from support.world import REFERENCE_PORT_SETTINGS
@@ -64,9 +64,9 @@ def start_embedded_server(home: Path, extra_env: dict[str, str] | None = None):
     deadline = time.monotonic() + START_SECONDS
     while time.monotonic() < deadline:
         try:
-            if httpx.get(base + "/health", timeout=1).status_code == 200:
+            if httpx2.get(base + "/health", timeout=1).status_code == 200:
                 break
-        except httpx.TransportError:
+        except httpx2.TransportError:
             pass
         if process.poll() is not None:
             time.sleep(0.5)

@@ -15,7 +15,7 @@ import re
 import uuid
 from pathlib import Path
 
-import httpx
+import httpx2
 import pytest
 from playwright.sync_api import expect
 from sqlalchemy.orm import Session
@@ -56,7 +56,7 @@ def send_through_the_api(embedded, **fields):
         "message_type": "beslut",
         **fields,
     }
-    answer = httpx.post(
+    answer = httpx2.post(
         f"{embedded.base_url}/api/v1/letters", json=letter, headers={"X-API-Key": key}, timeout=30
     )
     assert answer.status_code == 201, answer.text

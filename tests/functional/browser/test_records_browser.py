@@ -12,7 +12,7 @@ import time
 import uuid
 from pathlib import Path
 
-import httpx
+import httpx2
 from playwright.sync_api import expect
 from pypdf import PdfReader
 
@@ -35,7 +35,7 @@ def wait_until_ended(embedded, letter_id):
     key = (embedded.home / "demo-api-key").read_text(encoding="utf-8").strip()
     deadline = time.monotonic() + DELIVERY_SECONDS
     while time.monotonic() < deadline:
-        letter = httpx.get(f"{embedded.base_url}/api/v1/letters/{letter_id}",
+        letter = httpx2.get(f"{embedded.base_url}/api/v1/letters/{letter_id}",
                            headers={"X-API-Key": key}, timeout=10).json()  # fmt: skip
         if letter["state"] in {"delivered", "handed_to_print", "printed"}:
             return letter["state"]

@@ -6,7 +6,7 @@ Content-Security-Policy violation and no script error; an injected inline script
 run; and Swagger UI's "Try it out" must work for a logged-in person (it sends the CSRF token).
 """
 
-import httpx
+import httpx2
 import pytest
 from playwright.sync_api import expect
 from sqlalchemy.orm import Session
@@ -87,7 +87,7 @@ def log_in(offline, username="tryckrum"):
 
 
 def operations(base_url):
-    spec = httpx.get(f"{base_url}/openapi.json").json()
+    spec = httpx2.get(f"{base_url}/openapi.json").json()
     return [op["summary"] for path in spec["paths"].values() for op in path.values()]
 
 

@@ -11,7 +11,7 @@ import datetime as dt
 import re
 import threading
 
-import httpx
+import httpx2
 import pytest
 from fastapi import FastAPI, Response
 from pydantic import SecretStr
@@ -82,7 +82,7 @@ class LoopbackDiarium:
             self._group = None
 
     def registrations(self, letter_id):
-        listing = httpx.get(f"http://127.0.0.1:{self.port}/api/registreringar").json()
+        listing = httpx2.get(f"http://127.0.0.1:{self.port}/api/registreringar").json()
         return [row for row in listing if row["letter_id"] == letter_id]
 
 
@@ -358,7 +358,7 @@ class TestCaseSystemDown:
         with BrokenCaseSystem(failure) as broken:
             settings = settings_for(broken.url)
             [letter_id] = sent_letters(world, settings, message_type="beslut")
-            quick = httpx.Client(timeout=0.5)
+            quick = httpx2.Client(timeout=0.5)
             try:
                 outcome = run(world, letter_id, settings, quick)
             finally:
@@ -410,11 +410,11 @@ class TestAnswerChecks:
         sessions, _ = world
 
         def answer(_request):
-            return httpx.Response(
+            return httpx2.Response(
                 200, json={"registration_number": "KS " + "9" * 200, "registered_at": "x"}
             )
 
-        fake = httpx.Client(transport=httpx.MockTransport(answer))
+        fake = httpx2.Client(transport=httpx2.MockTransport(answer))
         service = HttpRegistrationService.from_settings(settings, fake, now)
         with pytest.raises(RegistrationRefusedError, match="inte kan sparas"):
             service.register(pending_request(sessions, letter_id))

@@ -8,7 +8,7 @@ what they changed: the other tests of the session read the demo world.
 import datetime as dt
 import ssl
 
-import httpx
+import httpx2
 import pytest
 from lxml import etree
 
@@ -243,7 +243,7 @@ class TestRejections:
 
     def test_no_client_certificate_fails_before_any_answer(self, reference, mtls_client):
         client = mtls_client(certificate=False)
-        with pytest.raises(httpx.TransportError):
+        with pytest.raises(httpx2.TransportError):
             post(client, reference, is_reachable_request("16" + EXEMPELKOMMUN, [TOLVAN]))
 
     def test_more_than_a_thousand_recipients_is_5005(self, reference, mtls_client):

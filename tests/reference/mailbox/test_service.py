@@ -7,7 +7,7 @@ a Swedish description, a CallId, and that nothing was stored.
 import copy
 import datetime as dt
 
-import httpx
+import httpx2
 import pytest
 from lxml import etree
 
@@ -292,7 +292,7 @@ class TestRefused:
         self, services, client, letters, stored_rows
     ):
         before = stored_rows()
-        with pytest.raises((httpx.ConnectError, httpx.ReadError, httpx.RemoteProtocolError)):
+        with pytest.raises((httpx2.ConnectError, httpx2.ReadError, httpx2.RemoteProtocolError)):
             post(client(certificate=False), services.syd, letters.request())
         assert stored_rows() == before
 

@@ -10,7 +10,7 @@ import json
 import re
 import time
 
-import httpx
+import httpx2
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
@@ -406,7 +406,7 @@ class TestNotices:
             {"epost": address, "mobil": "070-555 12 34", "frekvens": "direkt"},
         )
         deliver_letter(world, sender_client, person_id, subject="Beslut om parkeringstillstånd")
-        sink = httpx.Client(base_url=world.endpoints.sink_page_url, timeout=10)
+        sink = httpx2.Client(base_url=world.endpoints.sink_page_url, timeout=10)
         mails, messages = [], []
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and not (mails and messages):

@@ -2,7 +2,7 @@
 
 import ssl
 
-import httpx
+import httpx2
 import pytest
 
 from utskick.reference.world import EXEMPELKOMMUN
@@ -93,12 +93,12 @@ class TestCallers:
         write_pem_bundle(bundle, stranger)
         context = ssl.create_default_context(cafile=str(reference.pki.ca_certificate))
         context.load_cert_chain(str(bundle))
-        with httpx.Client(verify=context) as client:
+        with httpx2.Client(verify=context) as client:
             answer = client.get(reference.endpoints.population_url + "v1/records/191212121212")
         assert answer.status_code == 403
         assert "registrerad i FaR" in answer.json()["detail"]
 
     def test_no_client_certificate_is_refused_in_the_handshake(self, reference, mtls_client):
         client = mtls_client(certificate=False)
-        with pytest.raises((httpx.ConnectError, httpx.ReadError, httpx.RemoteProtocolError)):
+        with pytest.raises((httpx2.ConnectError, httpx2.ReadError, httpx2.RemoteProtocolError)):
             client.get(reference.endpoints.population_url + "v1/records/191212121212")

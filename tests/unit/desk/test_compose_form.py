@@ -1,6 +1,6 @@
 """Reading the compose form, and where the page shows each refusal."""
 
-import httpx
+import httpx2
 import pytest
 from starlette.requests import Request
 
@@ -14,7 +14,7 @@ PDF = minimal_pdf(1000)
 
 def request_for(data, files=(), headers=None):
     """A Starlette request carrying the form as a browser posts it (multipart)."""
-    built = httpx.Request("POST", "http://test/brev/nytt", data=data, files=list(files) or None,
+    built = httpx2.Request("POST", "http://test/brev/nytt", data=data, files=list(files) or None,
                           headers=headers)  # fmt: skip
     body = built.read()
     scope = {

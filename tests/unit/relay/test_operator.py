@@ -5,7 +5,7 @@ out exactly as it was signed, and every way a delivery can fail is sorted into a
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-import httpx
+import httpx2
 import pytest
 
 from support.world import TOLVAN
@@ -32,7 +32,7 @@ UNREADABLE = f"{SYD_ADDRESS} svarade HTTP {{}} utan ett svar som går att läsa"
 
 def deliver_with(answer):
     """Deliver REQUEST with a client whose transport answers every request by `answer`."""
-    client = HttpMailboxOperatorClient(None, transport=httpx.MockTransport(answer))
+    client = HttpMailboxOperatorClient(None, transport=httpx2.MockTransport(answer))
     try:
         return client.deliver(SYD_ADDRESS, REQUEST)
     finally:
@@ -40,7 +40,7 @@ def deliver_with(answer):
 
 
 def answering(status, content):
-    return lambda _request: httpx.Response(status, content=content)
+    return lambda _request: httpx2.Response(status, content=content)
 
 
 def test_the_request_is_posted_to_the_service_address_as_it_is_and_the_answer_read():
@@ -49,7 +49,7 @@ def test_the_request_is_posted_to_the_service_address_as_it_is_and_the_answer_re
 
     def operator(request):
         posted.append(request)
-        return httpx.Response(200, content=deliver_secure_response(result))
+        return httpx2.Response(200, content=deliver_secure_response(result))
 
     assert deliver_with(operator) == result
     [request] = posted
@@ -107,9 +107,9 @@ def test_an_answer_that_cannot_be_read_may_pass(status, content):
 @pytest.mark.parametrize(
     ("error", "reason"),
     [
-        (httpx.ConnectError("Connection refused"), "ConnectError Connection refused"),
-        (httpx.ReadTimeout("timed out"), "ReadTimeout timed out"),
-        (httpx.RemoteProtocolError(""), "RemoteProtocolError"),
+        (httpx2.ConnectError("Connection refused"), "ConnectError Connection refused"),
+        (httpx2.ReadTimeout("timed out"), "ReadTimeout timed out"),
+        (httpx2.RemoteProtocolError(""), "RemoteProtocolError"),
     ],
 )
 def test_no_answer_at_all_may_pass_and_names_what_happened(error, reason):
@@ -129,10 +129,10 @@ def test_deliveries_from_many_threads_each_post_through_their_own_connections():
     arrived = []
     client = HttpMailboxOperatorClient(
         None,
-        transport=httpx.MockTransport(
+        transport=httpx2.MockTransport(
             lambda request: (
                 arrived.append(request)
-                or httpx.Response(200, content=deliver_secure_response(result))
+                or httpx2.Response(200, content=deliver_secure_response(result))
             )
         ),
     )

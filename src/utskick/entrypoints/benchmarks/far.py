@@ -13,7 +13,7 @@ from __future__ import annotations
 import socket
 from collections.abc import Callable
 
-import httpx
+import httpx2
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
@@ -102,7 +102,7 @@ def _measure(context: ReferenceContext, share: float, progress: Progress) -> tup
     verify = _raw_verify()
     tls = mutual_tls_context(context, EXEMPELKOMMUN)
     calls = raw = 0.0
-    with _far_server(context).running(), httpx.Client(verify=tls, timeout=60) as client:
+    with _far_server(context).running(), httpx2.Client(verify=tls, timeout=60) as client:
 
         def ask() -> None:
             response = client.post(context.endpoints.far_url, content=request, headers=SOAP_HEADERS)

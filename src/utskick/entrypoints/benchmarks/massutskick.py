@@ -38,7 +38,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
+import httpx2
 from sqlalchemy.orm import Session
 
 from utskick.db.engine import create_database_engine, session_factory
@@ -316,21 +316,21 @@ def _serve(
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"utskick serve stannade innan den var redo; se {home}/serve.log")
-        with contextlib.suppress(httpx.TransportError):
-            if httpx.get(base + "/health", timeout=1).status_code == httpx.codes.OK:
+        with contextlib.suppress(httpx2.TransportError):
+            if httpx2.get(base + "/health", timeout=1).status_code == httpx2.codes.OK:
                 return base, _Process(process.pid)
         time.sleep(0.2)
     raise RuntimeError(f"utskick serve svarade inte på /health inom {STARTUP_SECONDS:.0f} s")
 
 
-def _log_in(client: httpx.Client, password: str) -> str:
+def _log_in(client: httpx2.Client, password: str) -> str:
     """Log the officer in; the CSRF token the session's requests carry."""
     login = client.get("/logga-in")
     token = re.search(r'name="csrf_token" value="([^"]+)"', login.text)
     if token is None:
         raise RuntimeError("inloggningssidan saknar CSRF-token")
     form = {"username": USERNAME, "password": password, "csrf_token": token.group(1)}
-    if client.post("/logga-in", data=form).status_code != httpx.codes.SEE_OTHER:
+    if client.post("/logga-in", data=form).status_code != httpx2.codes.SEE_OTHER:
         raise RuntimeError("inloggningen misslyckades")
     page = client.get("/massutskick")
     page.raise_for_status()
@@ -340,7 +340,7 @@ def _log_in(client: httpx.Client, password: str) -> str:
     return session_token.group(1)
 
 
-def _upload(client: httpx.Client, token: str, table: Path) -> str:
+def _upload(client: httpx2.Client, token: str, table: Path) -> str:
     """Upload the table as the page's script does; the mailing's address."""
     with table.open("rb") as file:
         answer = client.post(
@@ -348,14 +348,14 @@ def _upload(client: httpx.Client, token: str, table: Path) -> str:
             files={"fil": (table.name, file, "text/csv")},
             headers={"X-CSRF-Token": token, "Accept": "application/json"},
         )
-    if answer.status_code != httpx.codes.CREATED:
+    if answer.status_code != httpx2.codes.CREATED:
         raise RuntimeError(f"uppladdningen misslyckades: {answer.status_code} {answer.text}")
     location: str = answer.json()["location"]
     return location
 
 
 def _check(
-    client: httpx.Client, token: str, location: str, rows: int, progress: Progress
+    client: httpx2.Client, token: str, location: str, rows: int, progress: Progress
 ) -> dict[str, int]:
     """Start the precheck and follow the progress endpoint until it is done; the counts."""
     form = {
@@ -365,7 +365,7 @@ def _check(
         "body": BODY,
     }
     started = client.post(f"{location}/kontroll", data=form, headers={"X-CSRF-Token": token})
-    if started.status_code != httpx.codes.SEE_OTHER:
+    if started.status_code != httpx2.codes.SEE_OTHER:
         raise RuntimeError(f"kontrollen startade inte: {started.status_code} {started.text}")
     progress.phase("kontrollerar raderna", rows, "rader")
     deadline = time.monotonic() + CHECK_TIMEOUT_SECONDS
@@ -414,7 +414,7 @@ def _measure(home: Path, rows: int, progress: Progress) -> tuple[_Measured, dict
         infrastructure.start_in_thread()
         progress.phase("startar utskick serve")
         base, app = _serve(stack, home, url, context)
-        client = stack.enter_context(httpx.Client(base_url=base, timeout=600))
+        client = stack.enter_context(httpx2.Client(base_url=base, timeout=600))
         token = _log_in(client, password)
         idle = app.memory_mib("VmRSS")
         # The peak from now on is the upload's and the precheck's, not the start's.

@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-import httpx
+import httpx2
 
 from utskick.entrypoints.benchmarks.cleanup import benchmark_run, start_process, temporary_folder
 from utskick.entrypoints.benchmarks.progress import Progress
@@ -76,7 +76,7 @@ def _serve(
 def _call(base: str, key: str, calls: int, progress: Progress) -> list[float]:
     """Milliseconds of each of `calls` prechecks over one keep-alive client, after a warm-up."""
     timings = []
-    with httpx.Client(headers={"Authorization": f"Bearer {key}"}, timeout=30) as client:
+    with httpx2.Client(headers={"Authorization": f"Bearer {key}"}, timeout=30) as client:
         body = {"sender": "2021004748", "recipients": [RECIPIENT]}
         client.post(base + "/api/v1/precheck", json=body).raise_for_status()  # warm-up
         for done in range(1, calls + 1):
@@ -118,9 +118,9 @@ def _wait_until_healthy(base: str, server: subprocess.Popen[bytes]) -> None:
         if server.poll() is not None:
             raise RuntimeError("utskick serve stannade innan den var redo")
         try:
-            if httpx.get(base + "/health", timeout=1).status_code == httpx.codes.OK:
+            if httpx2.get(base + "/health", timeout=1).status_code == httpx2.codes.OK:
                 return
-        except httpx.TransportError:
+        except httpx2.TransportError:
             pass
         time.sleep(0.2)
     raise RuntimeError(f"utskick serve svarade inte på /health inom {STARTUP_SECONDS:.0f} s")
