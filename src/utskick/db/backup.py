@@ -19,49 +19,26 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
+from utskick.db.backup_files import (
+    POSTGRESQL,
+    SQLITE,
+    BackupError,
+    BackupReport,
+    RestoreReport,
+    new_backup_file,
+)
 from utskick.db.engine import sqlite_file
-from utskick.mm.private_files import companions, open_private_file, prepare_sqlite_file
+from utskick.mm.private_files import companions, prepare_sqlite_file
 
-SQLITE = "sqlite"
-POSTGRESQL = "postgresql"
 # How a file tells what it is: its first bytes.
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 _PG_DUMP_MAGIC = b"PGDMP"
 # How long the copy waits for a writer's lock on a database that is not in WAL mode.
 _BUSY_SECONDS = 30.0
-
-
-class BackupError(Exception):
-    """A backup or restore that cannot be made; the message (Swedish) says why and what to do."""
-
-
-@dataclass(frozen=True)
-class BackupReport:
-    """A backup written and checked."""
-
-    database: str  # "sqlite" or "postgresql"
-    file: Path
-    size_bytes: int
-    revision: str | None
-    schema: str | None
-    seconds: float
-
-
-@dataclass(frozen=True)
-class RestoreReport:
-    """A backup restored into the configured database."""
-
-    database: str
-    file: Path
-    revision: str | None
-    schema: str | None
-    replaced: bool  # the target held tables, and they were replaced
-    seconds: float
 
 
 def database_kind(url: str) -> str:
@@ -143,23 +120,6 @@ def _sqlite_database(url: str) -> Path:
             "UTSKICK_DATABASE_URL (sqlite:////sökväg/utskick.db)"
         )
     return database
-
-
-def new_backup_file(out: Path) -> int:
-    """Create `out` with mode 0600 for writing; it must not exist.
-
-    Raises:
-        BackupError: it exists (a backup is never overwritten), or its folder is missing.
-    """
-    try:
-        return open_private_file(out)
-    except FileExistsError:
-        raise BackupError(
-            f"{out} finns redan; en säkerhetskopia skrivs aldrig över. Ange ett nytt filnamn "
-            "(gärna med datum och tid) eller flytta den gamla filen"
-        ) from None
-    except OSError as error:
-        raise BackupError(f"kan inte skapa {out}: {error.strerror}") from None
 
 
 # --- SQLite ---------------------------------------------------------------------------------

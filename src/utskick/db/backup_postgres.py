@@ -31,7 +31,13 @@ from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
-from utskick.db.backup import POSTGRESQL, BackupError, BackupReport, RestoreReport, new_backup_file
+from utskick.db.backup_files import (
+    POSTGRESQL,
+    BackupError,
+    BackupReport,
+    RestoreReport,
+    new_backup_file,
+)
 from utskick.db.engine import normalise_url
 
 # The first schema a `-c search_path=…` (or `--search_path=…`) in libpq's options names.

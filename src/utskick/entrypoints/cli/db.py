@@ -10,7 +10,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from utskick.db.backup import BackupError, BackupReport, RestoreReport, back_up, restore
+from utskick.db.backup import back_up, restore
+from utskick.db.backup_files import BackupError, BackupReport, RestoreReport
 from utskick.db.engine import create_database_engine
 from utskick.db.home import prepare_home
 from utskick.entrypoints.cli.common import fail
