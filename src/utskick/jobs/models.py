@@ -7,7 +7,7 @@ import datetime as dt
 from sqlalchemy import JSON, DateTime, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from utskick.db.base import Base
+from utskick.db.base import Base, GrowingId
 
 UtcDateTime = DateTime(timezone=True)
 
@@ -22,7 +22,7 @@ class Job(Base):
     __tablename__ = "job"
     __table_args__ = (Index("ix_job_due", "run_at"),)
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(GrowingId, primary_key=True, autoincrement=True)
     kind: Mapped[str] = mapped_column(String(32))
     letter_id: Mapped[str | None] = mapped_column(String(36), index=True)
     payload: Mapped[dict[str, object] | None] = mapped_column(JSON)

@@ -23,7 +23,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from utskick.db.base import Base
+from utskick.db.base import Base, GrowingId
 
 UtcDateTime = DateTime(timezone=True)
 
@@ -149,7 +149,7 @@ class LetterEvent(Base):
 
     __tablename__ = "letter_event"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(GrowingId, primary_key=True, autoincrement=True)
     event_id: Mapped[str] = mapped_column(String(36), unique=True)  # for webhooks
     letter_id: Mapped[str] = mapped_column(ForeignKey("letter.id", ondelete="CASCADE"), index=True)
     at: Mapped[dt.datetime] = mapped_column(UtcDateTime)

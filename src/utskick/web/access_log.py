@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import JSON, DateTime, Index, Integer, String
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
-from utskick.db.base import Base
+from utskick.db.base import Base, GrowingId
 
 if TYPE_CHECKING:
     from utskick.web.users import WebUser
@@ -51,7 +51,7 @@ class AccessLogEntry(Base):
         Index("ix_access_log_letter", "letter_id"),
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(GrowingId, primary_key=True, autoincrement=True)
     at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     username: Mapped[str] = mapped_column(String(200))
     role: Mapped[str] = mapped_column(String(32))
