@@ -14,16 +14,24 @@ import pytest
 from fastapi.testclient import TestClient
 
 from support.api import api_app, migrated_api_engine
+from utskick.entrypoints.app import create_app
 from utskick.observability.context import current_request_id
 from utskick.observability.logs import production_handler
+from utskick.settings import Settings
 from utskick.web.request_log import RequestLog, include_request_log
 
 NEW_ID = re.compile(r"[0-9a-f]{32}")
 
 
 @pytest.fixture(scope="module")
-def app(tmp_path_factory):
+def engine(tmp_path_factory):
     engine = migrated_api_engine(tmp_path_factory.mktemp("request-log") / "utskick.db")
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def app(engine, tmp_path_factory):
     app = api_app(engine, tmp_path_factory.mktemp("home"))
     include_request_log(app)  # the app may have it already: a second call adds nothing
 
@@ -36,8 +44,7 @@ def app(tmp_path_factory):
     def fails() -> None:
         raise RuntimeError("broken on purpose")
 
-    yield app
-    engine.dispose()
+    return app
 
 
 @pytest.fixture(scope="module")
@@ -73,6 +80,14 @@ def test_a_valid_incoming_request_id_is_kept_and_in_force_inside(client):
 )
 def test_an_invalid_incoming_request_id_is_replaced(client, offered):
     answer = client.get("/test/request-id", headers={"X-Request-ID": offered.encode()})
+    assert NEW_ID.fullmatch(answer.headers["x-request-id"])
+    assert answer.json() == {"request_id": answer.headers["x-request-id"]}
+
+
+@pytest.mark.parametrize("offered", ["19121212-1212", "191212121212", "1212121212", "k_1212121212"])
+def test_an_identity_number_offered_as_request_id_is_replaced_inside_too(client, offered):
+    # What runs inside the request (log lines, queued jobs, outgoing calls) has the new id.
+    answer = client.get("/test/request-id", headers={"X-Request-ID": offered})
     assert NEW_ID.fullmatch(answer.headers["x-request-id"])
     assert answer.json() == {"request_id": answer.headers["x-request-id"]}
 
@@ -120,3 +135,31 @@ def test_an_unexpected_error_is_logged_with_the_request_id_and_a_500_line(client
     assert error.request_id == "fel-1"
     [access] = [r for r in caplog.records if r.name == "utskick.access"]
     assert (access.status, access.path) == (500, "/test/fails")
+
+
+def test_the_access_line_writes_control_characters_in_the_path_out(client, access_lines):
+    # Whatever handler writes the record (not only Utskick's own), it is one printable line.
+    client.get("/finns-inte%0D%0A2026-12-07 INFO forged%1B[2J%00")
+    [line] = access_lines()
+    assert line.path == "/finns-inte\\r\\n2026-12-07 INFO forged\\x1b[2J\\x00"
+    assert line.getMessage().startswith(f"GET {line.path} 404 ")
+    assert all(character.isprintable() for character in line.getMessage())
+
+
+@pytest.mark.parametrize(
+    ("headers", "client_address"),
+    [
+        ({"Forwarded": 'for="[2001:db8::17]:4711";proto=https'}, "2001:db8::17"),
+        ({"X-Forwarded-For": "203.0.113.9"}, "203.0.113.9"),
+        ({"X-Real-IP": "203.0.113.9"}, "unknown"),
+        ({}, "127.0.0.1"),
+    ],
+)
+def test_behind_a_trusted_proxy_the_access_line_names_the_client_it_vouches_for(
+    engine, tmp_path, access_lines, headers, client_address
+):
+    settings = Settings(home=tmp_path, trusted_proxies=["127.0.0.1"])
+    proxied = TestClient(create_app(settings, engine), client=("127.0.0.1", 50123))
+    proxied.get("/health", headers=headers)
+    [line] = access_lines()
+    assert line.client == client_address

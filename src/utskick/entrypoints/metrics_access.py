@@ -4,10 +4,13 @@ A client in `UTSKICK_METRICS_NETWORKS` (loopback by default) reads without a tok
 only with `Authorization: Bearer <UTSKICK_METRICS_TOKEN>`, compared in constant time. With no
 token set, everyone else gets 403; with one, a missing or wrong token gets 401. The client is
 the connection's peer, or, behind a proxy in `UTSKICK_TRUSTED_PROXIES`, the client that proxy
-names (`utskick.web.proxy` has put it in the request by then). A request that another,
-untrusted proxy passed on (it carries X-Forwarded-For or Forwarded) gets no network's leave:
-its peer address is the proxy's, and a proxy on the same machine would make every outside
-request look like loopback.
+names in X-Forwarded-For or Forwarded (`utskick.web.proxy` has put it in the request by then;
+`unknown` when the proxy leaves it open). A request that another, untrusted proxy passed on
+gets no network's leave: its peer address is the proxy's, and a proxy on the same machine would
+make every outside request look like loopback. Such a request is known by any header a proxy
+adds (`utskick.web.proxy.PROXY_HEADERS`): X-Forwarded-For and Forwarded, but also X-Real-IP
+(nginx's usual setting), Via (which RFC 9110 asks every proxy to add), X-Forwarded-Host,
+X-Forwarded-Proto and their kin.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from dataclasses import dataclass
 from pydantic import SecretStr
 
 from utskick.settings import Settings
+from utskick.web.proxy import UNKNOWN_CLIENT, passed_on_by_proxy
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -64,6 +68,10 @@ class MetricsAccess:
         if not forwarded_by_unknown and self._in_networks(client):
             return None
         where = client or "okänd adress"
+        network_advice = "lägg till nätverket i UTSKICK_METRICS_NETWORKS"
+        if client == UNKNOWN_CLIENT:  # a trusted proxy did not say (clearly) who the client is
+            where = "okänd adress"
+            network_advice = "låt proxyn ange klienten (X-Forwarded-For eller Forwarded)"
         if self._token_digest is None and forwarded_by_unknown:
             return Refusal(
                 403,
@@ -74,9 +82,8 @@ class MetricsAccess:
         if self._token_digest is None:
             return Refusal(
                 403,
-                f"/metrics får inte läsas från {where}; lägg till nätverket i "
-                "UTSKICK_METRICS_NETWORKS eller sätt UTSKICK_METRICS_TOKEN och skicka den som "
-                "Authorization: Bearer <token>",
+                f"/metrics får inte läsas från {where}; {network_advice} eller sätt "
+                "UTSKICK_METRICS_TOKEN och skicka den som Authorization: Bearer <token>",
             )
         presented = _bearer(authorization)
         if presented is None:
@@ -117,12 +124,13 @@ def _bearer(authorization: str | None) -> str | None:
     return credentials.strip()
 
 
-_FORWARDING_HEADERS = frozenset({"x-forwarded-for", "forwarded"})
-
-
 def forwarded(header_names: Iterable[str]) -> bool:
-    """Whether a proxy passed the request on: a header names the client it forwards for."""
-    return any(name.lower() in _FORWARDING_HEADERS for name in header_names)
+    """Whether a proxy passed the request on: it carries a header that proxies add.
+
+    Not only the headers that name the client: a local proxy set up to send just X-Real-IP,
+    Via or X-Forwarded-Proto passes outside requests on from loopback all the same.
+    """
+    return passed_on_by_proxy(header_names)
 
 
 def refusal_answer(refusal: Refusal) -> tuple[int, dict[str, str], bytes]:

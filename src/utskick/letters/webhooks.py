@@ -48,6 +48,7 @@ from standardwebhooks import Webhook
 
 from utskick.jobs.queue import ClaimedJob, Retry, backoff_seconds, utc
 from utskick.letters.models import Letter, LetterEvent
+from utskick.observability.logs import url_for_logs, urls_for_logs
 from utskick.senders.models import SendingSystem
 from utskick.settings import Settings
 
@@ -223,19 +224,26 @@ def _outgoing(sessions: sessionmaker[Session], event_id: str) -> _Outgoing | Non
 def _post(
     client: httpx2.Client, outgoing: _Outgoing, event_id: str, now: dt.datetime
 ) -> str | None:
-    """Post one attempt; None when it arrived, otherwise what went wrong (Swedish)."""
+    """Post one attempt; None when it arrived, otherwise what went wrong (Swedish).
+
+    What went wrong is logged and kept as the job's last error, so it names the address
+    without its userinfo and query string (a receiver's password or token may be there).
+    """
     try:
         headers = webhook_headers(event_id, outgoing.body, outgoing.secrets, now)
     except WebhookSecretError as error:
         return str(error)
     url = outgoing.url
+    shown = url_for_logs(url)
     try:
         response = client.post(url, content=outgoing.body, headers=headers)
     except httpx2.HTTPError as error:
-        return f"{url} svarade inte: {type(error).__name__} {error}".rstrip()
+        # The error's own text may quote the address: shown the same way.
+        said = urls_for_logs(str(error))
+        return f"{shown} svarade inte: {type(error).__name__} {said}".rstrip()
     if _SUCCESS_MIN <= response.status_code <= _SUCCESS_MAX:
         return None
-    return f"{url} svarade HTTP {response.status_code}"
+    return f"{shown} svarade HTTP {response.status_code}"
 
 
 def webhook_job(

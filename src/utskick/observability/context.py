@@ -16,13 +16,16 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import ParamSpec, Protocol, TypeVar
 
+from utskick.observability.identity_numbers import holds_identity_number
+
 P = ParamSpec("P")
 R = TypeVar("R")
 
 # The key under which a job's payload keeps the request id it was queued under.
 PAYLOAD_KEY = "request_id"
 # Letters, digits, dot, underscore and dash only: an id taken from a header then cannot start
-# a new log line, forge a JSON field or carry a personal identity number with its dashes.
+# a new log line or forge a JSON field. An identity number fits these characters, so it is
+# refused apart (`valid_request_id`).
 _VALID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 # At most this many origin ids are listed for a set of jobs run together.
 _MAX_ORIGINS = 20
@@ -50,8 +53,14 @@ def new_request_id() -> str:
 
 
 def valid_request_id(value: str) -> bool:
-    """Whether `value` may be used as a request id: 1-64 of A-Z, a-z, 0-9, '.', '_', '-'."""
-    return _VALID.fullmatch(value) is not None
+    """Whether `value` may be used as a request id.
+
+    1-64 of A-Z, a-z, 0-9, '.', '_', '-', and no identity number in it (what the log's
+    redaction would mask): a business system that uses the recipient's personnummer as its
+    correlation id would otherwise have it written into every log line, job payload and
+    outgoing call of the letter.
+    """
+    return _VALID.fullmatch(value) is not None and not holds_identity_number(value)
 
 
 def current_request_id() -> str | None:

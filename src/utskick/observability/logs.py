@@ -1,11 +1,13 @@
 """Log lines for people and for log collectors, with the request id and without personal data.
 
 `configure_logging` puts one handler on the root logger: text for a person at a terminal
-(local time, level, logger, request id, message), or one JSON object per line for a log
-collector (`UTSKICK_LOG_FORMAT=json`). Every line passes `RedactingFilter` first. The call sites
+(local time, level, logger, request id, message; control characters written out, so that a
+record is one line of printable text), or one JSON object per line for a log collector
+(`UTSKICK_LOG_FORMAT=json`). Every line passes `RedactingFilter` first. The call sites
 are written not to log identity numbers, letter content, keys or passwords at all (a test
 scans the logs of the whole test run); the filter is the second line of defence for what slips
-through anyway: an identity number inside an error text from another party, a key in a URL.
+through anyway: an identity number inside an error text from another party, a key or a
+password in a URL.
 
 The handler works on a copy of each record, so that other handlers (pytest's log capture,
 a library's own) still see what the code logged.
@@ -19,11 +21,13 @@ import json
 import logging
 import re
 import sys
+import urllib.parse
 from collections.abc import Callable, Mapping, MutableMapping
 from typing import IO, Any, Protocol
 from zoneinfo import ZoneInfo
 
 from utskick.observability.context import current_request_id
+from utskick.observability.identity_numbers import mask_identity_numbers
 
 TEXT = "text"
 JSON = "json"
@@ -47,17 +51,9 @@ _STANDARD_ATTRIBUTES = frozenset(logging.LogRecord("", 0, "", 0, "", None, None)
 
 # --- what is masked ----------------------------------------------------------------------------
 
-MASKED_IDENTITY = "[masked id number]"
 MASKED_PRIVATE_KEY = "[masked private key]"
 MASKED = "[masked]"
 
-# A personnummer, samordningsnummer or organisationsnummer: 10 or 12 digits, optionally with
-# -, + or a space before the last four, standing alone (not inside a longer number or a hex id).
-_IDENTITY_NUMBER = re.compile(
-    r"(?<![0-9A-Za-z])(?P<century>\d{2})?(?P<date>\d{6})[-+ ]?(?P<serial>\d{4})(?![0-9A-Za-z])"
-)
-# 16 marks an organisation number written with 12 digits; 18, 19 and 20 are centuries.
-_TWELVE_DIGIT_PREFIXES = frozenset({"16", "18", "19", "20"})
 _PRIVATE_KEY = re.compile(
     r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----.*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|\Z)",
     re.DOTALL,
@@ -69,22 +65,11 @@ _SECRET_VALUE = re.compile(
     r"(?i)(?<![A-Za-z])(password|passwd|l[öo]senord|secret|api[_-]?key|token)"
     r"(\s*[=:]\s*)(['\"]?)[^\s'\",;&]+"
 )
-
-
-def luhn_valid(ten_digits: str) -> bool:
-    """Whether the last of ten digits is the Luhn check digit of the nine before it."""
-    total = 0
-    for position, character in enumerate(ten_digits[:9]):
-        product = int(character) * (2 if position % 2 == 0 else 1)
-        total += product - 9 if product > 9 else product  # noqa: PLR2004 (digit sum of 10-18)
-    return (10 - total % 10) % 10 == int(ten_digits[9])
-
-
-def _mask_identity(found: re.Match[str]) -> str:
-    century = found["century"]
-    if century is not None and century not in _TWELVE_DIGIT_PREFIXES:
-        return found[0]  # twelve digits that are no identity number
-    return MASKED_IDENTITY if luhn_valid(found["date"] + found["serial"]) else found[0]
+# The password of a URL's userinfo (`scheme://user:password@host`); the user name stays. Greedy
+# up to the last @ before the path, as a URL parser reads it, so a raw @ in it hides nothing.
+_URL_PASSWORD = re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://[^\s/?#:@]*):[^\s/?#]*@")
+# A URL inside a longer text (an error message): up to a space, a quote or an angle bracket.
+_URL_IN_TEXT = re.compile(r"(?i)\b[a-z][a-z0-9+.-]*://[^\s'\"<>]+")
 
 
 def redact(text: str) -> str:
@@ -93,7 +78,29 @@ def redact(text: str) -> str:
     text = _AUTHORIZATION.sub(rf"\1\2{MASKED}", text)
     text = _API_KEY.sub(f"uk_{MASKED}", text)
     text = _SECRET_VALUE.sub(rf"\1\2\3{MASKED}", text)
-    return _IDENTITY_NUMBER.sub(_mask_identity, text)
+    text = _URL_PASSWORD.sub(rf"\1:{MASKED}@", text)
+    return mask_identity_numbers(text)
+
+
+def url_for_logs(url: str) -> str:
+    """`url` as a log line or an error text may show it: scheme://host[:port]/path.
+
+    The userinfo (user and password) and the query string and fragment (which may hold a
+    token) are left out. A text that is no URL with a host is shown redacted.
+    """
+    try:
+        parts = urllib.parse.urlsplit(url.strip())
+    except ValueError:  # an IPv6 host without its closing bracket, say
+        return redact(url)
+    if not parts.scheme or not parts.netloc:
+        return redact(url)
+    host = parts.netloc.rpartition("@")[2]
+    return urllib.parse.urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+def urls_for_logs(text: str) -> str:
+    """`text` (an error message, say) with every URL in it as `url_for_logs` shows it."""
+    return _URL_IN_TEXT.sub(lambda found: url_for_logs(found[0]), text)
 
 
 def _redacted_value(value: object) -> object:
@@ -162,13 +169,48 @@ class RedactingHandler(logging.StreamHandler):  # type: ignore[type-arg]
 # --- how a line looks --------------------------------------------------------------------------
 
 
+# What a terminal or a log viewer would act on rather than show: C0 controls (a line break, an
+# escape sequence, NUL), DEL, C1 controls (0x9b starts an escape sequence too), the Unicode line
+# and paragraph separators, and the bidirectional overrides that reorder what a reader sees.
+_CONTROL_CHARACTER = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_NAMED_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+# Every line a text record continues on (a traceback) starts with this, so that no line of it
+# can pass for a record of its own.
+CONTINUATION = "    | "
+
+
+def _escaped(found: re.Match[str]) -> str:
+    character = found[0]
+    named = _NAMED_ESCAPES.get(character)
+    if named is not None:
+        return named
+    code = ord(character)
+    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"  # noqa: PLR2004 (one byte)
+
+
+def printable(text: str) -> str:
+    r"""`text` with its control characters written out visibly (`\r`, `\n`, `\x1b`, …).
+
+    What comes back is one line that a terminal shows as it is: a path or a header cannot
+    start a forged log line, move the cursor or clear the screen.
+    """
+    return _CONTROL_CHARACTER.sub(_escaped, text)
+
+
 def _request_id_of(record: logging.LogRecord) -> str | None:
+    """The record's request id, redacted: the id comes from outside, so it is checked twice."""
     request_id = getattr(record, "request_id", None)
-    return request_id if isinstance(request_id, str) else current_request_id()
+    if not isinstance(request_id, str):
+        request_id = current_request_id()
+    return redact(request_id) if request_id is not None else None
 
 
 class TextFormatter(logging.Formatter):
-    """`2026-12-07 14:03:12.345 INFO    utskick.access [5f2c…] message`, in local time."""
+    """`2026-12-07 14:03:12.345 INFO    utskick.access [5f2c…] message`, in local time.
+
+    The line is printable text on one line whatever the message holds (`printable`); an
+    exception's traceback follows on lines that each start with `CONTINUATION`.
+    """
 
     def __init__(self, time_zone: dt.tzinfo = LOCAL_TIME_ZONE) -> None:
         super().__init__("%(asctime)s %(levelname)-7s %(name)s [%(request_id)s] %(message)s")
@@ -182,9 +224,19 @@ class TextFormatter(logging.Formatter):
         return moment.isoformat(sep=" ", timespec="milliseconds")[:23]
 
     def format(self, record: logging.LogRecord) -> str:
-        """The line, with `-` for a record outside any request."""
+        """The line, with `-` for a record outside any request, and the traceback if any."""
         record.request_id = _request_id_of(record) or NO_REQUEST_ID
-        return super().format(record)
+        record.message = record.getMessage()
+        record.asctime = self.formatTime(record, self.datefmt)
+        line = printable(self.formatMessage(record))
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        for detail in (record.exc_text, record.stack_info):
+            if detail:
+                line += "".join(
+                    f"\n{CONTINUATION}{printable(part)}" for part in detail.rstrip("\n").split("\n")
+                )
+        return line
 
 
 class JsonFormatter(logging.Formatter):

@@ -1,15 +1,19 @@
-"""The request id of every HTTP request, and the access log: one line per request.
+r"""The request id of every HTTP request, and the access log: one line per request.
 
 A request keeps the `X-Request-ID` its caller (or a proxy in front) sent when it is a plain
-id (`A-Za-z0-9._-`, at most 64 characters); any other value is replaced by a new id, so that
-a header cannot write a line of its own into the log. The id is in force while the request is
-handled (every log line carries it, jobs queued keep it), goes back in the answer's
-`X-Request-ID`, and is kept in the request's state (`request.state.request_id`).
+id (`A-Za-z0-9._-`, at most 64 characters) without an identity number in it; any other value
+is replaced by a new id, so that a header cannot write a line of its own into the log, and a
+personnummer used as a correlation id is not written into every log line and job payload.
+The id is in force while the request is handled (every log line carries it, jobs queued keep
+it), goes back in the answer's `X-Request-ID`, and is kept in the request's state
+(`request.state.request_id`).
 
 The access log (logger `utskick.access`, INFO) says per request: method, path (never the
-query string, which may hold search terms; identity numbers in the path are masked),
-status, duration in milliseconds, the client's address (as the trusted proxy vouches for it)
-and the bytes of the answer's body. It replaces uvicorn's own access log.
+query string, which may hold search terms; identity numbers in the path are masked and its
+control characters written out, as `\r`, `\n`, `\x1b`, so that a path such as
+`/x%0D%0A<forged line>` stays on its own line), status, duration in milliseconds, the client's
+address (as the trusted proxy vouches for it) and the bytes of the answer's body. It replaces
+uvicorn's own access log.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from utskick.observability.context import new_request_id, request_id_scope, valid_request_id
-from utskick.observability.logs import REQUEST_ID_HEADER, redact
+from utskick.observability.logs import REQUEST_ID_HEADER, printable, redact
 
 access_logger = logging.getLogger("utskick.access")
 
@@ -99,10 +103,11 @@ class RequestLog:
 def _log_access(scope: Scope, status: int, started: float, body_bytes: int) -> None:
     """One access-log line: readable as text, with every part as a field in JSON."""
     duration_ms = round((time.perf_counter() - started) * 1000, 1)
-    method = scope.get("method", "")
-    path = redact(scope.get("path", ""))
+    # Masked before it is escaped: an escape such as \x00 must not hide a number's edge.
+    method = printable(scope.get("method", ""))
+    path = printable(redact(scope.get("path", "")))
     client = scope.get("client")
-    address = client[0] if client else None
+    address = printable(str(client[0])) if client else None
     access_logger.info(
         "%s %s %d %.1f ms %s %d B",
         method,

@@ -41,6 +41,30 @@ class TestValidRequestId:
     def test_refuses_anything_that_could_forge_a_log_line_or_field(self, value):
         assert not valid_request_id(value)
 
+    @pytest.mark.parametrize(
+        "value",
+        [
+            "19121212-1212",
+            "191212121212",
+            "1212121212",
+            "121212-1212",
+            "kund_191212121212",  # inside an id, between characters a number stands alone by
+            "ref.1212121212",
+            "197001632392",  # a samordningsnummer
+            "202100-4748",  # an organisation number
+        ],
+    )
+    def test_refuses_an_id_that_holds_an_identity_number(self, value):
+        # A business system using the recipient's personnummer as its correlation id would
+        # have it in every log line, job payload and outgoing call.
+        assert not valid_request_id(value)
+
+    @pytest.mark.parametrize(
+        "value", ["191212121213", "order-1234567890", "5f2c1212121212ab", "20261207-0001"]
+    )
+    def test_keeps_an_id_whose_digits_are_no_identity_number(self, value):
+        assert valid_request_id(value)
+
 
 class TestRequestIdScope:
     def test_sets_the_id_inside_and_restores_it_after(self):
@@ -58,6 +82,9 @@ class TestRequestIdScope:
         with request_id_scope("bad id\n") as replaced:
             assert replaced != "bad id\n"
             assert valid_request_id(replaced)
+        with request_id_scope("19121212-1212") as replaced:
+            assert replaced != "19121212-1212"
+            assert current_request_id() == replaced
 
     def test_a_new_thread_does_not_see_the_id_unless_the_work_carries_it(self):
         seen = {}
@@ -86,6 +113,12 @@ class TestJobs:
         assert job_request_id(Job(5, {"request_id": "req-7"})) == "req-7"
         assert job_request_id(Job(5, None)) == "job-5"
         assert job_request_id(Job(5, {"request_id": "forged\nline"})) == "job-5"
+
+    def test_an_identity_number_in_an_older_payload_is_neither_used_nor_listed(self):
+        # A payload written by an older version may hold one: it is neither used nor listed.
+        queued = [Job(5, {"request_id": "191212121212"}), Job(6, {"request_id": "req-1"})]
+        assert job_request_id(queued[0]) == "job-5"
+        assert origin_request_ids(queued) == ["req-1"]
 
     def test_a_set_of_jobs_runs_under_one_id_that_names_its_range(self):
         jobs = [Job(12, {"request_id": "a"}), Job(9, None), Job(15, {"request_id": "a"})]

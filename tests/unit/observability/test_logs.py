@@ -10,12 +10,16 @@ import pytest
 
 from utskick.observability.context import request_id_scope
 from utskick.observability.logs import (
+    CONTINUATION,
     JsonFormatter,
     TextFormatter,
     configure_logging,
     httpx_request_id_hooks,
+    printable,
     production_handler,
     redact,
+    url_for_logs,
+    urls_for_logs,
 )
 
 PEM = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----"
@@ -74,6 +78,68 @@ class TestRedact:
     def test_keeps_the_short_key_prefix_shown_in_lists(self):
         assert redact("key uk_A1b2C3d4 revoked") == "key uk_A1b2C3d4 revoked"
 
+    @pytest.mark.parametrize(
+        ("written", "shown"),
+        [
+            (
+                "https://utskick:hemligt123@hooks.example/in",
+                "https://utskick:[masked]@hooks.example/in",
+            ),
+            ("sftp://tryck:p@ss@sftp.example:22/ut", "sftp://tryck:[masked]@sftp.example:22/ut"),
+            ("HTTP://a:b@[2001:db8::1]:8443/", "HTTP://a:[masked]@[2001:db8::1]:8443/"),
+        ],
+    )
+    def test_masks_the_password_of_a_url(self, written, shown):
+        assert redact(f"posted to {written} and failed") == f"posted to {shown} and failed"
+
+    @pytest.mark.parametrize(
+        "kept", ["https://hooks.example:8443/in", "https://utskick@hooks.example/in", "a:b@c"]
+    )
+    def test_leaves_a_url_without_a_password(self, kept):
+        assert redact(f"x {kept} y") == f"x {kept} y"
+
+
+class TestUrlForLogs:
+    @pytest.mark.parametrize(
+        ("url", "shown"),
+        [
+            (
+                "https://u:pw@hooks.example:8443/in/v1?token=abc#frag",
+                "https://hooks.example:8443/in/v1",
+            ),
+            ("http://127.0.0.1:38707/hooks", "http://127.0.0.1:38707/hooks"),
+            ("https://[2001:db8::1]:443/x?sig=1", "https://[2001:db8::1]:443/x"),
+            ("https://hooks.example", "https://hooks.example"),
+        ],
+    )
+    def test_shows_scheme_host_port_and_path_only(self, url, shown):
+        assert url_for_logs(url) == shown
+
+    def test_text_that_is_no_url_is_shown_redacted(self):
+        assert url_for_logs("password=hemligt123") == "password=[masked]"
+
+    def test_every_url_in_an_error_text_is_shown_so(self):
+        said = "Connection failed for url 'https://u:pw@hooks.example/in?token=abc'"
+        assert urls_for_logs(said) == "Connection failed for url 'https://hooks.example/in'"
+
+
+class TestPrintable:
+    @pytest.mark.parametrize(
+        ("text", "shown"),
+        [
+            ("a\r\nb", "a\\r\\nb"),
+            ("\x1b]0;x\x07\x1b[2J", "\\x1b]0;x\\x07\\x1b[2J"),
+            ("nul\x00 del\x7f csi\x9b tab\t", "nul\\x00 del\\x7f csi\\x9b tab\\t"),
+            ("line\u2028sep \u202eevil", "line\\u2028sep \\u202eevil"),
+        ],
+    )
+    def test_writes_control_characters_out_visibly(self, text, shown):
+        assert printable(text) == shown
+
+    def test_leaves_ordinary_text_as_it_is(self):
+        text = "Brev till Åsa Öberg: 100 % klart, C:\\temp\\ut"
+        assert printable(text) == text
+
 
 class TestProductionHandler:
     def test_json_is_one_object_per_line_with_the_request_id_and_extras(self):
@@ -118,6 +184,33 @@ class TestProductionHandler:
         assert "[-] started" in outside
         assert line[:4].isdigit()
         assert line[10] == " "
+
+    def test_text_is_one_printable_line_whatever_the_message_holds(self):
+        forged = "GET /x\r\n2026-12-07 14:03:12.345 INFO    utskick.access [a] GET /admin 200"
+        line = emitted("text", record("path %s", forged + "\x1b[2J\x00"))
+        assert line.count("\n") == 1
+        assert not [c for c in line.rstrip("\n") if ord(c) < 0x20 or ord(c) == 0x7F]
+        assert "GET /x\\r\\n2026-12-07" in line
+
+    def test_a_traceback_follows_on_marked_lines_that_cannot_pass_for_records(self):
+        try:
+            refuse("bad\n2026-12-07 14:03:12.345 ERROR   utskick.access [a] forged")
+        except ValueError:
+            failure = sys.exc_info()
+        line = emitted("text", record("failed", level=logging.ERROR, exc_info=failure))
+        first, *rest = line.rstrip("\n").split("\n")
+        assert first.endswith("[-] failed")
+        assert rest
+        assert all(part.startswith(CONTINUATION) for part in rest)
+        assert any("ValueError: bad" in part for part in rest)
+
+    def test_an_identity_number_as_request_id_is_masked(self):
+        # The request id is checked when it is taken in; the line masks it again regardless.
+        as_json = json.loads(emitted("json", record("sent", request_id="19121212-1212")))
+        as_text = emitted("text", record("sent", request_id="19121212-1212"))
+        assert as_json["request_id"] == "[masked id number]"
+        assert "utskick.test [[masked id number]] sent" in as_text
+        assert "19121212" not in as_text
 
     def test_the_text_time_is_local(self):
         made = record("x")
