@@ -64,7 +64,7 @@ from support.world import (
 from utskick.db.engine import session_factory
 from utskick.entrypoints.worker import WorkerPool
 from utskick.jobs.models import Job
-from utskick.jobs.queue import PICKUP, PRINT_CLOSE, RECORDS_DAILY
+from utskick.jobs.queue import CERTIFICATE_CHECK, PICKUP, PRINT_CLOSE, RECORDS_DAILY
 from utskick.letters import vocabulary
 from utskick.letters.models import Letter, MessageType
 from utskick.printing.handover import handover_batch
@@ -417,7 +417,7 @@ def check_duplicate(world: FinanceWorld, reason_file: Path, letters_before: int)
         left = set(session.scalars(select(Job.kind)))
     # Only the periodic jobs and the batch's scheduled close wait: nothing is to be
     # classified, sent or addressed for the copy.
-    assert left <= {PICKUP, RECORDS_DAILY, PRINT_CLOSE}, left
+    assert left <= {PICKUP, RECORDS_DAILY, CERTIFICATE_CHECK, PRINT_CLOSE}, left
 
 
 def check_handover(world: FinanceWorld, invoices: list[Invoice], ids: dict[int, str]) -> None:

@@ -85,10 +85,33 @@ def serve(
                 highlight=False,
             )
 
+    terminated = _stop_on_sigterm_as_on_ctrl_c()
     try:
         asyncio.run(run.serve(on_ready=print_urls))
+    except KeyboardInterrupt:
+        if not terminated.is_set():
+            raise
+        # Stopped by SIGTERM (systemd, a container runtime): everything stopped in order.
     except RuntimeError as error:
         raise fail(str(error)) from None
+
+
+def _stop_on_sigterm_as_on_ctrl_c() -> threading.Event:
+    """Make SIGTERM stop `serve` the way Ctrl-C does: requests in hand finish, then the rest.
+
+    uvicorn shuts down gracefully on SIGTERM and then raises the signal again; with the default
+    handler that would kill the process (a supervisor sees "killed by SIGTERM", not a clean
+    exit). Handed on as SIGINT, asyncio cancels the serving task and everything is stopped in
+    order, as after Ctrl-C; the returned event tells the two apart.
+    """
+    terminated = threading.Event()
+
+    def as_ctrl_c(_signum: int, _frame: FrameType | None) -> None:
+        terminated.set()
+        signal.raise_signal(signal.SIGINT)
+
+    signal.signal(signal.SIGTERM, as_ctrl_c)
+    return terminated
 
 
 @serve_commands.command(
