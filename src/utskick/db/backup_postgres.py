@@ -7,14 +7,20 @@ service goes on writing while it runs. The file is created with mode 0600 before
 writes into it, and read through once by `pg_restore` before it is reported written.
 
 The restore goes into a schema of the same name (objects in a custom dump carry their schema's
-name): it must be empty, or `replace` drops what it holds first. It runs in one transaction
-and stops at the first error, without owners or privileges of the source (the restoring role
-owns what it restores). The password, if the URL has one, is handed to the tools in
-`PGPASSWORD`, never on their command line.
+name): it must be empty, or `replace` drops what it holds first. The whole archive is read
+through first, so that a file cut short or damaged is refused before anything is touched.
+Then the drop and the restore run in one transaction on one connection: `pg_restore` writes
+the restore as SQL, which is fed to `psql` after the drop statements, and the transaction is
+committed only when both tools have done all of it. A restore that fails half-way (a file
+damaged after the check, a full disk, a statement the server refuses) leaves the old contents
+as they were. It goes without owners or privileges of the source (the restoring role owns
+what it restores). The password, if the URL has one, is handed to the tools in `PGPASSWORD`,
+never on their command line.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -45,6 +51,10 @@ _SEARCH_PATH = re.compile(r"(?:-c\s*|--)search_path\s*=\s*([^\s,]+)")
 # Relations and types a schema can hold (tables, partitions, views, sequences, foreign tables).
 _RELATION_KINDS = ("r", "p", "v", "m", "S", "f")
 _TOOL_SECONDS = 3600
+# How long a restore waits for a table a running service holds before it gives up.
+_LOCK_TIMEOUT_SECONDS = 30
+# Bytes of pg_restore's SQL handed on to psql at a time.
+_PIPE_CHUNK = 1 << 20
 # A table's line in `pg_restore --list`: id; catalogue oid, oid, TABLE, schema, name, owner.
 _TABLE_ENTRY_FIELDS = 7
 
@@ -118,6 +128,7 @@ def restore_postgres(url: str, backup: Path, *, replace: bool) -> RestoreReport:
     database = PostgresDatabase.from_url(url)
     contents = _run(database, "pg_restore", ["--list", str(backup)]).splitlines()
     dumped = _dumped_schema(contents, backup)
+    _read_through(database, backup)
     engine = create_engine(normalise_url(url))
     try:
         with _connected(engine, database) as connection:
@@ -135,10 +146,10 @@ def restore_postgres(url: str, backup: Path, *, replace: bool) -> RestoreReport:
                     "tabeller och andra relationer; återställ till ett tomt schema, eller stoppa "
                     "alla tjänster som använder det och ange --yes för att ersätta innehållet"
                 )
-            _drop_contents(connection, schema)
+            drops = _drop_statements(connection, schema)
             schema_exists = _schema_exists(connection, schema)
-            connection.commit()
-        _restore_listed(database, backup, _without_schema(contents, schema, schema_exists))
+        listing = _without_schema(contents, schema, schema_exists)
+        _restore_in_one_transaction(database, backup, listing, before=drops)
         with _connected(engine, database) as connection:
             revision = _revision(connection, schema)
             _analyse(connection, schema)
@@ -149,15 +160,134 @@ def restore_postgres(url: str, backup: Path, *, replace: bool) -> RestoreReport:
     )
 
 
-def _restore_listed(database: PostgresDatabase, backup: Path, listing: Sequence[str]) -> None:
-    with tempfile.NamedTemporaryFile("w", suffix=".list", encoding="utf-8") as list_file:
+def _read_through(database: PostgresDatabase, backup: Path) -> None:
+    """Read every block of the archive, as a restore would; refuse one that is not whole.
+
+    `pg_restore --list` reads only the table of contents at the start of the file: a copy
+    that ran out of disk, or a transfer broken off, passes it and fails only when the data
+    it lacks is reached.
+    """
+    try:
+        _run(database, "pg_restore", [f"--file={os.devnull}", str(backup)])
+    except BackupError as error:
+        raise BackupError(
+            f"{backup} går inte att läsa till slut, så inget i databasen har ändrats: den är "
+            "avbruten eller skadad. Ta en kopia av säkerhetskopian på nytt (jämför storleken "
+            f"med originalet) och försök igen. ({error})"
+        ) from None
+
+
+def _restore_in_one_transaction(
+    database: PostgresDatabase, backup: Path, listing: Sequence[str], *, before: Sequence[str]
+) -> None:
+    """Run `before` (the drops) and the restore of `listing` as one transaction in `psql`.
+
+    Raises:
+        BackupError: either tool failed; the transaction was rolled back, nothing changed.
+    """
+    restore_program, psql_program = _program("pg_restore"), _program("psql")
+    with (
+        tempfile.NamedTemporaryFile("w", suffix=".list", encoding="utf-8") as list_file,
+        tempfile.TemporaryFile() as restore_errors,
+        tempfile.TemporaryFile() as psql_errors,
+    ):
         list_file.write("\n".join(listing) + "\n")
         list_file.flush()
-        options = [
-            *("--no-owner", "--no-privileges", "--single-transaction", "--exit-on-error"),
-            *("--no-password", f"--use-list={list_file.name}", f"--dbname={database.uri}"),
-        ]
-        _run(database, "pg_restore", [*options, str(backup)])
+        restore_options = ["--no-owner", "--no-privileges", f"--use-list={list_file.name}"]
+        psql_options = ["--no-psqlrc", "--quiet", "--no-password", "--set=ON_ERROR_STOP=1"]
+        environment = database.environment()
+        # Errors go to files, not pipes: a pipe that fills while psql's input is being
+        # written would stop both tools.
+        script = subprocess.Popen(  # noqa: S603 (PostgreSQL's own program, found on PATH)
+            [restore_program, *restore_options, "--file=-", str(backup)],
+            stdout=subprocess.PIPE,
+            stderr=restore_errors,
+            env=environment,
+        )
+        psql = subprocess.Popen(  # noqa: S603 (PostgreSQL's own program, found on PATH)
+            [psql_program, *psql_options, f"--dbname={database.uri}"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=psql_errors,
+            env=environment,
+        )
+        try:
+            script_status, psql_status = _feed(script, psql, before)
+        finally:
+            _stop(script, psql)
+        if script_status is not None and script_status != 0:
+            raise _restore_failed("pg_restore", script_status, restore_errors)
+        if psql_status != 0:
+            raise _restore_failed("psql", psql_status, psql_errors)
+
+
+def _feed(
+    script: subprocess.Popen[bytes], psql: subprocess.Popen[bytes], before: Sequence[str]
+) -> tuple[int | None, int]:
+    """Feed psql BEGIN, the drops and pg_restore's SQL; COMMIT only after all of it.
+
+    When pg_restore stops short, psql's input ends without COMMIT: the session closes with
+    its transaction open, and the server rolls it back. When psql stops at an error
+    (ON_ERROR_STOP), its transaction is rolled back the same way.
+
+    Returns:
+        The exit statuses of pg_restore (None: stopped here, as psql had stopped) and psql.
+
+    Raises:
+        BackupError: either tool ran longer than `_TOOL_SECONDS`.
+    """
+    if script.stdout is None or psql.stdin is None:  # pragma: no cover (both are pipes)
+        raise BackupError("pg_restore och psql kunde inte kopplas ihop")
+    # A service still running holds locks on its tables: wait a while, then refuse rather
+    # than hang (pg_restore's own script lifts the limit once the drops have their locks).
+    # Notices (a dropped table taking its sequence along) would crowd out a real error.
+    settings = [
+        f"SET lock_timeout = '{_LOCK_TIMEOUT_SECONDS}s';",
+        "SET client_min_messages = warning;",
+    ]
+    opening = [*settings, "BEGIN;", *before, ""]
+    script_status: int | None
+    try:
+        psql.stdin.write("\n".join(opening).encode("utf-8"))
+        shutil.copyfileobj(script.stdout, psql.stdin, _PIPE_CHUNK)
+        script_status = script.wait(timeout=_TOOL_SECONDS)
+        if script_status == 0:
+            psql.stdin.write(b"COMMIT;\n")
+        psql.stdin.close()
+        return script_status, psql.wait(timeout=_TOOL_SECONDS)
+    except BrokenPipeError:
+        # psql stopped at an error: what pg_restore writes has nowhere to go.
+        return None, psql.wait(timeout=_TOOL_SECONDS)
+    except subprocess.TimeoutExpired:
+        # Stopped before COMMIT, nothing changed; stopped while committing, it may have.
+        raise BackupError(
+            f"återställningen tog mer än {_TOOL_SECONDS // 60} minuter och avbröts; "
+            "kontrollera att databasen är som före återställningen, eller återställ igen, "
+            "innan tjänsterna startas"
+        ) from None
+
+
+def _stop(script: subprocess.Popen[bytes], psql: subprocess.Popen[bytes]) -> None:
+    """Close the pipe between the tools and end whichever still runs (psql: no COMMIT)."""
+    for process in (script, psql):
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    for stream in (script.stdout, psql.stdin):
+        if stream is not None:
+            with contextlib.suppress(BrokenPipeError):
+                stream.close()
+
+
+def _restore_failed(tool: str, status: int, errors: IO[bytes]) -> BackupError:
+    errors.seek(0)
+    lines = errors.read().decode("utf-8", "replace").strip().splitlines()
+    return BackupError(
+        f"återställningen avbröts och rullades tillbaka, så databasen är som förut: {tool} "
+        f"misslyckades (slutstatus {status}): "
+        + " / ".join(lines[-3:] or ["inget felmeddelande"])
+        + ". Kontrollera säkerhetskopian och att inga tjänster använder databasen, och försök igen"
+    )
 
 
 def _dumped_schema(contents: Sequence[str], backup: Path) -> str:
@@ -242,8 +372,8 @@ def _relations(connection: Connection, schema: str) -> list[tuple[str, str]]:
     return [(str(kind), str(name)) for kind, name in rows]
 
 
-def _drop_contents(connection: Connection, schema: str) -> None:
-    """Drop every table, view, sequence and type of the schema (the schema itself stays)."""
+def _drop_statements(connection: Connection, schema: str) -> list[str]:
+    """What drops every table, view, sequence and type of the schema (the schema stays)."""
     statements = {
         "r": "TABLE",
         "p": "TABLE",
@@ -253,11 +383,11 @@ def _drop_contents(connection: Connection, schema: str) -> None:
         "f": "FOREIGN TABLE",
     }
     quoted_schema = _quoted(schema)
-    for kind, name in _relations(connection, schema):
-        # CASCADE: a dropped table may already have taken its sequences and views along.
-        connection.execute(
-            text(f"DROP {statements[kind]} IF EXISTS {quoted_schema}.{_quoted(name)} CASCADE")
-        )
+    # IF EXISTS and CASCADE: a dropped table may already have taken its sequences and views.
+    drops = [
+        f"DROP {statements[kind]} IF EXISTS {quoted_schema}.{_quoted(name)} CASCADE;"
+        for kind, name in _relations(connection, schema)
+    ]
     types = connection.execute(
         text(
             "SELECT t.typname FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace "
@@ -265,8 +395,8 @@ def _drop_contents(connection: Connection, schema: str) -> None:
         ),
         {"schema": schema},
     ).scalars()
-    for name in list(types):
-        connection.execute(text(f"DROP TYPE IF EXISTS {quoted_schema}.{_quoted(name)} CASCADE"))
+    drops.extend(f"DROP TYPE IF EXISTS {quoted_schema}.{_quoted(name)} CASCADE;" for name in types)
+    return drops
 
 
 def _analyse(connection: Connection, schema: str) -> None:
@@ -301,12 +431,7 @@ def _run(
     Raises:
         BackupError: the tool is missing, or failed (its last lines of error output quoted).
     """
-    program = shutil.which(tool)
-    if program is None:
-        raise BackupError(
-            f"{tool} finns inte; installera PostgreSQL:s klientprogram (Debian: apt-get "
-            "install postgresql-client) i samma huvudversion som servern eller nyare"
-        )
+    program = _program(tool)
     completed = subprocess.run(  # noqa: S603 (the program is PostgreSQL's own, found on PATH)
         [program, *arguments],
         stdout=stdout if stdout is not None else subprocess.PIPE,
@@ -322,3 +447,18 @@ def _run(
             + " / ".join(errors[-3:] or ["inget felmeddelande"])
         )
     return "" if stdout is not None else completed.stdout.decode("utf-8", "replace")
+
+
+def _program(tool: str) -> str:
+    """Where a PostgreSQL client tool is.
+
+    Raises:
+        BackupError: it is not installed.
+    """
+    program = shutil.which(tool)
+    if program is None:
+        raise BackupError(
+            f"{tool} finns inte; installera PostgreSQL:s klientprogram (Debian: apt-get "
+            "install postgresql-client) i samma huvudversion som servern eller nyare"
+        )
+    return program

@@ -21,6 +21,9 @@ WAITING = "waiting"  # due now or later; no worker has it
 RUNNING = "running"  # a worker holds its lease
 FAILED = "failed"  # out of attempts: runs again only after `utskick jobs retry`
 STATE_TEXTS = {WAITING: "väntar", RUNNING: "körs", FAILED: "misslyckat"}
+# The ids a job can have: the column is a signed 64-bit integer counting from 1.
+FIRST_JOB_ID = 1
+LAST_JOB_ID = 2**63 - 1
 
 
 class JobAdminError(ValueError):
@@ -108,7 +111,13 @@ def failed_jobs(session: Session, kind: str | None = None) -> list[JobView]:
 
 
 def _job_or_refuse(session: Session, job_id: int) -> Job:
-    job = session.get(Job, job_id, populate_existing=True)
+    # An id outside what the column holds is no job's, and the database would not answer
+    # but raise (SQLite: OverflowError past 2^63; PostgreSQL: an out-of-range error).
+    job = (
+        session.get(Job, job_id, populate_existing=True)
+        if FIRST_JOB_ID <= job_id <= LAST_JOB_ID
+        else None
+    )
     if job is None:
         message = f"det finns inget jobb {job_id}; se utskick jobs list"
         raise JobAdminError(message)

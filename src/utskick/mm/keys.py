@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
@@ -35,6 +36,12 @@ _SUBJECT_LABELS = {
 
 class KeyLoadError(ValueError):
     """A key file that cannot be used; the message says what to do."""
+
+
+# What `cryptography` raises for data it cannot read: ValueError for damaged or unknown
+# content, TypeError for a passphrase given to an open key (or none to a locked one),
+# UnsupportedAlgorithm for a key or cipher it does not implement.
+_PARSE_ERRORS = (ValueError, TypeError, UnsupportedAlgorithm)
 
 
 @dataclass(frozen=True)
@@ -70,15 +77,25 @@ def load_signing_identity(path: Path, passphrase: bytes | None = None) -> Signin
         data = path.read_bytes()
     except OSError as error:
         raise KeyLoadError(f"kan inte läsa nyckelfilen {path}: {error.strerror}") from None
-    if b"-----BEGIN" in data:
-        return _from_pem(path, data, passphrase)
-    return _from_pkcs12(path, data, passphrase)
+    try:
+        if b"-----BEGIN" in data:
+            return _from_pem(path, data, passphrase)
+        return _from_pkcs12(path, data, passphrase)
+    except KeyLoadError:
+        raise
+    except _PARSE_ERRORS:
+        # Whatever else the parser trips on (a name or key field it cannot read): the file
+        # is unusable all the same, and the parser's own message may quote its bytes.
+        raise KeyLoadError(
+            f"{path} går inte att läsa som nyckel och certifikat (filen är skadad eller av "
+            "ett format som inte stöds); hämta nyckel och certifikat på nytt från utfärdaren"
+        ) from None
 
 
 def _from_pkcs12(path: Path, data: bytes, passphrase: bytes | None) -> SigningIdentity:
     try:
         key, certificate, _chain = pkcs12.load_key_and_certificates(data, passphrase)
-    except ValueError:
+    except _PARSE_ERRORS:
         raise KeyLoadError(
             f"{path} gick inte att öppna som PKCS#12: fel lösenfras, eller inte en PKCS#12-fil"
         ) from None
@@ -88,12 +105,18 @@ def _from_pkcs12(path: Path, data: bytes, passphrase: bytes | None) -> SigningId
 
 
 def _from_pem(path: Path, data: bytes, passphrase: bytes | None) -> SigningIdentity:
-    certificates = x509.load_pem_x509_certificates(data) if b"CERTIFICATE-----" in data else []
+    try:
+        certificates = x509.load_pem_x509_certificates(data) if b"CERTIFICATE-----" in data else []
+    except _PARSE_ERRORS:
+        raise KeyLoadError(
+            f"{path} har ett skadat eller ofullständigt certifikat; hämta certifikatet på nytt "
+            "från utfärdaren och lägg det i samma PEM-fil som nyckeln"
+        ) from None
     if not certificates:
         raise KeyLoadError(f"{path} saknar certifikat (lägg nyckel och certifikat i samma PEM-fil)")
     try:
         key = serialization.load_pem_private_key(data, passphrase)
-    except (ValueError, TypeError):
+    except _PARSE_ERRORS:
         raise KeyLoadError(f"{path} saknar privat nyckel, eller lösenfrasen stämmer inte") from None
     return _identity(path, key, certificates[0])
 
@@ -101,7 +124,11 @@ def _from_pem(path: Path, data: bytes, passphrase: bytes | None) -> SigningIdent
 def _identity(path: Path, key: object, certificate: x509.Certificate) -> SigningIdentity:
     if not isinstance(key, rsa.RSAPrivateKey):
         raise KeyLoadError(f"{path}: Mina meddelanden kräver en RSA-nyckel")
-    if key.public_key().public_numbers() != certificate.public_key().public_numbers():  # type: ignore[union-attr]
+    public_key = certificate.public_key()
+    if (
+        not isinstance(public_key, rsa.RSAPublicKey)
+        or key.public_key().public_numbers() != public_key.public_numbers()
+    ):
         raise KeyLoadError(f"{path}: nyckeln hör inte till certifikatet")
     return SigningIdentity(key, certificate)
 
@@ -143,7 +170,7 @@ def load_certificates(path: Path) -> list[x509.Certificate]:
         if b"-----BEGIN" in data:
             return x509.load_pem_x509_certificates(data)
         return [x509.load_der_x509_certificate(data)]
-    except ValueError:
+    except _PARSE_ERRORS:
         raise KeyLoadError(f"{path} innehåller inget läsbart certifikat") from None
 
 

@@ -114,7 +114,8 @@ def _passphrase(sender: SenderOrganisation) -> bytes | None:
             f"miljövariabeln {sender.passphrase_env} med lösenfrasen till nyckeln för "
             f"{sender.name} ({sender.organisation_number}) är inte satt"
         )
-    return value.encode()
+    # The bytes as set: a value that is not UTF-8 comes back as it was, not as an error.
+    return os.fsencode(value)
 
 
 def signing_identity(sender: SenderOrganisation) -> SigningIdentity:

@@ -8,6 +8,7 @@ so what is stored here is checked against what the wire accepts and what a perso
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -22,6 +23,17 @@ MIN_PHONE_DIGITS = 5
 PHONE_PATTERN = re.compile(r"\+?[0-9 ()\-]+")
 # An address of the form namn@kommun.se: no spaces, one @, a dot in the domain.
 EMAIL_PATTERN = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
+# Characters no part may hold: control characters (C0, DEL, C1) would break the printed letter
+# or a terminal, the Unicode line separators break a line as a newline does, and the
+# bidirectional formatting characters make a text display in another order than it is
+# written. Non-characters and lone surrogates cannot be sent as XML. The support text may
+# break lines and use tabs; one-line parts (addresses, numbers) may not. The same rules as
+# `letters.text_checks`, which refuses a letter whose sender's support text breaks them.
+_BIDI_FORMATTING = "\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c"
+_NOT_XML = "\ufffe\uffff\ud800-\udfff"
+_BIDI_PATTERN = re.compile(f"[{_BIDI_FORMATTING}]")
+_REFUSED_IN_LINE = re.compile(f"[\x00-\x1f\x7f-\x9f\u2028\u2029{_BIDI_FORMATTING}{_NOT_XML}]")
+_REFUSED_IN_TEXT = re.compile(f"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f{_BIDI_FORMATTING}{_NOT_XML}]")
 
 
 class SupportInfoError(ValueError):
@@ -36,6 +48,29 @@ class SupportChange:
     url: str | None = None
     phone: str | None = None
     email: str | None = None
+
+
+def refused_character(text: str, *, multiline: bool = False) -> str | None:
+    """The first character `text` may not hold, described in Swedish; None when there is none.
+
+    Args:
+        text: the text to check.
+        multiline: allow line breaks and tabs (a support text); one-line parts allow neither.
+    """
+    found = (_REFUSED_IN_TEXT if multiline else _REFUSED_IN_LINE).search(text)
+    if found is None:
+        return None
+    char = found.group()
+    code = f"U+{ord(char):04X}"
+    if char in "\t\n\r\u2028\u2029":
+        return f"en radbrytning eller tabb ({code})"
+    name = unicodedata.name(char, "")
+    if _BIDI_PATTERN.fullmatch(char):
+        return (
+            f"riktningstecknet {code} ({name}), som kan få texten att visas i en annan ordning "
+            "än den är skriven"
+        )
+    return f"styrtecknet {code}" + (f" ({name})" if name else "")
 
 
 def change_support_info(sender: SenderOrganisation, change: SupportChange) -> None:
@@ -60,6 +95,7 @@ def change_support_info(sender: SenderOrganisation, change: SupportChange) -> No
 
 def _checked_text(text: str) -> str:
     text = text.strip()
+    _refuse_characters("supporttexten", text, multiline=True)
     if not text:
         message = (
             "supporttexten kan inte vara tom: varje brev ska säga vart mottagaren vänder sig, "
@@ -76,7 +112,11 @@ def _checked_url(url: str) -> str:
     url = url.strip()
     if not url:
         return ""
-    parts = urlsplit(url)
+    _refuse_characters("webbadressen", url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # an unclosed `[` of an IPv6 host
+        parts = urlsplit("")
     if parts.scheme != "https" or not parts.hostname or " " in url:
         message = (
             f"webbadressen {url!r} går inte att använda; ange en fullständig adress som "
@@ -90,6 +130,8 @@ def _checked_url(url: str) -> str:
 
 
 def _checked_phone(phone: str) -> str:
+    # Before the spaces are evened out: str.split() would quietly take tabs and newlines too.
+    _refuse_characters("telefonnumret", phone.strip())
     phone = " ".join(phone.split())
     if not phone:
         return ""
@@ -112,6 +154,7 @@ def _checked_email(email: str) -> str:
     email = email.strip()
     if not email:
         return ""
+    _refuse_characters("e-postadressen", email)
     if len(email) > MAX_EMAIL_LENGTH or not EMAIL_PATTERN.fullmatch(email):
         message = (
             f"e-postadressen {email!r} går inte att använda; ange en adress av formen "
@@ -119,3 +162,14 @@ def _checked_email(email: str) -> str:
         )
         raise SupportInfoError(message)
     return email
+
+
+def _refuse_characters(part: str, value: str, *, multiline: bool = False) -> None:
+    """Refuse a part holding a character it may not; the value itself is not echoed."""
+    refused = refused_character(value, multiline=multiline)
+    if refused is not None:
+        message = (
+            f"{part} innehåller {refused}, kanske från en inklistring; skriv in den utan "
+            "tecknet och försök igen"
+        )
+        raise SupportInfoError(message)

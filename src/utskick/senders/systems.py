@@ -8,11 +8,12 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import ipaddress
+import math
 import secrets
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from sqlalchemy.orm import Session
 
@@ -20,6 +21,7 @@ from utskick.identity import InvalidIdentityError, parse_organisation
 from utskick.senders.api_keys import generate_api_key, hash_api_key, shown_prefix
 from utskick.senders.models import ApiKey, SendingSystem
 from utskick.senders.repository import SenderRepository, SendingSystemRepository
+from utskick.senders.support import refused_character
 
 MAX_NAME_LENGTH = 200
 MAX_WEBHOOK_URL_LENGTH = 1024  # the column's length
@@ -64,7 +66,7 @@ def create_sending_system(
         sender_numbers: organisationsnummer of configured senders it may send for.
         now: creation time.
         departments: the departments/functions it may send for; None: any.
-        webhook_url: where status events are posted (http or https).
+        webhook_url: where status events are posted (see `checked_webhook_url`).
         webhook_secret: the signing secret; a new one (`new_webhook_secret`) when a webhook URL
             is given without.
         keeps_records: whether the system keeps its letters as records itself (then their
@@ -85,11 +87,9 @@ def create_sending_system(
     if departments is not None:
         departments = [d.strip() for d in departments if d.strip()]
     if webhook_url is not None:
-        parts = urlsplit(webhook_url)
-        if parts.scheme not in ("https", "http") or not parts.hostname:
-            raise SendingSystemError(
-                f"webhook-adressen {webhook_url!r} ska börja med https:// (eller http://)"
-            )
+        # The same rule as `systems webhook`: a system made with an address nobody may set
+        # afterwards would send its events unencrypted, or fail to store on PostgreSQL.
+        webhook_url = checked_webhook_url(webhook_url)
         webhook_secret = webhook_secret or new_webhook_secret()
     system = SendingSystem(
         id=str(uuid.uuid4()),
@@ -205,11 +205,21 @@ def checked_webhook_url(url: str) -> str:
         SendingSystemError: what is wrong with the address, in Swedish.
     """
     url = url.strip()
-    parts = urlsplit(url)
     if len(url) > MAX_WEBHOOK_URL_LENGTH:
-        message = f"webhook-adressen är för lång (högst {MAX_WEBHOOK_URL_LENGTH} tecken)"
+        message = (
+            f"webhook-adressen har {len(url)} tecken och är för lång (högst "
+            f"{MAX_WEBHOOK_URL_LENGTH} tecken); ange en kortare adress"
+        )
         raise SendingSystemError(message)
-    if parts.scheme not in ("https", "http") or not parts.hostname:
+    refused = refused_character(url)
+    if refused is not None or " " in url:
+        message = (
+            f"webhook-adressen innehåller {refused or 'ett mellanslag'}, kanske från en "
+            "inklistring; skriv in adressen utan det och försök igen"
+        )
+        raise SendingSystemError(message)
+    parts = _split(url)
+    if parts is None or parts.scheme not in ("https", "http") or not parts.hostname:
         message = (
             f"webhook-adressen {url!r} går inte att använda; ange en fullständig adress som "
             "börjar med https://, t.ex. https://system.kommun.se/utskick/handelser"
@@ -223,6 +233,14 @@ def checked_webhook_url(url: str) -> str:
         )
         raise SendingSystemError(message)
     return url
+
+
+def _split(url: str) -> SplitResult | None:
+    """The address's parts; None when it cannot be read (an unclosed `[` of an IPv6 host)."""
+    try:
+        return urlsplit(url)
+    except ValueError:
+        return None
 
 
 def _loopback(host: str) -> bool:
@@ -256,6 +274,23 @@ def set_webhook_url(session: Session, system: SendingSystem, url: str | None) ->
         made = system.webhook_secret = new_webhook_secret()
     session.flush()
     return made
+
+
+def secret_overlap(hours: float) -> dt.timedelta:
+    """The overlap an operator typed in hours, once it is a number of hours that may be used.
+
+    Raises:
+        SendingSystemError: not a finite number, or outside 0 to MAX_SECRET_OVERLAP.
+    """
+    longest = int(MAX_SECRET_OVERLAP.total_seconds() // 3600)
+    # Checked before timedelta sees it: nan, inf and 1e300 make timedelta raise, not refuse.
+    if not math.isfinite(hours) or not 0 <= hours <= longest:
+        message = (
+            f"överlappet ska vara mellan 0 och {longest} timmar (t.ex. 24 för ett dygn), "
+            f"inte {hours}"
+        )
+        raise SendingSystemError(message)
+    return dt.timedelta(hours=hours)
 
 
 def rotate_webhook_secret(

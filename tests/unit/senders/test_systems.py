@@ -77,12 +77,12 @@ class TestCreate:
         "url", ["ftp://exempel.test/hook", "https://", "exempel.test/hook", "javascript:x"]
     )
     def test_a_webhook_must_be_an_http_or_https_address_with_a_host(self, senders, url):
-        with pytest.raises(SendingSystemError, match="ska börja med https://"):
+        with pytest.raises(SendingSystemError, match="adress som börjar med https://"):
             create(senders, webhook_url=url)
 
     def test_a_webhook_without_a_secret_gets_a_new_one_of_its_own(self, senders):
         first = create(senders, name="Ett", webhook_url="https://exempel.test/hook")
-        second = create(senders, name="Två", webhook_url="http://intern.exempel.test/hook")
+        second = create(senders, name="Två", webhook_url="https://intern.exempel.test/hook")
 
         assert len(first.webhook_secret) >= 32
         assert first.webhook_secret != second.webhook_secret

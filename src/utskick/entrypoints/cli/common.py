@@ -79,7 +79,8 @@ def passphrase(variable: str | None) -> bytes | None:
     value = os.environ.get(variable)
     if value is None:
         raise fail(f"miljövariabeln {variable} (lösenfrasen) är inte satt")
-    return value.encode()
+    # The bytes as set, as the service reads them (a passphrase need not be UTF-8).
+    return os.fsencode(value)
 
 
 def body_text(body: str | None, body_file: Path | None) -> str:

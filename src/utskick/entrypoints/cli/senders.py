@@ -72,7 +72,12 @@ def senders_add(
             raise fail(str(error)) from None
         added.intermediary = intermediary
         added.passphrase_env = passphrase_env
-        added.support_text = support_text or f"Frågor om brevet besvaras av {name.strip()}."
+        text = support_text or f"Frågor om brevet besvaras av {name.strip()}."
+        try:
+            # The same check as `senders support`: a text every letter can carry.
+            change_support_info(added, SupportChange(text=text))
+        except SupportInfoError as error:
+            raise fail(str(error)) from None
         session.commit()
     Console().print(
         f"Avsändaren {name.strip()} ({organisation.display}) är tillagd"

@@ -23,7 +23,7 @@ from typing import Annotated
 
 import typer
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
 from rich.console import Console
@@ -199,11 +199,17 @@ def _chain_in_file(
     path: Path, secret: bytes | None, certificate: x509.Certificate
 ) -> list[x509.Certificate]:
     """The certificates in the key file besides the organisation's own (its issuers)."""
-    data = path.read_bytes()
-    if b"-----BEGIN" in data:
-        found = x509.load_pem_x509_certificates(data) if b"CERTIFICATE-----" in data else []
-    else:
-        _, _, found = pkcs12.load_key_and_certificates(data, secret)
+    try:
+        data = path.read_bytes()
+        if b"-----BEGIN" in data:
+            found = x509.load_pem_x509_certificates(data) if b"CERTIFICATE-----" in data else []
+        else:
+            _, _, found = pkcs12.load_key_and_certificates(data, secret)
+    except (OSError, ValueError, TypeError, UnsupportedAlgorithm):
+        # The file opened a moment ago: it was changed or damaged in between.
+        raise fail(
+            f"{path} ändrades eller blev oläslig medan den kontrollerades; kör kommandot igen"
+        ) from None
     return [other for other in found if other != certificate]
 
 

@@ -7,7 +7,6 @@ document on standard out. Lists never show a secret, only a key's first characte
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated
 
 import typer
@@ -53,7 +52,7 @@ def systems_add(
         list[str] | None, typer.Option(help="Förvaltning det får skicka för (standard: alla).")
     ] = None,
     webhook: Annotated[
-        str | None, typer.Option(help="Adress som får händelser (HMAC-signerade).")
+        str | None, typer.Option(help="Adress som får händelser (https://…, HMAC-signerade).")
     ] = None,
     keeps_records: Annotated[
         bool,
@@ -306,9 +305,8 @@ def systems_webhook_secret(
     with installation.session() as session:
         system = _system_or_fail(session, name)
         try:
-            secret = systems.rotate_webhook_secret(
-                session, system, now=now(), overlap=dt.timedelta(hours=overlap_hours)
-            )
+            overlap = systems.secret_overlap(overlap_hours)
+            secret = systems.rotate_webhook_secret(session, system, now=now(), overlap=overlap)
         except systems.SendingSystemError as error:
             raise fail(str(error)) from None
         session.commit()
