@@ -27,7 +27,6 @@ from collections.abc import Callable
 from email.message import EmailMessage
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from utskick.desk.mailin.mail_out import MailOut, MailOutError
@@ -38,8 +37,7 @@ from utskick.jobs.queue import (
     ClaimedJob,
     Retry,
     backoff_seconds,
-    enqueue,
-    take_turns,
+    ensure_one_waiting,
 )
 from utskick.senders.certificates import (
     EXPIRED_THRESHOLD,
@@ -99,22 +97,14 @@ def ensure_certificate_check_job(
     Returns:
         The job queued, or None when a check was already waiting.
     """
-    take_turns(session, CHECK_LOCK_KEY)
-    waiting = select(Job).where(
-        Job.kind == CERTIFICATE_CHECK,
-        or_(Job.lease_expires.is_(None), Job.lease_expires < now),
+    return ensure_one_waiting(
+        session,
+        CERTIFICATE_CHECK,
+        lock_key=CHECK_LOCK_KEY,
+        now=now,
+        run_at=run_at or now,
+        running_job_id=running_job_id,
     )
-    if running_job_id is not None:
-        waiting = waiting.where(Job.id != running_job_id)
-    queued = list(session.scalars(waiting.order_by(Job.run_at, Job.id)))
-    for duplicate in queued[1:]:
-        logger.warning("a second waiting certificate_check job (%s) was removed", duplicate.id)
-        session.delete(duplicate)
-    if queued:
-        return None
-    job = enqueue(session, CERTIFICATE_CHECK, now=now, run_at=run_at or now)
-    session.flush()
-    return job
 
 
 def certificate_mail_sender(settings: Settings) -> SendMail | None:

@@ -13,6 +13,7 @@ A job that has used up its attempts is marked failed and never claimed again
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -37,6 +38,8 @@ from sqlalchemy.orm import Session
 from utskick.jobs.limits import AttemptLimit, give_up, limit_of, session_info
 from utskick.jobs.models import Job
 from utskick.observability.context import with_request_id
+
+logger = logging.getLogger(__name__)
 
 # The kinds of job, named only here (the `kind` column holds them): the areas that enqueue a
 # job and the worker's registry of handlers import them. The queue itself runs any kind.
@@ -380,3 +383,40 @@ def take_turns(session: Session, lock_key: int) -> None:
             .values(kind=Job.kind)
             .execution_options(synchronize_session=False)
         )
+
+
+def ensure_one_waiting(
+    session: Session,
+    kind: str,
+    *,
+    lock_key: int,
+    now: dt.datetime,
+    run_at: dt.datetime,
+    running_job_id: int | None = None,
+) -> Job | None:
+    """Queue a job of a kind that comes back by itself, unless one is already waiting.
+
+    For the daily runs (the records' run, the certificate check): call it first in its
+    transaction, since it takes the kind's lock (`take_turns`) before it reads; the caller
+    commits. A job being run right now (leased, or `running_job_id`, the caller's own) does
+    not count as waiting. Waiting duplicates beyond the first are removed.
+
+    Returns:
+        The job queued, or None when one was already waiting.
+    """
+    take_turns(session, lock_key)
+    waiting = select(Job).where(
+        Job.kind == kind,
+        or_(Job.lease_expires.is_(None), Job.lease_expires < now),
+    )
+    if running_job_id is not None:
+        waiting = waiting.where(Job.id != running_job_id)
+    queued = list(session.scalars(waiting.order_by(Job.run_at, Job.id)))
+    for duplicate in queued[1:]:
+        logger.warning("a second waiting %s job (%s) was removed", kind, duplicate.id)
+        session.delete(duplicate)
+    if queued:
+        return None
+    job = enqueue(session, kind, now=now, run_at=run_at)
+    session.flush()
+    return job

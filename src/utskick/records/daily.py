@@ -21,7 +21,6 @@ import logging
 from collections.abc import Callable
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from utskick.jobs.models import Job
@@ -30,8 +29,7 @@ from utskick.jobs.queue import (
     ClaimedJob,
     Retry,
     backoff_seconds,
-    enqueue,
-    take_turns,
+    ensure_one_waiting,
 )
 from utskick.records.retention import dispose_due
 from utskick.settings import Settings
@@ -74,22 +72,14 @@ def ensure_daily_job(
     Returns:
         The job queued, or None when a run was already waiting.
     """
-    take_turns(session, DAILY_LOCK_KEY)
-    waiting = select(Job).where(
-        Job.kind == RECORDS_DAILY,
-        or_(Job.lease_expires.is_(None), Job.lease_expires < now),
+    return ensure_one_waiting(
+        session,
+        RECORDS_DAILY,
+        lock_key=DAILY_LOCK_KEY,
+        now=now,
+        run_at=next_daily_run(now, settings),
+        running_job_id=running_job_id,
     )
-    if running_job_id is not None:
-        waiting = waiting.where(Job.id != running_job_id)
-    queued = list(session.scalars(waiting.order_by(Job.run_at, Job.id)))
-    for duplicate in queued[1:]:
-        logger.warning("a second waiting records_daily job (%s) was removed", duplicate.id)
-        session.delete(duplicate)
-    if queued:
-        return None
-    job = enqueue(session, RECORDS_DAILY, now=now, run_at=next_daily_run(now, settings))
-    session.flush()
-    return job
 
 
 def daily_job(
