@@ -71,7 +71,8 @@ class PostgresDatabase:
     def from_url(cls, url: str) -> PostgresDatabase:
         """Split the SQLAlchemy URL (`postgresql://` or `postgresql+psycopg://`)."""
         parsed = make_url(url)
-        uri = parsed.set(drivername="postgresql", password=None)
+        # `URL.set` ignores None: `_replace` is what takes the password out.
+        uri = parsed._replace(drivername="postgresql", password=None)
         return cls(url, uri.render_as_string(hide_password=False), parsed.password)
 
     def environment(self) -> dict[str, str]:

@@ -53,6 +53,7 @@ from utskick.letters.repository import LetterRepository
 from utskick.letters.schedule import checked_not_before
 from utskick.letters.text_checks import refused_character
 from utskick.mm import delivery as wire
+from utskick.observability.context import with_request_id
 from utskick.senders.models import SenderOrganisation, SendingSystem
 from utskick.senders.repository import SenderRepository
 from utskick.settings import Settings
@@ -167,6 +168,7 @@ class LetterService:
             Job(
                 kind=CLASSIFY,
                 letter_id=stored.id,
+                payload=with_request_id(None),
                 run_at=checked.not_before or now,
                 attempts=0,
                 created_at=now,

@@ -11,13 +11,17 @@ import re
 
 MASKED_IDENTITY = "[masked id number]"
 
-# A personnummer, samordningsnummer or organisationsnummer: 10 or 12 digits, optionally with
+# A personnummer or samordningsnummer (an organisationsnummer is found, then left as it is):
+# 10 or 12 digits, optionally with
 # -, + or a space before the last four, standing alone (not inside a longer number or a hex id).
 _IDENTITY_NUMBER = re.compile(
     r"(?<![0-9A-Za-z])(?P<century>\d{2})?(?P<date>\d{6})[-+ ]?(?P<serial>\d{4})(?![0-9A-Za-z])"
 )
 # 16 marks an organisation number written with 12 digits; 18, 19 and 20 are centuries.
 _TWELVE_DIGIT_PREFIXES = frozenset({"16", "18", "19", "20"})
+_ORGANISATION_PREFIX = "16"
+# An organisationsnummer has 20 or more where a person's number has its month (01-12).
+_ORGANISATION_MONTH = 20
 
 
 def luhn_valid(ten_digits: str) -> bool:
@@ -30,10 +34,12 @@ def luhn_valid(ten_digits: str) -> bool:
 
 
 def _mask_identity(found: re.Match[str]) -> str:
-    century = found["century"]
+    century, date = found["century"], found["date"]
     if century is not None and century not in _TWELVE_DIGIT_PREFIXES:
         return found[0]  # twelve digits that are no identity number
-    return MASKED_IDENTITY if luhn_valid(found["date"] + found["serial"]) else found[0]
+    if century == _ORGANISATION_PREFIX or int(date[2:4]) >= _ORGANISATION_MONTH:
+        return found[0]  # an organisation's number names no person: operators need it
+    return MASKED_IDENTITY if luhn_valid(date + found["serial"]) else found[0]
 
 
 def mask_identity_numbers(text: str) -> str:

@@ -18,6 +18,7 @@ from utskick.letters.inputs import (
 )
 from utskick.letters.models import Letter, LetterAttachment, LetterEvent, MessageType
 from utskick.letters.service import LetterNotCancellableError, LetterNotFoundError, LetterService
+from utskick.observability.context import request_id_scope
 from utskick.senders.models import SenderOrganisation
 from utskick.senders.systems import create_sending_system
 from utskick.settings import Settings
@@ -103,6 +104,14 @@ class TestAccept:
         assert (job.kind, job.letter_id) == ("classify", stored.id)
         event = db_session.scalar(select(LetterEvent))
         assert (event.state, event.actor) == ("received", "api:Ärendesystemet")
+
+    def test_the_classify_job_carries_the_request_id_it_was_accepted_under(self, world, db_session):
+        service, system, _ = world
+        with request_id_scope("arende-4711"):
+            stored, _ = service.accept(system, letter(), actor="api:Ärendesystemet")
+        db_session.flush()
+        job = db_session.scalar(select(Job).where(Job.letter_id == stored.id))
+        assert job.payload == {"request_id": "arende-4711"}
 
     def test_takes_the_protection_class_from_the_message_type(self, world):
         service, system, _ = world

@@ -50,9 +50,10 @@ class TestRedact:
     def test_masks_an_identity_number_in_every_written_form(self, written):
         assert redact(f"mottagare {written} saknas") == "mottagare [masked id number] saknas"
 
-    def test_masks_a_samordningsnummer_and_an_organisation_number(self):
+    def test_masks_a_samordningsnummer_and_keeps_an_organisation_number(self):
         assert "197001632392" not in redact("id 197001632392")
-        assert "202100-4748" not in redact("org 202100-4748")
+        # An organisation's number names no person, and operators need it in the log.
+        assert redact("org 202100-4748 (162021004748)") == "org 202100-4748 (162021004748)"
 
     @pytest.mark.parametrize(
         "kept",

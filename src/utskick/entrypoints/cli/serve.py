@@ -19,6 +19,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy.exc import SQLAlchemyError
 
 from utskick.db.engine import create_database_engine
 from utskick.db.home import prepare_home
@@ -69,7 +70,8 @@ def serve(
         table.add_column("Adress", no_wrap=True)
         for listing in run.listings(url):
             table.add_row(listing.what, listing.url)
-        console = Console()
+        # A log file or a pipe gets the whole table, not one cut to 80 columns.
+        console = Console(width=None if sys.stdout.isatty() else 160)
         console.print(table)
         console.print(
             f"Hälsa: {url}health  ·  data och demo-PKI i {settings.home.resolve()}  ·  "
@@ -126,10 +128,29 @@ def worker(
     """Run a worker: claim jobs (classify, deliver, fall back, webhooks) until stopped."""
     settings = beside_serve(load_settings(home=home))
     configure_logging(level=settings.log_level, log_format=settings.log_format)
+    _refuse_an_unmigrated_database(settings)
     try:
         run_worker(settings, on_ready=_say_ready)
     except MetricsServerError as error:
         raise fail(str(error)) from None
+
+
+def _refuse_an_unmigrated_database(settings: Settings) -> None:
+    """A worker on a database older (or newer) than this code would fail on every claim."""
+    from utskick.migrations import migrate  # noqa: PLC0415 (alembic: only this command)
+
+    engine = create_database_engine(settings.resolved_database_url())
+    try:
+        current, expected = migrate.current_revision(engine), migrate.head_revision()
+    except SQLAlchemyError as error:
+        raise fail(f"databasen svarar inte: {type(error).__name__}") from None
+    finally:
+        engine.dispose()
+    if current != expected:
+        raise fail(
+            f"databasen är på version {current or 'ingen'}, den här versionen av Utskick "
+            f"väntar {expected}; kör utskick db upgrade först (systemd: utskick-migrate.service)"
+        )
 
 
 def _say_ready(threads: int) -> None:

@@ -1,0 +1,14 @@
+"""`utskick worker` refuses a database that is not at this version's migration."""
+
+from typer.testing import CliRunner
+
+from utskick.entrypoints.cli import app as cli
+
+
+def test_a_worker_on_an_unmigrated_database_says_to_upgrade_and_stops(tmp_path):
+    result = CliRunner().invoke(cli, ["worker", "--home", str(tmp_path)])
+
+    assert result.exit_code == 2
+    said = " ".join(result.stderr.split())
+    assert "databasen är på version ingen" in said
+    assert "kör utskick db upgrade först" in said
