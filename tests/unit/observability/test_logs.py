@@ -234,11 +234,13 @@ def root_logging():
 
 class TestConfigureLogging:
     def test_installs_one_handler_however_often_it_is_called(self, root_logging):
-        before = len(root_logging.handlers)
+        others = [h for h in root_logging.handlers if not getattr(h, "utskick_handler", False)]
         first, second = io.StringIO(), io.StringIO()
         configure_logging(level="WARNING", log_format="json", stream=first)
         configure_logging(level="INFO", log_format="text", stream=second)
-        assert len(root_logging.handlers) == before + 1
+        ours = [h for h in root_logging.handlers if getattr(h, "utskick_handler", False)]
+        assert len(ours) == 1
+        assert [h for h in root_logging.handlers if h not in ours] == others
         assert root_logging.level == logging.INFO
         logging.getLogger("utskick.configured").info("hello")
         assert first.getvalue() == ""
